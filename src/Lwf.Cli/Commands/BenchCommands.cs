@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Lwf.Core;
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
+using Lwf.Core.Training;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>`lwf bench train`: training tokens/s (median of timed steps after warm-up) and peak memory.</summary>
+internal static class BenchCommands
+{
+    public static Command Build()
+    {
+        var command = new Command("bench", "Benchmarks that print figures to compare changes by");
+        command.Subcommands.Add(Train());
+        return command;
+    }
+
+    private static Command Train()
+    {
+        var model = CommonOptions.Model();
+        var device = CommonOptions.Device();
+        var dtype = CommonOptions.DType();
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8, Description = "sequences per step" };
+        var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 128, Description = "tokens per sequence" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 5, Description = "timed steps" };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "untimed warm-up steps" };
+        var command = new Command("train", "Time full training steps (forward, backward, AdamW) on random tokens")
+        {
+            model, batch, seq, steps, warmup, device, dtype,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            int b = parse.GetValue(batch), t = parse.GetValue(seq), timed = parse.GetValue(steps), warm = parse.GetValue(warmup);
+            if (b < 1 || t < 2 || timed < 1 || warm < 0) throw new LwfInputException("--batch ≥ 1, --seq ≥ 2, --steps ≥ 1 and --warmup ≥ 0 are needed");
+            TorchSharp.torch.random.manual_seed(0);
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype);
+            if (t > lm.Config.MaxPositions) throw new LwfInputException($"--seq {t} exceeds the model's {lm.Config.MaxPositions} positions");
+            var random = new Random(0);
+            var records = Enumerable.Range(0, b)
+                .Select(_ => new TokenizedRecord(
+                    Enumerable.Range(0, t).Select(_ => (long)random.Next(lm.Config.VocabSize)).ToArray(),
+                    Enumerable.Range(0, t).Select(i => i > 0).ToArray()))
+                .ToList();
+            using var tuner = new FineTuner(lm, new FineTuneOptions { Steps = warm + timed, MicroBatchSize = b, LearningRate = 1e-4 }, 0);
+            Console.WriteLine($"model: {lm.Config.ModelType}, {lm.ParameterCount:N0} parameters, {DTypes.ToConfigName(lm.ComputeDType)}, device {lm.Device}, {TorchSharp.torch.get_num_threads()} threads");
+            Console.WriteLine($"batch {b} × seq {t} = {b * t} tokens per step; {warm} warm-up + {timed} timed steps");
+            var seconds = new List<double>();
+            for (int i = 0; i < warm + timed; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                var result = tuner.Step([records]);
+                if (lm.Device.type == TorchSharp.DeviceType.CUDA) TorchSharp.torch.cuda.synchronize();
+                clock.Stop();
+                if (i >= warm) seconds.Add(clock.Elapsed.TotalSeconds);
+                Console.WriteLine($"  step {i + 1}{(i < warm ? " (warm-up)" : "")}: {clock.Elapsed.TotalSeconds:F3}s  loss {result.Loss:F4}");
+            }
+            double median = Median(seconds);
+            Console.WriteLine($"median step: {median:F3}s");
+            Console.WriteLine($"tokens/s (median): {b * t / median:F1}");
+            Console.WriteLine($"peak memory (process RSS): {PeakResidentBytes() / (1024.0 * 1024 * 1024):F2} GiB");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        int n = sorted.Count;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    // VmHWM: the high-water mark of resident memory, from the kernel (Linux).
+    private static long PeakResidentBytes()
+    {
+        const string path = "/proc/self/status";
+        if (!File.Exists(path)) return Process.GetCurrentProcess().PeakWorkingSet64;
+        var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("VmHWM:"));
+        return line is null ? Process.GetCurrentProcess().PeakWorkingSet64
+            : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+    }
+}

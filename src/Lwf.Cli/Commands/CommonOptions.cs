@@ -1,0 +1,33 @@
+using System.CommandLine;
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Models;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>Options several commands share, declared once.</summary>
+internal static class CommonOptions
+{
+    public static Option<string> Model() => new("--model")
+    {
+        Description = "Hugging Face model folder (config.json [+ model.safetensors]); a config alone means random weights",
+        Required = true,
+    };
+
+    public static Option<string> Device() => new("--device")
+    {
+        Description = "auto, cpu, cuda or cuda:N",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    public static Option<string?> DType() => new("--dtype")
+    {
+        Description = "compute dtype: float32 or bfloat16 (default: the checkpoint's)",
+    };
+
+    public static CausalLM LoadModel(ParseResult parse, Option<string> model, Option<string> device, Option<string?> dtype)
+    {
+        var dtypeName = parse.GetValue(dtype);
+        return PretrainedModel.Load(parse.GetValue(model)!, Devices.Resolve(parse.GetValue(device)!),
+            dtypeName is null ? null : DTypes.FromConfigName(dtypeName));
+    }
+}

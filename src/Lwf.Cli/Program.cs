@@ -1,0 +1,3 @@
+using Lwf.Cli;
+
+return LwfCommandLine.Run(args);

@@ -1,0 +1,187 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lwf.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Checkpoints;
+
+/// <summary>
+/// A model folder in the Hugging Face layout: <c>config.json</c>, <c>model.safetensors</c> or sharded
+/// <c>model-0000i-of-0000n.safetensors</c> with <c>model.safetensors.index.json</c>, plus the tokenizer
+/// and <c>generation_config.json</c> when present. A folder with only a config gives freshly initialised weights.
+/// </summary>
+public static class PretrainedModel
+{
+    public const string WeightsFile = "model.safetensors";
+    public const string IndexFile = "model.safetensors.index.json";
+    public const long DefaultMaxShardBytes = 5L * 1024 * 1024 * 1024;
+
+    /// <summary>Files copied along when a model is saved from a folder that has them.</summary>
+    private static readonly string[] CompanionFiles =
+        ["generation_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.model", "special_tokens_map.json"];
+
+    public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null, long initSeed = 0)
+    {
+        var config = ModelConfig.Load(dir);
+        var model = CausalLM.Create(config);
+        model.to(dtype ?? config.DType);
+        var files = WeightFiles(dir);
+        if (files.Count == 0) model.InitializeWeights(initSeed);
+        else LoadWeights(model, files);
+        if (device is not null) model.to(device);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>True when the folder has weights; false when it has only a config (random weights).</summary>
+    public static bool HasWeights(string dir) => WeightFiles(dir).Count > 0;
+
+    private static List<string> WeightFiles(string dir)
+    {
+        string single = Path.Combine(dir, WeightsFile), index = Path.Combine(dir, IndexFile);
+        if (File.Exists(single)) return [single];
+        if (!File.Exists(index)) return [];
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(File.ReadAllText(index)) as JsonObject ?? throw new LwfInputException($"{index}: expected a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new LwfInputException($"{index}: not valid JSON: {e.Message}");
+        }
+        if (json["weight_map"] is not JsonObject map) throw new LwfInputException($"{index}: missing key 'weight_map'");
+        var shards = map.Select(kv => kv.Value?.GetValue<string>() ?? throw new LwfInputException($"{index}: weight_map['{kv.Key}'] is not a file name"))
+            .Distinct().Order(StringComparer.Ordinal).ToList();
+        foreach (var shard in shards)
+            if (shard.Contains('/') || shard.Contains('\\')) throw new LwfInputException($"{index}: shard '{shard}' must be a file name in the model folder");
+        return shards.Select(s => Path.Combine(dir, s)).ToList();
+    }
+
+    private static void LoadWeights(CausalLM model, List<string> files)
+    {
+        var opened = files.Select(SafeTensorsFile.Open).ToList();
+        try
+        {
+            var available = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
+            foreach (var f in opened)
+                foreach (var name in f.Entries.Keys) available[name] = f;
+            var used = new HashSet<string>(StringComparer.Ordinal);
+            var missing = new List<string>();
+            using var _ = no_grad();
+            foreach (var (name, parameter) in model.named_parameters())
+            {
+                string? key = CheckpointKey(name, available);
+                if (key is null) { missing.Add(name); continue; }
+                used.Add(key);
+                var file = available[key];
+                var entry = file.Entries[key];
+                if (!entry.Shape.SequenceEqual(parameter.shape))
+                    throw new LwfInputException($"{file.Path}: tensor '{key}' has shape [{string.Join(",", entry.Shape)}] but the config gives [{string.Join(",", parameter.shape)}]");
+                using var loaded = file.Read(key);
+                parameter.copy_(loaded);
+            }
+            if (missing.Count > 0)
+                throw new LwfInputException($"{files[0]}: the checkpoint lacks {missing.Count} parameter(s) the config needs, e.g. {string.Join(", ", missing.Take(5).Select(m => $"'{m}'"))}");
+            var unexpected = available.Keys.Where(k => !used.Contains(k) && !IsIgnorable(k, model.Config)).ToList();
+            if (unexpected.Count > 0)
+                throw new LwfInputException($"{files[0]}: the checkpoint has {unexpected.Count} tensor(s) this {model.Config.ModelType} config does not use, e.g. {string.Join(", ", unexpected.Take(5).Select(m => $"'{m}'"))}");
+        }
+        finally
+        {
+            foreach (var f in opened) f.Dispose();
+        }
+    }
+
+    // Original OpenAI GPT-2 checkpoints name GPT2Model's tensors without the "transformer." prefix.
+    private static string? CheckpointKey(string name, Dictionary<string, SafeTensorsFile> available)
+    {
+        if (available.ContainsKey(name)) return name;
+        const string prefix = "transformer.";
+        if (name.StartsWith(prefix) && available.ContainsKey(name[prefix.Length..])) return name[prefix.Length..];
+        return null;
+    }
+
+    // Buffers some checkpoints carry, and a tied head saved anyway.
+    private static bool IsIgnorable(string key, ModelConfig config) =>
+        key.EndsWith(".attn.bias") && config.Family == ModelFamily.Gpt2
+        || key.EndsWith(".attn.masked_bias")
+        || key.EndsWith("rotary_emb.inv_freq")
+        || key == "lm_head.weight" && config.TieWordEmbeddings;
+
+    /// <summary>
+    /// Saves the model the way transformers' save_pretrained does (names, shapes, dtypes, {"format":"pt"}),
+    /// sharding above <paramref name="maxShardBytes"/>. The folder is written beside its destination and
+    /// renamed into place, so a crash never leaves a half-written model.
+    /// </summary>
+    public static void Save(CausalLM model, string dir, string? companionsFrom = null, long maxShardBytes = DefaultMaxShardBytes)
+    {
+        string target = Path.GetFullPath(dir);
+        string parent = Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(parent);
+        string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.partial");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            WriteWeights(model, staging, maxShardBytes);
+            var dtype = model.ComputeDType;
+            AtomicFile.WriteText(Path.Combine(staging, "config.json"), model.Config.ToJson(dtype).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (companionsFrom is not null)
+                foreach (var name in CompanionFiles)
+                {
+                    string from = Path.Combine(companionsFrom, name);
+                    if (File.Exists(from)) File.Copy(from, Path.Combine(staging, name));
+                }
+            ReplaceDirectory(staging, target);
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw;
+        }
+    }
+
+    private static void WriteWeights(CausalLM model, string dir, long maxShardBytes)
+    {
+        var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+        var tensors = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList();
+        long total = tensors.Sum(t => t.Item2.numel() * t.Item2.ElementSize);
+        if (total <= maxShardBytes)
+        {
+            SafeTensorsFile.Write(Path.Combine(dir, WeightsFile), tensors, metadata);
+            return;
+        }
+        var shards = new List<List<(string, Tensor)>> { new() };
+        long current = 0;
+        foreach (var t in tensors.OrderBy(t => t.name, StringComparer.Ordinal))
+        {
+            long bytes = t.Item2.numel() * t.Item2.ElementSize;
+            if (current > 0 && current + bytes > maxShardBytes) { shards.Add([]); current = 0; }
+            shards[^1].Add(t);
+            current += bytes;
+        }
+        var weightMap = new JsonObject();
+        for (int i = 0; i < shards.Count; i++)
+        {
+            string file = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+            SafeTensorsFile.Write(Path.Combine(dir, file), shards[i], metadata);
+            foreach (var (name, _) in shards[i]) weightMap[name] = file;
+        }
+        var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = weightMap };
+        AtomicFile.WriteText(Path.Combine(dir, IndexFile), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    private static void ReplaceDirectory(string staging, string target)
+    {
+        if (!Directory.Exists(target))
+        {
+            Directory.Move(staging, target);
+            return;
+        }
+        string old = target + $".{Guid.NewGuid():N}.old";
+        Directory.Move(target, old);
+        Directory.Move(staging, target);
+        Directory.Delete(old, recursive: true);
+    }
+}

@@ -1,0 +1,105 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Models;
+
+/// <summary>
+/// A decoder-only language model whose parameter names are exactly Hugging Face's, so that
+/// <c>named_parameters()</c> is the checkpoint's key set (tied weights appear once, as in transformers).
+/// </summary>
+public abstract class CausalLM : nn.Module
+{
+    public ModelConfig Config { get; }
+
+    protected CausalLM(string name, ModelConfig config) : base(name) => Config = config;
+
+    /// <summary>
+    /// inputIds [B,T] int64; attentionMask [B, past+T] (1 = token, 0 = padding) or null for no padding;
+    /// positionIds [B,T] or null for past..past+T-1; cache holds keys and values of earlier positions.
+    /// Returns logits [B,T,V] in float32.
+    /// </summary>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
+    {
+        using var scope = NewDisposeScope();
+        CheckTokenIds(inputIds);
+        long batch = inputIds.shape[0], length = inputIds.shape[1];
+        long past = cache?.Length ?? 0;
+        if (past + length > Config.MaxPositions)
+            throw new LwfInputException($"sequence of {past + length} tokens is longer than the model's {Config.MaxPositions} positions");
+        positionIds ??= arange(past, past + length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(batch, length);
+        var bias = AttentionBias.Build(attentionMask, batch, length, past, inputIds.device, ComputeDType);
+        var logits = ForwardCore(inputIds, positionIds, bias, cache);
+        cache?.Advance(length);
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>bias: [B,1,T,past+T] additive mask, or null for a plain causal mask without padding.</summary>
+    protected abstract Tensor ForwardCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache);
+
+    /// <summary>Fills every parameter the way transformers initialises a fresh model.</summary>
+    public abstract void InitializeWeights(long seed);
+
+    public ScalarType ComputeDType => parameters().First().dtype;
+
+    public Device Device => parameters().First().device;
+
+    public long ParameterCount => parameters().Sum(p => p.numel());
+
+    private void CheckTokenIds(Tensor inputIds)
+    {
+        if (inputIds.dtype != ScalarType.Int64) throw new LwfInputException($"input_ids must be int64, got {inputIds.dtype}");
+        if (inputIds.dim() != 2) throw new LwfInputException($"input_ids must be [batch, length], got [{string.Join(",", inputIds.shape)}]");
+        if (inputIds.numel() == 0) throw new LwfInputException("input_ids is empty");
+        long max = inputIds.max().item<long>(), min = inputIds.min().item<long>();
+        if (max >= Config.VocabSize || min < 0)
+            throw new LwfInputException($"token id {(max >= Config.VocabSize ? max : min)} is outside the vocabulary 0..{Config.VocabSize - 1} (vocab_size {Config.VocabSize})");
+    }
+
+    public static CausalLM Create(ModelConfig config) => config.Family switch
+    {
+        ModelFamily.Gpt2 => new Gpt2LMHeadModel(config),
+        ModelFamily.Llama => new LlamaForCausalLM(config),
+        _ => throw new LwfInputException($"unsupported model family {config.Family}"),
+    };
+
+    /// <summary>Normal(0, std) in place, under no_grad.</summary>
+    protected static void InitNormal(Tensor weight, double std)
+    {
+        using var _ = no_grad();
+        nn.init.normal_(weight, 0, std);
+    }
+
+    protected static void InitConstant(Tensor? tensor, double value)
+    {
+        if (tensor is null) return;
+        using var _ = no_grad();
+        tensor.fill_(value);
+    }
+}
+
+/// <summary>Additive attention masks: 0 where a query may look, the dtype's minimum where it may not.</summary>
+internal static class AttentionBias
+{
+    /// <summary>
+    /// Query i (absolute position past+i) sees key j when j ≤ past+i and key j is not padding.
+    /// The minimum (not −∞) keeps fully masked rows (left padding) finite: their output is ignored anyway.
+    /// Returns null when a plain causal mask will do.
+    /// </summary>
+    public static Tensor? Build(Tensor? attentionMask, long batch, long length, long past, Device device, ScalarType dtype)
+    {
+        if (attentionMask is null && past == 0) return null;
+        long total = past + length;
+        var query = arange(past, total, dtype: ScalarType.Int64, device: device).view(length, 1);
+        var key = arange(0, total, dtype: ScalarType.Int64, device: device).view(1, total);
+        var allowed = key.le(query).view(1, 1, length, total);
+        if (attentionMask is not null)
+        {
+            if (attentionMask.shape[0] != batch || attentionMask.shape[1] != total)
+                throw new LwfInputException($"attention_mask must be [{batch}, {total}], got [{string.Join(",", attentionMask.shape)}]");
+            allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(batch, 1, 1, total));
+        }
+        double min = dtype == ScalarType.BFloat16 ? -3.3895313892515355e38 : dtype == ScalarType.Float16 ? -65504.0 : float.MinValue;
+        return zeros(allowed.shape, dtype: dtype, device: device).masked_fill(allowed.logical_not(), min);
+    }
+}

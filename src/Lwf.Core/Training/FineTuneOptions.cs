@@ -1,0 +1,40 @@
+namespace Lwf.Core.Training;
+
+/// <summary>
+/// Optimiser and schedule knobs, named and defaulted as in the Hugging Face Trainer. A step is one
+/// optimiser step over <c>MicroBatchSize × GradientAccumulation</c> records.
+/// </summary>
+public sealed record FineTuneOptions
+{
+    public int Steps { get; init; } = 100;
+    public double LearningRate { get; init; } = 5e-5;
+    public double WeightDecay { get; init; } = 0.0;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.999;
+    public double Epsilon { get; init; } = 1e-8;
+    public int WarmupSteps { get; init; } = 0;
+    public int MicroBatchSize { get; init; } = 8;
+    public int GradientAccumulation { get; init; } = 1;
+    /// <summary>Clip the global gradient norm to this; 0 turns clipping off.</summary>
+    public double MaxGradNorm { get; init; } = 1.0;
+    public long Seed { get; init; } = 42;
+
+    public int GlobalBatchSize => MicroBatchSize * GradientAccumulation;
+
+    public void Validate()
+    {
+        static void Require(bool ok, string message)
+        {
+            if (!ok) throw new LwfInputException(message);
+        }
+        Require(Steps > 0, $"steps must be positive, got {Steps}");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"learning rate must be a positive number, got {LearningRate}");
+        Require(WeightDecay >= 0, $"weight decay must be ≥ 0, got {WeightDecay}");
+        Require(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, $"betas must be in [0, 1), got ({Beta1}, {Beta2})");
+        Require(Epsilon > 0, $"epsilon must be positive, got {Epsilon}");
+        Require(WarmupSteps >= 0 && WarmupSteps <= Steps, $"warmup steps must be in 0..steps ({Steps}), got {WarmupSteps}");
+        Require(MicroBatchSize > 0, $"micro-batch size must be positive, got {MicroBatchSize}");
+        Require(GradientAccumulation > 0, $"gradient accumulation must be positive, got {GradientAccumulation}");
+        Require(MaxGradNorm >= 0, $"max gradient norm must be ≥ 0, got {MaxGradNorm}");
+    }
+}

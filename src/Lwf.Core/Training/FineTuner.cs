@@ -1,0 +1,98 @@
+using Lwf.Core.Data;
+using Lwf.Core.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Training;
+
+public sealed record StepResult(int Step, double Loss, double LearningRate, double GradNorm, long LossTokens, int Records);
+
+/// <summary>
+/// Single-process fine-tuning: AdamW (no decay on biases and norms, as the HF Trainer), warm-up + cosine,
+/// clipping, gradient accumulation. The loss of a step is the sum of token NLLs over every micro-batch
+/// divided by the step's total count of loss tokens, so accumulation (and later, sharding) does not change
+/// what is minimised. Seeded and deterministic on the CPU.
+/// </summary>
+public sealed class FineTuner : IDisposable
+{
+    private readonly CausalLM _model;
+    private readonly FineTuneOptions _options;
+    private readonly long _padId;
+    private readonly AdamW _optimizer;
+    private readonly List<Parameter> _parameters;
+
+    public FineTuner(CausalLM model, FineTuneOptions options, long padId)
+    {
+        options.Validate();
+        _model = model;
+        _options = options;
+        _padId = padId;
+        _parameters = model.parameters().ToList();
+        var decay = model.parameters().Where(p => p.dim() >= 2).ToList();
+        var noDecay = model.parameters().Where(p => p.dim() < 2).ToList();
+        var groups = new List<AdamW.ParamGroup>
+        {
+            new(decay, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay, false, false),
+        };
+        if (noDecay.Count > 0)
+            groups.Add(new(noDecay, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, 0.0, false, false));
+        _optimizer = optim.AdamW(groups, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+    }
+
+    public int StepsTaken { get; private set; }
+
+    /// <summary>Runs <see cref="FineTuneOptions.Steps"/> steps over <paramref name="records"/>, reporting each.</summary>
+    public IEnumerable<StepResult> Train(IReadOnlyList<TokenizedRecord> records)
+    {
+        if (records.Count == 0) throw new LwfInputException("no training records");
+        var sampler = new EpochSampler(records.Count, _options.Seed);
+        while (StepsTaken < _options.Steps)
+        {
+            var indices = sampler.Next(_options.GlobalBatchSize);
+            var micro = indices.Chunk(_options.MicroBatchSize).Select(c => (IReadOnlyList<TokenizedRecord>)c.Select(i => records[i]).ToList()).ToList();
+            yield return Step(micro);
+        }
+    }
+
+    /// <summary>One optimiser step over the given micro-batches.</summary>
+    public StepResult Step(IReadOnlyList<IReadOnlyList<TokenizedRecord>> microBatches)
+    {
+        _model.train();
+        long totalTokens = microBatches.Sum(m => m.Sum(r => (long)r.LossTokens));
+        double lr = _options.LearningRate * LearningRateSchedule.Multiplier(StepsTaken, _options.WarmupSteps, _options.Steps);
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+        _optimizer.zero_grad();
+        double lossSum = 0;
+        foreach (var micro in microBatches)
+        {
+            using var scope = NewDisposeScope();
+            using var batch = TokenBatch.Create(micro, _padId, _model.Device);
+            var logits = _model.Forward(batch.InputIds, batch.AttentionMask);
+            var (sum, _) = TokenLoss.PerRow(logits, batch.InputIds, batch.LossMask);
+            var loss = sum.sum() / totalTokens;
+            loss.backward();
+            lossSum += loss.item<float>();
+        }
+        double gradNorm;
+        using (var scope = NewDisposeScope())
+        {
+            gradNorm = _options.MaxGradNorm > 0
+                ? nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm)
+                : GradNorm();
+            _optimizer.step();
+        }
+        _model.eval();
+        StepsTaken++;
+        return new StepResult(StepsTaken, lossSum, lr, gradNorm, totalTokens, microBatches.Sum(m => m.Count));
+    }
+
+    private double GradNorm()
+    {
+        using var _ = NewDisposeScope();
+        var squares = _parameters.Where(p => p.grad is not null).Select(p => p.grad!.to(ScalarType.Float32).pow(2).sum()).ToList();
+        return squares.Count == 0 ? 0 : stack(squares).sum().sqrt().item<float>();
+    }
+
+    public void Dispose() => _optimizer.Dispose();
+}

@@ -1,0 +1,58 @@
+using Lwf.Core.Checkpoints;
+
+namespace Lwf.Core.Tests.Cli;
+
+/// <summary>The CLI forms later scripts call, against transformers' outputs.</summary>
+public sealed class CliReferenceTests
+{
+    [Theory]
+    [InlineData("gpt2-tiny")]
+    [InlineData("llama-tiny")]
+    public void Model_logits_writes_logits_and_seq_loss_matching_transformers(string name)
+    {
+        using var reference = new Reference(name);
+        string output = Path.Combine(TestPaths.NewTempDir(), "out.safetensors");
+        var (code, stdout, stderr) = TestPaths.RunLwf("model", "logits", "--model", reference.Dir,
+            "--input", Path.Combine(reference.Dir, "reference.safetensors"), "--out", output);
+        Assert.True(code == 0, stdout + stderr);
+        using var file = SafeTensorsFile.Open(output);
+        Assert.Equal("F32", file.Entries["logits"].DType);
+        Assert.Equal("F32", file.Entries["seq_loss"].DType);
+        Assert.True(Reference.MaxAbsDiff(file.Read("logits"), reference["logits"]) <= 1e-4);
+        Assert.True(Reference.MaxAbsDiff(file.Read("seq_loss"), reference["seq_loss"]) <= 1e-4);
+    }
+
+    [Theory]
+    [InlineData("gpt2-tiny", "--greedy")]
+    [InlineData("llama-tiny", "--greedy")]
+    [InlineData("llama-tiny", "--no-cache")]
+    public void Generate_prints_the_greedy_ids_of_transformers_on_its_first_line(string name, string flag)
+    {
+        using var reference = new Reference(name);
+        var prompt = reference.Row("greedy_prompt", 0);
+        var expected = reference.Row("greedy_ids", 0)[prompt.Length..];
+        var (code, stdout, stderr) = TestPaths.RunLwf("generate", "--model", reference.Dir,
+            "--prompt-ids", string.Join(",", prompt), "--max-new-tokens", expected.Length.ToString(), flag);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Equal(string.Join(" ", expected), stdout.Split('\n')[0].Trim());
+    }
+
+    [Fact]
+    public void Model_info_names_architecture_parameters_and_dtype()
+    {
+        var (code, stdout, _) = TestPaths.RunLwf("model", "info", "--model", TestPaths.Fixture("llama-tiny"));
+        Assert.Equal(0, code);
+        Assert.Contains("LlamaForCausalLM", stdout);
+        Assert.Contains("parameters: 202,048", stdout); // embeddings and head 2·1000·64, two layers of 36,992, final norm 64
+        Assert.Contains("dtype: float32", stdout);
+    }
+
+    [Fact]
+    public void A_bad_input_is_one_line_on_stderr_and_exit_code_2()
+    {
+        var (code, stdout, stderr) = TestPaths.RunLwf("model", "info", "--model", "/nonexistent/model");
+        Assert.Equal(2, code);
+        Assert.Equal("error: /nonexistent/model: model folder not found", stderr.Trim());
+        Assert.DoesNotContain("   at ", stdout + stderr);
+    }
+}

@@ -1,0 +1,108 @@
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
+using Lwf.Core.Models;
+using Lwf.Core.Training;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Tests.Training;
+
+public sealed class FineTunerTests
+{
+    // Twelve records of varied length: the reference's learning records and slices of its batch.
+    private static List<TokenizedRecord> Records()
+    {
+        using var reference = new Reference("gpt2-tiny");
+        var rows = new List<long[]>();
+        for (int r = 0; r < 4; r++) rows.Add(reference.Row("learn_ids", r));
+        for (int r = 0; r < 3; r++) rows.Add(reference.Row("forget_ids", r));
+        for (int r = 0; r < 2; r++) { rows.Add(reference.Row("input_ids", r)[..(8 + 3 * r)]); rows.Add(reference.Row("input_ids", r)[4..]); }
+        rows.Add(reference.Row("greedy_ids", 0));
+        return rows.Select(ids => new TokenizedRecord(ids, ids.Select((_, t) => t > 0).ToArray())).ToList();
+    }
+
+    private static (CausalLM Model, List<StepResult> Steps) Train(FineTuneOptions options, List<TokenizedRecord>? records = null)
+    {
+        var model = PretrainedModel.Load(TestPaths.Fixture("gpt2-tiny"));
+        using var tuner = new FineTuner(model, options, padId: 0);
+        return (model, tuner.Train(records ?? Records()).ToList());
+    }
+
+    private static double MeanLoss(CausalLM model, IReadOnlyList<TokenizedRecord> records)
+    {
+        using var _ = no_grad();
+        using var batch = TokenBatch.Create(records, 0, CPU);
+        var (sum, count) = TokenLoss.PerRow(model.Forward(batch.InputIds, batch.AttentionMask), batch.InputIds, batch.LossMask);
+        return (sum.sum() / count.sum()).item<float>();
+    }
+
+    [Fact]
+    public void The_loss_of_a_tiny_model_falls_on_a_small_dataset()
+    {
+        var records = Records();
+        using var before = PretrainedModel.Load(TestPaths.Fixture("gpt2-tiny"));
+        double initial = MeanLoss(before, records);
+        var (model, steps) = Train(new FineTuneOptions { Steps = 40, LearningRate = 3e-3, MicroBatchSize = 4, WarmupSteps = 4 }, records);
+        using (model)
+        {
+            double final = MeanLoss(model, records);
+            Assert.True(final < 0.6 * initial, $"loss {initial:F3} → {final:F3}");
+            Assert.True(steps[^1].Loss < steps[0].Loss);
+            Assert.All(steps, s => Assert.True(double.IsFinite(s.Loss)));
+        }
+    }
+
+    [Fact]
+    public void Two_runs_with_one_seed_give_identical_weights()
+    {
+        var options = new FineTuneOptions { Steps = 6, LearningRate = 1e-3, MicroBatchSize = 3, GradientAccumulation = 2, Seed = 11 };
+        var (a, _) = Train(options);
+        var (b, _) = Train(options);
+        var (c, _) = Train(options with { Seed = 12 });
+        using (a) using (b) using (c)
+        {
+            foreach (var ((n, p), (_, q)) in a.named_parameters().Zip(b.named_parameters()))
+                Assert.True(p.bytes.SequenceEqual(q.bytes), $"{n} differs between two runs with one seed");
+            Assert.Contains(a.named_parameters().Zip(c.named_parameters()), pair => !pair.First.parameter.bytes.SequenceEqual(pair.Second.parameter.bytes));
+        }
+    }
+
+    [Fact]
+    public void Gradient_accumulation_minimises_the_same_loss_as_one_big_batch()
+    {
+        // The step loss is normalised by the global token count, so 4 micro-batches of 2 = 1 batch of 8
+        // even though the records differ in length (and padding).
+        var (big, bigSteps) = Train(new FineTuneOptions { Steps = 3, LearningRate = 1e-3, MicroBatchSize = 8, GradientAccumulation = 1 });
+        var (accumulated, accSteps) = Train(new FineTuneOptions { Steps = 3, LearningRate = 1e-3, MicroBatchSize = 2, GradientAccumulation = 4 });
+        using (big) using (accumulated)
+        {
+            for (int i = 0; i < 3; i++) Assert.Equal(bigSteps[i].Loss, accSteps[i].Loss, 5);
+            foreach (var ((n, p), (_, q)) in big.named_parameters().Zip(accumulated.named_parameters()))
+                // Summation order differs, so not bit-equal; 1e-5 is 1 % of one step's AdamW move (lr 1e-3).
+                Assert.True(Reference.MaxAbsDiff(p, q) < 1e-5, $"{n} differs by {Reference.MaxAbsDiff(p, q)}");
+        }
+    }
+
+    [Fact]
+    public void The_schedule_warms_up_linearly_then_decays_by_cosine_to_zero()
+    {
+        Assert.Equal(0.0, LearningRateSchedule.Multiplier(0, 10, 110));
+        Assert.Equal(0.5, LearningRateSchedule.Multiplier(5, 10, 110), 12);
+        Assert.Equal(1.0, LearningRateSchedule.Multiplier(10, 10, 110), 12);
+        Assert.Equal(0.5, LearningRateSchedule.Multiplier(60, 10, 110), 12);
+        Assert.Equal(0.0, LearningRateSchedule.Multiplier(110, 10, 110), 12);
+    }
+
+    [Fact]
+    public void Clipping_bounds_the_update_and_reports_the_norm_before_clipping()
+    {
+        var (model, steps) = Train(new FineTuneOptions { Steps = 1, LearningRate = 1e-3, MicroBatchSize = 4, MaxGradNorm = 1e-3 });
+        using (model) Assert.True(steps[0].GradNorm > 1e-3);
+    }
+
+    [Fact]
+    public void Bad_options_are_refused_with_their_name()
+    {
+        var error = Assert.Throws<LwfInputException>(() => new FineTuneOptions { WarmupSteps = 20, Steps = 10 }.Validate());
+        Assert.Contains("warmup steps", error.Message);
+    }
+}
