@@ -17,28 +17,31 @@ public sealed class JsonlDataset
 
     public static JsonlDataset Load(string path, RecordEncoder encoder, bool skipBadLines = false)
     {
-        var records = new List<TokenizedRecord>();
-        var skipped = new List<string>();
-        foreach (var (line, result) in ReadLines(path, obj => Encode(obj, encoder)))
-        {
-            if (result.Error is null) { records.Add(result.Value!); continue; }
-            string message = $"{path}:{line}: {result.Error}";
-            if (!skipBadLines) throw new LwfInputException(message + " (pass --skip-bad-lines to skip such lines)");
-            skipped.Add(message);
-        }
-        if (records.Count == 0) throw new LwfInputException($"{path}: no usable records{(skipped.Count > 0 ? $" ({skipped.Count} bad line(s) skipped; first: {skipped[0]})" : "")}");
+        var records = Parse(path, obj => Encode(obj, encoder), skipBadLines, out var skipped);
         return new JsonlDataset { Path = path, Records = records, SkippedLines = skipped };
     }
 
     /// <summary>Multiple-choice records only; any other line is an error naming file and line.</summary>
-    public static IReadOnlyList<MultipleChoiceRecord> LoadMultipleChoice(string path)
+    public static IReadOnlyList<MultipleChoiceRecord> LoadMultipleChoice(string path) =>
+        Parse(path, ParseMultipleChoice, skipBadLines: false, out _);
+
+    /// <summary>
+    /// Every non-blank line through <paramref name="parse"/>. A line that is not a JSON object, or that
+    /// <paramref name="parse"/> refuses with an <see cref="LwfInputException"/>, is an error "path:line: why",
+    /// or is skipped and listed when <paramref name="skipBadLines"/>. At least one record must remain.
+    /// </summary>
+    public static List<T> Parse<T>(string path, Func<JsonObject, T> parse, bool skipBadLines, out List<string> skipped)
     {
-        var list = new List<MultipleChoiceRecord>();
-        foreach (var (line, result) in ReadLines(path, ParseMultipleChoice))
+        var list = new List<T>();
+        skipped = [];
+        foreach (var (line, result) in ReadLines(path, parse))
         {
-            if (result.Error is not null) throw new LwfInputException($"{path}:{line}: {result.Error}");
-            list.Add(result.Value!);
+            if (result.Error is null) { list.Add(result.Value!); continue; }
+            string message = $"{path}:{line}: {result.Error}";
+            if (!skipBadLines) throw new LwfInputException(message + " (pass --skip-bad-lines to skip such lines)");
+            skipped.Add(message);
         }
+        if (list.Count == 0) throw new LwfInputException($"{path}: no usable records{(skipped.Count > 0 ? $" ({skipped.Count} bad line(s) skipped; first: {skipped[0]})" : "")}");
         return list;
     }
 
@@ -92,7 +95,7 @@ public sealed class JsonlDataset
             $"record has none of the known shapes {{text}}, {{prompt, response}}, {{input_ids[, loss_mask]}}, {{prompt, choices, answer}} (keys: {string.Join(", ", obj.Select(kv => kv.Key))})");
     }
 
-    private static MultipleChoiceRecord ParseMultipleChoice(JsonObject obj)
+    public static MultipleChoiceRecord ParseMultipleChoice(JsonObject obj)
     {
         string prompt = String(obj, "prompt");
         var choices = ArrayOf<string>(obj, "choices", "strings");
@@ -113,14 +116,14 @@ public sealed class JsonlDataset
         return new MultipleChoiceRecord(prompt, choices, index);
     }
 
-    private static string String(JsonObject obj, string key)
+    public static string String(JsonObject obj, string key)
     {
         var node = obj[key] ?? throw new LwfInputException($"missing key '{key}'");
         if (node.GetValueKind() != JsonValueKind.String) throw new LwfInputException($"'{key}' must be a string");
         return node.GetValue<string>();
     }
 
-    private static T[] ArrayOf<T>(JsonObject obj, string key, string what)
+    public static T[] ArrayOf<T>(JsonObject obj, string key, string what)
     {
         if (obj[key] is not JsonArray array) throw new LwfInputException($"'{key}' must be an array of {what}");
         try

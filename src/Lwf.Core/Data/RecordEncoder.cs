@@ -40,11 +40,23 @@ public sealed class RecordEncoder
         return Truncate(ids, mask);
     }
 
-    public TokenizedRecord FromPromptResponse(string prompt, string response)
+    /// <summary>Prompt ids for generation (BOS first where the family wants it), untruncated.</summary>
+    public long[] FromPrompt(string prompt) => Prefix().Concat(Tokenize(prompt)).ToArray();
+
+    /// <summary>Response ids as they follow a prompt; EOS appended when asked and the model has one.</summary>
+    public long[] FromResponse(string response, bool appendEos)
     {
-        var head = Prefix().Concat(Tokenize(prompt)).ToArray();
         var tail = Tokenize(response).ToList();
-        if (Eos is { } eos) tail.Add(eos);
+        if (appendEos && Eos is { } eos) tail.Add(eos);
+        return tail.ToArray();
+    }
+
+    public TokenizedRecord FromPromptResponse(string prompt, string response, bool appendEos = true) =>
+        FromPromptAndResponseIds(FromPrompt(prompt), FromResponse(response, appendEos));
+
+    /// <summary>prompt ++ response, the loss on the response.</summary>
+    public TokenizedRecord FromPromptAndResponseIds(long[] head, long[] tail)
+    {
         var ids = head.Concat(tail).ToArray();
         var mask = ids.Select((_, t) => t >= head.Length && t > 0).ToArray();
         return Truncate(ids, mask);

@@ -1,0 +1,151 @@
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
+using Lwf.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Forgetting;
+
+public enum FisherVariant { Empirical, Model }
+
+/// <summary>
+/// Sums over records of g⊙g and of g (float32, on the model's device) with their count: the diagonal
+/// Fisher F = Σ g⊙g / N and the learning direction gL = Σ g / N (DESIGN.md §1.2). Sums from any split of
+/// the records into shards add up to the sums of the whole (<see cref="Add"/>); memory is O(parameters).
+/// </summary>
+public sealed class FisherAccumulator : IDisposable
+{
+    private readonly List<string> _names;
+    private readonly Dictionary<string, Tensor> _sumSquares = new(), _sums = new();
+
+    public FisherAccumulator(IEnumerable<(string Name, Tensor Like)> parameters)
+    {
+        _names = [];
+        foreach (var (name, like) in parameters)
+        {
+            _names.Add(name);
+            _sumSquares[name] = zeros(like.shape, ScalarType.Float32, like.device).DetachFromDisposeScope();
+            _sums[name] = zeros(like.shape, ScalarType.Float32, like.device).DetachFromDisposeScope();
+        }
+    }
+
+    public static FisherAccumulator For(CausalLM model) =>
+        new(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+
+    public long Count { get; private set; }
+
+    public IReadOnlyList<string> Names => _names;
+
+    public Tensor SumSquares(string name) => _sumSquares[name];
+
+    public Tensor Sum(string name) => _sums[name];
+
+    /// <summary>Adds each record's gradient. Seed used only by the model variant.</summary>
+    public void Accumulate(CausalLM model, IEnumerable<TokenizedRecord> records, FisherVariant variant = FisherVariant.Empirical,
+        long seed = 0, Action<int>? progress = null)
+    {
+        using var generator = variant == FisherVariant.Model ? new torch.Generator((ulong)seed, model.Device) : null;
+        int done = 0;
+        foreach (var record in records)
+        {
+            if (variant == FisherVariant.Empirical) RecordGradient.Compute(model, record);
+            else RecordGradient.ComputeWithSampledLabels(model, record, generator!);
+            AddCurrentGradient(model);
+            progress?.Invoke(++done);
+        }
+        model.zero_grad();
+    }
+
+    private void AddCurrentGradient(CausalLM model)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (p.grad is null) continue; // a parameter this record does not reach (e.g. an unused position)
+            var g = p.grad.to(ScalarType.Float32);
+            _sumSquares[name].add_(g * g);
+            _sums[name].add_(g);
+        }
+        Count++;
+    }
+
+    /// <summary>Adds another shard's sums (same parameters) into this one.</summary>
+    public void Add(FisherAccumulator other)
+    {
+        using var _ = no_grad();
+        foreach (var name in _names)
+        {
+            _sumSquares[name].add_(other._sumSquares[name].to(_sumSquares[name].device));
+            _sums[name].add_(other._sums[name].to(_sums[name].device));
+        }
+        Count += other.Count;
+    }
+
+    /// <summary>F and gL: the sums divided by the count.</summary>
+    public FisherEstimate ToEstimate()
+    {
+        if (Count == 0) throw new LwfInputException("no records were accumulated: the Fisher needs at least one learning record");
+        var fisher = _names.ToDictionary(n => n, n => (_sumSquares[n] / Count).DetachFromDisposeScope());
+        var mean = _names.ToDictionary(n => n, n => (_sums[n] / Count).DetachFromDisposeScope());
+        return new FisherEstimate(_names, fisher, mean, Count);
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _sumSquares.Values.Concat(_sums.Values)) t.Dispose();
+    }
+}
+
+/// <summary>The diagonal Fisher F and mean gradient gL per Hugging Face parameter name, over Count records.</summary>
+public sealed class FisherEstimate(IReadOnlyList<string> names, Dictionary<string, Tensor> fisher, Dictionary<string, Tensor> gradMean, long count) : IDisposable
+{
+    public IReadOnlyList<string> Names => names;
+    public long Count => count;
+    public Tensor Fisher(string name) => fisher[name];
+    public Tensor GradMean(string name) => gradMean[name];
+
+    /// <summary>float32 fisher.NAME and grad_mean.NAME, the record count in the metadata.</summary>
+    public void Save(string path, FisherVariant variant) =>
+        SafeTensorsFile.Write(path,
+            names.Select(n => ("fisher." + n, fisher[n])).Concat(names.Select(n => ("grad_mean." + n, gradMean[n]))),
+            new Dictionary<string, string> { ["count"] = count.ToString(), ["variant"] = variant.ToString().ToLowerInvariant() });
+
+    /// <summary>Loads a file written by <see cref="Save"/>, checked against the model's parameters.</summary>
+    public static FisherEstimate Load(string path, CausalLM model)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        var names = new List<string>();
+        var f = new Dictionary<string, Tensor>();
+        var g = new Dictionary<string, Tensor>();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            foreach (var prefix in new[] { "fisher.", "grad_mean." })
+            {
+                if (!file.Entries.TryGetValue(prefix + name, out var entry))
+                    throw new LwfInputException($"{path}: no tensor '{prefix + name}' (is it the Fisher of another model?)");
+                if (!entry.Shape.SequenceEqual(p.shape))
+                    throw new LwfInputException($"{path}: '{prefix + name}' has shape [{string.Join(",", entry.Shape)}], the model's parameter [{string.Join(",", p.shape)}]");
+            }
+            names.Add(name);
+            f[name] = file.Read("fisher." + name).to(ScalarType.Float32).to(p.device).DetachFromDisposeScope();
+            g[name] = file.Read("grad_mean." + name).to(ScalarType.Float32).to(p.device).DetachFromDisposeScope();
+        }
+        long count = file.Metadata.TryGetValue("count", out var c) && long.TryParse(c, out var n) ? n : 0;
+        return new FisherEstimate(names, f, g, count);
+    }
+
+    /// <summary>mean over all parameters of F (used to scale Fisher protection).</summary>
+    public double MeanFisher()
+    {
+        using var _ = NewDisposeScope();
+        double sum = 0; long n = 0;
+        foreach (var name in names) { sum += fisher[name].to(ScalarType.Float64).sum().item<double>(); n += fisher[name].numel(); }
+        return sum / Math.Max(1, n);
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in fisher.Values.Concat(gradMean.Values)) t.Dispose();
+    }
+}

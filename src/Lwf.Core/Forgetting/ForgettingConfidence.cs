@@ -1,0 +1,95 @@
+using Lwf.Core.Data;
+using Lwf.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Forgetting;
+
+/// <summary>How self-generated samples are ranked for forgetting (highest score is forgotten first).</summary>
+public enum ForgettingScorer
+{
+    /// <summary>FC_i = Σ_j F_j·g_ij·(g_ij − 2·gL_j) (DESIGN.md §1.3).</summary>
+    Fisher,
+    /// <summary>Mean token log-probability of the response: the model's own confidence in it.</summary>
+    Likelihood,
+    /// <summary>Uniform random scores (seeded): an ablation.</summary>
+    Random,
+    /// <summary>−FC: lowest forgetting confidence first.</summary>
+    Inverse,
+}
+
+/// <summary>
+/// Scores self-generated samples. The Fisher scorer needs one gradient per sample, reduced against F and gL
+/// at once, so memory is O(parameters) whatever the number of samples: no per-sample gradient is kept.
+/// </summary>
+public static class ForgettingConfidence
+{
+    public static double[] Score(CausalLM model, IReadOnlyList<TokenizedRecord> samples, ForgettingScorer scorer,
+        FisherEstimate? fisher, long seed = 0, Action<int>? progress = null)
+    {
+        var scores = new double[samples.Count];
+        if (scorer == ForgettingScorer.Random)
+        {
+            // One stream per sample index, so a sample's score does not depend on which shard scores it.
+            for (int i = 0; i < scores.Length; i++) scores[i] = RandomScore(seed, i);
+            progress?.Invoke(scores.Length);
+            return scores;
+        }
+        if (scorer is ForgettingScorer.Fisher or ForgettingScorer.Inverse && fisher is null)
+            throw new LwfInputException($"the {scorer.ToString().ToLowerInvariant()} scorer needs a Fisher estimate");
+        for (int i = 0; i < samples.Count; i++)
+        {
+            scores[i] = scorer switch
+            {
+                ForgettingScorer.Likelihood => RecordGradient.MeanLogProbability(model, samples[i]),
+                ForgettingScorer.Fisher => FisherConfidence(model, samples[i], fisher!),
+                _ => -FisherConfidence(model, samples[i], fisher!),
+            };
+            progress?.Invoke(i + 1);
+        }
+        model.zero_grad();
+        return scores;
+    }
+
+    /// <summary>A sample's random score from (seed, global index): the same on any shard.</summary>
+    public static double RandomScore(long seed, long index) => new Random(HashCode.Combine(seed, index, 0x5eed)).NextDouble();
+
+    /// <summary>FC of one sample: its gradient g reduced at once as Σ_j F_j·g_j·(g_j − 2·gL_j), in float64.</summary>
+    public static double FisherConfidence(CausalLM model, TokenizedRecord sample, FisherEstimate fisher)
+    {
+        RecordGradient.Compute(model, sample);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var total = zeros(1, ScalarType.Float64, model.Device);
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (p.grad is null) continue;
+            var g = p.grad.to(ScalarType.Float32);
+            total.add_((fisher.Fisher(name) * g * (g - 2 * fisher.GradMean(name))).sum().to(ScalarType.Float64));
+        }
+        return total.item<double>();
+    }
+}
+
+/// <summary>How many of the ranked samples form the forgetting set D_U.</summary>
+public sealed record ForgettingSelection(double? Fraction = null, int? TopK = null, double? Threshold = null)
+{
+    public void Validate()
+    {
+        int given = (Fraction is null ? 0 : 1) + (TopK is null ? 0 : 1) + (Threshold is null ? 0 : 1);
+        if (given != 1) throw new LwfInputException("give exactly one of forgetFraction, forgetTopK and forgetThreshold");
+        if (Fraction is { } f && (f <= 0 || f > 1)) throw new LwfInputException($"forgetFraction must be in (0, 1], got {f}");
+        if (TopK is { } k && k < 1) throw new LwfInputException($"forgetTopK must be at least 1, got {k}");
+        if (Threshold is { } t && !double.IsFinite(t)) throw new LwfInputException($"forgetThreshold must be a finite number, got {t}");
+    }
+
+    /// <summary>Indices of the chosen samples, highest score first (ties: lower index first).</summary>
+    public int[] Choose(IReadOnlyList<double> scores)
+    {
+        Validate();
+        var ranked = Enumerable.Range(0, scores.Count).OrderByDescending(i => scores[i]).ThenBy(i => i).ToArray();
+        if (Threshold is { } t) return ranked.Where(i => scores[i] > t).ToArray();
+        int k = TopK ?? (int)Math.Ceiling(Fraction!.Value * scores.Count);
+        return ranked.Take(Math.Min(k, scores.Count)).ToArray();
+    }
+}

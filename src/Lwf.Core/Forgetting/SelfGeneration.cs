@@ -1,0 +1,127 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
+using Lwf.Core.Generation;
+using Lwf.Core.Models;
+using Lwf.Core.Text;
+
+namespace Lwf.Core.Forgetting;
+
+/// <summary>A forgetting-task prompt: where it came from (file:line) and its token ids.</summary>
+public sealed record ForgettingPrompt(string Source, long[] PromptIds, string? PromptText);
+
+/// <summary>One self-generated sample s_i: the base model's own answer to a forgetting prompt.</summary>
+public sealed record SelfGeneratedSample(string Source, long[] PromptIds, long[] ResponseIds, string? Prompt, string? Response)
+{
+    /// <summary>prompt ++ response with the loss on the response: what ℓ(s_i) is computed on.</summary>
+    public TokenizedRecord ToRecord() =>
+        new([.. PromptIds, .. ResponseIds], Enumerable.Range(0, PromptIds.Length + ResponseIds.Length).Select(t => t >= PromptIds.Length && t > 0).ToArray());
+}
+
+public sealed record SelfGenerationOptions
+{
+    public GenerationOptions Generation { get; init; } = new();
+    public int SamplesPerPrompt { get; init; } = 1;
+    public int BatchSize { get; init; } = 16;
+
+    public void Validate()
+    {
+        Generation.Validate();
+        if (SamplesPerPrompt < 1) throw new LwfInputException($"samplesPerPrompt must be at least 1, got {SamplesPerPrompt}");
+        if (SamplesPerPrompt > 1 && Generation.Greedy)
+            throw new LwfInputException("samplesPerPrompt > 1 needs sampling (greedy would repeat one answer): set temperature, topP or topK");
+        if (BatchSize < 1) throw new LwfInputException($"batch size must be at least 1, got {BatchSize}");
+    }
+}
+
+/// <summary>
+/// Step 1 of LWF: the base model answers the forgetting task's prompts. Greedy prompts are generated in
+/// batches; sampled ones one row at a time with a seed derived from (seed, prompt index, sample index), so
+/// a sample is the same whichever shard generates it. Prompts longer than the model allows keep their end.
+/// </summary>
+public static class SelfGeneration
+{
+    /// <summary>Prompts from JSONL: <c>{"prompt"}</c>, <c>{"text"}</c> or pre-tokenized <c>{"input_ids"}</c>.</summary>
+    public static List<ForgettingPrompt> LoadPrompts(string path, RecordEncoder encoder, bool skipBadLines = false)
+    {
+        int line = 0;
+        return JsonlDataset.Parse(path, obj =>
+        {
+            line++;
+            if (obj.ContainsKey("input_ids"))
+            {
+                var ids = JsonlDataset.ArrayOf<long>(obj, "input_ids", "integers");
+                if (ids.Length == 0) throw new LwfInputException("'input_ids' is empty");
+                foreach (var id in ids)
+                    if (id < 0 || id >= encoder.VocabSize) throw new LwfInputException($"token id {id} is outside the vocabulary 0..{encoder.VocabSize - 1}");
+                return new ForgettingPrompt("", ids, null);
+            }
+            string key = obj.ContainsKey("prompt") ? "prompt" : obj.ContainsKey("text") ? "text"
+                : throw new LwfInputException($"a prompt record needs 'prompt', 'text' or 'input_ids' (keys: {string.Join(", ", obj.Select(kv => kv.Key))})");
+            string text = JsonlDataset.String(obj, key);
+            return new ForgettingPrompt("", encoder.FromPrompt(text), text);
+        }, skipBadLines, out _).Select((p, i) => p with { Source = $"{Path.GetFileName(path)}#{i}" }).ToList();
+    }
+
+    public static List<SelfGeneratedSample> Generate(CausalLM model, TextTokenizer? tokenizer, IReadOnlyList<ForgettingPrompt> prompts,
+        SelfGenerationOptions options, int firstPromptIndex = 0, Action<int>? progress = null)
+    {
+        options.Validate();
+        int room = model.Config.MaxPositions - options.Generation.MaxNewTokens;
+        if (room < 1) throw new LwfInputException($"maxNewTokens {options.Generation.MaxNewTokens} leaves no room for a prompt in {model.Config.MaxPositions} positions");
+        var fitted = prompts.Select(p => p.PromptIds.Length > room ? p with { PromptIds = p.PromptIds[^room..] } : p).ToList();
+        var samples = new List<SelfGeneratedSample>();
+        if (options.Generation.Greedy)
+        {
+            foreach (var chunk in fitted.Chunk(options.BatchSize))
+            {
+                var outputs = TextGenerator.Generate(model, chunk.Select(p => p.PromptIds).ToList(), options.Generation);
+                samples.AddRange(chunk.Zip(outputs, (p, o) => Sample(p, o, tokenizer, model.Config)));
+                progress?.Invoke(samples.Count);
+            }
+            return samples;
+        }
+        for (int i = 0; i < fitted.Count; i++)
+        {
+            for (int k = 0; k < options.SamplesPerPrompt; k++)
+            {
+                var seeded = options.Generation with { Seed = HashCode.Combine(options.Generation.Seed, firstPromptIndex + i, k) };
+                var output = TextGenerator.Generate(model, [fitted[i].PromptIds], seeded)[0];
+                samples.Add(Sample(fitted[i], output, tokenizer, model.Config));
+            }
+            progress?.Invoke(samples.Count);
+        }
+        return samples;
+    }
+
+    private static SelfGeneratedSample Sample(ForgettingPrompt prompt, long[] response, TextTokenizer? tokenizer, ModelConfig config)
+    {
+        var textIds = response.Where(id => !config.EosTokenIds.Contains((int)id));
+        return new SelfGeneratedSample(prompt.Source, prompt.PromptIds, response,
+            prompt.PromptText ?? tokenizer?.Decode(prompt.PromptIds), tokenizer?.Decode(textIds));
+    }
+
+    /// <summary>
+    /// JSONL: {prompt, response, source} (text where there is a tokenizer) and always the exact ids,
+    /// {input_ids, loss_mask}, so that scoring uses the tokens the model produced, not a re-tokenization.
+    /// </summary>
+    public static void Write(string path, IEnumerable<SelfGeneratedSample> samples)
+    {
+        AtomicFile.Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, leaveOpen: true);
+            foreach (var s in samples)
+            {
+                var record = s.ToRecord();
+                var json = new JsonObject();
+                if (s.Prompt is not null) json["prompt"] = s.Prompt;
+                if (s.Response is not null) json["response"] = s.Response;
+                json["source"] = s.Source;
+                json["input_ids"] = new JsonArray(record.InputIds.Select(i => (JsonNode)i).ToArray());
+                json["loss_mask"] = new JsonArray(record.LossMask.Select(m => (JsonNode)(m ? 1 : 0)).ToArray());
+                writer.WriteLine(json.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            }
+        });
+    }
+}
