@@ -13,6 +13,8 @@ public static class LwfCommandLine
         root.Subcommands.Add(ModelCommands.Build());
         root.Subcommands.Add(GenerateCommand.Build());
         root.Subcommands.Add(FinetuneCommand.Build());
+        root.Subcommands.Add(TrainCommand.Build());
+        foreach (var stage in ForgettingCommands.Build()) root.Subcommands.Add(stage);
         root.Subcommands.Add(BenchCommands.Build());
         return root;
     }

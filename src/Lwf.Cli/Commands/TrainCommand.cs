@@ -1,0 +1,29 @@
+using System.CommandLine;
+using Lwf.Core.Jobs;
+using Lwf.Core.Reports;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>`lwf train JOB.yaml --out DIR`: the whole LWF pipeline in this process.</summary>
+internal static class TrainCommand
+{
+    public static Command Build()
+    {
+        var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted)" };
+        var output = new Option<string>("--out") { Description = "output folder: model/, report.json, report.md, plots", Required = true };
+        var command = new Command("train", "Run a Learning-With-Forgetting job in one process") { job, output };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            var spec = JobSpec.Load(parse.GetValue(job)!);
+            string outDir = Path.GetFullPath(parse.GetValue(output)!);
+            Directory.CreateDirectory(outDir);
+            var progress = new ConsoleProgress();
+            var report = new LwfJobRunner(spec, progress).Run(outDir);
+            progress.Done();
+            Console.WriteLine(ReportWriter.Table(report));
+            Console.WriteLine($"wrote {outDir}: model/, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,144 @@
+using System.Globalization;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Lwf.Core.Jobs;
+
+/// <summary>
+/// One mapping of a job file, read key by key with errors that name the file, line, column and key.
+/// Keys never read are reported as unknown (with the known ones listed), so a typo never passes silently.
+/// </summary>
+internal sealed class YamlSection
+{
+    private readonly string _file;
+    private readonly YamlMappingNode _node;
+    private readonly string _path;
+    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+
+    public YamlSection(string file, YamlMappingNode node, string path)
+    {
+        _file = file; _node = node; _path = path;
+    }
+
+    public static YamlSection LoadRoot(string file)
+    {
+        if (!System.IO.File.Exists(file)) throw new LwfInputException($"{file}: job file not found");
+        var stream = new YamlStream();
+        try
+        {
+            using var reader = new StreamReader(file);
+            stream.Load(reader); // JSON is YAML too, so .json job files load the same way
+        }
+        catch (YamlException e)
+        {
+            throw new LwfInputException($"{file}:{e.Start.Line}:{e.Start.Column}: not valid YAML: {e.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new LwfInputException($"{file}: a job file is a mapping of keys (model, data, train, ...)");
+        return new YamlSection(file, root, "");
+    }
+
+    public string File => _file;
+
+    private string Name(string key) => _path.Length == 0 ? key : $"{_path}.{key}";
+
+    private string Where(YamlNode node) => $"{_file}:{node.Start.Line}:{node.Start.Column}";
+
+    private YamlNode? Get(string key)
+    {
+        _known.Add(key);
+        return _node.Children.TryGetValue(new YamlScalarNode(key), out var value) && !IsNull(value) ? value : null;
+    }
+
+    private static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" };
+
+    public YamlSection Section(string key)
+    {
+        var node = Get(key);
+        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key));
+        if (node is not YamlMappingNode map) throw new LwfInputException($"{Where(node)}: '{Name(key)}' must be a mapping of keys");
+        return new YamlSection(_file, map, Name(key));
+    }
+
+    public string? String(string key)
+    {
+        var node = Get(key);
+        if (node is null) return null;
+        if (node is not YamlScalarNode scalar) throw new LwfInputException($"{Where(node)}: '{Name(key)}' must be a single value");
+        return scalar.Value;
+    }
+
+    public string RequiredString(string key) =>
+        String(key) ?? throw new LwfInputException($"{_file}:{_node.Start.Line}: missing key '{Name(key)}'");
+
+    public int? Int(string key) => Parse(key, "an integer", s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture));
+
+    public long? Long(string key) => Parse(key, "an integer", s => long.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture));
+
+    public double? Double(string key) => Parse(key, "a number", s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture));
+
+    public bool? Bool(string key) => Parse(key, "true or false", s => s.ToLowerInvariant() switch
+    {
+        "true" or "yes" or "on" => true,
+        "false" or "no" or "off" => false,
+        _ => throw new FormatException(),
+    });
+
+    public T? Enum<T>(string key) where T : struct, System.Enum
+    {
+        var text = String(key);
+        if (text is null) return null;
+        if (System.Enum.TryParse<T>(text, ignoreCase: true, out var value) && System.Enum.IsDefined(value) && !char.IsDigit(text[0])) return value;
+        throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}, got '{text}'");
+    }
+
+    /// <summary>A path relative to the job file's folder; must exist when <paramref name="mustExist"/>.</summary>
+    public string? FilePath(string key, bool mustExist = true)
+    {
+        var text = String(key);
+        if (text is null) return null;
+        string full = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(_file))!, text));
+        if (mustExist && !System.IO.File.Exists(full) && !Directory.Exists(full))
+            throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}': {text} not found ({full})");
+        return full;
+    }
+
+    /// <summary>Refuses keys this section never asked for.</summary>
+    public void RejectUnknownKeys()
+    {
+        foreach (var (keyNode, _) in _node.Children)
+        {
+            string key = ((YamlScalarNode)keyNode).Value ?? "";
+            if (_known.Contains(key)) continue;
+            string? suggestion = _known.OrderBy(k => Distance(k, key)).FirstOrDefault(k => Distance(k, key) <= 2);
+            throw new LwfInputException($"{Where(keyNode)}: unknown key '{Name(key)}'" +
+                (suggestion is null ? "" : $" (did you mean '{suggestion}'?)") + $"; known here: {string.Join(", ", _known)}");
+        }
+    }
+
+    private T? Parse<T>(string key, string what, Func<string, T> parse) where T : struct
+    {
+        var text = String(key);
+        if (text is null) return null;
+        try
+        {
+            return parse(text);
+        }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be {what}, got '{text}'");
+        }
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+}

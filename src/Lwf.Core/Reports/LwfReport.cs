@@ -1,0 +1,29 @@
+using Lwf.Core.Evaluation;
+
+namespace Lwf.Core.Reports;
+
+public sealed record EvalPoint(int Step, string Phase, IReadOnlyList<EvalResult> Results);
+
+public sealed record LossPoint(int Step, double Loss);
+
+/// <summary>What the forgetting stage chose: every sample's score, how many were kept, the cut.</summary>
+public sealed record ForgettingSummary(string Scorer, string Schedule, string Loss, double Alpha, int SelfGenerated, int Selected, double? Cut, double[] Scores);
+
+/// <summary>Everything a run measured; written as report.json and report.md and drawn as plots.</summary>
+public sealed class LwfReport
+{
+    public string Job { get; set; } = "";
+    public string Model { get; set; } = "";
+    public long Parameters { get; set; }
+    public int LearningSteps { get; set; }
+    public int ForgettingSteps { get; set; }
+    public List<EvalPoint> Evaluations { get; } = [];
+    public List<LossPoint> LearningLoss { get; } = [];
+    public List<LossPoint> ForgettingLoss { get; } = [];
+    public ForgettingSummary? Forgetting { get; set; }
+    public Dictionary<string, double> StageSeconds { get; } = [];
+    public List<string> Notes { get; } = [];
+
+    public EvalPoint? Before => Evaluations.FirstOrDefault(e => e.Phase == "before");
+    public EvalPoint? After => Evaluations.LastOrDefault(e => e.Phase == "after");
+}
