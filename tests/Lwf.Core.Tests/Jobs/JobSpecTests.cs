@@ -1,0 +1,74 @@
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+
+namespace Lwf.Core.Tests.Jobs;
+
+public sealed class JobSpecTests
+{
+    [Fact]
+    public void A_job_file_loads_with_defaults_and_paths_relative_to_it()
+    {
+        var spec = JobSpec.Load(Path.Combine(TestPaths.RepoRoot, "examples", "jobs", "licenses", "job.yaml"));
+        Assert.Equal("licenses-lwf", spec.Name);
+        Assert.Equal(JobFiles.TinyModel, spec.Model);
+        Assert.Equal(JobFiles.ExampleData("learn-train.jsonl"), spec.Data.LearnTrain);
+        Assert.Equal(ForgettingScorer.Fisher, spec.Forgetting.Scorer);
+        Assert.Equal(0.3, spec.Forgetting.Selection.Fraction);
+        Assert.Equal(0.9, spec.Train.Beta1); // a default
+        Assert.True(spec.SelfGen.Generation.Greedy);
+    }
+
+    [Fact]
+    public void Json_job_files_are_accepted()
+    {
+        string dir = TestPaths.NewTempDir();
+        string path = Path.Combine(dir, "job.json");
+        File.WriteAllText(path, $$"""
+            {"model": "{{JobFiles.TinyModel}}", "data": {"learnTrain": "{{JobFiles.ExampleData("learn-train.jsonl")}}"},
+             "forgetting": {"schedule": "none"}, "train": {"steps": 3} }
+            """);
+        var spec = JobSpec.Load(path);
+        Assert.Equal(3, spec.Train.Steps);
+        Assert.False(spec.Forgetting.Active);
+    }
+
+    [Theory]
+    [InlineData("forgetting", "forgetEvey: 3", "unknown key 'forgetting.forgetEvey' (did you mean 'forgetEvery'?)")]
+    [InlineData("top", "colour: blue", "unknown key 'colour'")]
+    [InlineData("train", "  gradientAccumulation: ten", "'train.gradientAccumulation' must be an integer, got 'ten'")]
+    [InlineData("forgetting", "scorer: fisherr", "'forgetting.scorer' must be one of fisher, likelihood, random, inverse, got 'fisherr'")]
+    [InlineData("forgetting", "forgetTopK: 3", "give exactly one of forgetFraction, forgetTopK and forgetThreshold")]
+    [InlineData("train", "  maxGradNorm: -1", "max gradient norm must be ≥ 0, got -1")]
+    public void Bad_knobs_are_refused_with_file_line_and_key(string section, string line, string expected)
+    {
+        string dir = TestPaths.NewTempDir();
+        string path = section switch
+        {
+            "forgetting" => JobFiles.Write(dir, forgetting: "  " + line + (line.StartsWith("forgetTopK") ? "\n  forgetFraction: 0.2" : "")),
+            "train" => JobFiles.Write(dir, train: line),
+            _ => JobFiles.Write(dir, top: line),
+        };
+        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(path));
+        Assert.Contains(expected, error.Message);
+        Assert.StartsWith(path, error.Message);
+    }
+
+    [Fact]
+    public void A_missing_dataset_is_refused_with_its_key_and_line()
+    {
+        string dir = TestPaths.NewTempDir();
+        string path = JobFiles.Write(dir);
+        File.WriteAllText(path, File.ReadAllText(path).Replace(JobFiles.ExampleData("forget-eval.jsonl"), "nowhere/forget-eval.jsonl"));
+        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(path));
+        Assert.Matches(@"job\.yaml:\d+:\d+: 'data\.forgetEval': nowhere/forget-eval\.jsonl not found", error.Message);
+    }
+
+    [Fact]
+    public void Forgetting_without_prompts_is_refused()
+    {
+        string dir = TestPaths.NewTempDir();
+        string path = JobFiles.Write(dir);
+        File.WriteAllText(path, string.Join('\n', File.ReadAllLines(path).Where(l => !l.Contains("forgetPrompts"))));
+        Assert.Contains("'data.forgetPrompts' is missing", Assert.Throws<LwfInputException>(() => JobSpec.Load(path)).Message);
+    }
+}

@@ -1,0 +1,77 @@
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
+using Lwf.Core.Jobs;
+using Lwf.Core.Text;
+using Lwf.Core.Training;
+
+namespace Lwf.Core.Tests.Jobs;
+
+public sealed class LwfJobRunnerTests
+{
+    private static byte[] Weights(string runDir) => File.ReadAllBytes(Path.Combine(runDir, "model", "model.safetensors"));
+
+    private static (string Dir, Lwf.Core.Reports.LwfReport Report) Run(string forgetting)
+    {
+        string dir = TestPaths.NewTempDir();
+        var spec = JobSpec.Load(JobFiles.Write(dir, forgetting: forgetting));
+        string outDir = Path.Combine(dir, "out");
+        return (outDir, new LwfJobRunner(spec).Run(outDir));
+    }
+
+    [Fact]
+    public void Schedule_none_and_alpha_zero_are_bit_identical_to_plain_fine_tuning()
+    {
+        var (none, noneReport) = Run("  schedule: none");
+        var (alphaZero, _) = Run("  alpha: 0");
+        var (lwf, lwfReport) = Run("");
+        Assert.Equal(0, noneReport.ForgettingSteps);
+        Assert.Equal(4, lwfReport.ForgettingSteps); // 8 steps, one forgetting step every 2
+
+        // Plain fine-tuning, outside the runner, with the same seed and options.
+        string job = JobFiles.Write(TestPaths.NewTempDir());
+        var spec = JobSpec.Load(job);
+        using var model = PretrainedModel.Load(spec.Model, initSeed: spec.Seed);
+        var encoder = new RecordEncoder(TextTokenizer.Load(spec.Model, model.Config), model.Config, spec.MaxLength);
+        using (var tuner = new FineTuner(model, spec.Train, model.Config.EosTokenIds[0]))
+            foreach (var _ in tuner.Train(JsonlDataset.Load(spec.Data.LearnTrain, encoder).Records)) { }
+        string plain = Path.Combine(TestPaths.NewTempDir(), "model");
+        PretrainedModel.Save(model, plain);
+
+        var expected = File.ReadAllBytes(Path.Combine(plain, "model.safetensors"));
+        Assert.Equal(expected, Weights(none));
+        Assert.Equal(expected, Weights(alphaZero));
+        Assert.NotEqual(expected, Weights(lwf));
+    }
+
+    [Fact]
+    public void Ahead_takes_the_same_number_of_forgetting_steps_before_learning()
+    {
+        var (_, report) = Run("  schedule: ahead");
+        Assert.Equal(4, report.ForgettingSteps);
+        Assert.All(report.ForgettingLoss, p => Assert.Equal(0, p.Step));
+    }
+
+    [Fact]
+    public void Lwf_train_writes_the_model_report_and_plots()
+    {
+        string dir = TestPaths.NewTempDir();
+        string job = JobFiles.Write(dir, forgetting: "  refreshEvery: 4\n  scorer: fisher\n  fisherProtect: 1.0");
+        string outDir = Path.Combine(dir, "out");
+        var (code, stdout, stderr) = TestPaths.RunLwf("train", job, "--out", outDir);
+        Assert.True(code == 0, stdout + stderr);
+        foreach (var file in new[] { "report.json", "report.md", "loss-curves.png", "confidence-histogram.png", "selfgen.jsonl", "confidence.jsonl", "model/model.safetensors", "model/config.json" })
+            Assert.True(File.Exists(Path.Combine(outDir, file)), file);
+        foreach (var png in new[] { "loss-curves.png", "confidence-histogram.png" })
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(outDir, png))[..4]);
+        string markdown = File.ReadAllText(Path.Combine(outDir, "report.md"));
+        Assert.Contains("| learn (40) | accuracy |", markdown);
+        Assert.Contains("| forget (40) | accuracy |", markdown);
+        Assert.Contains("| held-out (40) | perplexity |", markdown);
+        Assert.Contains("| set | metric | before | after | change |", stdout);
+        using var reloaded = PretrainedModel.Load(Path.Combine(outDir, "model"));
+        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;
+        Assert.Equal(4, report["forgettingSteps"]!.GetValue<int>());
+        var phases = report["evaluations"]!.AsArray().Select(e => (e!["step"]!.GetValue<int>(), e["phase"]!.GetValue<string>()));
+        Assert.Equal([(0, "before"), (4, "during"), (8, "after")], phases); // evalEvery 4 of 8 steps
+    }
+}
