@@ -14,6 +14,7 @@ internal static class BenchCommands
     {
         var command = new Command("bench", "Benchmarks that print figures to compare changes by");
         command.Subcommands.Add(Train());
+        command.Subcommands.Add(Confidence());
         return command;
     }
 
@@ -60,6 +61,43 @@ internal static class BenchCommands
             Console.WriteLine($"median step: {median:F3}s");
             Console.WriteLine($"tokens/s (median): {b * t / median:F1}");
             Console.WriteLine($"peak memory (process RSS): {PeakResidentBytes() / (1024.0 * 1024 * 1024):F2} GiB");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Confidence()
+    {
+        var model = CommonOptions.Model();
+        var device = CommonOptions.Device();
+        var samples = new Option<int>("--samples") { DefaultValueFactory = _ => 1000, Description = "self-generated samples to score" };
+        var length = new Option<int>("--length") { DefaultValueFactory = _ => 16, Description = "tokens per sample (half prompt, half response)" };
+        var command = new Command("confidence", "Score N random samples with the Fisher scorer; print time and peak memory (memory must not grow with N)")
+        {
+            model, samples, length, device,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            int n = parse.GetValue(samples), t = parse.GetValue(length);
+            if (n < 1 || t < 2) throw new LwfInputException("--samples ≥ 1 and --length ≥ 2 are needed");
+            using var lm = CommonOptions.LoadModel(parse, model, device, CommonOptions.DType());
+            var random = new Random(0);
+            TokenizedRecord Sample() => new(
+                Enumerable.Range(0, t).Select(_ => (long)random.Next(lm.Config.VocabSize)).ToArray(),
+                Enumerable.Range(0, t).Select(i => i >= t / 2).ToArray());
+            using var accumulator = Lwf.Core.Forgetting.FisherAccumulator.For(lm);
+            accumulator.Accumulate(lm, Enumerable.Range(0, 8).Select(_ => Sample()).ToList());
+            using var fisher = accumulator.ToEstimate();
+            long rssBefore = PeakResidentBytes();
+            // Samples are made lazily, one at a time, so the inputs themselves take no memory that grows with N.
+            var clock = Stopwatch.StartNew();
+            double checksum = 0;
+            for (int i = 0; i < n; i++) checksum += Lwf.Core.Forgetting.ForgettingConfidence.FisherConfidence(lm, Sample(), fisher);
+            clock.Stop();
+            Console.WriteLine($"model: {lm.Config.ModelType}, {lm.ParameterCount:N0} parameters; {n} samples of {t} tokens");
+            Console.WriteLine($"scored in {clock.Elapsed.TotalSeconds:F2}s ({n / clock.Elapsed.TotalSeconds:F1} samples/s); mean FC {checksum / n:E4}");
+            Console.WriteLine($"peak memory (process RSS) before scoring: {rssBefore / (1024.0 * 1024):F1} MiB");
+            Console.WriteLine($"peak memory (process RSS) after scoring: {PeakResidentBytes() / (1024.0 * 1024):F1} MiB");
             return 0;
         }));
         return command;
