@@ -75,7 +75,8 @@ public sealed class FineTunerTests
         var (accumulated, accSteps) = Train(new FineTuneOptions { Steps = 3, LearningRate = 1e-3, MicroBatchSize = 2, GradientAccumulation = 4 });
         using (big) using (accumulated)
         {
-            for (int i = 0; i < 3; i++) Assert.Equal(bigSteps[i].Loss, accSteps[i].Loss, 5);
+            for (int i = 0; i < 3; i++)
+                Assert.True(Math.Abs(bigSteps[i].Loss - accSteps[i].Loss) <= 1e-5 * bigSteps[i].Loss, $"step {i + 1}: {bigSteps[i].Loss} vs {accSteps[i].Loss}");
             foreach (var ((n, p), (_, q)) in big.named_parameters().Zip(accumulated.named_parameters()))
                 // Summation order differs, so not bit-equal; 1e-5 is 1 % of one step's AdamW move (lr 1e-3).
                 Assert.True(Reference.MaxAbsDiff(p, q) < 1e-5, $"{n} differs by {Reference.MaxAbsDiff(p, q)}");
