@@ -31,24 +31,48 @@ public sealed record ForgettingStepOptions
     }
 }
 
-/// <summary>The forgetting losses of DESIGN.md §1.5 on a batch of D_U.</summary>
-public static class ForgettingLoss
+/// <summary>
+/// The forgetting losses of DESIGN.md §1.5 as sums over a batch's response tokens, so that sums from any
+/// split of the batch add up: ga's numerator is Σ NLL (the step scales it by −α / tokens), me's is
+/// Σ ½(log|V| − H(p_t))² (scaled by α / tokens).
+/// </summary>
+public static class ForgettingGradient
 {
-    /// <summary>Returns (loss to minimise, the batch's mean token NLL ℓ).</summary>
-    public static (Tensor Loss, Tensor Nll) Compute(Tensor logits, TokenBatch batch, ForgettingLossKind kind, double alpha)
+    /// <summary>Adds ∇(numerator) into .grad (no zeroing); returns the batch's ΣNLL and loss-token count.</summary>
+    public static (double NllSum, long Tokens) Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches,
+        ForgettingLossKind kind, long padId)
     {
-        long t = logits.shape[1], v = logits.shape[2];
-        var mask = batch.LossMask.narrow(1, 1, t - 1).to(ScalarType.Float32);               // [B,T-1]
-        var logProbs = logits.narrow(1, 0, t - 1).log_softmax(-1);                           // [B,T-1,V]
-        var targets = batch.InputIds.narrow(1, 1, t - 1).unsqueeze(-1);
-        var nll = -logProbs.gather(-1, targets).squeeze(-1);                                 // [B,T-1]
-        var tokens = mask.sum().clamp_min(1);
-        var meanNll = (nll * mask).sum() / tokens;
-        if (kind == ForgettingLossKind.Ga) return (-alpha * meanNll, meanNll);
-        var entropy = -(logProbs.exp() * logProbs).sum(-1);                                 // [B,T-1]
-        var gap = Math.Log(v) - entropy;
-        return (alpha * ((0.5 * gap * gap) * mask).sum() / tokens, meanNll);
+        model.train();
+        double nllSum = 0;
+        long tokens = 0;
+        foreach (var micro in microBatches)
+        {
+            using var scope = NewDisposeScope();
+            using var batch = TokenBatch.Create(micro, padId, model.Device);
+            var logits = model.Forward(batch.InputIds, batch.AttentionMask);
+            long t = logits.shape[1], v = logits.shape[2];
+            var mask = batch.LossMask.narrow(1, 1, t - 1).to(ScalarType.Float32);           // [B,T-1]
+            var logProbs = logits.narrow(1, 0, t - 1).log_softmax(-1);                       // [B,T-1,V]
+            var nll = -logProbs.gather(-1, batch.InputIds.narrow(1, 1, t - 1).unsqueeze(-1)).squeeze(-1);
+            var nllTotal = (nll * mask).sum();
+            Tensor numerator = nllTotal;
+            if (kind == ForgettingLossKind.Me)
+            {
+                var entropy = -(logProbs.exp() * logProbs).sum(-1);                         // [B,T-1]
+                var gap = Math.Log(v) - entropy;
+                numerator = (0.5 * gap * gap * mask).sum();
+            }
+            numerator.backward();
+            nllSum += nllTotal.item<float>();
+            tokens += batch.LossTokens;
+        }
+        model.eval();
+        return (nllSum, tokens);
     }
+
+    /// <summary>What the step multiplies the numerator's gradient by.</summary>
+    public static double Scale(ForgettingLossKind kind, double alpha, long tokens) =>
+        (kind == ForgettingLossKind.Ga ? -alpha : alpha) / Math.Max(1, tokens);
 }
 
 /// <summary>
@@ -92,15 +116,24 @@ public sealed class ForgettingStepper : IDisposable
     /// <summary>One forgetting step on a batch; returns the batch's mean token NLL before the step.</summary>
     public double Step(IReadOnlyList<TokenizedRecord> records)
     {
+        _model.zero_grad();
+        var (nll, tokens) = ForgettingGradient.Accumulate(_model, [records], _options.Loss, _padId);
+        ApplyGradients(tokens);
+        return nll / Math.Max(1, tokens);
+    }
+
+    /// <summary>
+    /// The step once .grad holds ∇ of the loss numerator summed over the batch (here or across shards):
+    /// scales by ±α / tokens, clips, steps its AdamW, and damps the change where the Fisher is large.
+    /// </summary>
+    public void ApplyGradients(long tokens)
+    {
         if (_options.FisherProtect > 0 && _damping is null)
             throw new InvalidOperationException("Fisher protection is on but no Fisher was given (UseFisher)");
         using var scope = NewDisposeScope();
-        _model.train();
-        _optimizer.zero_grad();
-        using var batch = TokenBatch.Create(records, _padId, _model.Device);
-        var logits = _model.Forward(batch.InputIds, batch.AttentionMask);
-        var (loss, nll) = ForgettingLoss.Compute(logits, batch, _options.Loss, _options.Alpha);
-        loss.backward();
+        double scale = ForgettingGradient.Scale(_options.Loss, _options.Alpha, tokens);
+        using (no_grad())
+            foreach (var p in _parameters) p.grad?.mul_(scale);
         if (_options.MaxGradNorm > 0) nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm);
         var before = _damping is null ? null : _model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
         _optimizer.step();
@@ -110,9 +143,7 @@ public sealed class ForgettingStepper : IDisposable
             foreach (var (name, p) in _model.named_parameters())
                 p.copy_(before[name] + _damping![name].to(p.dtype) * (p - before[name]));
         }
-        _model.eval();
         StepsTaken++;
-        return nll.item<float>();
     }
 
     public void Dispose()

@@ -14,6 +14,10 @@ namespace Lwf.Core.Jobs;
 /// <summary>Progress of a stage: Done of Total units (records, samples, steps).</summary>
 public sealed record ProgressUpdate(string Stage, long Done, long Total);
 
+/// <summary>What workers are made from: the trainer's model and the job, as the trainer loaded them.</summary>
+public sealed record TrainerContext(CausalLM Model, JobSpec Spec, RecordEncoder Encoder, TextTokenizer? Tokenizer, long PadId,
+    Action<string, long, long> Progress);
+
 /// <summary>
 /// The whole LWF pipeline in one process (DESIGN.md §1): evaluate; self-generate on the forgetting prompts;
 /// Fisher and gL over the learning records; score and choose D_U; fine-tune with forgetting steps on the
@@ -31,7 +35,15 @@ public sealed class LwfJobRunner
         _progress = progress;
     }
 
-    public LwfReport Run(string outDir, CancellationToken cancellation = default)
+    /// <summary>Runs the job in this process.</summary>
+    public LwfReport Run(string outDir, CancellationToken cancellation = default) =>
+        RunAsync(outDir, null, cancellation).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Runs the job with the per-record work done by the workers <paramref name="workersFor"/> makes for the
+    /// trainer's model (null: in this process). The loop, the optimisers and evaluation stay here.
+    /// </summary>
+    public async Task<LwfReport> RunAsync(string outDir, Func<TrainerContext, IPipelineWorkers>? workersFor, CancellationToken cancellation = default)
     {
         var spec = _spec;
         var report = new LwfReport { Job = spec.Name, Model = spec.Model, LearningSteps = spec.Train.Steps };
@@ -43,75 +55,83 @@ public sealed class LwfJobRunner
         report.Parameters = model.ParameterCount;
         var tokenizer = TextTokenizer.Load(spec.Model, model.Config);
         var encoder = new RecordEncoder(tokenizer, model.Config, spec.MaxLength);
-        var learn = JsonlDataset.Load(spec.Data.LearnTrain, encoder, spec.SkipBadLines).Records;
         var evalSets = new List<EvalSet>();
         if (spec.Data.LearnEval is { } le) evalSets.Add(EvalSet.Load("learn", le, encoder, spec.SkipBadLines));
         if (spec.Data.ForgetEval is { } fe) evalSets.Add(EvalSet.Load("forget", fe, encoder, spec.SkipBadLines));
         if (spec.Data.HeldOut is { } ho) evalSets.Add(EvalSet.Load("held-out", ho, encoder, spec.SkipBadLines));
         long pad = model.Config.PadTokenId ?? (model.Config.EosTokenIds.Length > 0 ? model.Config.EosTokenIds[0] : 0);
+        var context = new TrainerContext(model, spec, encoder, tokenizer, pad, Report);
+        await using var workers = workersFor?.Invoke(context) ?? new LocalWorkers(model, spec, encoder, tokenizer, pad, Report);
+        int learningRecords = await workers.PrepareAsync(cancellation);
+        if (learningRecords == 0) throw new LwfInputException($"{spec.Data.LearnTrain}: no learning records");
         Stage("load");
 
         report.Evaluations.Add(Evaluate(model, encoder, evalSets, 0, "before"));
         Stage("evaluate");
 
         var forgetting = spec.Forgetting;
-        List<TokenizedRecord> samples = [];
+        IReadOnlyList<SelfGeneratedSample> samples = [];
         FisherEstimate? fisher = null;
-        IReadOnlyList<TokenizedRecord> forgetSet = [];
+        int[] forgetSet = [];
         ForgettingStepper? stepper = null;
         EpochSampler? forgetSampler = null;
         try
         {
             if (forgetting.Active)
             {
-                var prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, encoder, spec.SkipBadLines);
-                var generated = SelfGeneration.Generate(model, tokenizer, prompts, spec.SelfGen,
-                    progress: n => Report("self-generation", n, (long)prompts.Count * spec.SelfGen.SamplesPerPrompt));
-                SelfGeneration.Write(Path.Combine(outDir, "selfgen.jsonl"), generated);
-                samples = generated.Select(s => s.ToRecord()).ToList();
+                samples = await workers.SelfGenerateAsync(cancellation);
+                SelfGeneration.Write(Path.Combine(outDir, "selfgen.jsonl"), samples);
                 Stage("self-generation");
 
-                (fisher, forgetSet, var scores) = ChooseForgettingSet(model, learn, samples, null);
-                WriteConfidences(Path.Combine(outDir, "confidence.jsonl"), generated, scores, forgetSet, samples);
-                var chosen = forgetting.Selection.Choose(scores);
+                (fisher, forgetSet, var scores) = await ChooseForgettingSet(workers, learningRecords, null, cancellation);
+                WriteConfidences(Path.Combine(outDir, "confidence.jsonl"), samples, scores, forgetSet);
                 report.Forgetting = new ForgettingSummary(Lower(forgetting.Scorer), Lower(forgetting.Schedule), Lower(forgetting.Step.Loss),
-                    forgetting.Step.Alpha, samples.Count, chosen.Length, chosen.Length > 0 ? scores[chosen[^1]] : null, scores);
-                if (forgetSet.Count == 0) report.Notes.Add("the selection chose no sample: no forgetting step was taken");
+                    forgetting.Step.Alpha, samples.Count, forgetSet.Length, forgetSet.Length > 0 ? scores[forgetSet[^1]] : null, scores);
+                if (forgetSet.Length == 0) report.Notes.Add("the selection chose no sample: no forgetting step was taken");
                 Stage("fisher-and-confidence");
 
                 stepper = new ForgettingStepper(model, forgetting.Step, pad);
                 stepper.UseFisher(fisher);
-                forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Count), spec.Seed + 1);
+                forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), spec.Seed + 1);
             }
 
-            void ForgetStep(int atStep)
+            async Task ForgetStep(int atStep)
             {
-                if (stepper is null || forgetSet.Count == 0) return;
-                var batch = forgetSampler!.Next(Math.Min(forgetting.BatchSize, forgetSet.Count)).Select(i => forgetSet[i]).ToList();
-                report.ForgettingLoss.Add(new LossPoint(atStep, stepper.Step(batch)));
+                if (stepper is null || forgetSet.Length == 0) return;
+                var batch = forgetSampler!.Next(Math.Min(forgetting.BatchSize, forgetSet.Length)).Select(i => forgetSet[i]).ToList();
+                var (nll, tokens) = await workers.ForgettingGradientAsync(batch, forgetting.Step.Loss, cancellation);
+                stepper.ApplyGradients(tokens);
+                workers.WeightsChanged();
+                report.ForgettingLoss.Add(new LossPoint(atStep, nll / Math.Max(1, tokens)));
                 report.ForgettingSteps++;
             }
 
             if (forgetting.Active && forgetting.Schedule == ForgettingSchedule.Ahead)
             {
                 int count = forgetting.Schedule.ForgettingSteps(spec.Train.Steps, forgetting.ForgetEvery, forgetting.Step.Alpha);
-                for (int k = 0; k < count; k++) { cancellation.ThrowIfCancellationRequested(); ForgetStep(0); Report("forgetting ahead", k + 1, count); }
+                for (int k = 0; k < count; k++) { cancellation.ThrowIfCancellationRequested(); await ForgetStep(0); Report("forgetting ahead", k + 1, count); }
                 Stage("forgetting-ahead");
             }
 
             using var tuner = new FineTuner(model, spec.Train, pad);
-            foreach (var step in tuner.Train(learn))
+            var sampler = new EpochSampler(learningRecords, spec.Train.Seed);
+            while (tuner.StepsTaken < spec.Train.Steps)
             {
                 cancellation.ThrowIfCancellationRequested();
+                var indices = sampler.Next(spec.Train.GlobalBatchSize);
+                var (nllSum, tokens) = await workers.LearningGradientAsync(indices, cancellation);
+                var step = tuner.ApplyGradients(nllSum, tokens, indices.Length);
+                workers.WeightsChanged();
                 report.LearningLoss.Add(new LossPoint(step.Step, step.Loss));
-                if (forgetting.Schedule.ForgetsAfter(step.Step, forgetting.ForgetEvery, forgetting.Step.Alpha)) ForgetStep(step.Step);
+                StepCompleted?.Invoke(step);
+                if (forgetting.Schedule.ForgetsAfter(step.Step, forgetting.ForgetEvery, forgetting.Step.Alpha)) await ForgetStep(step.Step);
                 bool last = step.Step == spec.Train.Steps;
                 if (stepper is not null && forgetting.RefreshEvery > 0 && step.Step % forgetting.RefreshEvery == 0 && !last)
                 {
                     fisher?.Dispose();
-                    (fisher, forgetSet, _) = ChooseForgettingSet(model, learn, samples, step.Step);
+                    (fisher, forgetSet, _) = await ChooseForgettingSet(workers, learningRecords, step.Step, cancellation);
                     stepper.UseFisher(fisher);
-                    forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Count), spec.Seed + 1 + step.Step);
+                    forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), spec.Seed + 1 + step.Step);
                 }
                 if (spec.Eval.EvalEvery > 0 && step.Step % spec.Eval.EvalEvery == 0 && !last)
                     report.Evaluations.Add(Evaluate(model, encoder, evalSets, step.Step, "during"));
@@ -133,31 +153,30 @@ public sealed class LwfJobRunner
         return report;
     }
 
-    /// <summary>Fisher (when the scorer or protection needs it), scores of every sample, and D_U.</summary>
-    private (FisherEstimate? Fisher, IReadOnlyList<TokenizedRecord> ForgetSet, double[] Scores) ChooseForgettingSet(
-        CausalLM model, IReadOnlyList<TokenizedRecord> learn, IReadOnlyList<TokenizedRecord> samples, int? atStep)
+    /// <summary>Called after every learning step (the cluster's trainer publishes progress from it).</summary>
+    public Action<StepResult>? StepCompleted { get; set; }
+
+    /// <summary>Fisher (when the scorer or protection needs it), every sample's score, and D_U (global sample indices).</summary>
+    private async Task<(FisherEstimate? Fisher, int[] ForgetSet, double[] Scores)> ChooseForgettingSet(
+        IPipelineWorkers workers, int learningRecords, int? atStep, CancellationToken cancellation)
     {
         var forgetting = _spec.Forgetting;
-        string suffix = atStep is null ? "" : $" (refresh at step {atStep})";
         FisherEstimate? fisher = null;
         if (forgetting.Scorer is ForgettingScorer.Fisher or ForgettingScorer.Inverse || forgetting.Step.FisherProtect > 0)
         {
-            var records = FisherRecords(learn);
-            using var accumulator = FisherAccumulator.For(model);
-            accumulator.Accumulate(model, records, _spec.Fisher.Variant, _spec.Seed, n => Report("fisher" + suffix, n, records.Count));
+            using var accumulator = await workers.FisherAsync(FisherRecords(learningRecords), cancellation);
             fisher = accumulator.ToEstimate();
         }
-        var scores = ForgettingConfidence.Score(model, samples, forgetting.Scorer, fisher, _spec.Seed, n => Report("confidence" + suffix, n, samples.Count));
-        var chosen = forgetting.Selection.Choose(scores);
-        return (fisher, chosen.Select(i => samples[i]).ToList(), scores);
+        var scores = await workers.ScoreAsync(fisher, cancellation);
+        return (fisher, forgetting.Selection.Choose(scores), scores);
     }
 
     /// <summary>N_F learning records: the first fisher.records of a seeded permutation (0 = all, in order).</summary>
-    private IReadOnlyList<TokenizedRecord> FisherRecords(IReadOnlyList<TokenizedRecord> learn)
+    private int[] FisherRecords(int learningRecords)
     {
         int n = _spec.Fisher.Records;
-        if (n == 0 || n >= learn.Count) return learn;
-        return new EpochSampler(learn.Count, _spec.Seed + 2).Next(n).Select(i => learn[i]).ToList();
+        if (n == 0 || n >= learningRecords) return Enumerable.Range(0, learningRecords).ToArray();
+        return new EpochSampler(learningRecords, _spec.Seed + 2).Next(n);
     }
 
     private EvalPoint Evaluate(CausalLM model, RecordEncoder encoder, List<EvalSet> sets, int step, string phase)
@@ -171,17 +190,16 @@ public sealed class LwfJobRunner
         return new EvalPoint(step, phase, results);
     }
 
-    private static void WriteConfidences(string path, IReadOnlyList<SelfGeneratedSample> generated, double[] scores,
-        IReadOnlyList<TokenizedRecord> forgetSet, IReadOnlyList<TokenizedRecord> samples)
+    private static void WriteConfidences(string path, IReadOnlyList<SelfGeneratedSample> generated, double[] scores, int[] forgetSet)
     {
-        var chosen = new HashSet<TokenizedRecord>(forgetSet, ReferenceEqualityComparer.Instance);
+        var chosen = new HashSet<int>(forgetSet);
         AtomicFile.WriteText(path, string.Concat(generated.Select((g, i) => new JsonObject
         {
             ["source"] = g.Source,
             ["prompt"] = g.Prompt,
             ["response"] = g.Response,
             ["forget_confidence"] = scores[i],
-            ["forgotten"] = chosen.Contains(samples[i]),
+            ["forgotten"] = chosen.Contains(i),
         }.ToJsonString() + "\n")));
     }
 

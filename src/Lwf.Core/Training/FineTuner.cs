@@ -50,33 +50,32 @@ public sealed class FineTuner : IDisposable
         while (StepsTaken < _options.Steps)
         {
             var indices = sampler.Next(_options.GlobalBatchSize);
-            var micro = indices.Chunk(_options.MicroBatchSize).Select(c => (IReadOnlyList<TokenizedRecord>)c.Select(i => records[i]).ToList()).ToList();
-            yield return Step(micro);
+            yield return Step(LearningGradient.MicroBatches(indices.Select(i => records[i]).ToList(), _options.MicroBatchSize));
         }
     }
 
     /// <summary>One optimiser step over the given micro-batches.</summary>
     public StepResult Step(IReadOnlyList<IReadOnlyList<TokenizedRecord>> microBatches)
     {
-        _model.train();
-        long totalTokens = microBatches.Sum(m => m.Sum(r => (long)r.LossTokens));
+        _model.zero_grad();
+        var (nllSum, tokens) = LearningGradient.Accumulate(_model, microBatches, _padId);
+        return ApplyGradients(nllSum, tokens, microBatches.Sum(m => m.Count));
+    }
+
+    /// <summary>
+    /// The optimiser step once the parameters' <c>.grad</c> hold Σ∇(Σ token NLL) over the step's records
+    /// (from this process or reduced across shards): divides by the step's token count, clips, steps.
+    /// </summary>
+    public StepResult ApplyGradients(double nllSum, long tokens, int records)
+    {
+        if (tokens <= 0) throw new InvalidOperationException("a learning step needs at least one loss token");
         double lr = _options.LearningRate * LearningRateSchedule.Multiplier(StepsTaken, _options.WarmupSteps, _options.Steps);
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
-        _optimizer.zero_grad();
-        double lossSum = 0;
-        foreach (var micro in microBatches)
-        {
-            using var scope = NewDisposeScope();
-            using var batch = TokenBatch.Create(micro, _padId, _model.Device);
-            var logits = _model.Forward(batch.InputIds, batch.AttentionMask);
-            var (sum, _) = TokenLoss.PerRow(logits, batch.InputIds, batch.LossMask);
-            var loss = sum.sum() / totalTokens;
-            loss.backward();
-            lossSum += loss.item<float>();
-        }
         double gradNorm;
         using (var scope = NewDisposeScope())
         {
+            using (no_grad())
+                foreach (var p in _parameters) p.grad?.div_(tokens);
             gradNorm = _options.MaxGradNorm > 0
                 ? nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm)
                 : GradNorm();
@@ -84,7 +83,7 @@ public sealed class FineTuner : IDisposable
         }
         _model.eval();
         StepsTaken++;
-        return new StepResult(StepsTaken, lossSum, lr, gradNorm, totalTokens, microBatches.Sum(m => m.Count));
+        return new StepResult(StepsTaken, nllSum / tokens, lr, gradNorm, tokens, records);
     }
 
     private double GradNorm()

@@ -1,0 +1,64 @@
+namespace Lwf.Abstractions;
+
+/// <summary>
+/// The job's authority (a parameter server): weights and optimizer state, the learning / forgetting loop,
+/// checkpoints, and the job's state machine. Keyed by job id.
+/// </summary>
+public interface ITrainerGrain : IGrainWithStringKey
+{
+    /// <summary>Validates and starts the job; a second submit of the same id returns its status and starts nothing.</summary>
+    ValueTask<JobStatus> Submit(JobRequest request);
+
+    ValueTask<JobStatus> GetStatus();
+
+    /// <summary>Stops within one step, keeping the last checkpoint.</summary>
+    ValueTask<JobStatus> Cancel();
+
+    /// <summary>The weights at a version (the current one when the version is 0 or older).</summary>
+    ValueTask<TensorManifest> GetWeights(long version);
+
+    ValueTask<byte[]> GetWeightChunk(long version, int chunk);
+
+    /// <summary>F and gL, once computed: used by shards to score.</summary>
+    ValueTask<TensorManifest> GetFisher(long fisherVersion);
+
+    ValueTask<byte[]> GetFisherChunk(long fisherVersion, int chunk);
+
+    ValueTask<ResultFile[]> ListResults();
+
+    ValueTask<byte[]> GetResultChunk(string relativePath, long offset, int length);
+}
+
+/// <summary>Runs a plan over every shard and reduces the silos' sums in a fixed order. Keyed by job id.</summary>
+public interface ICoordinatorGrain : IGrainWithStringKey
+{
+    ValueTask<ShardInfo[]> Prepare(string jobFile, int shardCount, string workDirectory);
+
+    ValueTask<int> SelfGenerate(long modelVersion);
+
+    ValueTask<TensorManifest> Reduce(WorkPlan plan);
+
+    ValueTask<byte[]> GetReducedChunk(string operationId, int chunk);
+
+    ValueTask<ShardScores> Score(long modelVersion, long fisherVersion);
+
+    ValueTask<IReadOnlyDictionary<string, int>> ShardsPerSilo();
+}
+
+/// <summary>One shard of a job's data: its learning records, forgetting prompts and self-generated samples. Keyed "job/index".</summary>
+public interface IShardGrain : IGrainWithStringKey
+{
+    ValueTask<ShardInfo> Prepare(ShardSetup setup);
+
+    ValueTask<int> SelfGenerate(long modelVersion);
+
+    /// <summary>Computes the plan's indices this shard owns and deposits the sums on this silo.</summary>
+    ValueTask<Deposit> Work(WorkPlan plan);
+
+    /// <summary>On a shard of each silo: sums the deposits of the listed shards (in index order) for export.</summary>
+    ValueTask<TensorManifest> ExportSiloSum(string operationId, int[] shardIndices);
+
+    ValueTask<byte[]> GetSiloSumChunk(string operationId, int chunk);
+
+    ValueTask<ShardScores> Score(long modelVersion, long fisherVersion);
+}
