@@ -1,3 +1,4 @@
+#nullable enable
 // One file, two users: MSBuild compiles it as the inline task WeakenMissingLibstdcxxVersion
 // (build/TorchSharpNative.targets), and tests/Lwf.Core.Tests links it (with LWF_NO_MSBUILD) to check
 // what the build did. Keep it free of anything but the BCL.

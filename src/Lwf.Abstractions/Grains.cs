@@ -34,7 +34,7 @@ public interface ICoordinatorGrain : IGrainWithStringKey
 {
     ValueTask<ShardInfo[]> Prepare(string jobFile, int shardCount, string workDirectory);
 
-    ValueTask<int> SelfGenerate(long modelVersion);
+    ValueTask<SampleInfo[]> SelfGenerate(long modelVersion);
 
     ValueTask<TensorManifest> Reduce(WorkPlan plan);
 
@@ -50,7 +50,7 @@ public interface IShardGrain : IGrainWithStringKey
 {
     ValueTask<ShardInfo> Prepare(ShardSetup setup);
 
-    ValueTask<int> SelfGenerate(long modelVersion);
+    ValueTask<SampleInfo[]> SelfGenerate(long modelVersion);
 
     /// <summary>Computes the plan's indices this shard owns and deposits the sums on this silo.</summary>
     ValueTask<Deposit> Work(WorkPlan plan);

@@ -48,3 +48,13 @@ public sealed record Deposit(
 /// <summary>Scores of the samples a shard owns, by global sample index.</summary>
 [GenerateSerializer, Immutable]
 public sealed record ShardScores([property: Id(0)] int[] SampleIndices, [property: Id(1)] double[] Scores);
+
+/// <summary>A self-generated sample as its shard reports it: global index, source, ids, and text if any.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SampleInfo(
+    [property: Id(0)] int Index,
+    [property: Id(1)] string Source,
+    [property: Id(2)] long[] PromptIds,
+    [property: Id(3)] long[] ResponseIds,
+    [property: Id(4)] string? Prompt,
+    [property: Id(5)] string? Response);

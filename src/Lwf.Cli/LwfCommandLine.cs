@@ -14,6 +14,7 @@ public static class LwfCommandLine
         root.Subcommands.Add(GenerateCommand.Build());
         root.Subcommands.Add(FinetuneCommand.Build());
         root.Subcommands.Add(TrainCommand.Build());
+        root.Subcommands.Add(RunCommand.Build());
         foreach (var stage in ForgettingCommands.Build()) root.Subcommands.Add(stage);
         root.Subcommands.Add(BenchCommands.Build());
         return root;

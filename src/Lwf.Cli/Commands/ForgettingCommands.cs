@@ -86,7 +86,7 @@ internal static class ForgettingCommands
             var used = n == 0 ? all : all.Take(n).ToList();
             var progress = new ConsoleProgress();
             using var accumulator = FisherAccumulator.For(lm);
-            accumulator.Accumulate(lm, used, parse.GetValue(variant), parse.GetValue(seed), k => progress.Report(new("fisher", k, used.Count)));
+            accumulator.Accumulate(lm, used.Select((r, i) => (i, r)), parse.GetValue(variant), parse.GetValue(seed), k => progress.Report(new("fisher", k, used.Count)));
             progress.Done();
             using var estimate = accumulator.ToEstimate();
             estimate.Save(parse.GetValue(output)!, parse.GetValue(variant));

@@ -40,20 +40,43 @@ public sealed class FisherAccumulator : IDisposable
 
     public Tensor Sum(string name) => _sums[name];
 
-    /// <summary>Adds each record's gradient. Seed used only by the model variant.</summary>
-    public void Accumulate(CausalLM model, IEnumerable<TokenizedRecord> records, FisherVariant variant = FisherVariant.Empirical,
-        long seed = 0, Action<int>? progress = null)
+    /// <summary>Adds each record's gradient (empirical Fisher).</summary>
+    public void Accumulate(CausalLM model, IEnumerable<TokenizedRecord> records, Action<int>? progress = null) =>
+        Accumulate(model, records.Select((r, i) => (i, r)), FisherVariant.Empirical, 0, progress);
+
+    /// <summary>
+    /// Adds each record's gradient. The model variant samples a record's labels with a generator seeded by
+    /// (seed, the record's global index), so a record gives the same gradient on any shard.
+    /// </summary>
+    public void Accumulate(CausalLM model, IEnumerable<(int Index, TokenizedRecord Record)> records, FisherVariant variant,
+        long seed, Action<int>? progress = null)
     {
-        using var generator = variant == FisherVariant.Model ? new torch.Generator((ulong)seed, model.Device) : null;
         int done = 0;
-        foreach (var record in records)
+        foreach (var (index, record) in records)
         {
             if (variant == FisherVariant.Empirical) RecordGradient.Compute(model, record);
-            else RecordGradient.ComputeWithSampledLabels(model, record, generator!);
+            else
+            {
+                using var generator = new torch.Generator((ulong)Training.Seeds.Combine(seed, index), model.Device);
+                RecordGradient.ComputeWithSampledLabels(model, record, generator);
+            }
             AddCurrentGradient(model);
             progress?.Invoke(++done);
         }
         model.zero_grad();
+    }
+
+    /// <summary>Adds sums computed elsewhere (a shard, a silo): per parameter Σg⊙g and Σg, and their count.</summary>
+    public void AddSums(Func<string, (Tensor SumSquares, Tensor Sum)> sums, long count)
+    {
+        using var _ = no_grad();
+        foreach (var name in _names)
+        {
+            var (sq, sum) = sums(name);
+            _sumSquares[name].add_(sq.to(ScalarType.Float32).to(_sumSquares[name].device));
+            _sums[name].add_(sum.to(ScalarType.Float32).to(_sums[name].device));
+        }
+        Count += count;
     }
 
     private void AddCurrentGradient(CausalLM model)

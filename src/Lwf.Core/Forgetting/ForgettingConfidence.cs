@@ -52,7 +52,7 @@ public static class ForgettingConfidence
     }
 
     /// <summary>A sample's random score from (seed, global index): the same on any shard.</summary>
-    public static double RandomScore(long seed, long index) => new Random(HashCode.Combine(seed, index, 0x5eed)).NextDouble();
+    public static double RandomScore(long seed, long index) => new Random(Training.Seeds.ForRandom(seed, index, 0x5eed)).NextDouble();
 
     /// <summary>FC of one sample: its gradient g reduced at once as Σ_j F_j·g_j·(g_j − 2·gL_j), in float64.</summary>
     public static double FisherConfidence(CausalLM model, TokenizedRecord sample, FisherEstimate fisher)

@@ -8,11 +8,14 @@ using Lwf.Core.Text;
 
 namespace Lwf.Core.Forgetting;
 
-/// <summary>A forgetting-task prompt: where it came from (file:line) and its token ids.</summary>
-public sealed record ForgettingPrompt(string Source, long[] PromptIds, string? PromptText);
+/// <summary>A forgetting-task prompt: its global index, where it came from and its token ids.</summary>
+public sealed record ForgettingPrompt(int Index, string Source, long[] PromptIds, string? PromptText);
 
-/// <summary>One self-generated sample s_i: the base model's own answer to a forgetting prompt.</summary>
-public sealed record SelfGeneratedSample(string Source, long[] PromptIds, long[] ResponseIds, string? Prompt, string? Response)
+/// <summary>
+/// One self-generated sample s_i: the base model's own answer to a forgetting prompt. Its global index is
+/// prompt index × samplesPerPrompt + sample number, whichever shard made it.
+/// </summary>
+public sealed record SelfGeneratedSample(int Index, string Source, long[] PromptIds, long[] ResponseIds, string? Prompt, string? Response)
 {
     /// <summary>prompt ++ response with the loss on the response: what ℓ(s_i) is computed on.</summary>
     public TokenizedRecord ToRecord() =>
@@ -55,17 +58,17 @@ public static class SelfGeneration
                 if (ids.Length == 0) throw new LwfInputException("'input_ids' is empty");
                 foreach (var id in ids)
                     if (id < 0 || id >= encoder.VocabSize) throw new LwfInputException($"token id {id} is outside the vocabulary 0..{encoder.VocabSize - 1}");
-                return new ForgettingPrompt("", ids, null);
+                return new ForgettingPrompt(0, "", ids, null);
             }
             string key = obj.ContainsKey("prompt") ? "prompt" : obj.ContainsKey("text") ? "text"
                 : throw new LwfInputException($"a prompt record needs 'prompt', 'text' or 'input_ids' (keys: {string.Join(", ", obj.Select(kv => kv.Key))})");
             string text = JsonlDataset.String(obj, key);
-            return new ForgettingPrompt("", encoder.FromPrompt(text), text);
-        }, skipBadLines, out _).Select((p, i) => p with { Source = $"{Path.GetFileName(path)}#{i}" }).ToList();
+            return new ForgettingPrompt(0, "", encoder.FromPrompt(text), text);
+        }, skipBadLines, out _).Select((p, i) => p with { Index = i, Source = $"{Path.GetFileName(path)}#{i}" }).ToList();
     }
 
     public static List<SelfGeneratedSample> Generate(CausalLM model, TextTokenizer? tokenizer, IReadOnlyList<ForgettingPrompt> prompts,
-        SelfGenerationOptions options, int firstPromptIndex = 0, Action<int>? progress = null)
+        SelfGenerationOptions options, Action<int>? progress = null)
     {
         options.Validate();
         int room = model.Config.MaxPositions - options.Generation.MaxNewTokens;
@@ -77,7 +80,7 @@ public static class SelfGeneration
             foreach (var chunk in fitted.Chunk(options.BatchSize))
             {
                 var outputs = TextGenerator.Generate(model, chunk.Select(p => p.PromptIds).ToList(), options.Generation);
-                samples.AddRange(chunk.Zip(outputs, (p, o) => Sample(p, o, tokenizer, model.Config)));
+                samples.AddRange(chunk.Zip(outputs, (p, o) => Sample(p, 0, o, tokenizer, model.Config, options.SamplesPerPrompt)));
                 progress?.Invoke(samples.Count);
             }
             return samples;
@@ -86,19 +89,19 @@ public static class SelfGeneration
         {
             for (int k = 0; k < options.SamplesPerPrompt; k++)
             {
-                var seeded = options.Generation with { Seed = HashCode.Combine(options.Generation.Seed, firstPromptIndex + i, k) };
+                var seeded = options.Generation with { Seed = Training.Seeds.Combine(options.Generation.Seed, fitted[i].Index, k) };
                 var output = TextGenerator.Generate(model, [fitted[i].PromptIds], seeded)[0];
-                samples.Add(Sample(fitted[i], output, tokenizer, model.Config));
+                samples.Add(Sample(fitted[i], k, output, tokenizer, model.Config, options.SamplesPerPrompt));
             }
             progress?.Invoke(samples.Count);
         }
         return samples;
     }
 
-    private static SelfGeneratedSample Sample(ForgettingPrompt prompt, long[] response, TextTokenizer? tokenizer, ModelConfig config)
+    private static SelfGeneratedSample Sample(ForgettingPrompt prompt, int k, long[] response, TextTokenizer? tokenizer, ModelConfig config, int perPrompt)
     {
         var textIds = response.Where(id => !config.EosTokenIds.Contains((int)id));
-        return new SelfGeneratedSample(prompt.Source, prompt.PromptIds, response,
+        return new SelfGeneratedSample(prompt.Index * perPrompt + k, prompt.Source, prompt.PromptIds, response,
             prompt.PromptText ?? tokenizer?.Decode(prompt.PromptIds), tokenizer?.Decode(textIds));
     }
 

@@ -31,7 +31,7 @@ public sealed class LocalWorkers(CausalLM model, JobSpec spec, RecordEncoder enc
     public Task<FisherAccumulator> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
     {
         var accumulator = FisherAccumulator.For(model);
-        accumulator.Accumulate(model, recordIndices.Select(i => _records[i]), spec.Fisher.Variant, spec.Seed,
+        accumulator.Accumulate(model, recordIndices.Select(i => (i, _records[i])), spec.Fisher.Variant, spec.Seed,
             n => progress?.Invoke("fisher", n, recordIndices.Count));
         return Task.FromResult(accumulator);
     }

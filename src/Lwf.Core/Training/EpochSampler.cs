@@ -26,7 +26,7 @@ public sealed class EpochSampler(int count, long seed)
     {
         Epoch++;
         _order = Enumerable.Range(0, count).ToArray();
-        new Random(HashCode.Combine(seed, Epoch)).Shuffle(_order);
+        new Random(Seeds.ForRandom(seed, Epoch)).Shuffle(_order);
         _position = 0;
     }
 }

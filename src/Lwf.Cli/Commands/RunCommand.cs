@@ -1,0 +1,56 @@
+using System.CommandLine;
+using Lwf.Abstractions;
+using Lwf.Core;
+using Lwf.Core.Jobs;
+using Lwf.Silo;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>`lwf run JOB.yaml --out DIR [--silos N]`: the embedded default, N silos in this process on loopback.</summary>
+internal static class RunCommand
+{
+    public static Command Build()
+    {
+        var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted)" };
+        var output = new Option<string>("--out") { Description = "output folder (the layout of `lwf train`)", Required = true };
+        var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 2, Description = "silos to start in this process" };
+        var shards = new Option<int>("--shards") { DefaultValueFactory = _ => 0, Description = "data shards (0: two per silo)" };
+        var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the silos' device: auto, cpu, cuda" };
+        var command = new Command("run", "Run a job on an embedded cluster of silos in this process") { job, output, silos, shards, device };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            if (parse.GetValue(silos) < 1) throw new LwfInputException("--silos must be at least 1");
+            if (parse.GetValue(shards) < 0) throw new LwfInputException("--shards must be ≥ 0");
+            string jobFile = Path.GetFullPath(parse.GetValue(job)!);
+            var spec = JobSpec.Load(jobFile); // refuse a bad job before any silo starts
+            string outDir = Path.GetFullPath(parse.GetValue(output)!);
+            return RunAsync(spec, jobFile, outDir, parse.GetValue(silos), parse.GetValue(shards), parse.GetValue(device)!).GetAwaiter().GetResult();
+        }));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(JobSpec spec, string jobFile, string outDir, int silos, int shards, string device)
+    {
+        string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-embedded", Guid.NewGuid().ToString("N"));
+        try
+        {
+            Console.Error.WriteLine($"starting {silos} silo(s) on loopback…");
+            await using var cluster = await LocalCluster.StartAsync(silos, checkpoints, device,
+                new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = shards.ToString() });
+            string jobId = $"{spec.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+            var status = await cluster.Client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(jobFile));
+            if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? "the job was refused");
+            status = await JobClient.WatchAsync(cluster.Client, jobId, Console.Out);
+            if (status.Phase != JobPhase.Done) return 1;
+            Directory.CreateDirectory(outDir);
+            await JobClient.DownloadResultsAsync(cluster.Client, jobId, outDir);
+            Console.WriteLine(status.ResultTable);
+            Console.WriteLine($"wrote {outDir}: model/, report.json, report.md, plots");
+            return 0;
+        }
+        finally
+        {
+            if (Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
+        }
+    }
+}

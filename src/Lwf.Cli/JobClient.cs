@@ -1,0 +1,63 @@
+using Lwf.Abstractions;
+
+namespace Lwf.Cli;
+
+/// <summary>What the console does with a submitted job: watch it, fetch its results.</summary>
+internal static class JobClient
+{
+    public const int ResultChunkBytes = 4 * 1024 * 1024;
+
+    /// <summary>Shows live progress until the job ends; returns its final status.</summary>
+    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string jobId, TextWriter output, CancellationToken cancellation = default)
+    {
+        var trainer = grains.GetGrain<ITrainerGrain>(jobId);
+        var progress = new ConsoleProgress();
+        JobPhase? lastPhase = null;
+        while (true)
+        {
+            var status = await trainer.GetStatus();
+            if (status.Phase != lastPhase)
+            {
+                progress.Done();
+                if (status.Phase != JobPhase.Training) output.WriteLine($"{jobId}: {Lower(status.Phase)}");
+                lastPhase = status.Phase;
+            }
+            if (status.Phase == JobPhase.Training)
+                progress.Report(new(Describe(status), status.Step, status.TotalSteps));
+            if (status.Phase.IsFinal())
+            {
+                progress.Done();
+                if (status.ShardsPerSilo.Count > 0)
+                    output.WriteLine($"shards per silo: {string.Join(", ", status.ShardsPerSilo.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}"))}");
+                if (status.Message is { } message) output.WriteLine($"{jobId}: {Lower(status.Phase)}: {message}");
+                return status;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(300), cancellation);
+        }
+    }
+
+    public static string Describe(JobStatus s) =>
+        $"training loss {s.LearningLoss:F4}{(s.ForgettingLoss is { } f ? $" forget {f:F4}" : "")} {s.TokensPerSecond:F0} tok/s";
+
+    /// <summary>Copies the job's results (the layout of `lwf train`) into <paramref name="outDir"/>.</summary>
+    public static async Task<int> DownloadResultsAsync(IGrainFactory grains, string jobId, string outDir)
+    {
+        var trainer = grains.GetGrain<ITrainerGrain>(jobId);
+        var files = await trainer.ListResults();
+        foreach (var file in files)
+        {
+            string target = Path.Combine(outDir, file.RelativePath);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            string partial = target + ".partial";
+            await using (var stream = File.Create(partial))
+            {
+                for (long offset = 0; offset < file.Length; offset += ResultChunkBytes)
+                    await stream.WriteAsync(await trainer.GetResultChunk(file.RelativePath, offset, ResultChunkBytes));
+            }
+            File.Move(partial, target, overwrite: true);
+        }
+        return files.Length;
+    }
+
+    public static string Lower(JobPhase phase) => phase.ToString().ToLowerInvariant();
+}

@@ -1,0 +1,134 @@
+using Lwf.Abstractions;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+using static TorchSharp.torch;
+
+namespace Lwf.Grains;
+
+/// <summary>
+/// The pipeline's per-record work on the cluster's shards, for the trainer: publishes the trainer's weights
+/// (and Fisher) as versioned snapshots the silos' replicas pull, sends plans through the coordinator, and
+/// writes the reduced gradient sums into the trainer model's .grad.
+/// </summary>
+public sealed class ClusterWorkers(IGrainFactory grains, string jobId, TrainerContext context, int shardCount, string workDirectory)
+    : IPipelineWorkers
+{
+    private readonly object _gate = new();
+    private PackedTensors? _weights, _fisher;
+    private long _operation;
+
+    private ICoordinatorGrain Coordinator => grains.GetGrain<ICoordinatorGrain>(jobId);
+
+    /// <summary>The weights' version: bumped by every optimiser step.</summary>
+    public long Version { get; private set; } = 1;
+
+    public long FisherVersion { get; private set; }
+
+    public IReadOnlyDictionary<string, int> ShardsPerSilo { get; private set; } = new Dictionary<string, int>();
+
+    /// <summary>The current weights, packed once per version (asked for by each silo's replica).</summary>
+    public PackedTensors Weights(long version)
+    {
+        lock (_gate)
+        {
+            if (version != Version) throw new InvalidOperationException($"weights version {version} was asked for; the trainer is at {Version}");
+            return _weights ??= PackedTensors.Pack(context.Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+        }
+    }
+
+    public PackedTensors Fisher(long version)
+    {
+        lock (_gate)
+        {
+            if (version != FisherVersion || _fisher is null) throw new InvalidOperationException($"Fisher version {version} is not published (current {FisherVersion})");
+            return _fisher;
+        }
+    }
+
+    public async Task<int> PrepareAsync(CancellationToken cancellation)
+    {
+        Directory.CreateDirectory(workDirectory);
+        var infos = await Coordinator.Prepare(context.Spec.SourcePath, shardCount, workDirectory);
+        ShardsPerSilo = infos.GroupBy(i => i.Silo).ToDictionary(g => g.Key, g => g.Count());
+        return infos.Sum(i => i.LearningRecords);
+    }
+
+    public async Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation)
+    {
+        context.Progress("self-generation", 0, 1);
+        var samples = await Coordinator.SelfGenerate(Version);
+        context.Progress("self-generation", 1, 1);
+        return samples.Select(s => new SelfGeneratedSample(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response)).ToList();
+    }
+
+    public async Task<FisherAccumulator> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
+    {
+        context.Progress("fisher", 0, recordIndices.Count);
+        var packed = await ReduceAsync(WorkKind.Fisher, recordIndices);
+        context.Progress("fisher", recordIndices.Count, recordIndices.Count);
+        return await Task.Run(() =>
+        {
+            using var scope = NewDisposeScope();
+            var tensors = packed.ReadAll().ToDictionary(t => t.Name, t => t.Tensor);
+            var accumulator = FisherAccumulator.For(context.Model);
+            if (tensors.Count > 0) accumulator.AddSums(n => (tensors["sq." + n], tensors["sum." + n]), (long)packed.Manifest.Scalars["count"]);
+            return accumulator;
+        });
+    }
+
+    public async Task<double[]> ScoreAsync(FisherEstimate? fisher, CancellationToken cancellation)
+    {
+        if (fisher is not null)
+        {
+            var packed = await Task.Run(() => FisherTransport.Pack(fisher));
+            lock (_gate)
+            {
+                _fisher = packed;
+                FisherVersion++;
+            }
+        }
+        context.Progress("confidence", 0, 1);
+        var scores = await Coordinator.Score(Version, fisher is null ? 0 : FisherVersion);
+        context.Progress("confidence", scores.Scores.Length, scores.Scores.Length);
+        return scores.Scores;
+    }
+
+    public Task<(double NllSum, long Tokens)> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation) =>
+        GradientAsync(WorkKind.LearningGradient, recordIndices);
+
+    public Task<(double NllSum, long Tokens)> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation) =>
+        GradientAsync(WorkKind.ForgettingGradient, sampleIndices);
+
+    private async Task<(double NllSum, long Tokens)> GradientAsync(WorkKind kind, IReadOnlyList<int> indices)
+    {
+        var packed = await ReduceAsync(kind, indices);
+        await Task.Run(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var sums = packed.ReadAll().ToDictionary(t => t.Name, t => t.Tensor);
+            foreach (var (name, p) in context.Model.named_parameters())
+                p.grad = sums[name].to(p.dtype).to(p.device).DetachFromDisposeScope();
+        });
+        return (packed.Manifest.Scalars["nll"], (long)packed.Manifest.Scalars["tokens"]);
+    }
+
+    private async Task<PackedTensors> ReduceAsync(WorkKind kind, IReadOnlyList<int> indices)
+    {
+        string operation = $"{jobId}:{kind}:{Interlocked.Increment(ref _operation)}";
+        var coordinator = Coordinator;
+        var manifest = await coordinator.Reduce(new WorkPlan(operation, kind, Version, indices.ToArray()));
+        return await PackedTensors.FetchAsync(manifest, chunk => coordinator.GetReducedChunk(operation, chunk).AsTask());
+    }
+
+    public void WeightsChanged()
+    {
+        lock (_gate)
+        {
+            Version++;
+            _weights = null;
+        }
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

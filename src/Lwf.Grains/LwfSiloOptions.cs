@@ -1,0 +1,28 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Lwf.Grains;
+
+/// <summary>What a silo offers the jobs: its device, where checkpoints and results go, where data may come from.</summary>
+public sealed class LwfSiloOptions
+{
+    public const string Section = "Lwf";
+
+    /// <summary>auto, cpu, cuda or cuda:N.</summary>
+    [Required]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Checkpoints, shard work files and results, per job (a shared volume in a cluster).</summary>
+    [Required]
+    public string CheckpointDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "lwf-checkpoints");
+
+    /// <summary>Job files and every path they name must lie under this folder; empty = anywhere.</summary>
+    public string DataRoot { get; set; } = "";
+
+    /// <summary>Shards per job (spread over the silos); 0 = two per silo.</summary>
+    [Range(0, 4096)]
+    public int ShardsPerJob { get; set; }
+
+    /// <summary>Save a checkpoint every this many learning steps (0 = only at the end).</summary>
+    [Range(0, int.MaxValue)]
+    public int CheckpointEvery { get; set; } = 10;
+}

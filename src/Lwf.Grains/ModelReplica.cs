@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using Lwf.Abstractions;
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+using Lwf.Core.Models;
+using Lwf.Core.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using static TorchSharp.torch;
+
+namespace Lwf.Grains;
+
+/// <summary>
+/// A job's model on this silo's device, shared by all of the silo's shards of that job. It pulls the
+/// trainer's weights (and Fisher) once per silo per version, and serialises the shards' torch work
+/// (they would otherwise fight over one set of .grad buffers).
+/// </summary>
+public sealed partial class ModelReplica : IDisposable
+{
+    private readonly IGrainFactory _grains;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _sync = new(1, 1);
+
+    internal ModelReplica(string jobId, JobSpec spec, Device device, IGrainFactory grains, ILogger logger)
+    {
+        JobId = jobId;
+        Spec = spec;
+        _grains = grains;
+        _logger = logger;
+        Model = PretrainedModel.Load(spec.Model, device, initSeed: spec.Seed);
+        Tokenizer = TextTokenizer.Load(spec.Model, Model.Config);
+        Encoder = new RecordEncoder(Tokenizer, Model.Config, spec.MaxLength);
+        PadId = Model.Config.PadTokenId ?? (Model.Config.EosTokenIds.Length > 0 ? Model.Config.EosTokenIds[0] : 0);
+    }
+
+    public string JobId { get; }
+    public JobSpec Spec { get; }
+    public CausalLM Model { get; }
+    public TextTokenizer? Tokenizer { get; }
+    public RecordEncoder Encoder { get; }
+    public long PadId { get; }
+    public long Version { get; private set; } = -1;
+    public long FisherVersion { get; private set; }
+    public FisherEstimate? Fisher { get; private set; }
+
+    /// <summary>One shard's torch work at a time; holders run it with <see cref="Task.Run(Action)"/>, off the Orleans scheduler.</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    public long BytesPulled { get; private set; }
+
+    public async Task EnsureWeightsAsync(long version)
+    {
+        if (Version == version) return;
+        await _sync.WaitAsync();
+        try
+        {
+            if (Version == version) return;
+            var trainer = _grains.GetGrain<ITrainerGrain>(JobId);
+            var manifest = await trainer.GetWeights(version);
+            var packed = await PackedTensors.FetchAsync(manifest, chunk => trainer.GetWeightChunk(version, chunk).AsTask());
+            await Task.Run(() =>
+            {
+                using var scope = NewDisposeScope();
+                using var _ = no_grad();
+                var parameters = Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+                foreach (var entry in manifest.Tensors) parameters[entry.Name].copy_(packed.Read(entry));
+            });
+            BytesPulled += manifest.TotalBytes;
+            Version = version;
+            LogPulled(_logger, JobId, version, manifest.TotalBytes);
+        }
+        finally
+        {
+            _sync.Release();
+        }
+    }
+
+    public async Task EnsureFisherAsync(long fisherVersion)
+    {
+        if (fisherVersion == 0 || FisherVersion == fisherVersion) return;
+        await _sync.WaitAsync();
+        try
+        {
+            if (FisherVersion == fisherVersion) return;
+            var trainer = _grains.GetGrain<ITrainerGrain>(JobId);
+            var manifest = await trainer.GetFisher(fisherVersion);
+            var packed = await PackedTensors.FetchAsync(manifest, chunk => trainer.GetFisherChunk(fisherVersion, chunk).AsTask());
+            Fisher?.Dispose();
+            Fisher = await Task.Run(() => FisherTransport.Unpack(packed, Model));
+            BytesPulled += manifest.TotalBytes;
+            FisherVersion = fisherVersion;
+        }
+        finally
+        {
+            _sync.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        Fisher?.Dispose();
+        Model.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: pulled weights version {Version} ({Bytes} bytes)")]
+    private static partial void LogPulled(ILogger logger, string jobId, long version, long bytes);
+}
+
+/// <summary>The silo's replicas, one per job (this silo has one device).</summary>
+public sealed class ModelReplicas(IGrainFactory grains, IOptions<LwfSiloOptions> options, ILogger<ModelReplica> logger) : IDisposable
+{
+    private readonly ConcurrentDictionary<string, Lazy<ModelReplica>> _replicas = new();
+
+    public ModelReplica Get(string jobId, JobSpec spec) =>
+        _replicas.GetOrAdd(jobId, _ => new Lazy<ModelReplica>(() =>
+            new ModelReplica(jobId, spec, Devices.Resolve(options.Value.Device), grains, logger))).Value;
+
+    public int Count => _replicas.Count;
+
+    public long BytesPulled => _replicas.Values.Where(r => r.IsValueCreated).Sum(r => r.Value.BytesPulled);
+
+    public void Release(string jobId)
+    {
+        if (_replicas.TryRemove(jobId, out var replica) && replica.IsValueCreated) replica.Value.Dispose();
+    }
+
+    public void Dispose()
+    {
+        foreach (var r in _replicas.Values.Where(r => r.IsValueCreated)) r.Value.Dispose();
+    }
+}
+
+/// <summary>F and gL as packed tensors "fisher.NAME" / "grad_mean.NAME" (the `lwf fisher` file's names).</summary>
+public static class FisherTransport
+{
+    public static PackedTensors Pack(FisherEstimate fisher) =>
+        PackedTensors.Pack(fisher.Names.Select(n => ("fisher." + n, fisher.Fisher(n)))
+            .Concat(fisher.Names.Select(n => ("grad_mean." + n, fisher.GradMean(n)))),
+            ScalarType.Float32, new Dictionary<string, double> { ["count"] = fisher.Count });
+
+    public static FisherEstimate Unpack(PackedTensors packed, CausalLM model)
+    {
+        var entries = packed.Manifest.Tensors.ToDictionary(e => e.Name);
+        var names = model.named_parameters().Select(p => p.name).ToList();
+        var device = model.Device;
+        var f = names.ToDictionary(n => n, n => packed.Read(entries["fisher." + n]).to(device).DetachFromDisposeScope());
+        var g = names.ToDictionary(n => n, n => packed.Read(entries["grad_mean." + n]).to(device).DetachFromDisposeScope());
+        return new FisherEstimate(names, f, g, (long)packed.Manifest.Scalars["count"]);
+    }
+}

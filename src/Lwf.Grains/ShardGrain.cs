@@ -1,0 +1,171 @@
+using Lwf.Abstractions;
+using Lwf.Core;
+using Lwf.Core.Data;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+using Lwf.Core.Training;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+using static TorchSharp.torch;
+
+namespace Lwf.Grains;
+
+/// <summary>
+/// One shard of a job ("job/index"): learning records and forgetting prompts with global index ≡ index
+/// (mod shard count), and the samples it generated from them (also written to the job's work folder, so a
+/// shard re-activated on another silo reloads them). Its torch work runs on the silo's shared replica,
+/// off the Orleans scheduler; its sums are deposited on the silo for one transfer per silo.
+/// </summary>
+[ShardSpreadPlacement]
+public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reducer, ILocalSiloDetails silo, ILogger<ShardGrain> logger)
+    : Grain, IShardGrain
+{
+    private ShardSetup? _setup;
+    private ModelReplica? _replica;
+    private Dictionary<int, TokenizedRecord> _records = [];
+    private List<ForgettingPrompt> _prompts = [];
+    private SortedDictionary<int, SelfGeneratedSample> _samples = [];
+
+    private string JobId => this.GetPrimaryKeyString().Split('/')[0];
+
+    private string SiloName => silo.SiloAddress.ToString();
+
+    private string SamplesFile => Path.Combine(_setup!.WorkDirectory, $"shard-{_setup.ShardIndex:D4}.selfgen.jsonl");
+
+    public async ValueTask<ShardInfo> Prepare(ShardSetup setup)
+    {
+        _setup = setup;
+        await Task.Run(() =>
+        {
+            var spec = JobSpec.Load(setup.JobFile);
+            _replica = replicas.Get(JobId, spec);
+            var all = JsonlDataset.Load(spec.Data.LearnTrain, _replica.Encoder, spec.SkipBadLines).Records;
+            _records = Enumerable.Range(0, all.Count).Where(Owns).ToDictionary(i => i, i => all[i]);
+            if (spec.Forgetting.Active)
+                _prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, _replica.Encoder, spec.SkipBadLines).Where(p => Owns(p.Index)).ToList();
+            if (File.Exists(SamplesFile))
+                _samples = new(SampleFile.Read(SamplesFile).ToDictionary(s => s.Index));
+        });
+        LogPrepared(logger, this.GetPrimaryKeyString(), SiloName, _records.Count, _prompts.Count);
+        return Info();
+    }
+
+    private bool Owns(int globalIndex) => globalIndex % _setup!.ShardCount == _setup.ShardIndex;
+
+    private ShardInfo Info() => new(_setup!.ShardIndex, SiloName, _records.Count, _prompts.Count, _samples.Count);
+
+    private ModelReplica Replica => _replica ?? throw new ShardNotPreparedException(this.GetPrimaryKeyString());
+
+    public async ValueTask<SampleInfo[]> SelfGenerate(long modelVersion)
+    {
+        var replica = Replica;
+        await replica.EnsureWeightsAsync(modelVersion);
+        var generated = await OnReplica(replica, () => SelfGeneration.Generate(replica.Model, replica.Tokenizer, _prompts, replica.Spec.SelfGen));
+        _samples = new(generated.ToDictionary(s => s.Index));
+        SampleFile.Write(SamplesFile, generated);
+        return generated.Select(s => new SampleInfo(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response)).ToArray();
+    }
+
+    public async ValueTask<Deposit> Work(WorkPlan plan)
+    {
+        var replica = Replica;
+        await replica.EnsureWeightsAsync(plan.ModelVersion);
+        var spec = replica.Spec;
+        var sums = await OnReplica(replica, () =>
+        {
+            var model = replica.Model;
+            switch (plan.Kind)
+            {
+                case WorkKind.LearningGradient:
+                {
+                    var mine = plan.Indices.Where(_records.ContainsKey).Select(i => _records[i]).ToList();
+                    if (mine.Count == 0) return null;
+                    model.zero_grad();
+                    var (nll, tokens) = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(mine, spec.Train.MicroBatchSize), replica.PadId);
+                    return GradientSums(replica, mine.Count, nll, tokens);
+                }
+                case WorkKind.ForgettingGradient:
+                {
+                    var mine = plan.Indices.Where(_samples.ContainsKey).Select(i => _samples[i].ToRecord()).ToList();
+                    if (mine.Count == 0) return null;
+                    model.zero_grad();
+                    var (nll, tokens) = ForgettingGradient.Accumulate(model, LearningGradient.MicroBatches(mine, spec.Forgetting.BatchSize),
+                        spec.Forgetting.Step.Loss, replica.PadId);
+                    return GradientSums(replica, mine.Count, nll, tokens);
+                }
+                case WorkKind.Fisher:
+                {
+                    var mine = plan.Indices.Where(_records.ContainsKey).Select(i => (i, _records[i])).ToList();
+                    if (mine.Count == 0) return null;
+                    using var accumulator = FisherAccumulator.For(model);
+                    accumulator.Accumulate(model, mine, spec.Fisher.Variant, spec.Seed);
+                    var tensors = accumulator.Names.Select(n => ("sq." + n, accumulator.SumSquares(n).to(ScalarType.Float64).cpu().DetachFromDisposeScope()))
+                        .Concat(accumulator.Names.Select(n => ("sum." + n, accumulator.Sum(n).to(ScalarType.Float64).cpu().DetachFromDisposeScope())))
+                        .ToList();
+                    return new ShardSums(tensors, new Dictionary<string, double> { ["count"] = accumulator.Count, ["items"] = mine.Count });
+                }
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(plan), plan.Kind, "unknown work kind");
+            }
+        });
+        if (sums is null) return new Deposit(_setup!.ShardIndex, SiloName, 0);
+        reducer.Deposit(plan.OperationId, _setup!.ShardIndex, sums);
+        return new Deposit(_setup.ShardIndex, SiloName, (int)sums.Scalars["items"]);
+    }
+
+    // Σ∇ as float64 copies of .grad; parameters the records did not reach count as zero.
+    private static ShardSums GradientSums(ModelReplica replica, int items, double nll, long tokens)
+    {
+        var tensors = replica.Model.named_parameters()
+            .Select(p => (p.name, (p.parameter.grad is { } g ? g.to(ScalarType.Float64) : zeros(p.parameter.shape, ScalarType.Float64)).cpu().DetachFromDisposeScope()))
+            .ToList();
+        return new ShardSums(tensors, new Dictionary<string, double> { ["nll"] = nll, ["tokens"] = tokens, ["items"] = items });
+    }
+
+    public ValueTask<TensorManifest> ExportSiloSum(string operationId, int[] shardIndices) =>
+        new(Task.Run(() => reducer.Export(operationId, shardIndices).Manifest));
+
+    public ValueTask<byte[]> GetSiloSumChunk(string operationId, int chunk) => new(reducer.ExportChunk(operationId, chunk));
+
+    public async ValueTask<ShardScores> Score(long modelVersion, long fisherVersion)
+    {
+        var replica = Replica;
+        await replica.EnsureWeightsAsync(modelVersion);
+        await replica.EnsureFisherAsync(fisherVersion);
+        var indices = _samples.Keys.ToArray();
+        var scores = await OnReplica(replica, () =>
+        {
+            var spec = replica.Spec;
+            if (spec.Forgetting.Scorer == ForgettingScorer.Random)
+                return indices.Select(i => ForgettingConfidence.RandomScore(spec.Seed, i)).ToArray();
+            return ForgettingConfidence.Score(replica.Model, _samples.Values.Select(s => s.ToRecord()).ToList(), spec.Forgetting.Scorer,
+                replica.Fisher, spec.Seed);
+        });
+        return new ShardScores(indices, scores);
+    }
+
+    /// <summary>Torch work: one shard at a time on the replica, on a thread-pool thread.</summary>
+    private static async Task<T> OnReplica<T>(ModelReplica replica, Func<T> work)
+    {
+        await replica.Gate.WaitAsync();
+        try
+        {
+            return await Task.Run(work);
+        }
+        finally
+        {
+            replica.Gate.Release();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} on {Silo}: {Records} learning records, {Prompts} forgetting prompts")]
+    private static partial void LogPrepared(ILogger logger, string shard, string silo, int records, int prompts);
+}
+
+/// <summary>The shard was activated without its setup (new, or re-activated on another silo): prepare it again.</summary>
+[GenerateSerializer]
+public sealed class ShardNotPreparedException : Exception
+{
+    public ShardNotPreparedException() { }
+    public ShardNotPreparedException(string shard) : base($"shard {shard} is not prepared") { }
+}

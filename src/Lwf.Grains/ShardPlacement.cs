@@ -1,0 +1,30 @@
+using Orleans.Placement;
+using Orleans.Runtime;
+using Orleans.Runtime.Placement;
+
+namespace Lwf.Grains;
+
+/// <summary>
+/// Shards "job/i" go to silo i mod n of the compatible silos in address order: spread evenly, and the same
+/// spread again on the remaining silos when one leaves.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed class ShardSpreadPlacement : PlacementStrategy
+{
+    public static readonly ShardSpreadPlacement Instance = new();
+}
+
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+public sealed class ShardSpreadPlacementAttribute() : PlacementAttribute(ShardSpreadPlacement.Instance);
+
+public sealed class ShardSpreadPlacementDirector : IPlacementDirector
+{
+    public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
+    {
+        var silos = context.GetCompatibleSilos(target).OrderBy(s => s.ToString(), StringComparer.Ordinal).ToArray();
+        string key = target.GrainIdentity.Key.ToString() ?? "";
+        int slash = key.LastIndexOf('/');
+        int index = slash >= 0 && int.TryParse(key[(slash + 1)..], out var i) ? i : 0;
+        return Task.FromResult(silos[index % silos.Length]);
+    }
+}

@@ -1,0 +1,85 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Lwf.Silo;
+
+/// <summary>
+/// N silos inside this process, talking real TCP on loopback (localhost clustering, the first silo as the
+/// primary): the embedded default of `lwf run`, and the cluster of the in-process tests.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly List<WebApplication> _silos;
+
+    private LocalCluster(List<WebApplication> silos) => _silos = silos;
+
+    public IReadOnlyList<WebApplication> Silos => _silos;
+
+    /// <summary>A client of the cluster (the first silo's own).</summary>
+    public IClusterClient Client => _silos[0].Services.GetRequiredService<IClusterClient>();
+
+    public static async Task<LocalCluster> StartAsync(int silos, string checkpointDirectory, string device = "cpu",
+        IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        if (silos < 1) throw new ArgumentOutOfRangeException(nameof(silos), silos, "at least one silo");
+        var ports = FreePorts(2 * silos);
+        var started = new List<WebApplication>();
+        try
+        {
+            for (int i = 0; i < silos; i++)
+            {
+                var config = new Dictionary<string, string?>
+                {
+                    ["Cluster:Clustering"] = "localhost",
+                    ["Cluster:ClusterId"] = $"lwf-embedded-{ports[0]}",
+                    ["Cluster:SiloPort"] = ports[2 * i].ToString(),
+                    ["Cluster:GatewayPort"] = ports[2 * i + 1].ToString(),
+                    ["Cluster:PrimarySiloPort"] = ports[0].ToString(),
+                    ["Lwf:Device"] = device,
+                    ["Lwf:CheckpointDirectory"] = checkpointDirectory,
+                    ["Urls"] = "http://127.0.0.1:0",
+                    ["Logging:LogLevel:Default"] = "Warning",
+                    ["Logging:LogLevel:Orleans"] = "Error",
+                };
+                if (settings is not null) foreach (var (k, v) in settings) config[k] = v;
+                var app = LwfSiloHost.Build([], c => c.AddInMemoryCollection(config));
+                await app.StartAsync();
+                started.Add(app);
+            }
+            return new LocalCluster(started);
+        }
+        catch
+        {
+            foreach (var app in started) await app.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops one silo abruptly (for fault tests): its grains are lost, the others go on.</summary>
+    public async Task KillAsync(int index)
+    {
+        await _silos[index].StopAsync(new CancellationToken(canceled: true));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (int i = _silos.Count - 1; i >= 0; i--)
+        {
+            try { await _silos[i].StopAsync(); } catch (Exception) { }
+            await _silos[i].DisposeAsync();
+        }
+    }
+
+    /// <summary>Ports free right now on loopback (all held open until every one is chosen).</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        foreach (var l in listeners) l.Start();
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        foreach (var l in listeners) l.Stop();
+        return ports;
+    }
+}

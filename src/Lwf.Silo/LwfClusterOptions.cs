@@ -1,0 +1,42 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Lwf.Silo;
+
+/// <summary>How a silo finds its cluster (configuration section "Cluster"; environment Cluster__Clustering=redis, ...).</summary>
+public sealed class LwfClusterOptions
+{
+    public const string Section = "Cluster";
+
+    /// <summary>localhost (the embedded default), redis or adonet.</summary>
+    [Required, RegularExpression("^(localhost|redis|adonet)$", ErrorMessage = "Cluster:Clustering must be localhost, redis or adonet")]
+    public string Clustering { get; set; } = "localhost";
+
+    [Required]
+    public string ClusterId { get; set; } = "lwf";
+
+    [Required]
+    public string ServiceId { get; set; } = "lwf";
+
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>localhost clustering: the silo port of the first silo, which the others join.</summary>
+    [Range(1, 65535)]
+    public int PrimarySiloPort { get; set; } = 11111;
+
+    /// <summary>Address other silos reach this one at (default loopback for localhost clustering).</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    public string? RedisConnectionString { get; set; }
+
+    public string? AdoNetConnectionString { get; set; }
+
+    public string AdoNetInvariant { get; set; } = "Npgsql";
+
+    /// <summary>Largest Orleans message; tensors travel in 16 MiB chunks, far below it.</summary>
+    [Range(1024 * 1024, int.MaxValue)]
+    public int MaxMessageBodyBytes { get; set; } = 100 * 1024 * 1024;
+}

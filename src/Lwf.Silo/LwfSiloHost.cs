@@ -1,0 +1,101 @@
+using System.Net;
+using Lwf.Core.Models;
+using Lwf.Grains;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Runtime;
+
+namespace Lwf.Silo;
+
+/// <summary>
+/// The silo host: ASP.NET Core + Orleans with the LWF grains, configured from appsettings.json / the
+/// environment ("Cluster" and "Lwf" sections), with /health/live and /health/ready. The `lwf` console
+/// reuses it to start silos inside its own process (embedded mode).
+/// </summary>
+public static class LwfSiloHost
+{
+    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
+    {
+        Lwf.Core.NativeMemory.KeepLargeAllocationsOnHeap();
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder.Configuration);
+        var cluster = builder.Configuration.GetSection(LwfClusterOptions.Section).Get<LwfClusterOptions>() ?? new LwfClusterOptions();
+        Validate(cluster);
+        builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<ModelReplicas>();
+        builder.Services.AddSingleton<SiloReducer>();
+        builder.UseOrleans(silo =>
+        {
+            ConfigureClustering(silo, cluster);
+            silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
+            silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = cluster.MaxMessageBodyBytes);
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
+            silo.AddPlacementDirector<ShardSpreadPlacement, ShardSpreadPlacementDirector>();
+            silo.AddMemoryGrainStorageAsDefault();
+        });
+        var app = builder.Build();
+        app.MapGet("/health/live", () => Results.Ok("live"));
+        app.MapGet("/health/ready", (IServiceProvider services) => Ready(services) is { } problem
+            ? Results.Problem(problem, statusCode: 503) : Results.Ok("ready"));
+        return app;
+    }
+
+    private static void Validate(LwfClusterOptions cluster)
+    {
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(cluster, new(cluster), results, validateAllProperties: true))
+            throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
+        if (cluster.Clustering == "redis" && string.IsNullOrWhiteSpace(cluster.RedisConnectionString))
+            throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:RedisConnectionString is required for redis clustering"]);
+        if (cluster.Clustering == "adonet" && string.IsNullOrWhiteSpace(cluster.AdoNetConnectionString))
+            throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:AdoNetConnectionString is required for adonet clustering"]);
+    }
+
+    private static void ConfigureClustering(ISiloBuilder silo, LwfClusterOptions cluster)
+    {
+        switch (cluster.Clustering)
+        {
+            case "localhost":
+                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort,
+                    new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort), cluster.ServiceId, cluster.ClusterId);
+                break;
+            case "redis":
+                silo.UseRedisClustering(cluster.RedisConnectionString!);
+                silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                break;
+            case "adonet":
+                silo.UseAdoNetClustering(o => { o.Invariant = cluster.AdoNetInvariant; o.ConnectionString = cluster.AdoNetConnectionString; });
+                silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                break;
+        }
+    }
+
+    private static IPAddress Advertised(LwfClusterOptions cluster) =>
+        cluster.AdvertisedAddress is { Length: > 0 } a ? IPAddress.Parse(a)
+            : Dns.GetHostAddresses(Dns.GetHostName()).FirstOrDefault(ip => ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? IPAddress.Loopback;
+
+    /// <summary>Null when the silo has joined the cluster and its device works; else why not.</summary>
+    private static string? Ready(IServiceProvider services)
+    {
+        var membership = services.GetRequiredService<IClusterMembershipService>();
+        var self = services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        if (!membership.CurrentSnapshot.Members.TryGetValue(self, out var member) || member.Status != SiloStatus.Active)
+            return "the silo has not joined the cluster";
+        try
+        {
+            Devices.Resolve(services.GetRequiredService<IOptions<LwfSiloOptions>>().Value.Device);
+            return null;
+        }
+        catch (Lwf.Core.LwfInputException e)
+        {
+            return e.Message;
+        }
+    }
+}

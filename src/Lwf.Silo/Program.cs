@@ -1,0 +1,3 @@
+using Lwf.Silo;
+
+await LwfSiloHost.Build(args).RunAsync();
