@@ -80,18 +80,14 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
                 {
                     var mine = plan.Indices.Where(_records.ContainsKey).Select(i => _records[i]).ToList();
                     if (mine.Count == 0) return null;
-                    model.zero_grad();
-                    var (nll, tokens) = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(mine, spec.Train.MicroBatchSize), replica.PadId);
-                    return GradientSums(replica, mine.Count, nll, tokens);
+                    return Deposit(LearningGradient.Accumulate(model, LearningGradient.MicroBatches(mine, spec.Train.MicroBatchSize), replica.PadId));
                 }
                 case WorkKind.ForgettingGradient:
                 {
                     var mine = plan.Indices.Where(_samples.ContainsKey).Select(i => _samples[i].ToRecord()).ToList();
                     if (mine.Count == 0) return null;
-                    model.zero_grad();
-                    var (nll, tokens) = ForgettingGradient.Accumulate(model, LearningGradient.MicroBatches(mine, spec.Forgetting.BatchSize),
-                        spec.Forgetting.Step.Loss, replica.PadId);
-                    return GradientSums(replica, mine.Count, nll, tokens);
+                    return Deposit(ForgettingGradient.Accumulate(model, LearningGradient.MicroBatches(mine, spec.Train.MicroBatchSize),
+                        spec.Forgetting.Step.Loss, replica.PadId));
                 }
                 case WorkKind.Fisher:
                 {
@@ -99,8 +95,8 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
                     if (mine.Count == 0) return null;
                     using var accumulator = FisherAccumulator.For(model);
                     accumulator.Accumulate(model, mine, spec.Fisher.Variant, spec.Seed);
-                    var tensors = accumulator.Names.Select(n => ("sq." + n, accumulator.SumSquares(n).to(ScalarType.Float64).cpu().DetachFromDisposeScope()))
-                        .Concat(accumulator.Names.Select(n => ("sum." + n, accumulator.Sum(n).to(ScalarType.Float64).cpu().DetachFromDisposeScope())))
+                    var tensors = accumulator.Names.Select(n => ("sq." + n, accumulator.SumSquares(n).cpu().clone().DetachFromDisposeScope()))
+                        .Concat(accumulator.Names.Select(n => ("sum." + n, accumulator.Sum(n).cpu().clone().DetachFromDisposeScope())))
                         .ToList();
                     return new ShardSums(tensors, new Dictionary<string, double> { ["count"] = accumulator.Count, ["items"] = mine.Count });
                 }
@@ -113,13 +109,13 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
         return new Deposit(_setup.ShardIndex, SiloName, (int)sums.Scalars["items"]);
     }
 
-    // Σ∇ as float64 copies of .grad; parameters the records did not reach count as zero.
-    private static ShardSums GradientSums(ModelReplica replica, int items, double nll, long tokens)
+    // The float64 sums leave as they are: no rounding to float32 before the silos' sums are added.
+    private static ShardSums Deposit(GradientSums sums)
     {
-        var tensors = replica.Model.named_parameters()
-            .Select(p => (p.name, (p.parameter.grad is { } g ? g.to(ScalarType.Float64) : zeros(p.parameter.shape, ScalarType.Float64)).cpu().DetachFromDisposeScope()))
-            .ToList();
-        return new ShardSums(tensors, new Dictionary<string, double> { ["nll"] = nll, ["tokens"] = tokens, ["items"] = items });
+        var tensors = sums.Sums.Select(kv => (kv.Key, kv.Value.cpu().clone().DetachFromDisposeScope())).ToList();
+        var result = new ShardSums(tensors, new Dictionary<string, double> { ["nll"] = sums.NllSum, ["tokens"] = sums.Tokens, ["items"] = sums.Records });
+        sums.Dispose();
+        return result;
     }
 
     public ValueTask<TensorManifest> ExportSiloSum(string operationId, int[] shardIndices) =>

@@ -9,7 +9,7 @@ namespace Lwf.Core.Forgetting;
 public enum FisherVariant { Empirical, Model }
 
 /// <summary>
-/// Sums over records of g⊙g and of g (float32, on the model's device) with their count: the diagonal
+/// Sums over records of g⊙g and of g (float64, on the model's device) with their count: the diagonal
 /// Fisher F = Σ g⊙g / N and the learning direction gL = Σ g / N (DESIGN.md §1.2). Sums from any split of
 /// the records into shards add up to the sums of the whole (<see cref="Add"/>); memory is O(parameters).
 /// </summary>
@@ -24,8 +24,9 @@ public sealed class FisherAccumulator : IDisposable
         foreach (var (name, like) in parameters)
         {
             _names.Add(name);
-            _sumSquares[name] = zeros(like.shape, ScalarType.Float32, like.device).DetachFromDisposeScope();
-            _sums[name] = zeros(like.shape, ScalarType.Float32, like.device).DetachFromDisposeScope();
+            // float64: sums over the same records agree whatever order shards add them in
+            _sumSquares[name] = zeros(like.shape, ScalarType.Float64, like.device).DetachFromDisposeScope();
+            _sums[name] = zeros(like.shape, ScalarType.Float64, like.device).DetachFromDisposeScope();
         }
     }
 
@@ -73,8 +74,8 @@ public sealed class FisherAccumulator : IDisposable
         foreach (var name in _names)
         {
             var (sq, sum) = sums(name);
-            _sumSquares[name].add_(sq.to(ScalarType.Float32).to(_sumSquares[name].device));
-            _sums[name].add_(sum.to(ScalarType.Float32).to(_sums[name].device));
+            _sumSquares[name].add_(sq.to(ScalarType.Float64).to(_sumSquares[name].device));
+            _sums[name].add_(sum.to(ScalarType.Float64).to(_sums[name].device));
         }
         Count += count;
     }
@@ -87,8 +88,8 @@ public sealed class FisherAccumulator : IDisposable
         {
             if (p.grad is null) continue; // a parameter this record does not reach (e.g. an unused position)
             var g = p.grad.to(ScalarType.Float32);
-            _sumSquares[name].add_(g * g);
-            _sums[name].add_(g);
+            _sumSquares[name].add_((g * g).to(ScalarType.Float64));
+            _sums[name].add_(g.to(ScalarType.Float64));
         }
         Count++;
     }
@@ -109,8 +110,8 @@ public sealed class FisherAccumulator : IDisposable
     public FisherEstimate ToEstimate()
     {
         if (Count == 0) throw new LwfInputException("no records were accumulated: the Fisher needs at least one learning record");
-        var fisher = _names.ToDictionary(n => n, n => (_sumSquares[n] / Count).DetachFromDisposeScope());
-        var mean = _names.ToDictionary(n => n, n => (_sums[n] / Count).DetachFromDisposeScope());
+        var fisher = _names.ToDictionary(n => n, n => (_sumSquares[n] / Count).to(ScalarType.Float32).DetachFromDisposeScope());
+        var mean = _names.ToDictionary(n => n, n => (_sums[n] / Count).to(ScalarType.Float32).DetachFromDisposeScope());
         return new FisherEstimate(_names, fisher, mean, Count);
     }
 

@@ -1,5 +1,6 @@
 using Lwf.Core.Data;
 using Lwf.Core.Models;
+using Lwf.Core.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,14 +39,10 @@ public sealed record ForgettingStepOptions
 /// </summary>
 public static class ForgettingGradient
 {
-    /// <summary>Adds ∇(numerator) into .grad (no zeroing); returns the batch's ΣNLL and loss-token count.</summary>
-    public static (double NllSum, long Tokens) Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches,
-        ForgettingLossKind kind, long padId)
-    {
-        model.train();
-        double nllSum = 0;
-        long tokens = 0;
-        foreach (var micro in microBatches)
+    /// <summary>∇(numerator) summed over the micro-batches (float64), with the batch's ΣNLL and loss-token count.</summary>
+    public static GradientSums Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches,
+        ForgettingLossKind kind, long padId) =>
+        GradientSums.Accumulate(model, microBatches, micro =>
         {
             using var scope = NewDisposeScope();
             using var batch = TokenBatch.Create(micro, padId, model.Device);
@@ -63,12 +60,8 @@ public static class ForgettingGradient
                 numerator = (0.5 * gap * gap * mask).sum();
             }
             numerator.backward();
-            nllSum += nllTotal.item<float>();
-            tokens += batch.LossTokens;
-        }
-        model.eval();
-        return (nllSum, tokens);
-    }
+            return (nllTotal.item<float>(), batch.LossTokens, micro.Count);
+        });
 
     /// <summary>What the step multiplies the numerator's gradient by.</summary>
     public static double Scale(ForgettingLossKind kind, double alpha, long tokens) =>
@@ -116,10 +109,10 @@ public sealed class ForgettingStepper : IDisposable
     /// <summary>One forgetting step on a batch; returns the batch's mean token NLL before the step.</summary>
     public double Step(IReadOnlyList<TokenizedRecord> records)
     {
-        _model.zero_grad();
-        var (nll, tokens) = ForgettingGradient.Accumulate(_model, [records], _options.Loss, _padId);
-        ApplyGradients(tokens);
-        return nll / Math.Max(1, tokens);
+        using var sums = ForgettingGradient.Accumulate(_model, [records], _options.Loss, _padId);
+        sums.WriteToGrad(_model);
+        ApplyGradients(sums.Tokens);
+        return sums.NllSum / Math.Max(1, sums.Tokens);
     }
 
     /// <summary>

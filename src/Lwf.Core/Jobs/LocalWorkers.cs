@@ -42,16 +42,19 @@ public sealed class LocalWorkers(CausalLM model, JobSpec spec, RecordEncoder enc
 
     public Task<(double NllSum, long Tokens)> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
     {
-        model.zero_grad();
         var records = recordIndices.Select(i => _records[i]).ToList();
-        return Task.FromResult(LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, spec.Train.MicroBatchSize), padId));
+        using var sums = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, spec.Train.MicroBatchSize), padId);
+        sums.WriteToGrad(model);
+        return Task.FromResult((sums.NllSum, sums.Tokens));
     }
 
+    /// <summary>Forgetting batches are cut into micro-batches of the training micro-batch size, as on shards.</summary>
     public Task<(double NllSum, long Tokens)> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation)
     {
-        model.zero_grad();
         var samples = sampleIndices.Select(i => _samples[i]).ToList();
-        return Task.FromResult(ForgettingGradient.Accumulate(model, LearningGradient.MicroBatches(samples, spec.Forgetting.BatchSize), kind, padId));
+        using var sums = ForgettingGradient.Accumulate(model, LearningGradient.MicroBatches(samples, spec.Train.MicroBatchSize), kind, padId);
+        sums.WriteToGrad(model);
+        return Task.FromResult((sums.NllSum, sums.Tokens));
     }
 
     public void WeightsChanged() { }

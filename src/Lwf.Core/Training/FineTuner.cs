@@ -57,9 +57,9 @@ public sealed class FineTuner : IDisposable
     /// <summary>One optimiser step over the given micro-batches.</summary>
     public StepResult Step(IReadOnlyList<IReadOnlyList<TokenizedRecord>> microBatches)
     {
-        _model.zero_grad();
-        var (nllSum, tokens) = LearningGradient.Accumulate(_model, microBatches, _padId);
-        return ApplyGradients(nllSum, tokens, microBatches.Sum(m => m.Count));
+        using var sums = LearningGradient.Accumulate(_model, microBatches, _padId);
+        sums.WriteToGrad(_model);
+        return ApplyGradients(sums.NllSum, sums.Tokens, sums.Records);
     }
 
     /// <summary>

@@ -5,33 +5,76 @@ using static TorchSharp.torch;
 namespace Lwf.Core.Training;
 
 /// <summary>
-/// The learning step's work on a set of records: adds Σ over records of ∇(Σ token NLL) into the
-/// parameters' <c>.grad</c>, unnormalised, so that sums from any split of the step's records (micro-batches,
-/// shards, silos) add up to the step's gradient; the optimiser divides by the global token count.
+/// Gradient sums per Hugging Face parameter name, in float64, with the NLL sum and loss-token count they
+/// came from. Each micro-batch's float32 gradient is added in float64, so sums over the same records come
+/// out the same whatever order (micro-batches, shards, silos) they were added in: with one record per
+/// micro-batch, a step's gradient is bit-identical in one process and on any cluster layout.
 /// </summary>
+public sealed class GradientSums(Dictionary<string, Tensor> sums, double nllSum, long tokens, int records) : IDisposable
+{
+    public IReadOnlyDictionary<string, Tensor> Sums => sums;
+    public double NllSum => nllSum;
+    public long Tokens => tokens;
+    public int Records => records;
+
+    /// <summary>Accumulates micro-batch after micro-batch: <paramref name="backward"/> leaves one micro-batch's gradient in .grad.</summary>
+    public static GradientSums Accumulate<T>(CausalLM model, IEnumerable<T> microBatches, Func<T, (double Nll, long Tokens, int Records)> backward)
+    {
+        var parameters = model.named_parameters().ToList();
+        var sums = parameters.ToDictionary(p => p.name, p => zeros(p.parameter.shape, ScalarType.Float64, p.parameter.device).DetachFromDisposeScope());
+        double nll = 0;
+        long tokens = 0;
+        int records = 0;
+        model.train();
+        try
+        {
+            foreach (var micro in microBatches)
+            {
+                model.zero_grad();
+                var (n, t, r) = backward(micro);
+                nll += n; tokens += t; records += r;
+                using var _ = no_grad();
+                foreach (var (name, p) in parameters)
+                    if (p.grad is { } g) sums[name].add_(g.to(ScalarType.Float64));
+            }
+        }
+        finally
+        {
+            model.eval();
+            model.zero_grad();
+        }
+        return new GradientSums(sums, nll, tokens, records);
+    }
+
+    /// <summary>Sets every parameter's .grad to its sum (in the parameter's dtype).</summary>
+    public void WriteToGrad(CausalLM model)
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in model.named_parameters())
+            p.grad = sums[name].to(p.dtype).DetachFromDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in sums.Values) t.Dispose();
+    }
+}
+
+/// <summary>The learning step's work on a set of records: Σ over records of ∇(Σ token NLL), unnormalised.</summary>
 public static class LearningGradient
 {
     /// <summary>Records cut, in order, into micro-batches of at most <paramref name="size"/>.</summary>
     public static List<IReadOnlyList<TokenizedRecord>> MicroBatches(IReadOnlyList<TokenizedRecord> records, int size) =>
         records.Chunk(size).Select(c => (IReadOnlyList<TokenizedRecord>)c).ToList();
 
-    /// <summary>Adds the micro-batches' gradient sums to .grad (no zeroing); returns ΣNLL and the loss-token count.</summary>
-    public static (double NllSum, long Tokens) Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches, long padId)
-    {
-        model.train();
-        double nll = 0;
-        long tokens = 0;
-        foreach (var micro in microBatches)
+    public static GradientSums Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches, long padId) =>
+        GradientSums.Accumulate(model, microBatches, micro =>
         {
             using var scope = NewDisposeScope();
             using var batch = TokenBatch.Create(micro, padId, model.Device);
             var (sum, _) = TokenLoss.PerRow(model.Forward(batch.InputIds, batch.AttentionMask), batch.InputIds, batch.LossMask);
             var total = sum.sum();
             total.backward();
-            nll += total.item<float>();
-            tokens += batch.LossTokens;
-        }
-        model.eval();
-        return (nll, tokens);
-    }
+            return (total.item<float>(), batch.LossTokens, micro.Count);
+        });
 }

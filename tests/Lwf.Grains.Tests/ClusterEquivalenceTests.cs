@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+using Lwf.Abstractions;
+using Lwf.Core.Jobs;
+using Lwf.Silo;
+
+namespace Lwf.Grains.Tests;
+
+/// <summary>The cluster computes what one process computes: same samples, Fisher-based scores and weights.</summary>
+public sealed class ClusterEquivalenceTests
+{
+    private static readonly string TinyJob = Repo.Path("cluster", "jobs", "tiny-lwf.yaml");
+
+    internal static async Task<JobStatus> RunOnCluster(LocalCluster cluster, string jobId, string jobFile, string outDir)
+    {
+        var trainer = cluster.Client.GetGrain<ITrainerGrain>(jobId);
+        var status = await trainer.Submit(new JobRequest(jobFile));
+        Assert.NotEqual(JobPhase.Failed, status.Phase);
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+        while (!status.Phase.IsFinal() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+            status = await trainer.GetStatus();
+        }
+        Assert.True(status.Phase == JobPhase.Done, $"{status.Phase}: {status.Message}");
+        foreach (var file in await trainer.ListResults())
+        {
+            string target = Path.Combine(outDir, file.RelativePath);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            await File.WriteAllBytesAsync(target, await trainer.GetResultChunk(file.RelativePath, 0, (int)file.Length));
+        }
+        return status;
+    }
+
+    private static double[] Confidences(string dir) =>
+        File.ReadAllLines(Path.Combine(dir, "confidence.jsonl")).Select(l => JsonNode.Parse(l)!["forget_confidence"]!.GetValue<double>()).ToArray();
+
+    [Fact]
+    public async Task Tiny_lwf_on_3_silos_and_6_shards_ends_with_the_weights_of_one_process()
+    {
+        string single = Repo.NewTempDir();
+        new LwfJobRunner(JobSpec.Load(TinyJob)).Run(single);
+
+        string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
+        await using (var cluster = await LocalCluster.StartAsync(3, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "6" }))
+        {
+            var status = await RunOnCluster(cluster, "tiny-3x6", TinyJob, distributed);
+            Assert.Equal(3, status.ShardsPerSilo.Count);              // shards spread over every silo
+            Assert.All(status.ShardsPerSilo.Values, n => Assert.Equal(2, n));
+        }
+
+        // Same self-generated samples (token for token), same scores, same weights.
+        Assert.Equal(File.ReadAllText(Path.Combine(single, "selfgen.jsonl")), File.ReadAllText(Path.Combine(distributed, "selfgen.jsonl")));
+        var a = Confidences(single);
+        var b = Confidences(distributed);
+        Assert.Equal(a.Length, b.Length);
+        for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-5 * Math.Abs(a[i]), $"FC[{i}]: {a[i]} vs {b[i]}");
+        double difference = Repo.MaxRelativeDifference(Path.Combine(single, "model"), Path.Combine(distributed, "model"));
+        Assert.True(difference <= 1e-5, $"weights differ by {difference:E2} relative");
+    }
+
+    [Fact]
+    public async Task One_silo_with_one_shard_is_bit_identical_to_one_process()
+    {
+        string single = Repo.NewTempDir();
+        new LwfJobRunner(JobSpec.Load(TinyJob)).Run(single);
+        string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
+        await using (var cluster = await LocalCluster.StartAsync(1, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "1" }))
+            await RunOnCluster(cluster, "tiny-1x1", TinyJob, distributed);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(single, "model", "model.safetensors")),
+            File.ReadAllBytes(Path.Combine(distributed, "model", "model.safetensors")));
+    }
+}
