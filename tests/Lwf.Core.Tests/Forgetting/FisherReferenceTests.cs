@@ -79,9 +79,9 @@ public sealed class FisherReferenceTests
         Assert.Equal(whole.Count, merged.Count);
         foreach (var name in whole.Names)
         {
-            double scale = whole.SumSquares(name).abs().max().item<float>() + 1e-30;
-            Assert.True(Reference.MaxAbsDiff(whole.SumSquares(name), merged.SumSquares(name)) <= 1e-6 * scale, name);
-            Assert.True(Reference.MaxAbsDiff(whole.Sum(name), merged.Sum(name)) <= 1e-6 * (whole.Sum(name).abs().max().item<float>() + 1e-30), name);
+            double scale = whole.SumSquares(name).abs().max().item<double>() + 1e-30;
+            Assert.True(Reference.MaxAbsDiff(whole.SumSquares(name), merged.SumSquares(name)) <= 1e-12 * scale, name);
+            Assert.True(Reference.MaxAbsDiff(whole.Sum(name), merged.Sum(name)) <= 1e-12 * (whole.Sum(name).abs().max().item<double>() + 1e-30), name);
         }
     }
 
