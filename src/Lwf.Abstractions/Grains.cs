@@ -62,3 +62,11 @@ public interface IShardGrain : IGrainWithStringKey
 
     ValueTask<ShardScores> Score(long modelVersion, long fisherVersion);
 }
+
+/// <summary>The cluster's list of jobs (key 0), for `lwf status` without an id.</summary>
+public interface IJobDirectoryGrain : IGrainWithIntegerKey
+{
+    ValueTask Register(string jobId);
+
+    ValueTask<string[]> List();
+}

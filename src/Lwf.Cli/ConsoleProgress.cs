@@ -23,10 +23,11 @@ internal sealed class ConsoleProgress : IProgress<ProgressUpdate>
         }
         double fraction = value.Total <= 0 ? 1 : Math.Clamp((double)value.Done / value.Total, 0, 1);
         int filled = (int)Math.Round(fraction * Width);
-        string line = $"{value.Stage,-34} [{new string('#', filled)}{new string('-', Width - filled)}] {value.Done}/{value.Total}";
+        string line = $"{value.Stage,-34} [{new string('#', filled)}{new string('-', Width - filled)}] {value.Done}/{value.Total}" +
+            (value.Detail is null ? "" : "  " + value.Detail);
         if (_interactive)
         {
-            Console.Error.Write("\r" + line);
+            Console.Error.Write("\r" + line.PadRight(100));
             return;
         }
         int quarter = (int)(fraction * 4);

@@ -23,7 +23,7 @@ internal static class JobClient
                 lastPhase = status.Phase;
             }
             if (status.Phase == JobPhase.Training)
-                progress.Report(new(Describe(status), status.Step, status.TotalSteps));
+                progress.Report(new("training", status.Step, status.TotalSteps, Describe(status)));
             if (status.Phase.IsFinal())
             {
                 progress.Done();
@@ -37,7 +37,8 @@ internal static class JobClient
     }
 
     public static string Describe(JobStatus s) =>
-        $"training loss {s.LearningLoss:F4}{(s.ForgettingLoss is { } f ? $" forget {f:F4}" : "")} {s.TokensPerSecond:F0} tok/s";
+        $"loss {s.LearningLoss:F4}{(s.ForgettingLoss is { } f ? $", forgetting {f:F4}" : "")}, {s.TokensPerSecond:F0} tokens/s" +
+        (s.ShardsPerSilo.Count > 0 ? $", shards per silo {string.Join("/", s.ShardsPerSilo.OrderBy(kv => kv.Key).Select(kv => kv.Value))}" : "");
 
     /// <summary>Copies the job's results (the layout of `lwf train`) into <paramref name="outDir"/>.</summary>
     public static async Task<int> DownloadResultsAsync(IGrainFactory grains, string jobId, string outDir)

@@ -15,6 +15,8 @@ public static class LwfCommandLine
         root.Subcommands.Add(FinetuneCommand.Build());
         root.Subcommands.Add(TrainCommand.Build());
         root.Subcommands.Add(RunCommand.Build());
+        foreach (var c in ClusterCommands.Build()) root.Subcommands.Add(c);
+        foreach (var c in JobCommands.Build()) root.Subcommands.Add(c);
         foreach (var stage in ForgettingCommands.Build()) root.Subcommands.Add(stage);
         root.Subcommands.Add(BenchCommands.Build());
         return root;

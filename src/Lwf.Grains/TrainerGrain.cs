@@ -36,11 +36,11 @@ public sealed partial class TrainerGrain(IGrainFactory grains, IOptions<LwfSiloO
         return base.OnActivateAsync(cancellationToken);
     }
 
-    public ValueTask<JobStatus> Submit(JobRequest request)
+    public async ValueTask<JobStatus> Submit(JobRequest request)
     {
         lock (_gate)
         {
-            if (_status is not null) return new(_status); // the same job id twice: one job
+            if (_status is not null) return _status; // the same job id twice: one job
         }
         JobSpec spec;
         try
@@ -50,15 +50,16 @@ public sealed partial class TrainerGrain(IGrainFactory grains, IOptions<LwfSiloO
         }
         catch (LwfInputException e)
         {
-            return new(new JobStatus(JobId, JobPhase.Failed, 0, 0, null, null, 0, e.Message, new Dictionary<string, int>(), null));
+            return new JobStatus(JobId, JobPhase.Failed, 0, 0, null, null, 0, e.Message, new Dictionary<string, int>(), null);
         }
         lock (_gate)
         {
             _status = new JobStatus(JobId, JobPhase.Pending, 0, spec.Train.Steps, null, null, 0, null, new Dictionary<string, int>(), null);
             _cancel = new CancellationTokenSource();
             _run = Task.Run(() => RunAsync(spec, _cancel.Token));
-            return new(_status);
         }
+        await grains.GetGrain<IJobDirectoryGrain>(0).Register(JobId);
+        return _status;
     }
 
     private void CheckDataRoot(JobSpec spec)

@@ -12,7 +12,7 @@ using Lwf.Core.Training;
 namespace Lwf.Core.Jobs;
 
 /// <summary>Progress of a stage: Done of Total units (records, samples, steps).</summary>
-public sealed record ProgressUpdate(string Stage, long Done, long Total);
+public sealed record ProgressUpdate(string Stage, long Done, long Total, string? Detail = null);
 
 /// <summary>What workers are made from: the trainer's model and the job, as the trainer loaded them.</summary>
 public sealed record TrainerContext(CausalLM Model, JobSpec Spec, RecordEncoder Encoder, TextTokenizer? Tokenizer, long PadId,

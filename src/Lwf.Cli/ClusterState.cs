@@ -1,0 +1,40 @@
+using System.Text.Json;
+using Lwf.Core;
+using Lwf.Core.Checkpoints;
+
+namespace Lwf.Cli;
+
+/// <summary>One silo process started by `lwf cluster up`.</summary>
+public sealed record SiloProcess(int Pid, int SiloPort, int GatewayPort, int HttpPort, string Log);
+
+/// <summary>
+/// What `lwf cluster up` started, in $LWF_HOME/cluster.json (default ~/.lwf): the client finds the cluster
+/// through it with no flags, and `lwf cluster down` stops exactly these processes.
+/// </summary>
+public sealed record ClusterState(string ClusterId, string CheckpointDirectory, string Device, List<SiloProcess> Silos)
+{
+    public static string Home => Environment.GetEnvironmentVariable("LWF_HOME") is { Length: > 0 } home
+        ? home : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".lwf");
+
+    public static string FilePath => Path.Combine(Home, "cluster.json");
+
+    public static ClusterState? Load()
+    {
+        if (!File.Exists(FilePath)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<ClusterState>(File.ReadAllText(FilePath));
+        }
+        catch (JsonException e)
+        {
+            throw new LwfInputException($"{FilePath}: not a cluster state file ({e.Message}); remove it and run `lwf cluster up` again");
+        }
+    }
+
+    public void Save() => AtomicFile.WriteText(FilePath, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+
+    public static void Delete()
+    {
+        if (File.Exists(FilePath)) File.Delete(FilePath);
+    }
+}

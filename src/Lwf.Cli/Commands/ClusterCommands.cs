@@ -1,0 +1,183 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Lwf.Core;
+using Lwf.Silo;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>`lwf cluster up|status|down`: silo processes on loopback; `lwf silo`: one silo in the foreground.</summary>
+internal static partial class ClusterCommands
+{
+    public static IEnumerable<Command> Build() => [Cluster(), Silo()];
+
+    private static Command Cluster()
+    {
+        var command = new Command("cluster", "Start, inspect and stop silo processes on this machine");
+        command.Subcommands.Add(Up());
+        command.Subcommands.Add(Status());
+        command.Subcommands.Add(Down());
+        return command;
+    }
+
+    /// <summary>Runs one silo in this process until stopped; configured by appsettings.json and the environment.</summary>
+    private static Command Silo()
+    {
+        var command = new Command("silo", "Run one silo in the foreground (configuration from the environment: Cluster__*, Lwf__*)")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        command.SetAction(parse =>
+        {
+            LwfSiloHost.Build([.. parse.UnmatchedTokens]).Run();
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Up()
+    {
+        var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 3, Description = "silo processes to start" };
+        var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the silos' device: auto, cpu, cuda" };
+        var checkpoints = new Option<string?>("--checkpoints") { Description = "checkpoint and results folder (default: $LWF_HOME/checkpoints)" };
+        var dataRoot = new Option<string?>("--data-root") { Description = "job files and data must lie under this folder (default: anywhere)" };
+        var command = new Command("up", "Start silo processes on loopback in the background; return once they have joined") { silos, device, checkpoints, dataRoot };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            int n = parse.GetValue(silos);
+            if (n < 1) throw new LwfInputException("--silos must be at least 1");
+            if (ClusterState.Load() is { } running && running.Silos.Any(s => IsSilo(s.Pid)))
+                throw new LwfInputException($"a cluster is already up (pids {string.Join(", ", running.Silos.Select(s => s.Pid))}); run `lwf cluster down` first");
+            Directory.CreateDirectory(ClusterState.Home);
+            var ports = LocalCluster.FreePorts(3 * n);
+            var state = new ClusterState($"lwf-local-{ports[0]}",
+                Path.GetFullPath(parse.GetValue(checkpoints) ?? Path.Combine(ClusterState.Home, "checkpoints")), parse.GetValue(device)!, []);
+            for (int i = 0; i < n; i++)
+            {
+                var silo = StartSilo(i, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], ports[0], state, parse.GetValue(dataRoot));
+                state.Silos.Add(silo);
+                state.Save(); // so `down` can stop what did start, even if a later one fails
+            }
+            WaitReady(state, TimeSpan.FromSeconds(120));
+            foreach (var s in state.Silos)
+                Console.WriteLine($"silo pid {s.Pid}: silo port {s.SiloPort}, gateway {s.GatewayPort}, http://127.0.0.1:{s.HttpPort}/metrics, log {s.Log}");
+            Console.WriteLine($"{n} silo(s) up ({state.ClusterId}); `lwf submit JOB.yaml` to run a job, `lwf cluster down` to stop");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int primaryPort, ClusterState state, string? dataRoot)
+    {
+        string log = Path.Combine(ClusterState.Home, $"silo-{index}.log");
+        string lwf = typeof(ClusterCommands).Assembly.Location;
+        var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        // exec: the pid recorded is the silo itself; output goes to its log.
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add($"exec dotnet \"{lwf}\" silo >> \"{log}\" 2>&1");
+        var env = start.Environment;
+        env["Cluster__Clustering"] = "localhost";
+        env["Cluster__ClusterId"] = state.ClusterId;
+        env["Cluster__SiloPort"] = siloPort.ToString();
+        env["Cluster__GatewayPort"] = gatewayPort.ToString();
+        env["Cluster__PrimarySiloPort"] = primaryPort.ToString();
+        env["Urls"] = $"http://127.0.0.1:{httpPort}";
+        env["Lwf__CheckpointDirectory"] = state.CheckpointDirectory;
+        env["Lwf__Device"] = state.Device;
+        if (dataRoot is not null) env["Lwf__DataRoot"] = Path.GetFullPath(dataRoot);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo process");
+        return new SiloProcess(process.Id, siloPort, gatewayPort, httpPort, log);
+    }
+
+    private static void WaitReady(ClusterState state, TimeSpan limit)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        foreach (var silo in state.Silos)
+        {
+            while (true)
+            {
+                if (!IsSilo(silo.Pid))
+                    throw new LwfInputException($"silo pid {silo.Pid} exited while starting; its log {silo.Log} ends:\n{Tail(silo.Log)}");
+                try
+                {
+                    if (http.GetAsync($"http://127.0.0.1:{silo.HttpPort}/health/ready").Result.IsSuccessStatusCode) break;
+                }
+                catch (AggregateException) { }
+                if (clock.Elapsed > limit)
+                    throw new LwfInputException($"silo pid {silo.Pid} did not become ready in {limit.TotalSeconds:F0}s; see {silo.Log}");
+                Thread.Sleep(250);
+            }
+        }
+    }
+
+    private static Command Status()
+    {
+        var command = new Command("status", "List the silos, their devices, shards and metrics URLs");
+        command.SetAction(LwfCommandLine.Guard(parse => StatusAsync().GetAwaiter().GetResult()));
+        return command;
+    }
+
+    private static async Task<int> StatusAsync()
+    {
+        var state = ClusterState.Load() ?? throw new LwfInputException($"no cluster was started here ({ClusterState.FilePath} does not exist)");
+        await using var connection = await ClusterConnection.ConnectAsync(null);
+        var management = connection.Client.GetGrain<IManagementGrain>(0);
+        var hosts = await management.GetHosts(onlyActive: true);
+        var stats = await management.GetSimpleGrainStatistics();
+        foreach (var silo in state.Silos)
+        {
+            var address = hosts.Keys.FirstOrDefault(a => a.Endpoint.Port == silo.SiloPort);
+            int shards = address is null ? 0 : stats.Where(s => s.SiloAddress.Equals(address) && s.GrainType.Contains("ShardGrain")).Sum(s => s.ActivationCount);
+            Console.WriteLine($"silo pid {silo.Pid} {(address is null ? "(not active)" : address.ToString())}: device {state.Device}, {shards} shard(s), http://127.0.0.1:{silo.HttpPort}/metrics");
+        }
+        Console.WriteLine($"{hosts.Count} active silo(s) in {state.ClusterId}");
+        return 0;
+    }
+
+    private static Command Down()
+    {
+        var command = new Command("down", "Stop the silo processes `lwf cluster up` started");
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            var state = ClusterState.Load();
+            if (state is null) { Console.WriteLine("no cluster is up"); return 0; }
+            foreach (var silo in state.Silos.Where(s => IsSilo(s.Pid))) SendTerm(silo.Pid);
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            foreach (var silo in state.Silos)
+            {
+                while (IsSilo(silo.Pid) && DateTime.UtcNow < deadline) Thread.Sleep(100);
+                if (IsSilo(silo.Pid)) Process.GetProcessById(silo.Pid).Kill();
+            }
+            ClusterState.Delete();
+            Console.WriteLine($"stopped {state.Silos.Count} silo(s)");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Whether the pid is still one of our silos (not a reused pid).</summary>
+    internal static bool IsSilo(int pid)
+    {
+        try
+        {
+            string cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+            return cmdline.Contains("lwf.dll") && cmdline.Contains(" silo");
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+
+    private static string Tail(string path) =>
+        File.Exists(path) ? string.Join('\n', File.ReadLines(path).TakeLast(15)) : "(no log)";
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+
+    private static void SendTerm(int pid)
+    {
+        const int SIGTERM = 15;
+        if (OperatingSystem.IsLinux() && Kill(pid, SIGTERM) == 0) return;
+        Process.GetProcessById(pid).Kill();
+    }
+}

@@ -1,0 +1,110 @@
+using System.CommandLine;
+using Lwf.Abstractions;
+using Lwf.Core;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>`lwf submit|watch|status|cancel|results`: jobs on a running cluster.</summary>
+internal static class JobCommands
+{
+    public static IEnumerable<Command> Build() => [Submit(), Watch(), Status(), Cancel(), Results()];
+
+    private static Option<string?> Gateway() => new("--gateway") { Description = "a silo gateway HOST:PORT[,HOST:PORT] (default: the cluster `lwf cluster up` started)" };
+
+    private static Command Submit()
+    {
+        var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted), on a path the silos can read" };
+        var id = new Option<string?>("--id") { Description = "job id (default: the job's name and the time)" };
+        var gateway = Gateway();
+        var command = new Command("submit", "Submit a job; prints its id as the last line") { job, id, gateway };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            string file = Path.GetFullPath(parse.GetValue(job)!);
+            string jobId = parse.GetValue(id) ?? $"{Path.GetFileNameWithoutExtension(file)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+            var status = await client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(file));
+            if (status.Phase == JobPhase.Failed) throw new LwfInputException($"the job was refused: {status.Message}");
+            Console.WriteLine($"submitted {file}: {JobClient.Lower(status.Phase)}, step {status.Step}/{status.TotalSteps}");
+            Console.WriteLine(jobId);
+            return 0;
+        })));
+        return command;
+    }
+
+    private static Command Watch()
+    {
+        var id = new Argument<string>("id") { Description = "job id" };
+        var gateway = Gateway();
+        var command = new Command("watch", "Show a job's progress live; exit 0 when it succeeds, 1 when it fails or is cancelled") { id, gateway };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            var status = await JobClient.WatchAsync(client, parse.GetValue(id)!, Console.Out);
+            if (status.ResultTable is { } table) Console.WriteLine(table);
+            return status.Phase == JobPhase.Done ? 0 : 1;
+        })));
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var id = new Argument<string?>("id") { Description = "job id (default: every job)", Arity = ArgumentArity.ZeroOrOne };
+        var gateway = Gateway();
+        var command = new Command("status", "Where a job stands (or every job)") { id, gateway };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            var ids = parse.GetValue(id) is { } one ? [one] : await client.GetGrain<IJobDirectoryGrain>(0).List();
+            foreach (var jobId in ids)
+            {
+                var s = await client.GetGrain<ITrainerGrain>(jobId).GetStatus();
+                Console.WriteLine($"{jobId}: {JobClient.Lower(s.Phase)} step {s.Step}/{s.TotalSteps}" +
+                    (s.LearningLoss is { } l ? $" loss {l:F4}" : "") + (s.Message is { } m ? $" ({m})" : ""));
+            }
+            if (ids.Length == 0) Console.WriteLine("no jobs");
+            return 0;
+        })));
+        return command;
+    }
+
+    private static Command Cancel()
+    {
+        var id = new Argument<string>("id") { Description = "job id" };
+        var gateway = Gateway();
+        var command = new Command("cancel", "Stop a job within one step (its last checkpoint is kept)") { id, gateway };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            var s = await client.GetGrain<ITrainerGrain>(parse.GetValue(id)!).Cancel();
+            Console.WriteLine($"{s.JobId}: cancelling at step {s.Step}/{s.TotalSteps}");
+            return 0;
+        })));
+        return command;
+    }
+
+    private static Command Results()
+    {
+        var id = new Argument<string>("id") { Description = "job id" };
+        var output = new Option<string>("--out") { Description = "folder to write (the layout of `lwf train`)", Required = true };
+        var gateway = Gateway();
+        var command = new Command("results", "Fetch a finished job's model, report and plots") { id, output, gateway };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            string jobId = parse.GetValue(id)!;
+            var status = await client.GetGrain<ITrainerGrain>(jobId).GetStatus();
+            if (status.Phase != JobPhase.Done)
+                throw new LwfInputException($"{jobId} is {JobClient.Lower(status.Phase)}{(status.Message is { } m ? $" ({m})" : "")}; results come when it is done");
+            int files = await JobClient.DownloadResultsAsync(client, jobId, Path.GetFullPath(parse.GetValue(output)!));
+            Console.WriteLine($"wrote {files} file(s) to {parse.GetValue(output)}");
+            return 0;
+        })));
+        return command;
+    }
+
+    private static int Run(string? gateway, Func<IClusterClient, Task<int>> body)
+    {
+        return RunAsync().GetAwaiter().GetResult();
+
+        async Task<int> RunAsync()
+        {
+            await using var connection = await ClusterConnection.ConnectAsync(gateway);
+            return await body(connection.Client);
+        }
+    }
+}
