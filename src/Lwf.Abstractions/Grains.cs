@@ -70,3 +70,24 @@ public interface IJobDirectoryGrain : IGrainWithIntegerKey
 
     ValueTask<string[]> List();
 }
+
+/// <summary>`lwf bench transport`: moves packed tensors between two silos ("bench/0", "bench/1": one per silo).</summary>
+public interface ITransportBenchGrain : IGrainWithStringKey
+{
+    /// <summary>Makes a float32 model of about this many bytes (and its float64 gradient sums); returns the silo.</summary>
+    ValueTask<string> Prepare(long bytes, int chunkBytes);
+
+    ValueTask<TensorManifest> Weights();
+
+    ValueTask<byte[]> WeightChunk(int chunk);
+
+    ValueTask<TensorManifest> GradientSums();
+
+    ValueTask<byte[]> GradientChunk(int chunk);
+
+    /// <summary>Pulls the other grain's weights as a replica does; returns (bytes, seconds).</summary>
+    ValueTask<double[]> PullWeightsFrom(string other);
+
+    /// <summary>Fetches the other grain's float64 sums and adds them to its own, as a reduction does; returns (bytes, seconds).</summary>
+    ValueTask<double[]> ReduceFrom(string other);
+}

@@ -27,7 +27,8 @@ public sealed record JobStatus(
     [property: Id(6)] double TokensPerSecond,
     [property: Id(7)] string? Message,
     [property: Id(8)] IReadOnlyDictionary<string, int> ShardsPerSilo,
-    [property: Id(9)] string? ResultTable);
+    [property: Id(9)] string? ResultTable,
+    [property: Id(10)] string? TrainerSilo = null);
 
 /// <summary>A file of a finished job's results, fetched in chunks.</summary>
 [GenerateSerializer, Immutable]

@@ -25,8 +25,12 @@ internal sealed class ClusterConnection : IAsyncDisposable
         var config = new ConfigurationBuilder().AddEnvironmentVariables().Build();
         string clusterId = config["Cluster:ClusterId"] ?? "lwf", serviceId = config["Cluster:ServiceId"] ?? "lwf";
         var builder = Host.CreateApplicationBuilder();
+        // stdout is the command's answer (a job id, a table): the client's own logs go to stderr, warnings only.
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Orleans", LogLevel.Error);
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.UseOrleansClient(client =>
         {
             if (gateway is not null)

@@ -14,7 +14,8 @@ namespace Lwf.Grains;
 [PreferLocalPlacement]
 public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
 {
-    private const int Attempts = 4;
+    // A dead silo is declared dead by membership within tens of seconds: keep retrying that long.
+    private const int Attempts = 40;
     private readonly ConcurrentDictionary<string, PackedTensors> _reduced = new();
     private string _jobFile = "", _workDirectory = "";
     private int _shardCount;
@@ -78,10 +79,12 @@ public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) :
             catch (Exception e) when (attempt < Attempts && e is not ArgumentException)
             {
                 LogRetry(logger, JobId, plan.OperationId, attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+                await Task.Delay(Backoff(attempt));
             }
         }
     }
+
+    private static TimeSpan Backoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(3000, 200 * attempt));
 
     public ValueTask<byte[]> GetReducedChunk(string operationId, int chunk) =>
         _reduced.TryGetValue(operationId, out var packed) ? new(packed.Chunk(chunk))
@@ -116,7 +119,7 @@ public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) :
             catch (Exception e) when (attempt < Attempts && e is not ArgumentException)
             {
                 LogShardRetry(logger, JobId, shard, attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+                await Task.Delay(Backoff(attempt));
                 try { await PrepareShard(shard); } catch (Exception) when (attempt < Attempts - 1) { }
             }
         }

@@ -14,7 +14,8 @@ namespace Lwf.Grains;
 /// per-record work on the shards, serves its weights and Fisher to the silos' replicas, and keeps the
 /// job's status. The loop runs on the thread pool, so status and weight requests are answered meanwhile.
 /// </summary>
-public sealed partial class TrainerGrain(IGrainFactory grains, IOptions<LwfSiloOptions> options, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain
+public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, ILogger<TrainerGrain> logger)
+    : Grain, ITrainerGrain
 {
     private string? _jobId;
     private readonly object _gate = new();
@@ -54,7 +55,8 @@ public sealed partial class TrainerGrain(IGrainFactory grains, IOptions<LwfSiloO
         }
         lock (_gate)
         {
-            _status = new JobStatus(JobId, JobPhase.Pending, 0, spec.Train.Steps, null, null, 0, null, new Dictionary<string, int>(), null);
+            _status = new JobStatus(JobId, JobPhase.Pending, 0, spec.Train.Steps, null, null, 0, null, new Dictionary<string, int>(), null,
+                silo.SiloAddress.ToString());
             _cancel = new CancellationTokenSource();
             _run = Task.Run(() => RunAsync(spec, _cancel.Token));
         }
@@ -80,6 +82,7 @@ public sealed partial class TrainerGrain(IGrainFactory grains, IOptions<LwfSiloO
         var clock = Stopwatch.StartNew();
         double lastStepAt = 0;
         var runner = new LwfJobRunner(spec, new Progress(this));
+        runner.ForgettingStepCompleted = loss => Update(s => s with { ForgettingLoss = loss });
         runner.StepCompleted = step =>
         {
             double now = clock.Elapsed.TotalSeconds;

@@ -23,6 +23,7 @@ public static class LwfSiloHost
     public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
     {
         Lwf.Core.NativeMemory.KeepLargeAllocationsOnHeap();
+        TorchWarmup.Run();
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder.Configuration);
         var cluster = builder.Configuration.GetSection(LwfClusterOptions.Section).Get<LwfClusterOptions>() ?? new LwfClusterOptions();
@@ -39,6 +40,11 @@ public static class LwfSiloHost
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
             silo.AddPlacementDirector<ShardSpreadPlacement, ShardSpreadPlacementDirector>();
             silo.AddMemoryGrainStorageAsDefault();
+            // The strongly consistent directory keeps a grain's entry when the silo holding that part of the
+            // directory dies; with the default one, a running trainer could get a second activation.
+#pragma warning disable ORLEANSEXP003
+            silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
         });
         var app = builder.Build();
         app.MapGet("/health/live", () => Results.Ok("live"));

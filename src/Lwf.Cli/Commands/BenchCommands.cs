@@ -4,6 +4,7 @@ using Lwf.Core;
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
 using Lwf.Core.Training;
+using Lwf.Grains;
 
 namespace Lwf.Cli.Commands;
 
@@ -15,6 +16,7 @@ internal static class BenchCommands
         var command = new Command("bench", "Benchmarks that print figures to compare changes by");
         command.Subcommands.Add(Train());
         command.Subcommands.Add(Confidence());
+        command.Subcommands.Add(Transport());
         return command;
     }
 
@@ -101,6 +103,94 @@ internal static class BenchCommands
             return 0;
         }));
         return command;
+    }
+
+    private static Command Transport()
+    {
+        var mib = new Option<int>("--mib") { DefaultValueFactory = _ => 128, Description = "model size in MiB (float32 weights; the gradient sums are float64, twice that)" };
+        var repeats = new Option<int>("--repeats") { DefaultValueFactory = _ => 3, Description = "measurements of each kind (the median is reported)" };
+        var chunk = new Option<int>("--chunk-mib") { DefaultValueFactory = _ => PackedTensors.DefaultChunkBytes >> 20, Description = "chunk size in MiB" };
+        var command = new Command("transport", "Weight pull and gradient reduce between two silo processes, next to raw loopback TCP") { mib, repeats, chunk };
+        command.SetAction(LwfCommandLine.Guard(parse => TransportAsync(parse.GetValue(mib), parse.GetValue(repeats), parse.GetValue(chunk)).GetAwaiter().GetResult()));
+        return command;
+    }
+
+    private static async Task<int> TransportAsync(int mib, int repeats, int chunkMib)
+    {
+        if (mib < 1 || repeats < 1 || chunkMib < 1 || chunkMib > 64) throw new LwfInputException("--mib and --repeats must be at least 1, --chunk-mib 1..64");
+        long bytes = (long)mib * 1024 * 1024;
+        var raw = new List<double>();
+        for (int i = 0; i < repeats; i++) raw.Add(await RawTcpBytesPerSecond(bytes));
+        Console.WriteLine($"raw loopback TCP ({mib} MiB, one stream): {Median(raw) / 1e9:F2} GB/s (runs: {string.Join(", ", raw.Select(r => (r / 1e9).ToString("F2")))})");
+
+        string previousHome = Environment.GetEnvironmentVariable("LWF_HOME") ?? "";
+        string home = Path.Combine(Path.GetTempPath(), "lwf-bench-" + Guid.NewGuid().ToString("N"));
+        Environment.SetEnvironmentVariable("LWF_HOME", home);
+        try
+        {
+            ClusterCommands.StartSilos(2, "cpu", null, null);
+            await using var connection = await ClusterConnection.ConnectAsync(null);
+            var a = connection.Client.GetGrain<Lwf.Abstractions.ITransportBenchGrain>("bench/0");
+            var b = connection.Client.GetGrain<Lwf.Abstractions.ITransportBenchGrain>("bench/1");
+            string siloA = await a.Prepare(bytes, chunkMib << 20), siloB = await b.Prepare(bytes, chunkMib << 20);
+            if (siloA == siloB) throw new InvalidOperationException("both benchmark grains landed on one silo");
+            var pull = new List<double>();
+            var reduce = new List<double>();
+            for (int i = 0; i < repeats + 1; i++)
+            {
+                var p = await a.PullWeightsFrom("bench/1");
+                var r = await a.ReduceFrom("bench/1");
+                if (i == 0) continue; // warm-up: connections, JIT
+                pull.Add(p[0] / p[1]);
+                reduce.Add(r[0] / r[1]);
+            }
+            double rawMedian = Median(raw);
+            Console.WriteLine($"weight pull, silo process → silo process ({mib} MiB float32 in {chunkMib} MiB chunks): {Median(pull) / 1e9:F2} GB/s = {100 * Median(pull) / rawMedian:F0} % of raw (runs: {string.Join(", ", pull.Select(r => (r / 1e9).ToString("F2")))})");
+            Console.WriteLine($"gradient reduce, fetch + add ({2 * mib} MiB float64 sums): {Median(reduce) / 1e9:F2} GB/s = {100 * Median(reduce) / rawMedian:F0} % of raw (runs: {string.Join(", ", reduce.Select(r => (r / 1e9).ToString("F2")))})");
+            return 0;
+        }
+        finally
+        {
+            ClusterCommands.StopSilos();
+            Environment.SetEnvironmentVariable("LWF_HOME", previousHome.Length == 0 ? null : previousHome);
+            if (Directory.Exists(home)) Directory.Delete(home, recursive: true);
+        }
+    }
+
+    // One TCP stream on loopback, 1 MiB writes, timed until the reader has every byte.
+    private static async Task<double> RawTcpBytesPerSecond(long bytes)
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var reader = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptTcpClientAsync();
+            using var stream = socket.GetStream();
+            var buffer = new byte[1 << 20];
+            long received = 0;
+            while (received < bytes)
+            {
+                int n = await stream.ReadAsync(buffer);
+                if (n == 0) break;
+                received += n;
+            }
+            return received;
+        });
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        var data = new byte[1 << 20];
+        Random.Shared.NextBytes(data);
+        var clock = Stopwatch.StartNew();
+        using (var stream = client.GetStream())
+        {
+            for (long sent = 0; sent < bytes; sent += data.Length)
+                await stream.WriteAsync(data.AsMemory(0, (int)Math.Min(data.Length, bytes - sent)));
+            await reader;
+        }
+        clock.Stop();
+        listener.Stop();
+        return bytes / clock.Elapsed.TotalSeconds;
     }
 
     private static double Median(List<double> values)

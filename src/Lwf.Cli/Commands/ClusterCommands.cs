@@ -48,23 +48,45 @@ internal static partial class ClusterCommands
             if (n < 1) throw new LwfInputException("--silos must be at least 1");
             if (ClusterState.Load() is { } running && running.Silos.Any(s => IsSilo(s.Pid)))
                 throw new LwfInputException($"a cluster is already up (pids {string.Join(", ", running.Silos.Select(s => s.Pid))}); run `lwf cluster down` first");
-            Directory.CreateDirectory(ClusterState.Home);
-            var ports = LocalCluster.FreePorts(3 * n);
-            var state = new ClusterState($"lwf-local-{ports[0]}",
-                Path.GetFullPath(parse.GetValue(checkpoints) ?? Path.Combine(ClusterState.Home, "checkpoints")), parse.GetValue(device)!, []);
-            for (int i = 0; i < n; i++)
-            {
-                var silo = StartSilo(i, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], ports[0], state, parse.GetValue(dataRoot));
-                state.Silos.Add(silo);
-                state.Save(); // so `down` can stop what did start, even if a later one fails
-            }
-            WaitReady(state, TimeSpan.FromSeconds(120));
+            var state = StartSilos(n, parse.GetValue(device)!, parse.GetValue(checkpoints), parse.GetValue(dataRoot));
             foreach (var s in state.Silos)
                 Console.WriteLine($"silo pid {s.Pid}: silo port {s.SiloPort}, gateway {s.GatewayPort}, http://127.0.0.1:{s.HttpPort}/metrics, log {s.Log}");
             Console.WriteLine($"{n} silo(s) up ({state.ClusterId}); `lwf submit JOB.yaml` to run a job, `lwf cluster down` to stop");
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Starts n silo processes, records them in $LWF_HOME/cluster.json, and waits until all are ready.</summary>
+    internal static ClusterState StartSilos(int n, string device, string? checkpoints, string? dataRoot)
+    {
+        Directory.CreateDirectory(ClusterState.Home);
+        var ports = LocalCluster.FreePorts(3 * n);
+        var state = new ClusterState($"lwf-local-{ports[0]}",
+            Path.GetFullPath(checkpoints ?? Path.Combine(ClusterState.Home, "checkpoints")), device, []);
+        for (int i = 0; i < n; i++)
+        {
+            state.Silos.Add(StartSilo(i, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], ports[0], state, dataRoot));
+            state.Save(); // so `down` can stop what did start, even if a later one fails
+        }
+        WaitReady(state, TimeSpan.FromSeconds(120));
+        return state;
+    }
+
+    /// <summary>Stops the recorded silo processes (SIGTERM, then SIGKILL after 15 s) and forgets them.</summary>
+    internal static int StopSilos()
+    {
+        var state = ClusterState.Load();
+        if (state is null) return 0;
+        foreach (var silo in state.Silos.Where(s => IsSilo(s.Pid))) SendTerm(silo.Pid);
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        foreach (var silo in state.Silos)
+        {
+            while (IsSilo(silo.Pid) && DateTime.UtcNow < deadline) Thread.Sleep(100);
+            if (IsSilo(silo.Pid)) Process.GetProcessById(silo.Pid).Kill();
+        }
+        ClusterState.Delete();
+        return state.Silos.Count;
     }
 
     private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int primaryPort, ClusterState state, string? dataRoot)
@@ -140,17 +162,8 @@ internal static partial class ClusterCommands
         var command = new Command("down", "Stop the silo processes `lwf cluster up` started");
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
-            var state = ClusterState.Load();
-            if (state is null) { Console.WriteLine("no cluster is up"); return 0; }
-            foreach (var silo in state.Silos.Where(s => IsSilo(s.Pid))) SendTerm(silo.Pid);
-            var deadline = DateTime.UtcNow.AddSeconds(15);
-            foreach (var silo in state.Silos)
-            {
-                while (IsSilo(silo.Pid) && DateTime.UtcNow < deadline) Thread.Sleep(100);
-                if (IsSilo(silo.Pid)) Process.GetProcessById(silo.Pid).Kill();
-            }
-            ClusterState.Delete();
-            Console.WriteLine($"stopped {state.Silos.Count} silo(s)");
+            int stopped = StopSilos();
+            Console.WriteLine(stopped == 0 ? "no cluster is up" : $"stopped {stopped} silo(s)");
             return 0;
         }));
         return command;

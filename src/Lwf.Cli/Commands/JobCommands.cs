@@ -56,7 +56,8 @@ internal static class JobCommands
             {
                 var s = await client.GetGrain<ITrainerGrain>(jobId).GetStatus();
                 Console.WriteLine($"{jobId}: {JobClient.Lower(s.Phase)} step {s.Step}/{s.TotalSteps}" +
-                    (s.LearningLoss is { } l ? $" loss {l:F4}" : "") + (s.Message is { } m ? $" ({m})" : ""));
+                    (s.LearningLoss is { } l ? $" loss {l:F4}" : "") + (s.Message is { } m ? $" ({m})" : "") +
+                    (s.TrainerSilo is { } t && ids.Length == 1 ? $", trainer on {t}" : ""));
             }
             if (ids.Length == 0) Console.WriteLine("no jobs");
             return 0;

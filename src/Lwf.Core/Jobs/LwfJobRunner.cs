@@ -103,6 +103,7 @@ public sealed class LwfJobRunner
                 stepper.ApplyGradients(tokens);
                 workers.WeightsChanged();
                 report.ForgettingLoss.Add(new LossPoint(atStep, nll / Math.Max(1, tokens)));
+                ForgettingStepCompleted?.Invoke(nll / Math.Max(1, tokens));
                 report.ForgettingSteps++;
             }
 
@@ -155,6 +156,9 @@ public sealed class LwfJobRunner
 
     /// <summary>Called after every learning step (the cluster's trainer publishes progress from it).</summary>
     public Action<StepResult>? StepCompleted { get; set; }
+
+    /// <summary>Called after every forgetting step with the forgetting batch's NLL before the step.</summary>
+    public Action<double>? ForgettingStepCompleted { get; set; }
 
     /// <summary>Fisher (when the scorer or protection needs it), every sample's score, and D_U (global sample indices).</summary>
     private async Task<(FisherEstimate? Fisher, int[] ForgetSet, double[] Scores)> ChooseForgettingSet(

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using Lwf.Abstractions;
+using static TorchSharp.torch;
+
+namespace Lwf.Grains;
+
+/// <summary>
+/// Measures the tensor transport between silos with the code the jobs use: <see cref="PackedTensors"/> in
+/// 16 MiB byte[] chunks, fetched one call at a time. Placed like shards: "bench/0" and "bench/1" land on
+/// different silos.
+/// </summary>
+[ShardSpreadPlacement]
+public sealed class TransportBenchGrain(ILocalSiloDetails silo) : Grain, ITransportBenchGrain
+{
+    private PackedTensors? _weights, _sums;
+
+    public async ValueTask<string> Prepare(long bytes, int chunkBytes)
+    {
+        await Task.Run(() =>
+        {
+            using var scope = NewDisposeScope();
+            long elements = bytes / 4, rows = Math.Max(1, elements / 1024);
+            random.manual_seed(1);
+            var weight = randn(rows, 1024);
+            _weights = PackedTensors.Pack([("weight", weight)], chunkBytes: chunkBytes);
+            _sums = PackedTensors.Pack([("weight", weight)], ScalarType.Float64, chunkBytes: chunkBytes);
+        });
+        return silo.SiloAddress.ToString();
+    }
+
+    public ValueTask<TensorManifest> Weights() => new(_weights!.Manifest);
+
+    public ValueTask<byte[]> WeightChunk(int chunk) => new(_weights!.Chunk(chunk));
+
+    public ValueTask<TensorManifest> GradientSums() => new(_sums!.Manifest);
+
+    public ValueTask<byte[]> GradientChunk(int chunk) => new(_sums!.Chunk(chunk));
+
+    public async ValueTask<double[]> PullWeightsFrom(string other)
+    {
+        var source = GrainFactory.GetGrain<ITransportBenchGrain>(other);
+        var clock = Stopwatch.StartNew();
+        var manifest = await source.Weights();
+        var packed = await PackedTensors.FetchAsync(manifest, chunk => source.WeightChunk(chunk).AsTask());
+        await Task.Run(() => { using var t = packed.Read(manifest.Tensors[0]); }); // into a tensor, as a replica does
+        return [manifest.TotalBytes, clock.Elapsed.TotalSeconds];
+    }
+
+    public async ValueTask<double[]> ReduceFrom(string other)
+    {
+        var source = GrainFactory.GetGrain<ITransportBenchGrain>(other);
+        var clock = Stopwatch.StartNew();
+        var manifest = await source.GradientSums();
+        var packed = await PackedTensors.FetchAsync(manifest, chunk => source.GradientChunk(chunk).AsTask());
+        await Task.Run(() =>
+        {
+            using var mine = _sums!.Read(_sums.Manifest.Tensors[0]);
+            using var theirs = packed.Read(manifest.Tensors[0]);
+            mine.add_(theirs);
+        });
+        return [manifest.TotalBytes, clock.Elapsed.TotalSeconds];
+    }
+}

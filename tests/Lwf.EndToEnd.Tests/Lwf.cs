@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Lwf.EndToEnd.Tests;
+
+/// <summary>The built `lwf`, run as its own process with its own LWF_HOME (so clusters of tests never meet).</summary>
+internal sealed class Lwf(string home)
+{
+    public static string RepoRoot { get; } = FindRoot();
+
+    public string Home => home;
+
+    public static string NewTempDir()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "lwf-e2e", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    public (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    {
+        var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string dll = Path.Combine(RepoRoot, "src", "Lwf.Cli", "bin", tfm.Parent!.Name, tfm.Name, "lwf.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment["LWF_HOME"] = home;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(8))) { process.Kill(true); throw new TimeoutException("lwf " + string.Join(' ', args)); }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    public string Ok(params string[] args)
+    {
+        var (code, stdout, stderr) = Run(args);
+        Assert.True(code == 0, $"lwf {string.Join(' ', args)} exited {code}\n{stdout}\n{stderr}");
+        return stdout;
+    }
+
+    /// <summary>The silo processes `lwf cluster up` recorded.</summary>
+    public List<(int Pid, int SiloPort)> Silos()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(home, "cluster.json")));
+        return doc.RootElement.GetProperty("Silos").EnumerateArray()
+            .Select(s => (s.GetProperty("Pid").GetInt32(), s.GetProperty("SiloPort").GetInt32())).ToList();
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Lwf.Orleans.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Lwf.Orleans.sln not found");
+    }
+}

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+
+namespace Lwf.EndToEnd.Tests;
+
+/// <summary>Real silo processes on loopback (TCP), driven only through the `lwf` client.</summary>
+public sealed class MultiProcessClusterTests
+{
+    private static readonly string TinyJob = Path.Combine(Lwf.RepoRoot, "cluster", "jobs", "tiny-lwf.yaml");
+
+    private static string SingleProcessWeights()
+    {
+        string dir = Lwf.NewTempDir();
+        new Lwf(Lwf.NewTempDir()).Ok("train", TinyJob, "--out", dir);
+        return Path.Combine(dir, "model", "model.safetensors");
+    }
+
+    [Fact]
+    public void Three_silo_processes_run_a_job_through_the_client()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        lwf.Ok("cluster", "up", "--silos", "3");
+        try
+        {
+            Assert.Equal(3, lwf.Silos().Select(s => s.Pid).Distinct().Count());
+            Assert.Contains("3 active silo(s)", lwf.Ok("cluster", "status"));
+            string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+            var (code, stdout, stderr) = lwf.Run("watch", id);
+            Assert.True(code == 0, stdout + stderr);
+            Assert.Contains("| learn (40) | accuracy |", stdout);
+            Assert.Contains($"{id}: done", lwf.Ok("status"));
+            // The same id again: no second job; the client is told about the existing one.
+            Assert.Contains("submitted", lwf.Ok("submit", TinyJob, "--id", id));
+            Assert.Single(lwf.Ok("status").Split('\n'), line => line.StartsWith(id));
+            Assert.Contains($"{id}: done", lwf.Ok("status", id));
+            string results = Lwf.NewTempDir();
+            lwf.Ok("results", id, "--out", results);
+            foreach (var file in new[] { "report.json", "report.md", "loss-curves.png", "confidence-histogram.png", "model/model.safetensors" })
+                Assert.True(File.Exists(Path.Combine(results, file)), file);
+            // The same weights as one process: the step sums are layout-independent (tiny-lwf: one record per micro-batch).
+            Assert.Equal(File.ReadAllBytes(SingleProcessWeights()), File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+        }
+        Assert.False(File.Exists(Path.Combine(lwf.Home, "cluster.json")));
+    }
+
+    [Fact]
+    public void Killing_a_silo_that_does_not_hold_the_trainer_mid_job_changes_nothing()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        lwf.Ok("cluster", "up", "--silos", "3");
+        try
+        {
+            string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+            string trainerSilo = "";
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            // Wait until training is under way, then SIGKILL a silo that holds shards but not the trainer.
+            while (DateTime.UtcNow < deadline)
+            {
+                string status = lwf.Ok("status", id);
+                if (status.Contains("training step") && !status.Contains("step 0/")) break;
+                Thread.Sleep(300);
+            }
+            var watchStart = lwf.Ok("status", id);
+            Assert.Contains("training", watchStart);
+            trainerSilo = TrainerSilo(lwf, id);
+            // Localhost clustering keeps the membership table on the first silo: kill another one.
+            var victim = lwf.Silos().Skip(1).First(s => !trainerSilo.Contains($":{s.SiloPort}:"));
+            Process.GetProcessById(victim.Pid).Kill();
+            var (code, stdout, stderr) = lwf.Run("watch", id);
+            Assert.True(code == 0, stdout + stderr);
+            string results = Lwf.NewTempDir();
+            lwf.Ok("results", id, "--out", results);
+            Assert.Equal(File.ReadAllBytes(SingleProcessWeights()), File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+        }
+    }
+
+    [Fact]
+    public void Bad_jobs_are_refused_at_submit_and_an_id_runs_once()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        string data = Path.Combine(Lwf.RepoRoot, "cluster");
+        lwf.Ok("cluster", "up", "--silos", "1", "--data-root", data);
+        try
+        {
+            string dir = Path.Combine(data, "jobs");
+            string typo = Path.Combine(dir, $".typo-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(typo, File.ReadAllText(TinyJob).Replace("forgetEvery: 3", "forgetEvey: 3"));
+            try
+            {
+                var (code, _, stderr) = lwf.Run("submit", typo);
+                Assert.Equal(2, code);
+                Assert.Contains("unknown key 'forgetting.forgetEvey' (did you mean 'forgetEvery'?)", stderr);
+            }
+            finally { File.Delete(typo); }
+
+            // The tiny job reads data under examples/: outside this cluster's data root.
+            var outside = lwf.Run("submit", TinyJob);
+            Assert.Equal(2, outside.ExitCode);
+            Assert.Contains("is outside the cluster's data root", outside.Stderr);
+
+            string missing = Path.Combine(dir, $".missing-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(missing, File.ReadAllText(TinyJob).Replace("held-out.jsonl", "no-such-file.jsonl"));
+            try
+            {
+                var (code, _, stderr) = lwf.Run("submit", missing);
+                Assert.Equal(2, code);
+                Assert.Contains("no-such-file.jsonl not found", stderr);
+            }
+            finally { File.Delete(missing); }
+            Assert.Contains("no jobs", lwf.Ok("status")); // nothing started
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+        }
+    }
+
+    private static string TrainerSilo(Lwf lwf, string id)
+    {
+        string status = lwf.Ok("status", id);
+        Assert.Contains("trainer on S127.0.0.1:", status);
+        return status[status.IndexOf("trainer on ", StringComparison.Ordinal)..];
+    }
+}
