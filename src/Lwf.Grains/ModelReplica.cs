@@ -32,7 +32,7 @@ public sealed partial class ModelReplica : IDisposable
         Model = PretrainedModel.Load(spec.Model, device, initSeed: spec.Seed);
         Tokenizer = TextTokenizer.Load(spec.Model, Model.Config);
         Encoder = new RecordEncoder(Tokenizer, Model.Config, spec.MaxLength);
-        PadId = Model.Config.PadTokenId ?? (Model.Config.EosTokenIds.Length > 0 ? Model.Config.EosTokenIds[0] : 0);
+        PadId = Model.Config.PaddingId;
     }
 
     public string JobId { get; }

@@ -48,7 +48,7 @@ internal static class FinetuneCommand
             if (dataset.SkippedLines.Count > 0)
                 Console.Error.WriteLine($"skipped {dataset.SkippedLines.Count} bad line(s); first: {dataset.SkippedLines[0]}");
             Console.WriteLine($"{dataset.Records.Count} records, {lm.ParameterCount:N0} parameters, {options.Steps} steps of {options.GlobalBatchSize} records");
-            long pad = lm.Config.PadTokenId ?? lm.Config.EosTokenIds.FirstOrDefault();
+            long pad = lm.Config.PaddingId;
             using var tuner = new FineTuner(lm, options, pad);
             var clock = Stopwatch.StartNew();
             foreach (var step in tuner.Train(dataset.Records))

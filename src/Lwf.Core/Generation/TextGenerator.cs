@@ -46,7 +46,7 @@ public static class TextGenerator
 
         var device = model.Device;
         int rows = prompts.Count;
-        long pad = model.Config.PadTokenId ?? (model.Config.EosTokenIds.Length > 0 ? model.Config.EosTokenIds[0] : 0);
+        long pad = model.Config.PaddingId;
         var ids = new long[rows * longest];
         var mask = new long[rows * longest];
         for (int b = 0; b < rows; b++)

@@ -59,7 +59,7 @@ public sealed class LwfJobRunner
         if (spec.Data.LearnEval is { } le) evalSets.Add(EvalSet.Load("learn", le, encoder, spec.SkipBadLines));
         if (spec.Data.ForgetEval is { } fe) evalSets.Add(EvalSet.Load("forget", fe, encoder, spec.SkipBadLines));
         if (spec.Data.HeldOut is { } ho) evalSets.Add(EvalSet.Load("held-out", ho, encoder, spec.SkipBadLines));
-        long pad = model.Config.PadTokenId ?? (model.Config.EosTokenIds.Length > 0 ? model.Config.EosTokenIds[0] : 0);
+        long pad = model.Config.PaddingId;
         var context = new TrainerContext(model, spec, encoder, tokenizer, pad, Report);
         await using var workers = workersFor?.Invoke(context) ?? new LocalWorkers(model, spec, encoder, tokenizer, pad, Report);
         int learningRecords = await workers.PrepareAsync(cancellation);

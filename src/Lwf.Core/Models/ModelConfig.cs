@@ -34,6 +34,9 @@ public sealed class ModelConfig
     public int[] EosTokenIds { get; init; } = [];
     public int? PadTokenId { get; init; }
     public ScalarType DType { get; init; } = ScalarType.Float32;
+
+    /// <summary>The id padding positions hold: pad_token_id, else the first EOS, else 0 (padding is masked anyway).</summary>
+    public long PaddingId => PadTokenId ?? (EosTokenIds.Length > 0 ? EosTokenIds[0] : 0);
     public required JsonObject Json { get; init; }
 
     public static ModelConfig Load(string modelDir)
