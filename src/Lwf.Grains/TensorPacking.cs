@@ -54,16 +54,24 @@ public sealed class PackedTensors
         return new PackedTensors(new TensorManifest(entries.ToArray(), offset, chunkBytes, scalars ?? new Dictionary<string, double>()), chunks);
     }
 
-    /// <summary>Reassembles from chunks fetched one by one with <paramref name="fetch"/>.</summary>
+    /// <summary>Chunk calls kept in flight at once while fetching.</summary>
+    public const int FetchesInFlight = 4;
+
+    /// <summary>Reassembles from chunks fetched with <paramref name="fetch"/>, a few calls in flight.</summary>
     public static async Task<PackedTensors> FetchAsync(TensorManifest manifest, Func<int, Task<byte[]>> fetch)
     {
         var chunks = new byte[manifest.ChunkCount][];
-        for (int i = 0; i < chunks.Length; i++)
+        int next = 0;
+        async Task Worker()
         {
-            chunks[i] = await fetch(i);
-            long expected = Math.Min(manifest.ChunkBytes, manifest.TotalBytes - (long)i * manifest.ChunkBytes);
-            if (chunks[i].Length != expected) throw new InvalidDataException($"chunk {i} has {chunks[i].Length} bytes, expected {expected}");
+            for (int i; (i = Interlocked.Increment(ref next) - 1) < chunks.Length;)
+            {
+                chunks[i] = await fetch(i);
+                long expected = Math.Min(manifest.ChunkBytes, manifest.TotalBytes - (long)i * manifest.ChunkBytes);
+                if (chunks[i].Length != expected) throw new InvalidDataException($"chunk {i} has {chunks[i].Length} bytes, expected {expected}");
+            }
         }
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(FetchesInFlight, Math.Max(1, chunks.Length))).Select(_ => Worker()));
         return new PackedTensors(manifest, chunks);
     }
 
