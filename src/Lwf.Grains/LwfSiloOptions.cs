@@ -11,7 +11,7 @@ public sealed class LwfSiloOptions
     [Required]
     public string Device { get; set; } = "auto";
 
-    /// <summary>Checkpoints, shard work files and results, per job (a shared volume in a cluster).</summary>
+    /// <summary>Per job: shard work files (self-generated samples) and results (a shared volume in a cluster).</summary>
     [Required]
     public string CheckpointDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "lwf-checkpoints");
 
@@ -21,8 +21,4 @@ public sealed class LwfSiloOptions
     /// <summary>Shards per job (spread over the silos); 0 = two per silo.</summary>
     [Range(0, 4096)]
     public int ShardsPerJob { get; set; }
-
-    /// <summary>Save a checkpoint every this many learning steps (0 = only at the end).</summary>
-    [Range(0, int.MaxValue)]
-    public int CheckpointEvery { get; set; } = 10;
 }
