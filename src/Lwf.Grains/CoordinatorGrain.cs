@@ -97,14 +97,8 @@ public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) :
     private static PackedTensors AddUp(List<PackedTensors> silos)
     {
         using var scope = NewDisposeScope();
-        var scalars = new Dictionary<string, double>();
-        foreach (var s in silos)
-            foreach (var (k, v) in s.Manifest.Scalars) scalars[k] = scalars.GetValueOrDefault(k) + v;
-        if (silos.Count == 0) return PackedTensors.Pack([], ScalarType.Float64, scalars);
-        var totals = silos[0].ReadAll().ToList();
-        foreach (var silo in silos.Skip(1))
-            foreach (var ((_, total), (_, part)) in totals.Zip(silo.ReadAll())) total.add_(part);
-        return PackedTensors.Pack(totals, ScalarType.Float64, scalars);
+        var parts = silos.Select(s => new ShardSums(s.ReadAll().ToList(), new Dictionary<string, double>(s.Manifest.Scalars))).ToList();
+        return PackedTensors.Pack(SiloReducer.Sum(parts, out var scalars), ScalarType.Float64, scalars);
     }
 
     /// <summary>Calls a shard; if it fails, prepares it again (it may have moved to another silo) and retries.</summary>

@@ -60,7 +60,7 @@ public sealed class SiloReducer
         _exports.TryGetValue(operationId, out var packed) ? packed.Chunk(chunk)
             : throw new InvalidOperationException($"operation {operationId}: no export on this silo");
 
-    /// <summary>Adds sums tensor by tensor in list order (float64).</summary>
+    /// <summary>Adds sums tensor by tensor in list order (float64): a silo's shards here, the silos' sums in the coordinator.</summary>
     public static IEnumerable<(string Name, Tensor Tensor)> Sum(IReadOnlyList<ShardSums> parts, out Dictionary<string, double> scalars)
     {
         scalars = new Dictionary<string, double>();

@@ -118,8 +118,10 @@ internal static class ForgettingCommands
             using var lm = CommonOptions.LoadModel(parse, model, device, CommonOptions.DType());
             var encoder = new RecordEncoder(TextTokenizer.Load(parse.GetValue(model)!, lm.Config), lm.Config, parse.GetValue(maxLength));
             string path = parse.GetValue(data)!;
-            var originals = JsonlDataset.Parse(path, o => o, skipBadLines: false, out _);
-            var records = JsonlDataset.Load(path, encoder).Records;
+            // One pass: each line kept as written (echoed back with its score) and as token ids.
+            var lines = JsonlDataset.Parse(path, o => (Json: o, Record: JsonlDataset.Encode(o, encoder)), skipBadLines: false, out _);
+            var originals = lines.Select(l => l.Json).ToList();
+            var records = lines.Select(l => l.Record).ToList();
             using var estimate = parse.GetValue(fisher) is { } f ? FisherEstimate.Load(f, lm) : null;
             var progress = new ConsoleProgress();
             var scores = ForgettingConfidence.Score(lm, records, kind, estimate, parse.GetValue(seed), k => progress.Report(new("confidence", k, records.Count)));

@@ -75,7 +75,8 @@ public sealed class JsonlDataset
         }
     }
 
-    private static TokenizedRecord Encode(JsonObject obj, RecordEncoder encoder)
+    /// <summary>One record object of any known shape as token ids (what <see cref="Load"/> does per line).</summary>
+    public static TokenizedRecord Encode(JsonObject obj, RecordEncoder encoder)
     {
         if (obj.ContainsKey("input_ids"))
         {

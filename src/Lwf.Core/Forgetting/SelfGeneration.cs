@@ -48,10 +48,8 @@ public static class SelfGeneration
     /// <summary>Prompts from JSONL: <c>{"prompt"}</c>, <c>{"text"}</c> or pre-tokenized <c>{"input_ids"}</c>.</summary>
     public static List<ForgettingPrompt> LoadPrompts(string path, RecordEncoder encoder, bool skipBadLines = false)
     {
-        int line = 0;
         return JsonlDataset.Parse(path, obj =>
         {
-            line++;
             if (obj.ContainsKey("input_ids"))
             {
                 var ids = JsonlDataset.ArrayOf<long>(obj, "input_ids", "integers");

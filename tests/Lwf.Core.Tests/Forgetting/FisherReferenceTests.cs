@@ -17,6 +17,14 @@ public sealed class FisherReferenceTests
             .Select(ids => new TokenizedRecord(ids, ids.Select((_, t) => t > 0).ToArray())).ToList();
     }
 
+    /// <summary>F and gL over the fixture's learning records, one record at a time.</summary>
+    internal static FisherEstimate LearningFisher(Lwf.Core.Models.CausalLM model, Reference reference)
+    {
+        using var accumulator = FisherAccumulator.For(model);
+        accumulator.Accumulate(model, Rows(reference, "learn_ids"));
+        return accumulator.ToEstimate();
+    }
+
     internal static void AssertMatchesReference(Reference reference, Func<string, Tensor> fisher, Func<string, Tensor> gradMean, IEnumerable<string> names)
     {
         int checkedTensors = 0;
@@ -39,9 +47,7 @@ public sealed class FisherReferenceTests
     {
         using var reference = new Reference(model);
         using var lm = PretrainedModel.Load(reference.Dir);
-        using var accumulator = FisherAccumulator.For(lm);
-        accumulator.Accumulate(lm, Rows(reference, "learn_ids"));
-        using var estimate = accumulator.ToEstimate();
+        using var estimate = LearningFisher(lm, reference);
         Assert.Equal(4, estimate.Count);
         AssertMatchesReference(reference, estimate.Fisher, estimate.GradMean, estimate.Names);
     }
@@ -51,9 +57,7 @@ public sealed class FisherReferenceTests
     {
         using var reference = new Reference(model);
         using var lm = PretrainedModel.Load(reference.Dir);
-        using var accumulator = FisherAccumulator.For(lm);
-        accumulator.Accumulate(lm, Rows(reference, "learn_ids"));
-        using var estimate = accumulator.ToEstimate();
+        using var estimate = LearningFisher(lm, reference);
         var scores = ForgettingConfidence.Score(lm, Rows(reference, "forget_ids"), ForgettingScorer.Fisher, estimate);
         var expected = reference["forget_confidence"].data<float>().ToArray();
         for (int i = 0; i < expected.Length; i++)
@@ -90,9 +94,7 @@ public sealed class FisherReferenceTests
     {
         using var reference = new Reference("gpt2-tiny");
         using var lm = PretrainedModel.Load(reference.Dir);
-        using var accumulator = FisherAccumulator.For(lm);
-        accumulator.Accumulate(lm, Rows(reference, "learn_ids"));
-        using var estimate = accumulator.ToEstimate();
+        using var estimate = LearningFisher(lm, reference);
         var samples = Rows(reference, "forget_ids").Concat(Rows(reference, "learn_ids")).ToList();
         var fisher = ForgettingConfidence.Score(lm, samples, ForgettingScorer.Fisher, estimate);
         var inverse = ForgettingConfidence.Score(lm, samples, ForgettingScorer.Inverse, estimate);

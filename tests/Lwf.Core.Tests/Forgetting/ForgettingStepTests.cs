@@ -25,9 +25,7 @@ public sealed class ForgettingStepTests
         using var reference = new Reference("gpt2-tiny");
         using var model = PretrainedModel.Load(reference.Dir);
         var batch = FisherReferenceTests.Rows(reference, "forget_ids");
-        using var accumulator = FisherAccumulator.For(model);
-        accumulator.Accumulate(model, FisherReferenceTests.Rows(reference, "learn_ids"));
-        using var fisher = accumulator.ToEstimate();
+        using var fisher = FisherReferenceTests.LearningFisher(model, reference);
         double before = BatchNll(model, batch);
         using var stepper = new ForgettingStepper(model, new ForgettingStepOptions { Loss = loss, Alpha = 1.0, LearningRate = 1e-3, FisherProtect = protect }, 0);
         stepper.UseFisher(fisher);
@@ -44,9 +42,7 @@ public sealed class ForgettingStepTests
         double Change(double protect, out double changeAtMaxFisher)
         {
             using var model = PretrainedModel.Load(reference.Dir);
-            using var accumulator = FisherAccumulator.For(model);
-            accumulator.Accumulate(model, FisherReferenceTests.Rows(reference, "learn_ids"));
-            using var fisher = accumulator.ToEstimate();
+            using var fisher = FisherReferenceTests.LearningFisher(model, reference);
             var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
             using var stepper = new ForgettingStepper(model, new ForgettingStepOptions { Alpha = 1, LearningRate = 1e-3, FisherProtect = protect }, 0);
             stepper.UseFisher(fisher);
