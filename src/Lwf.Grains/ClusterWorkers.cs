@@ -16,6 +16,7 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, TrainerCo
     private readonly object _gate = new();
     private PackedTensors? _weights, _fisher;
     private long _operation;
+    private int _shardSamples;
 
     private ICoordinatorGrain Coordinator => grains.GetGrain<ICoordinatorGrain>(jobId);
 
@@ -50,7 +51,17 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, TrainerCo
         Directory.CreateDirectory(workDirectory);
         var infos = await Coordinator.Prepare(context.Spec.SourcePath, shardCount, workDirectory);
         ShardsPerSilo = infos.GroupBy(i => i.Silo).ToDictionary(g => g.Key, g => g.Count());
+        _shardSamples = infos.Sum(i => i.Samples);
         return infos.Sum(i => i.LearningRecords);
+    }
+
+    /// <summary>The shards reload their samples from the job's work folder when prepared; this checks that they all did.</summary>
+    public Task RestoreSamplesAsync(IReadOnlyList<SelfGeneratedSample> samples, CancellationToken cancellation)
+    {
+        if (_shardSamples != samples.Count)
+            throw new InvalidOperationException($"the shards hold {_shardSamples} self-generated samples, the checkpoint {samples.Count}: " +
+                $"sample files are missing from {workDirectory}");
+        return Task.CompletedTask;
     }
 
     public async Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation)

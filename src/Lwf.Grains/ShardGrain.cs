@@ -44,7 +44,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
             if (spec.Forgetting.Active)
                 _prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, _replica.Encoder, spec.SkipBadLines).Where(p => Owns(p.Index)).ToList();
             if (File.Exists(SamplesFile))
-                _samples = new(SampleFile.Read(SamplesFile).ToDictionary(s => s.Index));
+                _samples = new(SelfGeneration.LoadSamples(SamplesFile).ToDictionary(s => s.Index));
         });
         LogPrepared(logger, this.GetPrimaryKeyString(), SiloName, _records.Count, _prompts.Count);
         return Info();
@@ -62,7 +62,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
         await replica.EnsureWeightsAsync(modelVersion);
         var generated = await OnReplica(replica, () => SelfGeneration.Generate(replica.Model, replica.Tokenizer, _prompts, replica.Spec.SelfGen));
         _samples = new(generated.ToDictionary(s => s.Index));
-        SampleFile.Write(SamplesFile, generated);
+        SelfGeneration.SaveSamples(SamplesFile, generated);
         return generated.Select(s => new SampleInfo(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response)).ToArray();
     }
 

@@ -11,17 +11,18 @@ internal static class TrainCommand
     {
         var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted)" };
         var output = new Option<string>("--out") { Description = "output folder: model/, report.json, report.md, plots", Required = true };
-        var command = new Command("train", "Run a Learning-With-Forgetting job in one process") { job, output };
+        var resume = new Option<bool>("--resume") { Description = "go on from the newest whole checkpoint in OUT/checkpoints (without it, a run starts afresh and clears them)" };
+        var command = new Command("train", "Run a Learning-With-Forgetting job in one process") { job, output, resume };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             var spec = JobSpec.Load(parse.GetValue(job)!);
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
             Directory.CreateDirectory(outDir);
             var progress = new ConsoleProgress();
-            var report = new LwfJobRunner(spec, progress).Run(outDir);
+            var report = new LwfJobRunner(spec, progress) { Resume = parse.GetValue(resume) }.Run(outDir);
             progress.Done();
             Console.WriteLine(ReportWriter.Table(report));
-            Console.WriteLine($"wrote {outDir}: model/, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");
+            Console.WriteLine($"wrote {outDir}: model/, checkpoints/, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");
             return 0;
         }));
         return command;

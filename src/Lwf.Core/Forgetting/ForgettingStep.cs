@@ -139,6 +139,15 @@ public sealed class ForgettingStepper : IDisposable
         StepsTaken++;
     }
 
+    /// <summary>The forgetting AdamW's state (TorchSharp's state-dict format) for a checkpoint.</summary>
+    public void SaveState(string path) => _optimizer.save_state_dict(path);
+
+    public void RestoreState(int stepsTaken, string path)
+    {
+        _optimizer.load_state_dict(path);
+        StepsTaken = stepsTaken;
+    }
+
     public void Dispose()
     {
         UseFisher(null);

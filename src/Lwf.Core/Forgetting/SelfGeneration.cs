@@ -125,4 +125,11 @@ public static class SelfGeneration
             }
         });
     }
+
+    /// <summary>The samples exactly as they are (one JSON object per line), for a shard's or a checkpoint's own use.</summary>
+    public static void SaveSamples(string path, IEnumerable<SelfGeneratedSample> samples) =>
+        AtomicFile.WriteText(path, string.Concat(samples.Select(s => JsonSerializer.Serialize(s) + "\n")));
+
+    public static List<SelfGeneratedSample> LoadSamples(string path) =>
+        File.ReadLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<SelfGeneratedSample>(l)!).ToList();
 }

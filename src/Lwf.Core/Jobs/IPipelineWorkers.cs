@@ -15,6 +15,9 @@ public interface IPipelineWorkers : IAsyncDisposable
     /// <summary>The base model answers every forgetting prompt; the samples in global order.</summary>
     Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation);
 
+    /// <summary>A resumed job: the samples self-generated before the checkpoint, where the workers need them.</summary>
+    Task RestoreSamplesAsync(IReadOnlyList<SelfGeneratedSample> samples, CancellationToken cancellation);
+
     /// <summary>Σ g⊙g, Σ g and the count over the given learning records, on the trainer model's device.</summary>
     Task<FisherAccumulator> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation);
 

@@ -23,6 +23,9 @@ public sealed record ForgettingSettings
     public bool Active => Schedule != ForgettingSchedule.None && Step.Alpha != 0;
 }
 
+/// <summary>A checkpoint every <c>Every</c> learning steps (0: only at the end) and at the end; the newest <c>Keep</c> stay on disk.</summary>
+public sealed record CheckpointSettings(int Every = 100, int Keep = 2);
+
 public sealed record EvalSettings(int EvalEvery = 0, int MaxNewTokens = 16, int BatchSize = 16);
 
 /// <summary>
@@ -44,6 +47,7 @@ public sealed record JobSpec
     public required FisherSettings Fisher { get; init; }
     public required ForgettingSettings Forgetting { get; init; }
     public required EvalSettings Eval { get; init; }
+    public CheckpointSettings Checkpoint { get; init; } = new();
 
     public static JobSpec Load(string file)
     {
@@ -130,13 +134,17 @@ public sealed record JobSpec
         var evalSettings = new EvalSettings(eval.Int("evalEvery") ?? 0, eval.Int("maxNewTokens") ?? 16, eval.Int("batchSize") ?? 16);
         eval.RejectUnknownKeys();
 
+        var checkpoint = root.Section("checkpoint");
+        var checkpointSettings = new CheckpointSettings(checkpoint.Int("every") ?? 100, checkpoint.Int("keep") ?? 2);
+        checkpoint.RejectUnknownKeys();
+
         var spec = new JobSpec
         {
             Name = name, SourcePath = Path.GetFullPath(file), Model = model,
             Device = root.String("device") ?? "cpu", Seed = seed, MaxLength = root.Int("maxLength"),
             SkipBadLines = root.Bool("skipBadLines") ?? false,
             Data = jobData, Train = trainOptions, SelfGen = selfgenOptions, Fisher = fisherSettings,
-            Forgetting = forgettingSettings, Eval = evalSettings,
+            Forgetting = forgettingSettings, Eval = evalSettings, Checkpoint = checkpointSettings,
         };
         root.RejectUnknownKeys();
         spec.Validate();
@@ -167,6 +175,8 @@ public sealed record JobSpec
         if (Forgetting.RefreshEvery < 0) throw new LwfInputException($"{at}: forgetting.refreshEvery must be ≥ 0, got {Forgetting.RefreshEvery}");
         if (Fisher.Records < 0) throw new LwfInputException($"{at}: fisher.records must be ≥ 0 (0 = all), got {Fisher.Records}");
         if (Eval.EvalEvery < 0) throw new LwfInputException($"{at}: eval.evalEvery must be ≥ 0, got {Eval.EvalEvery}");
+        if (Checkpoint.Every < 0) throw new LwfInputException($"{at}: checkpoint.every must be ≥ 0 (0 = only at the end), got {Checkpoint.Every}");
+        if (Checkpoint.Keep < 1) throw new LwfInputException($"{at}: checkpoint.keep must be at least 1, got {Checkpoint.Keep}");
         if (MaxLength is < 2) throw new LwfInputException($"{at}: maxLength must be at least 2, got {MaxLength}");
     }
 }

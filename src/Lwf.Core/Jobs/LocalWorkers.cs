@@ -28,6 +28,12 @@ public sealed class LocalWorkers(CausalLM model, JobSpec spec, RecordEncoder enc
         return Task.FromResult<IReadOnlyList<SelfGeneratedSample>>(generated);
     }
 
+    public Task RestoreSamplesAsync(IReadOnlyList<SelfGeneratedSample> samples, CancellationToken cancellation)
+    {
+        _samples = samples.Select(s => s.ToRecord()).ToList();
+        return Task.CompletedTask;
+    }
+
     public Task<FisherAccumulator> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
     {
         var accumulator = FisherAccumulator.For(model);

@@ -46,12 +46,23 @@ public sealed class LwfJobRunner
     public async Task<LwfReport> RunAsync(string outDir, Func<TrainerContext, IPipelineWorkers>? workersFor, CancellationToken cancellation = default)
     {
         var spec = _spec;
-        var report = new LwfReport { Job = spec.Name, Model = spec.Model, LearningSteps = spec.Train.Steps };
+        var store = new CheckpointStore(CheckpointDirectory ?? Path.Combine(outDir, "checkpoints"), spec.Checkpoint.Keep);
+        string fingerprint = CheckpointStore.Sha256(spec.SourcePath);
+        var rejected = new List<string>();
+        Checkpoint? resume = null;
+        if (Resume) resume = store.Latest(fingerprint, rejected);
+        else store.Clear();
+        var state = resume is null ? null : JobCheckpointState.Read(resume);
+
+        var report = state?.Report ?? new LwfReport { Job = spec.Name, Model = spec.Model, LearningSteps = spec.Train.Steps };
+        report.Notes.AddRange(rejected.Select(r => $"passed over a checkpoint: {r}"));
+        if (resume is not null) report.Notes.Add($"resumed from {resume.Directory} (learning step {state!.Step})");
         var clock = Stopwatch.StartNew();
         void Stage(string name) { report.StageSeconds[name] = report.StageSeconds.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds; clock.Restart(); }
 
         TorchSharp.torch.random.manual_seed(spec.Seed);
-        using var model = PretrainedModel.Load(spec.Model, Devices.Resolve(spec.Device), initSeed: spec.Seed);
+        var device = Devices.Resolve(spec.Device);
+        using var model = PretrainedModel.Load(resume?.File(JobCheckpointState.ModelFolder) ?? spec.Model, device, initSeed: spec.Seed);
         report.Parameters = model.ParameterCount;
         var tokenizer = TextTokenizer.Load(spec.Model, model.Config);
         var encoder = new RecordEncoder(tokenizer, model.Config, spec.MaxLength);
@@ -66,8 +77,11 @@ public sealed class LwfJobRunner
         if (learningRecords == 0) throw new LwfInputException($"{spec.Data.LearnTrain}: no learning records");
         Stage("load");
 
-        report.Evaluations.Add(Evaluate(model, encoder, evalSets, 0, "before"));
-        Stage("evaluate");
+        if (state is null)
+        {
+            report.Evaluations.Add(Evaluate(model, encoder, evalSets, 0, "before"));
+            Stage("evaluate");
+        }
 
         var forgetting = spec.Forgetting;
         IReadOnlyList<SelfGeneratedSample> samples = [];
@@ -75,9 +89,10 @@ public sealed class LwfJobRunner
         int[] forgetSet = [];
         ForgettingStepper? stepper = null;
         EpochSampler? forgetSampler = null;
+        long forgetSamplerSeed = spec.Seed + 1;
         try
         {
-            if (forgetting.Active)
+            if (forgetting.Active && state is null)
             {
                 samples = await workers.SelfGenerateAsync(cancellation);
                 SelfGeneration.Write(Path.Combine(outDir, "selfgen.jsonl"), samples);
@@ -92,7 +107,23 @@ public sealed class LwfJobRunner
 
                 stepper = new ForgettingStepper(model, forgetting.Step, pad);
                 stepper.UseFisher(fisher);
-                forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), spec.Seed + 1);
+                forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
+            }
+            else if (forgetting.Active)
+            {
+                samples = SelfGeneration.LoadSamples(resume!.File(JobCheckpointState.SamplesFile));
+                await workers.RestoreSamplesAsync(samples, cancellation);
+                foreach (var name in JobCheckpointState.OutputFiles)
+                    if (File.Exists(resume.File(name)))
+                        AtomicFile.Write(Path.Combine(outDir, name), s => { using var from = File.OpenRead(resume.File(name)); from.CopyTo(s); });
+                fisher = state!.HasFisher ? FisherEstimate.Load(resume.File(JobCheckpointState.FisherFile), model) : null;
+                forgetSet = state.ForgetSet;
+                stepper = new ForgettingStepper(model, forgetting.Step, pad);
+                stepper.UseFisher(fisher);
+                stepper.RestoreState(state.ForgettingStepsTaken, resume.File(JobCheckpointState.ForgettingOptimizerFile));
+                forgetSamplerSeed = state.ForgettingSamplerSeed;
+                forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
+                forgetSampler.Skip(state.ForgettingDrawn);
             }
 
             async Task ForgetStep(int atStep)
@@ -107,7 +138,7 @@ public sealed class LwfJobRunner
                 report.ForgettingSteps++;
             }
 
-            if (forgetting.Active && forgetting.Schedule == ForgettingSchedule.Ahead)
+            if (forgetting.Active && forgetting.Schedule == ForgettingSchedule.Ahead && state is null)
             {
                 int count = forgetting.Schedule.ForgettingSteps(spec.Train.Steps, forgetting.ForgetEvery, forgetting.Step.Alpha);
                 for (int k = 0; k < count; k++) { cancellation.ThrowIfCancellationRequested(); await ForgetStep(0); Report("forgetting ahead", k + 1, count); }
@@ -116,6 +147,34 @@ public sealed class LwfJobRunner
 
             using var tuner = new FineTuner(model, spec.Train, pad);
             var sampler = new EpochSampler(learningRecords, spec.Train.Seed);
+            if (state is not null)
+            {
+                tuner.RestoreState(state.Step, resume!.File(JobCheckpointState.OptimizerFile));
+                sampler.Skip(state.LearningDrawn);
+            }
+
+            void SaveCheckpoint(int step)
+            {
+                Stage("training");
+                var saved = store.Save(step, spec.Name, fingerprint, dir =>
+                {
+                    PretrainedModel.Save(model, Path.Combine(dir, JobCheckpointState.ModelFolder), companionsFrom: spec.Model);
+                    tuner.SaveState(Path.Combine(dir, JobCheckpointState.OptimizerFile));
+                    if (stepper is not null)
+                    {
+                        stepper.SaveState(Path.Combine(dir, JobCheckpointState.ForgettingOptimizerFile));
+                        SelfGeneration.SaveSamples(Path.Combine(dir, JobCheckpointState.SamplesFile), samples);
+                        fisher?.Save(Path.Combine(dir, JobCheckpointState.FisherFile), spec.Fisher.Variant);
+                        foreach (var name in JobCheckpointState.OutputFiles)
+                            if (File.Exists(Path.Combine(outDir, name))) File.Copy(Path.Combine(outDir, name), Path.Combine(dir, name));
+                    }
+                    new JobCheckpointState(step, sampler.Drawn, forgetSamplerSeed, forgetSampler?.Drawn ?? 0, forgetSet,
+                        stepper?.StepsTaken ?? 0, fisher is not null, report).Write(dir);
+                });
+                Stage("checkpoint");
+                CheckpointSaved?.Invoke(saved);
+            }
+
             while (tuner.StepsTaken < spec.Train.Steps)
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -132,11 +191,13 @@ public sealed class LwfJobRunner
                     fisher?.Dispose();
                     (fisher, forgetSet, _) = await ChooseForgettingSet(workers, learningRecords, step.Step, cancellation);
                     stepper.UseFisher(fisher);
-                    forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), spec.Seed + 1 + step.Step);
+                    forgetSamplerSeed = spec.Seed + 1 + step.Step;
+                    forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
                 }
                 if (spec.Eval.EvalEvery > 0 && step.Step % spec.Eval.EvalEvery == 0 && !last)
                     report.Evaluations.Add(Evaluate(model, encoder, evalSets, step.Step, "during"));
                 Report("training", step.Step, spec.Train.Steps);
+                if (last || spec.Checkpoint.Every > 0 && step.Step % spec.Checkpoint.Every == 0) SaveCheckpoint(step.Step);
             }
             Stage("training");
         }
@@ -153,6 +214,15 @@ public sealed class LwfJobRunner
         Stage("write");
         return report;
     }
+
+    /// <summary>Where checkpoints go (default: OUT/checkpoints).</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Go on from the newest whole checkpoint there is; without it a run starts afresh and clears old checkpoints.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Called after each checkpoint is whole on disk.</summary>
+    public Action<Checkpoint>? CheckpointSaved { get; set; }
 
     /// <summary>Called after every learning step (the cluster's trainer publishes progress from it).</summary>
     public Action<StepResult>? StepCompleted { get; set; }

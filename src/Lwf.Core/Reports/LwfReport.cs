@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Lwf.Core.Evaluation;
 
 namespace Lwf.Core.Reports;
@@ -17,11 +18,16 @@ public sealed class LwfReport
     public long Parameters { get; set; }
     public int LearningSteps { get; set; }
     public int ForgettingSteps { get; set; }
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public List<EvalPoint> Evaluations { get; } = [];
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public List<LossPoint> LearningLoss { get; } = [];
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public List<LossPoint> ForgettingLoss { get; } = [];
     public ForgettingSummary? Forgetting { get; set; }
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public Dictionary<string, double> StageSeconds { get; } = [];
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public List<string> Notes { get; } = [];
 
     public EvalPoint? Before => Evaluations.FirstOrDefault(e => e.Phase == "before");

@@ -11,6 +11,9 @@ public sealed class EpochSampler(int count, long seed)
 
     public int Epoch { get; private set; } = -1;
 
+    /// <summary>Indices handed out so far (a checkpoint stores it; <see cref="Skip"/> restores the position).</summary>
+    public long Drawn { get; private set; }
+
     public int[] Next(int n)
     {
         var result = new int[n];
@@ -19,7 +22,21 @@ public sealed class EpochSampler(int count, long seed)
             if (_position == _order.Length) Reshuffle();
             result[i] = _order[_position++];
         }
+        Drawn += n;
         return result;
+    }
+
+    /// <summary>Moves on by <paramref name="n"/> indices, as if they had been drawn.</summary>
+    public void Skip(long n)
+    {
+        while (n > 0)
+        {
+            if (_position == _order.Length) Reshuffle();
+            int take = (int)Math.Min(n, _order.Length - _position);
+            _position += take;
+            Drawn += take;
+            n -= take;
+        }
     }
 
     private void Reshuffle()

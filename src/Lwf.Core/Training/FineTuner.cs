@@ -93,5 +93,17 @@ public sealed class FineTuner : IDisposable
         return squares.Count == 0 ? 0 : stack(squares).sum().sqrt().item<float>();
     }
 
+    /// <summary>The AdamW moments and step counts (TorchSharp's state-dict format) for a checkpoint.</summary>
+    public void SaveState(string path) => _optimizer.save_state_dict(path);
+
+    /// <summary>Continues from a checkpoint: <paramref name="stepsTaken"/> steps done, the optimiser state of <paramref name="path"/>.</summary>
+    public void RestoreState(int stepsTaken, string path)
+    {
+        if (stepsTaken < 0 || stepsTaken > _options.Steps)
+            throw new LwfInputException($"{path}: the checkpoint is at step {stepsTaken}, outside 0..{_options.Steps}");
+        _optimizer.load_state_dict(path);
+        StepsTaken = stepsTaken;
+    }
+
     public void Dispose() => _optimizer.Dispose();
 }

@@ -1,0 +1,159 @@
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Jobs;
+using Lwf.Core.Reports;
+
+namespace Lwf.Core.Tests.Jobs;
+
+public sealed class CheckpointResumeTests
+{
+    private const string FullForgetting = "  refreshEvery: 4\n  fisherProtect: 1.0";
+
+    private static string Job(string dir, string forgetting = FullForgetting, string checkpoint = "checkpoint:\n  every: 3\n  keep: 2") =>
+        JobFiles.Write(dir, forgetting: forgetting, top: checkpoint);
+
+    private static byte[] Weights(string outDir) => File.ReadAllBytes(Path.Combine(outDir, "model", "model.safetensors"));
+
+    /// <summary>Runs the job and stops it (as a crash would) once learning step <paramref name="stopAfter"/> is done.</summary>
+    private static void RunUntil(string job, string outDir, int stopAfter)
+    {
+        using var stop = new CancellationTokenSource();
+        var runner = new LwfJobRunner(JobSpec.Load(job)) { StepCompleted = s => { if (s.Step == stopAfter) stop.Cancel(); } };
+        Assert.ThrowsAny<OperationCanceledException>(() => runner.Run(outDir, stop.Token));
+    }
+
+    [Theory]
+    [InlineData(FullForgetting)]
+    [InlineData("  schedule: ahead\n  loss: me")]
+    [InlineData("  schedule: none")]
+    public void A_run_resumed_from_a_checkpoint_ends_with_the_weights_and_losses_of_an_uninterrupted_run(string forgetting)
+    {
+        string dir = TestPaths.NewTempDir();
+        string job = Job(dir, forgetting);
+        string whole = Path.Combine(dir, "whole");
+        var expected = new LwfJobRunner(JobSpec.Load(job)).Run(whole);
+
+        string resumed = Path.Combine(dir, "resumed");
+        RunUntil(job, resumed, stopAfter: 5); // checkpoint 3 is the newest; steps 4-5 (a forgetting step, a refresh, an evaluation) are lost
+        Assert.Equal([3], new CheckpointStore(Path.Combine(resumed, "checkpoints")).Steps());
+        var report = new LwfJobRunner(JobSpec.Load(job)) { Resume = true }.Run(resumed);
+
+        Assert.Equal(Weights(whole), Weights(resumed));
+        Assert.Equal(expected.LearningLoss, report.LearningLoss);
+        Assert.Equal(expected.ForgettingLoss, report.ForgettingLoss);
+        Assert.Equal(expected.ForgettingSteps, report.ForgettingSteps);
+        Assert.Equal(expected.Evaluations.Select(e => (e.Step, e.Phase, string.Join(",", e.Results))),
+            report.Evaluations.Select(e => (e.Step, e.Phase, string.Join(",", e.Results))));
+        Assert.Contains(report.Notes, n => n.Contains("resumed from") && n.Contains("checkpoint-3"));
+        if (expected.Forgetting is not null) Assert.Equal(expected.Forgetting.Scores, report.Forgetting!.Scores);
+    }
+
+    [Fact]
+    public void A_checkpoint_holds_a_manifest_with_checksums_a_loadable_model_and_only_the_newest_are_kept()
+    {
+        string dir = TestPaths.NewTempDir();
+        string outDir = Path.Combine(dir, "out");
+        new LwfJobRunner(JobSpec.Load(Job(dir))).Run(outDir);
+        var store = new CheckpointStore(Path.Combine(outDir, "checkpoints"));
+        Assert.Equal([8, 6], store.Steps()); // every 3 and at the end, keep 2
+
+        var latest = store.Latest(CheckpointStore.Sha256(Path.Combine(dir, "job.yaml")))!;
+        Assert.Equal(8, latest.Manifest.Step);
+        var files = latest.Manifest.Files.Select(f => f.Path).ToHashSet();
+        foreach (var file in new[] { "model/model.safetensors", "model/config.json", "optimizer.bin", "forgetting-optimizer.bin",
+                     "fisher.safetensors", "samples.jsonl", "trainer_state.json", "selfgen.jsonl", "confidence.jsonl" })
+            Assert.Contains(file, files);
+        foreach (var f in latest.Manifest.Files)
+            Assert.Equal(f.Sha256, CheckpointStore.Sha256(latest.File(f.Path)));
+        // The final checkpoint's model is the run's model, in the Hugging Face layout.
+        Assert.Equal(Weights(outDir), File.ReadAllBytes(latest.File("model/model.safetensors")));
+        using var model = PretrainedModel.Load(latest.File("model"));
+    }
+
+    [Fact]
+    public void A_damaged_or_unfinished_checkpoint_is_passed_over_for_the_previous_whole_one()
+    {
+        string dir = TestPaths.NewTempDir();
+        string job = Job(dir, checkpoint: "checkpoint:\n  every: 2\n  keep: 4");
+        string outDir = Path.Combine(dir, "out");
+        new LwfJobRunner(JobSpec.Load(job)).Run(outDir);
+        var store = new CheckpointStore(Path.Combine(outDir, "checkpoints"), keep: 4);
+        string fingerprint = CheckpointStore.Sha256(job);
+        Assert.Equal([8, 6, 4, 2], store.Steps());
+
+        // One flipped byte in the newest model; no manifest in the next (a crash before it was written).
+        string weights = Path.Combine(store.PathOf(8), "model", "model.safetensors");
+        var bytes = File.ReadAllBytes(weights);
+        bytes[^1] ^= 0x01;
+        File.WriteAllBytes(weights, bytes);
+        File.Delete(Path.Combine(store.PathOf(6), CheckpointStore.ManifestFile));
+
+        var rejected = new List<string>();
+        var latest = store.Latest(fingerprint, rejected);
+        Assert.Equal(4, latest!.Manifest.Step);
+        Assert.Collection(rejected,
+            r => Assert.Contains("model/model.safetensors has SHA-256", r),
+            r => Assert.Contains("no manifest.json", r));
+
+        // A resumed run goes on from step 4, says which it passed over, and still ends where the whole run did.
+        var report = new LwfJobRunner(JobSpec.Load(job)) { Resume = true }.Run(outDir);
+        Assert.Contains(report.Notes, n => n.Contains("checkpoint-4"));
+        Assert.Contains(report.Notes, n => n.Contains("passed over") && n.Contains("checkpoint-8"));
+        string whole = Path.Combine(dir, "whole");
+        new LwfJobRunner(JobSpec.Load(job)).Run(whole);
+        Assert.Equal(Weights(whole), Weights(outDir));
+    }
+
+    [Fact]
+    public void A_staging_folder_left_by_a_crash_is_never_taken_for_a_checkpoint_and_is_cleared_by_the_next_save()
+    {
+        string dir = TestPaths.NewTempDir();
+        var store = new CheckpointStore(Path.Combine(dir, "checkpoints"));
+        Assert.Throws<IOException>(() => store.Save(5, "job", "abc", staging =>
+        {
+            File.WriteAllText(Path.Combine(staging, "part.bin"), "half");
+            throw new IOException("disk full");
+        }));
+        Assert.Empty(store.Steps());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(store.Directory));
+
+        Directory.CreateDirectory(Path.Combine(store.Directory, ".staging-7-deadbeef")); // a process killed mid-write
+        Assert.Null(store.Latest("abc"));
+        store.Save(7, "job", "abc", staging => File.WriteAllText(Path.Combine(staging, "a.txt"), "whole"));
+        Assert.Equal(["checkpoint-7"], Directory.EnumerateFileSystemEntries(store.Directory).Select(Path.GetFileName));
+        Assert.Equal(7, store.Latest("abc")!.Manifest.Step);
+    }
+
+    [Fact]
+    public void Resuming_with_another_job_file_is_refused()
+    {
+        string dir = TestPaths.NewTempDir();
+        string job = Job(dir, forgetting: "  schedule: none");
+        string outDir = Path.Combine(dir, "out");
+        RunUntil(job, outDir, stopAfter: 4);
+        File.AppendAllText(job, "\n# edited\n");
+        var error = Assert.Throws<LwfInputException>(() => new LwfJobRunner(JobSpec.Load(job)) { Resume = true }.Run(outDir));
+        Assert.Contains("was written by another job file", error.Message);
+    }
+
+    [Fact]
+    public void A_fresh_run_clears_the_checkpoints_of_an_earlier_run_in_its_output_folder()
+    {
+        string dir = TestPaths.NewTempDir();
+        string outDir = Path.Combine(dir, "out");
+        string job = Job(dir, forgetting: "  schedule: none", checkpoint: "checkpoint:\n  every: 2\n  keep: 10");
+        RunUntil(job, outDir, stopAfter: 6);
+        File.WriteAllText(job, File.ReadAllText(job).Replace("every: 2", "every: 0"));
+        new LwfJobRunner(JobSpec.Load(job)).Run(outDir);
+        Assert.Equal([8], new CheckpointStore(Path.Combine(outDir, "checkpoints")).Steps());
+    }
+
+    [Fact]
+    public void Bad_checkpoint_settings_are_refused_with_the_key()
+    {
+        string dir = TestPaths.NewTempDir();
+        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(Job(dir, checkpoint: "checkpoint:\n  every: -1")));
+        Assert.Contains("checkpoint.every", error.Message);
+        error = Assert.Throws<LwfInputException>(() => JobSpec.Load(Job(dir, checkpoint: "checkpoint:\n  evry: 3")));
+        Assert.Contains("evry", error.Message);
+    }
+}
