@@ -66,8 +66,6 @@ public interface IShardGrain : IGrainWithStringKey
 /// <summary>The cluster's list of jobs (key 0), for `lwf status` without an id.</summary>
 public interface IJobDirectoryGrain : IGrainWithIntegerKey
 {
-    ValueTask Register(string jobId);
-
     ValueTask<string[]> List();
 }
 

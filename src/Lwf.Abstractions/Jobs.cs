@@ -28,7 +28,8 @@ public sealed record JobStatus(
     [property: Id(7)] string? Message,
     [property: Id(8)] IReadOnlyDictionary<string, int> ShardsPerSilo,
     [property: Id(9)] string? ResultTable,
-    [property: Id(10)] string? TrainerSilo = null);
+    [property: Id(10)] string? TrainerSilo = null,
+    [property: Id(11)] int? CheckpointStep = null);
 
 /// <summary>A file of a finished job's results, fetched in chunks.</summary>
 [GenerateSerializer, Immutable]

@@ -13,6 +13,11 @@ public sealed record SiloProcess(int Pid, int SiloPort, int GatewayPort, int Htt
 /// </summary>
 public sealed record ClusterState(string ClusterId, string CheckpointDirectory, string Device, List<SiloProcess> Silos)
 {
+    /// <summary>localhost (the first silo holds the membership table) or redis (any silo may die).</summary>
+    public string Clustering { get; init; } = "localhost";
+
+    public string? RedisConnectionString { get; init; }
+
     public static string Home => Environment.GetEnvironmentVariable("LWF_HOME") is { Length: > 0 } home
         ? home : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".lwf");
 

@@ -1,4 +1,5 @@
 using Lwf.Abstractions;
+using Lwf.Core;
 
 namespace Lwf.Cli;
 
@@ -7,15 +8,33 @@ internal static class JobClient
 {
     public const int ResultChunkBytes = 4 * 1024 * 1024;
 
+    /// <summary>How long `lwf watch` waits for an unreachable trainer to come back before it gives up.</summary>
+    public static readonly TimeSpan UnreachableLimit = TimeSpan.FromMinutes(5);
+
     /// <summary>Shows live progress until the job ends; returns its final status.</summary>
     public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string jobId, TextWriter output, CancellationToken cancellation = default)
     {
         var trainer = grains.GetGrain<ITrainerGrain>(jobId);
         var progress = new ConsoleProgress();
         JobPhase? lastPhase = null;
+        DateTime? unreachableSince = null;
         while (true)
         {
-            var status = await trainer.GetStatus();
+            JobStatus status;
+            try
+            {
+                status = await trainer.GetStatus();
+                unreachableSince = null;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not LwfInputException)
+            {
+                // The trainer's silo died: until membership declares it dead and a live silo resumes the job, calls fail.
+                if (unreachableSince is null) Console.Error.WriteLine($"{jobId}: the trainer is unreachable ({e.GetType().Name}); waiting for the job to resume elsewhere");
+                unreachableSince ??= DateTime.UtcNow;
+                if (DateTime.UtcNow - unreachableSince > UnreachableLimit) throw;
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
+                continue;
+            }
             if (status.Phase != lastPhase)
             {
                 progress.Done();
@@ -38,6 +57,7 @@ internal static class JobClient
 
     public static string Describe(JobStatus s) =>
         $"loss {s.LearningLoss:F4}{(s.ForgettingLoss is { } f ? $", forgetting {f:F4}" : "")}, {s.TokensPerSecond:F0} tokens/s" +
+        (s.CheckpointStep is { } c ? $", checkpoint {c}" : "") +
         (s.ShardsPerSilo.Count > 0 ? $", shards per silo {string.Join("/", s.ShardsPerSilo.OrderBy(kv => kv.Key).Select(kv => kv.Value))}" : "");
 
     /// <summary>Copies the job's results (the layout of `lwf train`) into <paramref name="outDir"/>.</summary>

@@ -10,7 +10,11 @@ namespace Lwf.Grains;
 /// (and Fisher) as versioned snapshots the silos' replicas pull, sends plans through the coordinator, and
 /// writes the reduced gradient sums into the trainer model's .grad.
 /// </summary>
-public sealed class ClusterWorkers(IGrainFactory grains, string jobId, TrainerContext context, int shardCount, string workDirectory)
+/// <remarks>
+/// Versions and operation ids carry the trainer's incarnation in their high bits, so that replicas and silo
+/// reducers that outlived a dead trainer never take a resumed trainer's version 5 for the old one's.
+/// </remarks>
+public sealed class ClusterWorkers(IGrainFactory grains, string jobId, int incarnation, TrainerContext context, int shardCount, string workDirectory)
     : IPipelineWorkers
 {
     private readonly object _gate = new();
@@ -21,9 +25,9 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, TrainerCo
     private ICoordinatorGrain Coordinator => grains.GetGrain<ICoordinatorGrain>(jobId);
 
     /// <summary>The weights' version: bumped by every optimiser step.</summary>
-    public long Version { get; private set; } = 1;
+    public long Version { get; private set; } = ((long)incarnation << 32) + 1;
 
-    public long FisherVersion { get; private set; }
+    public long FisherVersion { get; private set; } = (long)incarnation << 32;
 
     public IReadOnlyDictionary<string, int> ShardsPerSilo { get; private set; } = new Dictionary<string, int>();
 
@@ -126,7 +130,7 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, TrainerCo
 
     private async Task<PackedTensors> ReduceAsync(WorkKind kind, IReadOnlyList<int> indices)
     {
-        string operation = $"{jobId}:{kind}:{Interlocked.Increment(ref _operation)}";
+        string operation = $"{jobId}:{incarnation}:{kind}:{Interlocked.Increment(ref _operation)}";
         var coordinator = Coordinator;
         var manifest = await coordinator.Reduce(new WorkPlan(operation, kind, Version, indices.ToArray()));
         return await PackedTensors.FetchAsync(manifest, chunk => coordinator.GetReducedChunk(operation, chunk).AsTask());

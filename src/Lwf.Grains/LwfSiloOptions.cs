@@ -11,12 +11,16 @@ public sealed class LwfSiloOptions
     [Required]
     public string Device { get; set; } = "auto";
 
-    /// <summary>Per job: shard work files (self-generated samples) and results (a shared volume in a cluster).</summary>
+    /// <summary>Per job: its record (job.json), checkpoints, shard work files (self-generated samples) and results (a shared volume in a cluster).</summary>
     [Required]
     public string CheckpointDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "lwf-checkpoints");
 
     /// <summary>Job files and every path they name must lie under this folder; empty = anywhere.</summary>
     public string DataRoot { get; set; } = "";
+
+    /// <summary>How often each silo looks for unfinished jobs whose trainer must be re-activated (0 = never).</summary>
+    [Range(0, 3600)]
+    public int ResumeCheckSeconds { get; set; } = 5;
 
     /// <summary>Shards per job (spread over the silos); 0 = two per silo.</summary>
     [Range(0, 4096)]

@@ -44,7 +44,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
             if (spec.Forgetting.Active)
                 _prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, _replica.Encoder, spec.SkipBadLines).Where(p => Owns(p.Index)).ToList();
             if (File.Exists(SamplesFile))
-                _samples = new(SelfGeneration.LoadSamples(SamplesFile).ToDictionary(s => s.Index));
+                _samples = new(SelfGeneration.LoadSamples(SamplesFile).Where(s => Owns(s.Index)).ToDictionary(s => s.Index));
         });
         LogPrepared(logger, this.GetPrimaryKeyString(), SiloName, _records.Count, _prompts.Count);
         return Info();

@@ -1,6 +1,7 @@
 using System.Net;
 using Lwf.Core.Models;
 using Lwf.Grains;
+using Lwf.Grains.Jobs;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
@@ -10,6 +11,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
+using Orleans.Storage;
 
 namespace Lwf.Silo;
 
@@ -32,6 +34,8 @@ public static class LwfSiloHost
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<ModelReplicas>();
         builder.Services.AddSingleton<SiloReducer>();
+        builder.Services.AddKeyedSingleton<IGrainStorage, JobFolderStorage>(JobFolderStorage.Name);
+        builder.Services.AddHostedService<JobWatchdog>();
         builder.UseOrleans(silo =>
         {
             ConfigureClustering(silo, cluster);

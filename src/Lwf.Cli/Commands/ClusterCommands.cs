@@ -41,29 +41,49 @@ internal static partial class ClusterCommands
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the silos' device: auto, cpu, cuda" };
         var checkpoints = new Option<string?>("--checkpoints") { Description = "checkpoint and results folder (default: $LWF_HOME/checkpoints)" };
         var dataRoot = new Option<string?>("--data-root") { Description = "job files and data must lie under this folder (default: anywhere)" };
-        var command = new Command("up", "Start silo processes on loopback in the background; return once they have joined") { silos, device, checkpoints, dataRoot };
+        var clustering = new Option<string>("--clustering")
+        {
+            DefaultValueFactory = _ => "localhost",
+            Description = "localhost: the first silo holds the membership table and must stay up; redis: membership in Redis, any silo may die",
+        };
+        clustering.AcceptOnlyFromAmong("localhost", "redis");
+        var redis = new Option<string?>("--redis") { Description = "Redis connection string for --clustering redis (default: $LWF_REDIS)" };
+        var command = new Command("up", "Start silo processes on loopback in the background; return once they have joined")
+        {
+            silos, device, checkpoints, dataRoot, clustering, redis,
+        };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             int n = parse.GetValue(silos);
             if (n < 1) throw new LwfInputException("--silos must be at least 1");
             if (ClusterState.Load() is { } running && running.Silos.Any(s => IsSilo(s.Pid)))
                 throw new LwfInputException($"a cluster is already up (pids {string.Join(", ", running.Silos.Select(s => s.Pid))}); run `lwf cluster down` first");
-            var state = StartSilos(n, parse.GetValue(device)!, parse.GetValue(checkpoints), parse.GetValue(dataRoot));
+            string? redisConnection = null;
+            if (parse.GetValue(clustering) == "redis")
+            {
+                redisConnection = parse.GetValue(redis) ?? Environment.GetEnvironmentVariable("LWF_REDIS");
+                if (string.IsNullOrWhiteSpace(redisConnection)) throw new LwfInputException("--clustering redis needs --redis HOST:PORT (or LWF_REDIS)");
+            }
+            var state = StartSilos(n, parse.GetValue(device)!, parse.GetValue(checkpoints), parse.GetValue(dataRoot), redisConnection);
             foreach (var s in state.Silos)
                 Console.WriteLine($"silo pid {s.Pid}: silo port {s.SiloPort}, gateway {s.GatewayPort}, http://127.0.0.1:{s.HttpPort}/metrics, log {s.Log}");
-            Console.WriteLine($"{n} silo(s) up ({state.ClusterId}); `lwf submit JOB.yaml` to run a job, `lwf cluster down` to stop");
+            Console.WriteLine($"{n} silo(s) up ({state.ClusterId}, {state.Clustering} clustering); `lwf submit JOB.yaml` to run a job, `lwf cluster down` to stop");
             return 0;
         }));
         return command;
     }
 
     /// <summary>Starts n silo processes, records them in $LWF_HOME/cluster.json, and waits until all are ready.</summary>
-    internal static ClusterState StartSilos(int n, string device, string? checkpoints, string? dataRoot)
+    internal static ClusterState StartSilos(int n, string device, string? checkpoints, string? dataRoot, string? redis = null)
     {
         Directory.CreateDirectory(ClusterState.Home);
         var ports = LocalCluster.FreePorts(3 * n);
         var state = new ClusterState($"lwf-local-{ports[0]}",
-            Path.GetFullPath(checkpoints ?? Path.Combine(ClusterState.Home, "checkpoints")), device, []);
+            Path.GetFullPath(checkpoints ?? Path.Combine(ClusterState.Home, "checkpoints")), device, [])
+        {
+            Clustering = redis is null ? "localhost" : "redis",
+            RedisConnectionString = redis,
+        };
         for (int i = 0; i < n; i++)
         {
             state.Silos.Add(StartSilo(i, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], ports[0], state, dataRoot));
@@ -98,7 +118,12 @@ internal static partial class ClusterCommands
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add($"exec dotnet \"{lwf}\" silo >> \"{log}\" 2>&1");
         var env = start.Environment;
-        env["Cluster__Clustering"] = "localhost";
+        env["Cluster__Clustering"] = state.Clustering;
+        if (state.RedisConnectionString is { } redis)
+        {
+            env["Cluster__RedisConnectionString"] = redis;
+            env["Cluster__AdvertisedAddress"] = "127.0.0.1";
+        }
         env["Cluster__ClusterId"] = state.ClusterId;
         env["Cluster__SiloPort"] = siloPort.ToString();
         env["Cluster__GatewayPort"] = gatewayPort.ToString();

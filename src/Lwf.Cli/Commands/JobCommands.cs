@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Lwf.Abstractions;
 using Lwf.Core;
+using Lwf.Grains.Jobs;
 
 namespace Lwf.Cli.Commands;
 
@@ -20,7 +21,8 @@ internal static class JobCommands
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
             string file = Path.GetFullPath(parse.GetValue(job)!);
-            string jobId = parse.GetValue(id) ?? $"{Path.GetFileNameWithoutExtension(file)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+            string jobId = parse.GetValue(id) ?? JobIds.FromName(Path.GetFileNameWithoutExtension(file), DateTime.UtcNow);
+            if (!JobIds.IsValid(jobId)) throw new LwfInputException($"--id '{jobId}' is not valid: {JobIds.Rule}");
             var status = await client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(file));
             if (status.Phase == JobPhase.Failed) throw new LwfInputException($"the job was refused: {status.Message}");
             Console.WriteLine($"submitted {file}: {JobClient.Lower(status.Phase)}, step {status.Step}/{status.TotalSteps}");
@@ -56,7 +58,8 @@ internal static class JobCommands
             {
                 var s = await client.GetGrain<ITrainerGrain>(jobId).GetStatus();
                 Console.WriteLine($"{jobId}: {JobClient.Lower(s.Phase)} step {s.Step}/{s.TotalSteps}" +
-                    (s.LearningLoss is { } l ? $" loss {l:F4}" : "") + (s.Message is { } m ? $" ({m})" : "") +
+                    (s.LearningLoss is { } l ? $" loss {l:F4}" : "") + (s.CheckpointStep is { } c ? $" checkpoint {c}" : "") +
+                    (s.Message is { } m ? $" ({m})" : "") +
                     (s.TrainerSilo is { } t && ids.Length == 1 ? $", trainer on {t}" : ""));
             }
             if (ids.Length == 0) Console.WriteLine("no jobs");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Lwf.Abstractions;
 using Lwf.Core;
 using Lwf.Core.Jobs;
+using Lwf.Grains.Jobs;
 using Lwf.Silo;
 
 namespace Lwf.Cli.Commands;
@@ -37,7 +38,7 @@ internal static class RunCommand
             Console.Error.WriteLine($"starting {silos} silo(s) on loopback…");
             await using var cluster = await LocalCluster.StartAsync(silos, checkpoints, device,
                 new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = shards.ToString() });
-            string jobId = $"{spec.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+            string jobId = JobIds.FromName(spec.Name, DateTime.UtcNow);
             var status = await cluster.Client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(jobFile));
             if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? "the job was refused");
             status = await JobClient.WatchAsync(cluster.Client, jobId, Console.Out);

@@ -7,22 +7,31 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
-namespace Lwf.Grains;
+namespace Lwf.Grains.Jobs;
 
 /// <summary>
 /// The job's authority: validates the job at submit, runs the LWF loop (Lwf.Core's runner) with the
 /// per-record work on the shards, serves its weights and Fisher to the silos' replicas, and keeps the
 /// job's status. The loop runs on the thread pool, so status and weight requests are answered meanwhile.
+/// The job's record (job.json) and checkpoints live in the job's folder on the checkpoint volume: when the
+/// trainer's silo dies, the next call (from a client or any silo's <see cref="JobWatchdog"/>) activates the
+/// trainer on a live silo, and the activation resumes the job from its newest checkpoint.
 /// </summary>
-public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, ILogger<TrainerGrain> logger)
+public sealed partial class TrainerGrain(
+    [PersistentState(TrainerGrain.StateName, JobFolderStorage.Name)] IPersistentState<JobRecord> record,
+    IGrainFactory grains, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, ILogger<TrainerGrain> logger)
     : Grain, ITrainerGrain
 {
+    public const string StateName = "job";
+
     private string? _jobId;
     private readonly object _gate = new();
     private JobStatus? _status;
     private Task? _run;
     private CancellationTokenSource? _cancel;
     private ClusterWorkers? _workers;
+    private TaskScheduler _grainScheduler = TaskScheduler.Default;
+    private volatile bool _deactivating;
 
     // Read on the grain's own thread (activation services are off-limits to the thread-pool loop).
     private string JobId => _jobId ??= this.GetPrimaryKeyString();
@@ -31,10 +40,36 @@ public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails
 
     private string ResultsDirectory => Path.Combine(JobDirectory, "results");
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _ = JobId;
-        return base.OnActivateAsync(cancellationToken);
+        _grainScheduler = TaskScheduler.Current;
+        if (record.RecordExists)
+        {
+            if (record.State.Phase.IsFinal())
+                _status = record.State.Final ?? NewStatus(record.State.Phase, 0, 0, "the job ended");
+            else
+                await ResumeAsync();
+        }
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <summary>The job had not ended when its last trainer stopped (its silo died or shut down): go on from the newest checkpoint.</summary>
+    private async Task ResumeAsync()
+    {
+        JobSpec spec;
+        try
+        {
+            spec = JobSpec.Load(record.State.JobFile);
+        }
+        catch (LwfInputException e)
+        {
+            _status = NewStatus(JobPhase.Failed, 0, 0, $"cannot resume: {e.Message}");
+            await PersistFinal(_status);
+            return;
+        }
+        LogResuming(logger, JobId, silo.SiloAddress.ToString(), record.State.Incarnation + 1);
+        await StartAsync(spec, resume: true);
     }
 
     public async ValueTask<JobStatus> Submit(JobRequest request)
@@ -43,6 +78,8 @@ public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails
         {
             if (_status is not null) return _status; // the same job id twice: one job
         }
+        if (!JobIds.IsValid(JobId))
+            return NewStatus(JobPhase.Failed, 0, 0, $"job id '{JobId}' is not valid: {JobIds.Rule}");
         JobSpec spec;
         try
         {
@@ -51,18 +88,31 @@ public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails
         }
         catch (LwfInputException e)
         {
-            return new JobStatus(JobId, JobPhase.Failed, 0, 0, null, null, 0, e.Message, new Dictionary<string, int>(), null);
+            return NewStatus(JobPhase.Failed, 0, 0, e.Message); // refused: nothing recorded, nothing started
         }
+        record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending };
+        await StartAsync(spec, resume: false);
+        return _status!;
+    }
+
+    private async Task StartAsync(JobSpec spec, bool resume)
+    {
+        record.State.Incarnation++;
+        if (record.State.Shards == 0) record.State.Shards = options.Value.ShardsPerJob > 0 ? options.Value.ShardsPerJob : 2 * await ActiveSilos();
+        await record.WriteStateAsync();
+        int incarnation = record.State.Incarnation, shards = record.State.Shards;
+        // A running job keeps its trainer: only the silo's death or shutdown ends the activation.
+        DelayDeactivation(TimeSpan.FromDays(3650));
         lock (_gate)
         {
-            _status = new JobStatus(JobId, JobPhase.Pending, 0, spec.Train.Steps, null, null, 0, null, new Dictionary<string, int>(), null,
-                silo.SiloAddress.ToString());
+            _status = NewStatus(JobPhase.Pending, 0, spec.Train.Steps, resume ? "resuming from the newest checkpoint" : null);
             _cancel = new CancellationTokenSource();
-            _run = Task.Run(() => RunAsync(spec, _cancel.Token));
+            _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, _cancel.Token));
         }
-        await grains.GetGrain<IJobDirectoryGrain>(0).Register(JobId);
-        return _status;
     }
+
+    private JobStatus NewStatus(JobPhase phase, int step, int totalSteps, string? message) =>
+        new(JobId, phase, step, totalSteps, null, null, 0, message, new Dictionary<string, int>(), null, silo.SiloAddress.ToString());
 
     private void CheckDataRoot(JobSpec spec)
     {
@@ -77,45 +127,76 @@ public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails
                 throw new LwfInputException($"{spec.SourcePath}: {key} {path} is outside the cluster's data root {root}");
     }
 
-    private async Task RunAsync(JobSpec spec, CancellationToken cancellation)
+    private async Task RunAsync(JobSpec spec, int incarnation, int shards, bool resume, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         double lastStepAt = 0;
-        var runner = new LwfJobRunner(spec, new Progress(this));
+        var runner = new LwfJobRunner(spec, new Progress(this))
+        {
+            Resume = resume,
+            CheckpointDirectory = Path.Combine(JobDirectory, "checkpoints"),
+            CheckpointSaved = checkpoint => Update(s => s with { CheckpointStep = checkpoint.Manifest.Step }),
+        };
         runner.ForgettingStepCompleted = loss => Update(s => s with { ForgettingLoss = loss });
         runner.StepCompleted = step =>
         {
             double now = clock.Elapsed.TotalSeconds;
             double rate = step.LossTokens / Math.Max(1e-9, now - lastStepAt);
             lastStepAt = now;
-            Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, TokensPerSecond = rate });
+            Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, TokensPerSecond = rate, Message = null });
         };
+        JobStatus final;
         try
         {
             Directory.CreateDirectory(ResultsDirectory);
-            int shards = options.Value.ShardsPerJob > 0 ? options.Value.ShardsPerJob : 2 * await ActiveSilos();
             var report = await runner.RunAsync(ResultsDirectory, context =>
             {
-                _workers = new ClusterWorkers(grains, JobId, context, shards, Path.Combine(JobDirectory, "work"));
+                _workers = new ClusterWorkers(grains, JobId, incarnation, context, shards, Path.Combine(JobDirectory, "work"));
                 return _workers;
             }, cancellation);
             var perSilo = _workers?.ShardsPerSilo ?? new Dictionary<string, int>();
-            Update(s => s with
+            final = Update(s => s with
             {
-                Phase = JobPhase.Done, Step = spec.Train.Steps, ShardsPerSilo = perSilo,
+                Phase = JobPhase.Done, Step = spec.Train.Steps, ShardsPerSilo = perSilo, Message = null,
                 ForgettingLoss = report.ForgettingLoss.LastOrDefault()?.Loss, ResultTable = ReportWriter.Table(report),
             });
             LogFinished(logger, JobId, clock.Elapsed.TotalSeconds);
         }
+        catch (Exception) when (_deactivating)
+        {
+            LogHandingOver(logger, JobId);
+            return; // the record still says running: the next activation resumes from the newest checkpoint
+        }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
-            Update(s => s with { Phase = JobPhase.Cancelled, Message = "cancelled" });
+            final = Update(s => s with { Phase = JobPhase.Cancelled, Message = $"cancelled; the newest checkpoint is kept (step {s.CheckpointStep?.ToString() ?? "none"})" });
         }
         catch (Exception e)
         {
             LogFailed(logger, e, JobId);
-            Update(s => s with { Phase = JobPhase.Failed, Message = e is LwfInputException ? e.Message : $"{e.GetType().Name}: {e.Message}" });
+            final = Update(s => s with { Phase = JobPhase.Failed, Message = e is LwfInputException ? e.Message : $"{e.GetType().Name}: {e.Message}" });
         }
+        await Task.Factory.StartNew(() => PersistFinal(final), CancellationToken.None, TaskCreationOptions.None, _grainScheduler).Unwrap();
+    }
+
+    /// <summary>On the grain's scheduler: the job has ended; its record says so, and the activation may be collected again.</summary>
+    private async Task PersistFinal(JobStatus status)
+    {
+        record.State.Phase = status.Phase;
+        record.State.Final = status;
+        await record.WriteStateAsync();
+        DelayDeactivation(TimeSpan.FromMilliseconds(-1));
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_run is { IsCompleted: false } run)
+        {
+            _deactivating = true;
+            _cancel?.Cancel();
+            try { await run.WaitAsync(cancellationToken); } catch (Exception) { }
+        }
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     private async Task<int> ActiveSilos()
@@ -124,16 +205,16 @@ public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails
         return Math.Max(1, hosts.Count);
     }
 
-    private void Update(Func<JobStatus, JobStatus> change)
+    private JobStatus Update(Func<JobStatus, JobStatus> change)
     {
-        lock (_gate) _status = change(_status!);
+        lock (_gate) return _status = change(_status!);
     }
 
     public ValueTask<JobStatus> GetStatus()
     {
         lock (_gate)
         {
-            var status = _status ?? new JobStatus(JobId, JobPhase.Failed, 0, 0, null, null, 0, "no such job", new Dictionary<string, int>(), null);
+            var status = _status ?? NewStatus(JobPhase.Failed, 0, 0, "no such job");
             if (_workers is { } w && !status.Phase.IsFinal()) status = status with { ShardsPerSilo = w.ShardsPerSilo };
             return new(status);
         }
@@ -198,6 +279,12 @@ public sealed partial class TrainerGrain(IGrainFactory grains, ILocalSiloDetails
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} finished in {Seconds:F1}s")]
     private static partial void LogFinished(ILogger logger, string jobId, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: resuming on {Silo} (trainer activation {Incarnation})")]
+    private static partial void LogResuming(ILogger logger, string jobId, string silo, int incarnation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: trainer deactivating; the next activation resumes from the newest checkpoint")]
+    private static partial void LogHandingOver(ILogger logger, string jobId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed")]
     private static partial void LogFailed(ILogger logger, Exception exception, string jobId);
