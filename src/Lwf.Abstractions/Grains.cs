@@ -83,9 +83,9 @@ public interface ITransportBenchGrain : IGrainWithStringKey
 
     ValueTask<byte[]> GradientChunk(int chunk);
 
-    /// <summary>Pulls the other grain's weights as a replica does; returns (bytes, seconds).</summary>
-    ValueTask<double[]> PullWeightsFrom(string other);
+    /// <summary>Pulls the other grain's weights as a replica does (over the data plane, or as grain calls); returns (bytes, seconds).</summary>
+    ValueTask<double[]> PullWeightsFrom(string other, bool grainCalls);
 
     /// <summary>Fetches the other grain's float64 sums and adds them to its own, as a reduction does; returns (bytes, seconds).</summary>
-    ValueTask<double[]> ReduceFrom(string other);
+    ValueTask<double[]> ReduceFrom(string other, bool grainCalls);
 }

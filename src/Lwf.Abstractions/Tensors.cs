@@ -13,13 +13,18 @@ public sealed record TensorEntry(
     [property: Id(3)] long Offset,
     [property: Id(4)] long Length);
 
-/// <summary>A set of tensors in one buffer of TotalBytes, served in chunks of ChunkBytes (the last may be shorter).</summary>
+/// <summary>
+/// A set of tensors in one buffer of TotalBytes, served in chunks of ChunkBytes (the last may be shorter).
+/// Url, when set, is where the holding silo serves the chunks over HTTP (Url/CHUNK): the bulk path; grain
+/// calls for the chunks remain the fallback.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TensorManifest(
     [property: Id(0)] TensorEntry[] Tensors,
     [property: Id(1)] long TotalBytes,
     [property: Id(2)] int ChunkBytes,
-    [property: Id(3)] IReadOnlyDictionary<string, double> Scalars)
+    [property: Id(3)] IReadOnlyDictionary<string, double> Scalars,
+    [property: Id(4)] string? Url = null)
 {
     public int ChunkCount => TotalBytes == 0 ? 0 : (int)((TotalBytes + ChunkBytes - 1) / ChunkBytes);
 }

@@ -14,11 +14,12 @@ namespace Lwf.Grains;
 /// Versions and operation ids carry the trainer's incarnation in their high bits, so that replicas and silo
 /// reducers that outlived a dead trainer never take a resumed trainer's version 5 for the old one's.
 /// </remarks>
-public sealed class ClusterWorkers(IGrainFactory grains, string jobId, int incarnation, TrainerContext context, int shardCount, string workDirectory)
+public sealed class ClusterWorkers(IGrainFactory grains, TensorExchange exchange, string jobId, int incarnation, TrainerContext context, int shardCount, string workDirectory)
     : IPipelineWorkers
 {
     private readonly object _gate = new();
     private PackedTensors? _weights, _fisher;
+    private TensorManifest? _weightsManifest, _fisherManifest;
     private long _operation;
     private int _shardSamples;
 
@@ -39,6 +40,19 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, int incar
             if (version != Version) throw new InvalidOperationException($"weights version {version} was asked for; the trainer is at {Version}");
             return _weights ??= PackedTensors.Pack(context.Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         }
+    }
+
+    /// <summary>The manifest of a weights version, published on the silo's data plane under a key naming the version.</summary>
+    public TensorManifest WeightsManifest(long version)
+    {
+        var packed = Weights(version);
+        lock (_gate) return _weightsManifest ??= exchange.Publish($"weights.{jobId}.{version}", packed);
+    }
+
+    public TensorManifest FisherManifest(long version)
+    {
+        var packed = Fisher(version);
+        lock (_gate) return _fisherManifest ??= exchange.Publish($"fisher.{jobId}.{version}", packed);
     }
 
     public PackedTensors Fisher(long version)
@@ -86,6 +100,7 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, int incar
             using var scope = NewDisposeScope();
             var tensors = packed.ReadAll().ToDictionary(t => t.Name, t => t.Tensor);
             var accumulator = FisherAccumulator.For(context.Model);
+            packed.Release();
             if (tensors.Count > 0) accumulator.AddSums(n => (tensors["sq." + n], tensors["sum." + n]), (long)packed.Manifest.Scalars["count"]);
             return accumulator;
         });
@@ -98,7 +113,9 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, int incar
             var packed = await Task.Run(() => FisherTransport.Pack(fisher));
             lock (_gate)
             {
+                exchange.Withdraw($"fisher.{jobId}.{FisherVersion}");
                 _fisher = packed;
+                _fisherManifest = null;
                 FisherVersion++;
             }
         }
@@ -122,6 +139,7 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, int incar
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var sums = packed.ReadAll().ToDictionary(t => t.Name, t => t.Tensor);
+            packed.Release();
             foreach (var (name, p) in context.Model.named_parameters())
                 p.grad = sums[name].to(p.dtype).to(p.device).DetachFromDisposeScope();
         });
@@ -140,10 +158,20 @@ public sealed class ClusterWorkers(IGrainFactory grains, string jobId, int incar
     {
         lock (_gate)
         {
+            exchange.Withdraw($"weights.{jobId}.{Version}");
             Version++;
             _weights = null;
+            _weightsManifest = null;
         }
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync()
+    {
+        lock (_gate)
+        {
+            exchange.Withdraw($"weights.{jobId}.{Version}");
+            exchange.Withdraw($"fisher.{jobId}.{FisherVersion}");
+        }
+        return ValueTask.CompletedTask;
+    }
 }

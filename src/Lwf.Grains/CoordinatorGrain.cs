@@ -12,7 +12,7 @@ namespace Lwf.Grains;
 /// that fails (its silo died, it moved) is prepared again and the operation retried. Lives beside the trainer.
 /// </summary>
 [PreferLocalPlacement]
-public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
+public sealed partial class CoordinatorGrain(TensorExchange exchange, ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
 {
     // A dead silo is declared dead by membership within tens of seconds: keep retrying that long.
     private const int Attempts = 40;
@@ -72,9 +72,10 @@ public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) :
                     siloSums.Add(await PackedTensors.FetchAsync(manifest, chunk => reporter.GetSiloSumChunk(operation.OperationId, chunk).AsTask()));
                 }
                 var reduced = await Task.Run(() => AddUp(siloSums));
+                foreach (var old in _reduced.Keys) exchange.Withdraw(ReducedKey(old));
                 _reduced.Clear();
                 _reduced[plan.OperationId] = reduced;
-                return reduced.Manifest;
+                return exchange.Publish(ReducedKey(plan.OperationId), reduced);
             }
             catch (Exception e) when (attempt < Attempts && e is not ArgumentException)
             {
@@ -82,6 +83,14 @@ public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) :
                 await Task.Delay(Backoff(attempt));
             }
         }
+    }
+
+    private static string ReducedKey(string operationId) => $"reduced.{operationId}";
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        foreach (var old in _reduced.Keys) exchange.Withdraw(ReducedKey(old));
+        return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     private static TimeSpan Backoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(3000, 200 * attempt));
@@ -98,6 +107,7 @@ public sealed partial class CoordinatorGrain(ILogger<CoordinatorGrain> logger) :
     {
         using var scope = NewDisposeScope();
         var parts = silos.Select(s => new ShardSums(s.ReadAll().ToList(), new Dictionary<string, double>(s.Manifest.Scalars))).ToList();
+        foreach (var silo in silos) silo.Release();
         return PackedTensors.Pack(SiloReducer.Sum(parts, out var scalars), ScalarType.Float64, scalars);
     }
 

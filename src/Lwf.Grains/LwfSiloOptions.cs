@@ -18,6 +18,16 @@ public sealed class LwfSiloOptions
     /// <summary>Job files and every path they name must lie under this folder; empty = anywhere.</summary>
     public string DataRoot { get; set; } = "";
 
+    /// <summary>
+    /// The TCP port this silo serves tensor chunks on (the data plane); 0: none, chunks travel as grain calls.
+    /// `lwf cluster up` and the Helm chart set it.
+    /// </summary>
+    [Range(0, 65535)]
+    public int DataPlanePort { get; set; }
+
+    /// <summary>The host other silos reach this silo's data-plane port at (default: the silo's advertised address).</summary>
+    public string? DataPlaneHost { get; set; }
+
     /// <summary>How often each silo looks for unfinished jobs whose trainer must be re-activated (0 = never).</summary>
     [Range(0, 3600)]
     public int ResumeCheckSeconds { get; set; } = 5;

@@ -66,6 +66,7 @@ public sealed partial class ModelReplica : IDisposable
                 using var _ = no_grad();
                 var parameters = Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
                 foreach (var entry in manifest.Tensors) parameters[entry.Name].copy_(packed.Read(entry));
+                packed.Release();
             });
             BytesPulled += manifest.TotalBytes;
             Version = version;
@@ -89,6 +90,7 @@ public sealed partial class ModelReplica : IDisposable
             var packed = await PackedTensors.FetchAsync(manifest, chunk => trainer.GetFisherChunk(fisherVersion, chunk).AsTask());
             Fisher?.Dispose();
             Fisher = await Task.Run(() => FisherTransport.Unpack(packed, Model));
+            packed.Release();
             BytesPulled += manifest.TotalBytes;
             FisherVersion = fisherVersion;
         }

@@ -119,7 +119,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
     }
 
     public ValueTask<TensorManifest> ExportSiloSum(string operationId, int[] shardIndices) =>
-        new(Task.Run(() => reducer.Export(operationId, shardIndices).Manifest));
+        new(Task.Run(() => reducer.Export(operationId, shardIndices)));
 
     public ValueTask<byte[]> GetSiloSumChunk(string operationId, int chunk) => new(reducer.ExportChunk(operationId, chunk));
 

@@ -1,3 +1,4 @@
+using Lwf.Abstractions;
 using System.Collections.Concurrent;
 using static TorchSharp.torch;
 
@@ -20,7 +21,7 @@ public sealed class ShardSums(List<(string Name, Tensor Sum)> tensors, Dictionar
 /// transfer per silo leaves it. Sums are float64, so adding silos' sums in any order gives the same float32
 /// result: the reduction does not depend on where the shards were placed.
 /// </summary>
-public sealed class SiloReducer
+public sealed class SiloReducer(TensorExchange exchange)
 {
     private const int KeptExports = 8;
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<int, ShardSums>> _deposits = new();
@@ -34,10 +35,10 @@ public sealed class SiloReducer
         byShard[shard] = sums;
     }
 
-    /// <summary>Sums the listed shards' deposits (in index order) and keeps them packed for chunked export.</summary>
-    public PackedTensors Export(string operationId, int[] shards)
+    /// <summary>Sums the listed shards' deposits (in index order) and keeps them packed for chunked export, published on the data plane.</summary>
+    public TensorManifest Export(string operationId, int[] shards)
     {
-        if (_exports.TryGetValue(operationId, out var done)) return done;
+        if (_exports.TryGetValue(operationId, out var done)) return exchange.Publish(ExportKey(operationId), done);
         if (!_deposits.TryRemove(operationId, out var byShard))
             throw new InvalidOperationException($"operation {operationId}: nothing was deposited on this silo");
         try
@@ -47,14 +48,20 @@ public sealed class SiloReducer
             var packed = PackedTensors.Pack(Sum(shards.Order().Select(s => byShard[s]).ToList(), out var scalars), ScalarType.Float64, scalars);
             _exports[operationId] = packed;
             _exportOrder.Enqueue(operationId);
-            while (_exportOrder.Count > KeptExports && _exportOrder.TryDequeue(out var old)) _exports.TryRemove(old, out _);
-            return packed;
+            while (_exportOrder.Count > KeptExports && _exportOrder.TryDequeue(out var old))
+            {
+                _exports.TryRemove(old, out _);
+                exchange.Withdraw(ExportKey(old));
+            }
+            return exchange.Publish(ExportKey(operationId), packed);
         }
         finally
         {
             foreach (var sums in byShard.Values) sums.Dispose();
         }
     }
+
+    private static string ExportKey(string operationId) => $"silo-sum.{operationId}";
 
     public byte[] ExportChunk(string operationId, int chunk) =>
         _exports.TryGetValue(operationId, out var packed) ? packed.Chunk(chunk)

@@ -20,7 +20,17 @@ public sealed class PackedTensors
     }
 
     public TensorManifest Manifest { get; }
-    public byte[][] Chunks { get; }
+    public byte[][] Chunks { get; private set; }
+
+    /// <summary>
+    /// Hands a fetched set's chunk buffers back for the next fetch (its tensors must have been read): with
+    /// fresh 16 MiB arrays for every transfer, the large-object heap's collections cost more than the copy.
+    /// </summary>
+    public void Release()
+    {
+        foreach (var chunk in Chunks) ChunkBuffers.Return(chunk);
+        Chunks = [];
+    }
 
     public byte[] Chunk(int index) =>
         index >= 0 && index < Chunks.Length ? Chunks[index] : throw new ArgumentOutOfRangeException(nameof(index), $"chunk {index} of {Chunks.Length}");
@@ -57,7 +67,10 @@ public sealed class PackedTensors
     /// <summary>Chunk calls kept in flight at once while fetching.</summary>
     public const int FetchesInFlight = 4;
 
-    /// <summary>Reassembles from chunks fetched with <paramref name="fetch"/>, a few calls in flight.</summary>
+    /// <summary>
+    /// Reassembles from chunks, a few in flight: over the data plane from the manifest's URL where there is one, else
+    /// (or when that fails) with <paramref name="fetch"/>, a grain call.
+    /// </summary>
     public static async Task<PackedTensors> FetchAsync(TensorManifest manifest, Func<int, Task<byte[]>> fetch)
     {
         var chunks = new byte[manifest.ChunkCount][];
@@ -66,8 +79,8 @@ public sealed class PackedTensors
         {
             for (int i; (i = Interlocked.Increment(ref next) - 1) < chunks.Length;)
             {
-                chunks[i] = await fetch(i);
                 long expected = Math.Min(manifest.ChunkBytes, manifest.TotalBytes - (long)i * manifest.ChunkBytes);
+                chunks[i] = (manifest.Url is { } url ? await TensorWire.TryFetchAsync(url, i, (int)expected, ChunkBuffers.Rent) : null) ?? await fetch(i);
                 if (chunks[i].Length != expected) throw new InvalidDataException($"chunk {i} has {chunks[i].Length} bytes, expected {expected}");
             }
         }
@@ -107,5 +120,34 @@ public sealed class PackedTensors
             target = target[n..];
             offset += n;
         }
+    }
+}
+
+/// <summary>Received chunk buffers kept for reuse, by exact length, up to a byte budget (process-wide).</summary>
+internal static class ChunkBuffers
+{
+    private const long MaxRetainedBytes = 1L << 30;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentBag<byte[]>> Free = new();
+    private static long _retained;
+
+    /// <summary>A buffer of exactly <paramref name="length"/> bytes, not zeroed (the caller overwrites every byte).</summary>
+    public static byte[] Rent(int length)
+    {
+        if (Free.TryGetValue(length, out var bag) && bag.TryTake(out var buffer))
+        {
+            Interlocked.Add(ref _retained, -length);
+            return buffer;
+        }
+        return GC.AllocateUninitializedArray<byte>(length);
+    }
+
+    public static void Return(byte[] buffer)
+    {
+        if (buffer.Length < 1 << 20 || Interlocked.Add(ref _retained, buffer.Length) > MaxRetainedBytes)
+        {
+            if (buffer.Length >= 1 << 20) Interlocked.Add(ref _retained, -buffer.Length);
+            return;
+        }
+        Free.GetOrAdd(buffer.Length, _ => []).Add(buffer);
     }
 }

@@ -25,7 +25,7 @@ public sealed class LocalCluster : IAsyncDisposable
         IReadOnlyDictionary<string, string?>? settings = null)
     {
         if (silos < 1) throw new ArgumentOutOfRangeException(nameof(silos), silos, "at least one silo");
-        var ports = FreePorts(2 * silos);
+        var ports = FreePorts(3 * silos);
         var started = new List<WebApplication>();
         try
         {
@@ -35,8 +35,10 @@ public sealed class LocalCluster : IAsyncDisposable
                 {
                     ["Cluster:Clustering"] = "localhost",
                     ["Cluster:ClusterId"] = $"lwf-embedded-{ports[0]}",
-                    ["Cluster:SiloPort"] = ports[2 * i].ToString(),
-                    ["Cluster:GatewayPort"] = ports[2 * i + 1].ToString(),
+                    ["Cluster:SiloPort"] = ports[3 * i].ToString(),
+                    ["Cluster:GatewayPort"] = ports[3 * i + 1].ToString(),
+                    ["Lwf:DataPlanePort"] = ports[3 * i + 2].ToString(),
+                    ["Lwf:DataPlaneHost"] = "127.0.0.1",
                     ["Cluster:PrimarySiloPort"] = ports[0].ToString(),
                     ["Lwf:Device"] = device,
                     ["Lwf:CheckpointDirectory"] = checkpointDirectory,

@@ -34,8 +34,10 @@ public static class LwfSiloHost
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<ModelReplicas>();
         builder.Services.AddSingleton<SiloReducer>();
+        builder.Services.AddSingleton<TensorExchange>();
         builder.Services.AddKeyedSingleton<IGrainStorage, JobFolderStorage>(JobFolderStorage.Name);
         builder.Services.AddHostedService<JobWatchdog>();
+        builder.Services.AddHostedService<TensorWireServer>();
         builder.UseOrleans(silo =>
         {
             ConfigureClustering(silo, cluster);

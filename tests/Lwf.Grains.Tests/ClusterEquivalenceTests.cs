@@ -64,7 +64,7 @@ public sealed class ClusterEquivalenceTests
         string single = Repo.NewTempDir();
         new LwfJobRunner(JobSpec.Load(TinyJob)).Run(single);
         string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
-        await using (var cluster = await LocalCluster.StartAsync(1, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "1" }))
+        await using (var cluster = await LocalCluster.StartAsync(1, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "1", ["Lwf:DataPlanePort"] = "0" }))
             await RunOnCluster(cluster, "tiny-1x1", TinyJob, distributed);
         Assert.Equal(File.ReadAllBytes(Path.Combine(single, "model", "model.safetensors")),
             File.ReadAllBytes(Path.Combine(distributed, "model", "model.safetensors")));

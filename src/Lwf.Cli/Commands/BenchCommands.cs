@@ -134,19 +134,23 @@ internal static class BenchCommands
             var b = connection.Client.GetGrain<Lwf.Abstractions.ITransportBenchGrain>("bench/1");
             string siloA = await a.Prepare(bytes, chunkMib << 20), siloB = await b.Prepare(bytes, chunkMib << 20);
             if (siloA == siloB) throw new InvalidOperationException("both benchmark grains landed on one silo");
-            var pull = new List<double>();
-            var reduce = new List<double>();
-            for (int i = 0; i < repeats + 1; i++)
-            {
-                var p = await a.PullWeightsFrom("bench/1");
-                var r = await a.ReduceFrom("bench/1");
-                if (i == 0) continue; // warm-up: connections, JIT
-                pull.Add(p[0] / p[1]);
-                reduce.Add(r[0] / r[1]);
-            }
             double rawMedian = Median(raw);
-            Console.WriteLine($"weight pull, silo process → silo process ({mib} MiB float32 in {chunkMib} MiB chunks): {Median(pull) / 1e9:F2} GB/s = {100 * Median(pull) / rawMedian:F0} % of raw (runs: {string.Join(", ", pull.Select(r => (r / 1e9).ToString("F2")))})");
-            Console.WriteLine($"gradient reduce, fetch + add ({2 * mib} MiB float64 sums): {Median(reduce) / 1e9:F2} GB/s = {100 * Median(reduce) / rawMedian:F0} % of raw (runs: {string.Join(", ", reduce.Select(r => (r / 1e9).ToString("F2")))})");
+            foreach (bool grainCalls in new[] { false, true })
+            {
+                var pull = new List<double>();
+                var reduce = new List<double>();
+                for (int i = 0; i < repeats + 1; i++)
+                {
+                    var p = await a.PullWeightsFrom("bench/1", grainCalls);
+                    var r = await a.ReduceFrom("bench/1", grainCalls);
+                    if (i == 0) continue; // warm-up: connections, JIT
+                    pull.Add(p[0] / p[1]);
+                    reduce.Add(r[0] / r[1]);
+                }
+                string path = grainCalls ? "grain calls (fallback)" : "data plane (TCP)";
+                Console.WriteLine($"weight pull, {path}, silo process → silo process ({mib} MiB float32 in {chunkMib} MiB chunks): {Median(pull) / 1e9:F2} GB/s = {100 * Median(pull) / rawMedian:F0} % of raw (runs: {string.Join(", ", pull.Select(r => (r / 1e9).ToString("F2")))})");
+                Console.WriteLine($"gradient reduce, {path}, fetch + add ({2 * mib} MiB float64 sums): {Median(reduce) / 1e9:F2} GB/s = {100 * Median(reduce) / rawMedian:F0} % of raw (runs: {string.Join(", ", reduce.Select(r => (r / 1e9).ToString("F2")))})");
+            }
             return 0;
         }
         finally

@@ -77,7 +77,7 @@ internal static partial class ClusterCommands
     internal static ClusterState StartSilos(int n, string device, string? checkpoints, string? dataRoot, string? redis = null)
     {
         Directory.CreateDirectory(ClusterState.Home);
-        var ports = LocalCluster.FreePorts(3 * n);
+        var ports = LocalCluster.FreePorts(4 * n);
         var state = new ClusterState($"lwf-local-{ports[0]}",
             Path.GetFullPath(checkpoints ?? Path.Combine(ClusterState.Home, "checkpoints")), device, [])
         {
@@ -86,7 +86,7 @@ internal static partial class ClusterCommands
         };
         for (int i = 0; i < n; i++)
         {
-            state.Silos.Add(StartSilo(i, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], ports[0], state, dataRoot));
+            state.Silos.Add(StartSilo(i, ports[4 * i], ports[4 * i + 1], ports[4 * i + 2], ports[4 * i + 3], ports[0], state, dataRoot));
             state.Save(); // so `down` can stop what did start, even if a later one fails
         }
         WaitReady(state, TimeSpan.FromSeconds(120));
@@ -109,7 +109,7 @@ internal static partial class ClusterCommands
         return state.Silos.Count;
     }
 
-    private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int primaryPort, ClusterState state, string? dataRoot)
+    private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int dataPort, int primaryPort, ClusterState state, string? dataRoot)
     {
         string log = Path.Combine(ClusterState.Home, $"silo-{index}.log");
         string lwf = typeof(ClusterCommands).Assembly.Location;
@@ -131,6 +131,8 @@ internal static partial class ClusterCommands
         env["Urls"] = $"http://127.0.0.1:{httpPort}";
         env["Lwf__CheckpointDirectory"] = state.CheckpointDirectory;
         env["Lwf__Device"] = state.Device;
+        env["Lwf__DataPlanePort"] = dataPort.ToString();
+        env["Lwf__DataPlaneHost"] = "127.0.0.1";
         if (dataRoot is not null) env["Lwf__DataRoot"] = Path.GetFullPath(dataRoot);
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo process");
         return new SiloProcess(process.Id, siloPort, gatewayPort, httpPort, log);

@@ -19,7 +19,7 @@ namespace Lwf.Grains.Jobs;
 /// </summary>
 public sealed partial class TrainerGrain(
     [PersistentState(TrainerGrain.StateName, JobFolderStorage.Name)] IPersistentState<JobRecord> record,
-    IGrainFactory grains, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, ILogger<TrainerGrain> logger)
+    IGrainFactory grains, TensorExchange exchange, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, ILogger<TrainerGrain> logger)
     : Grain, ITrainerGrain
 {
     public const string StateName = "job";
@@ -151,7 +151,7 @@ public sealed partial class TrainerGrain(
             Directory.CreateDirectory(ResultsDirectory);
             var report = await runner.RunAsync(ResultsDirectory, context =>
             {
-                _workers = new ClusterWorkers(grains, JobId, incarnation, context, shards, Path.Combine(JobDirectory, "work"));
+                _workers = new ClusterWorkers(grains, exchange, JobId, incarnation, context, shards, Path.Combine(JobDirectory, "work"));
                 return _workers;
             }, cancellation);
             var perSilo = _workers?.ShardsPerSilo ?? new Dictionary<string, int>();
@@ -229,14 +229,14 @@ public sealed partial class TrainerGrain(
     public async ValueTask<TensorManifest> GetWeights(long version)
     {
         var workers = _workers ?? throw new InvalidOperationException("the job is not running");
-        return (await Task.Run(() => workers.Weights(version))).Manifest;
+        return await Task.Run(() => workers.WeightsManifest(version));
     }
 
     public ValueTask<byte[]> GetWeightChunk(long version, int chunk) =>
         new((_workers ?? throw new InvalidOperationException("the job is not running")).Weights(version).Chunk(chunk));
 
     public ValueTask<TensorManifest> GetFisher(long fisherVersion) =>
-        new((_workers ?? throw new InvalidOperationException("the job is not running")).Fisher(fisherVersion).Manifest);
+        new((_workers ?? throw new InvalidOperationException("the job is not running")).FisherManifest(fisherVersion));
 
     public ValueTask<byte[]> GetFisherChunk(long fisherVersion, int chunk) =>
         new((_workers ?? throw new InvalidOperationException("the job is not running")).Fisher(fisherVersion).Chunk(chunk));
