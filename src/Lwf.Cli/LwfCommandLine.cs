@@ -18,6 +18,7 @@ public static class LwfCommandLine
         foreach (var c in ClusterCommands.Build()) root.Subcommands.Add(c);
         foreach (var c in JobCommands.Build()) root.Subcommands.Add(c);
         foreach (var stage in ForgettingCommands.Build()) root.Subcommands.Add(stage);
+        root.Subcommands.Add(DataCommands.Build());
         root.Subcommands.Add(BenchCommands.Build());
         return root;
     }

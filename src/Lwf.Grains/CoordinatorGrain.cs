@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Lwf.Abstractions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
 using static TorchSharp.torch;
@@ -12,7 +13,8 @@ namespace Lwf.Grains;
 /// that fails (its silo died, it moved) is prepared again and the operation retried. Lives beside the trainer.
 /// </summary>
 [PreferLocalPlacement]
-public sealed partial class CoordinatorGrain(TensorExchange exchange, ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain
+public sealed partial class CoordinatorGrain(TensorExchange exchange, IHostApplicationLifetime lifetime, ILogger<CoordinatorGrain> logger)
+    : Grain, ICoordinatorGrain
 {
     // A dead silo is declared dead by membership within tens of seconds: keep retrying that long.
     private const int Attempts = 40;
@@ -77,13 +79,16 @@ public sealed partial class CoordinatorGrain(TensorExchange exchange, ILogger<Co
                 _reduced[plan.OperationId] = reduced;
                 return exchange.Publish(ReducedKey(plan.OperationId), reduced);
             }
-            catch (Exception e) when (attempt < Attempts && e is not ArgumentException)
+            catch (Exception e) when (attempt < Attempts && e is not ArgumentException && !Stopping)
             {
                 LogRetry(logger, JobId, plan.OperationId, attempt, e.Message);
                 await Task.Delay(Backoff(attempt));
             }
         }
     }
+
+    // This silo is shutting down: its trainer hands the job over, so retrying here only delays the shutdown.
+    private bool Stopping => lifetime.ApplicationStopping.IsCancellationRequested;
 
     private static string ReducedKey(string operationId) => $"reduced.{operationId}";
 
@@ -120,7 +125,7 @@ public sealed partial class CoordinatorGrain(TensorExchange exchange, ILogger<Co
             {
                 return await call();
             }
-            catch (Exception e) when (attempt < Attempts && e is not ArgumentException)
+            catch (Exception e) when (attempt < Attempts && e is not ArgumentException && !Stopping)
             {
                 LogShardRetry(logger, JobId, shard, attempt, e.Message);
                 await Task.Delay(Backoff(attempt));

