@@ -56,6 +56,7 @@ public sealed partial class ModelReplica : IDisposable
         await _sync.WaitAsync();
         try
         {
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
             if (Version == version) return;
             var trainer = _grains.GetGrain<ITrainerGrain>(JobId);
             var manifest = await trainer.GetWeights(version);
@@ -84,6 +85,7 @@ public sealed partial class ModelReplica : IDisposable
         await _sync.WaitAsync();
         try
         {
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
             if (FisherVersion == fisherVersion) return;
             var trainer = _grains.GetGrain<ITrainerGrain>(JobId);
             var manifest = await trainer.GetFisher(fisherVersion);
@@ -100,10 +102,23 @@ public sealed partial class ModelReplica : IDisposable
         }
     }
 
+    public bool IsDisposed { get; private set; }
+
+    /// <summary>
+    /// Frees the model once no shard's torch work and no weight copy is running (the silo is stopping:
+    /// freeing native memory under a running op would crash the process). Work that waited for the gates
+    /// then finds the replica disposed; work that never ends within a minute keeps the memory rather than crash.
+    /// </summary>
     public void Dispose()
     {
+        if (IsDisposed) return;
+        if (!_sync.Wait(TimeSpan.FromMinutes(1))) return;
+        if (!Gate.Wait(TimeSpan.FromMinutes(1))) return;
+        IsDisposed = true;
         Fisher?.Dispose();
         Model.Dispose();
+        Gate.Release();
+        _sync.Release();
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: pulled weights version {Version} ({Bytes} bytes)")]

@@ -146,6 +146,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
         await replica.Gate.WaitAsync();
         try
         {
+            ObjectDisposedException.ThrowIf(replica.IsDisposed, replica);
             return await Task.Run(work);
         }
         finally
