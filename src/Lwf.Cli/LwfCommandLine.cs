@@ -19,6 +19,7 @@ public static class LwfCommandLine
         foreach (var c in JobCommands.Build()) root.Subcommands.Add(c);
         foreach (var stage in ForgettingCommands.Build()) root.Subcommands.Add(stage);
         root.Subcommands.Add(DataCommands.Build());
+        root.Subcommands.Add(PretrainCommand.Build());
         root.Subcommands.Add(BenchCommands.Build());
         return root;
     }

@@ -34,11 +34,7 @@ public static partial class TaskBuilders
     /// <summary>Review sentences → positive / negative (wink-naive-bayes-text-classifier's labelled set).</summary>
     public static TaskSet Sentiment(string dataDirectory, TaskSizes sizes, long seed)
     {
-        string file = Path.Combine(CorpusFetcher.Require(dataDirectory, "sentiment"), "package", "sentiment-analysis-example", "shuffled-sentiment-training-data.json");
-        var rows = JsonNode.Parse(File.ReadAllText(file))!.AsArray()
-            .Select(r => (Text: r![0]!.GetValue<string>().Trim(), Positive: r[1]!.GetValue<string>() == "1"))
-            .Where(r => r.Text.Length > 0).ToList();
-        var (train, eval) = TaskSplits.Split(rows, r => r.Text, sizes.Train, sizes.Eval, seed);
+        var (train, eval) = TaskSplits.Split(Reviews(dataDirectory), r => r.Text, sizes.Train, sizes.Eval, seed);
         static string Prompt(string text) => $"Review: {text}\nSentiment:";
         static string Label(bool positive) => positive ? " positive" : " negative";
         return new TaskSet("sentiment", "review sentences labelled positive or negative",
@@ -108,23 +104,39 @@ public static partial class TaskBuilders
     }
 
     /// <summary>Fortune cookies (fortunes-min): the base model completes their openings; evaluated by choosing the true ending among four.</summary>
-    public static TaskSet Fortunes(string dataDirectory, TaskSizes sizes, long seed)
+    public static TaskSet Fortunes(string dataDirectory, TaskSizes sizes, long seed) =>
+        Completion("fortunes", "fortune cookies: complete the saying",
+            FortuneTexts(dataDirectory).Where(f => f.Length is >= 40 and <= 300).ToList(), sizes, seed);
+
+    /// <summary>Every fortune of fortunes-min's three files, on one line each.</summary>
+    public static List<string> FortuneTexts(string dataDirectory)
     {
         string dir = Path.Combine(CorpusFetcher.Require(dataDirectory, "fortunes"), "usr", "share", "games", "fortunes");
-        var fortunes = new[] { "fortunes", "literature", "riddles" }
+        return new[] { "fortunes", "literature", "riddles" }
             .SelectMany(f => File.ReadAllText(Path.Combine(dir, f)).Split("\n%\n"))
             .Select(f => Whitespace().Replace(f, " ").Trim())
-            .Where(f => f.Length is >= 40 and <= 300).ToList();
-        return Completion("fortunes", "fortune cookies: complete the saying", fortunes, sizes, seed);
+            .Where(f => f.Length > 0).ToList();
+    }
+
+    /// <summary>The addresses' texts, 1790–2021, in file order.</summary>
+    public static List<string> StateOfTheUnionAddresses(string dataDirectory) =>
+        Directory.EnumerateFiles(Path.Combine(CorpusFetcher.Require(dataDirectory, "sotu"), "package", "data"), "*.json").Order(StringComparer.Ordinal)
+            .Select(f => Whitespace().Replace(JsonNode.Parse(File.ReadAllText(f))!["text"]!.GetValue<string>(), " ").Trim()).ToList();
+
+    /// <summary>The review sentences with their labels (true: positive).</summary>
+    public static List<(string Text, bool Positive)> Reviews(string dataDirectory)
+    {
+        string file = Path.Combine(CorpusFetcher.Require(dataDirectory, "sentiment"), "package", "sentiment-analysis-example", "shuffled-sentiment-training-data.json");
+        return JsonNode.Parse(File.ReadAllText(file))!.AsArray()
+            .Select(r => (Text: r![0]!.GetValue<string>().Trim(), Positive: r[1]!.GetValue<string>() == "1"))
+            .Where(r => r.Text.Length > 0).ToList();
     }
 
     /// <summary>Sentences of the State of the Union addresses 1790–2021: complete them; evaluated by choosing the true ending among four.</summary>
     public static TaskSet StateOfTheUnion(string dataDirectory, TaskSizes sizes, long seed)
     {
-        string dir = Path.Combine(CorpusFetcher.Require(dataDirectory, "sotu"), "package", "data");
-        var sentences = Directory.EnumerateFiles(dir, "*.json").Order(StringComparer.Ordinal)
-            .Select(f => JsonNode.Parse(File.ReadAllText(f))!["text"]!.GetValue<string>())
-            .SelectMany(text => SentenceEnd().Split(Whitespace().Replace(text, " ")))
+        var sentences = StateOfTheUnionAddresses(dataDirectory)
+            .SelectMany(text => SentenceEnd().Split(text))
             .Select(s => s.Trim())
             .Where(s => s.Split(' ').Length is >= 10 and <= 40).ToList();
         return Completion("sotu", "State of the Union sentences: complete them", sentences, sizes, seed);
