@@ -20,6 +20,7 @@ public static class LwfCommandLine
         foreach (var stage in ForgettingCommands.Build()) root.Subcommands.Add(stage);
         root.Subcommands.Add(DataCommands.Build());
         root.Subcommands.Add(PretrainCommand.Build());
+        root.Subcommands.Add(DemoCommand.Build());
         root.Subcommands.Add(BenchCommands.Build());
         return root;
     }

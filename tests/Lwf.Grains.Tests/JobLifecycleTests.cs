@@ -71,13 +71,13 @@ public sealed class JobLifecycleTests
         try
         {
             string checkpoints = Repo.NewTempDir();
-            await using (var first = await LocalCluster.StartAsync(2, checkpoints, settings: Settings))
+            await using (var first = await LocalCluster.StartAsync(1, checkpoints, settings: Settings))
             {
                 var trainer = first.Client.GetGrain<ITrainerGrain>("restart-me");
                 await trainer.Submit(new JobRequest(job));
                 var running = await WaitFor(trainer, s => s.CheckpointStep >= 4 || s.Phase.IsFinal(), TimeSpan.FromMinutes(3));
                 Assert.Equal(JobPhase.Training, running.Phase);
-            } // every silo shuts down mid-job: the trainer hands over, its record still says running
+            } // the silo shuts down mid-job: the trainer hands over, its record still says running
 
             string results = Repo.NewTempDir();
             await using (var second = await LocalCluster.StartAsync(2, checkpoints, settings: Settings))

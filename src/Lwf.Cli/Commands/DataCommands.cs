@@ -58,7 +58,7 @@ internal static class DataCommands
         var dir = Directory();
         var learn = new Option<string>("--learn") { Description = $"learning task: {string.Join(", ", TaskBuilders.Learning.Keys)}", Required = true };
         var forget = new Option<string>("--forget") { Description = $"forgetting task: {string.Join(", ", TaskBuilders.Forgetting.Keys)}", Required = true };
-        var output = new Option<string>("--out") { Description = "job folder to write (the .jsonl files and job.yaml)", Required = true };
+        var output = new Option<string>("--out") { Description = "job folder to write (the .jsonl files and job-VARIANT.yaml)", Required = true };
         var model = new Option<string>("--model") { Description = "the job's base model folder", DefaultValueFactory = _ => Path.Combine("examples", "models", "gpt2-tiny-bpe") };
         var train = new Option<int>("--train") { Description = "learning records (and forgetting prompts)", DefaultValueFactory = _ => 400 };
         var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => 100 };
@@ -69,9 +69,9 @@ internal static class DataCommands
         {
             var sizes = new TaskSizes(parse.GetValue(train), parse.GetValue(eval), parse.GetValue(heldOut));
             if (sizes.Train < 1 || sizes.Eval < 1 || sizes.HeldOut < 1) throw new Lwf.Core.LwfInputException("--train, --eval and --held-out must be at least 1");
-            string job = TaskPair.Write(parse.GetValue(output)!, parse.GetValue(dir)!, parse.GetValue(learn)!, parse.GetValue(forget)!,
+            string folder = TaskPair.Write(parse.GetValue(output)!, parse.GetValue(dir)!, parse.GetValue(learn)!, parse.GetValue(forget)!,
                 parse.GetValue(model)!, sizes, parse.GetValue(seed));
-            Console.WriteLine($"wrote {job}");
+            Console.WriteLine($"wrote {folder}: the data files and {string.Join(", ", TaskPair.Variants.Keys.Select(v => Path.GetFileName(TaskPair.JobFile(folder, v))))}");
             return 0;
         }));
         return command;

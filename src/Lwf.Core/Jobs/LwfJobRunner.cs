@@ -155,6 +155,8 @@ public sealed class LwfJobRunner
 
             void SaveCheckpoint(int step)
             {
+                // A run told to stop (cancelled, or its trainer handing over) writes nothing more.
+                cancellation.ThrowIfCancellationRequested();
                 Stage("training");
                 var saved = store.Save(step, spec.Name, fingerprint, dir =>
                 {

@@ -119,7 +119,7 @@ public static class ReportWriter
         SavePng(plot, path);
     }
 
-    private static void SavePng(Plot plot, string path)
+    internal static void SavePng(Plot plot, string path)
     {
         string tmp = path + ".tmp.png";
         plot.SavePng(tmp, 800, 500);

@@ -3,13 +3,30 @@ using Lwf.Core.Checkpoints;
 
 namespace Lwf.Core.Tasks;
 
+/// <summary>The job knobs a pair's job files share; the defaults are the demo's.</summary>
+public sealed record PairJobSettings(int Steps = 60, int MicroBatchSize = 8, double LearningRate = 1e-3, int MaxLength = 96,
+    int SelfGenTokens = 16, int FisherRecords = 64, int ForgetEvery = 5, double Alpha = 0.5, double ForgetFraction = 0.3);
+
 /// <summary>
 /// A learning task and a forgetting task written as an LWF job folder: learn-train.jsonl, learn-eval.jsonl,
-/// forget-prompts.jsonl, forget-eval.jsonl, held-out.jsonl (Brown-corpus text neither task uses) and job.yaml.
+/// forget-prompts.jsonl, forget-eval.jsonl, held-out.jsonl (Brown-corpus text neither task uses) and one
+/// job file per way of running it (<see cref="Variants"/>): job-vanilla.yaml, job-lwf-fisher.yaml, ...
 /// </summary>
 public static class TaskPair
 {
-    public static string Write(string outDirectory, string dataDirectory, string learn, string forget, string model, TaskSizes sizes, long seed)
+    /// <summary>The ways a pair is run: plain fine-tuning and LWF with each scorer or schedule (the forgetting section).</summary>
+    public static readonly IReadOnlyDictionary<string, string> Variants = new Dictionary<string, string>
+    {
+        ["vanilla"] = "schedule: none",
+        ["lwf-fisher"] = "scorer: fisher",
+        ["lwf-random"] = "scorer: random",
+        ["lwf-likelihood"] = "scorer: likelihood",
+        ["lwf-ahead"] = "scorer: fisher\n  schedule: ahead",
+    };
+
+    /// <summary>Writes the data files and a job file per variant; returns the folder.</summary>
+    public static string Write(string outDirectory, string dataDirectory, string learn, string forget, string model, TaskSizes sizes, long seed,
+        PairJobSettings? settings = null)
     {
         var learning = TaskBuilders.Get(TaskBuilders.Learning, learn, "learning")(dataDirectory, sizes, seed);
         var forgetting = TaskBuilders.Get(TaskBuilders.Forgetting, forget, "forgetting")(dataDirectory, sizes, seed);
@@ -21,47 +38,50 @@ public static class TaskPair
         WriteJsonl(Path.Combine(dir, "forget-prompts.jsonl"), forgetting.Prompts);
         WriteJsonl(Path.Combine(dir, "forget-eval.jsonl"), forgetting.Eval);
         WriteJsonl(Path.Combine(dir, "held-out.jsonl"), heldOut);
-        string job = Path.Combine(dir, "job.yaml");
-        AtomicFile.WriteText(job, $"""
-            # Learn {learning.Name} ({learning.Description}) while forgetting {forgetting.Name} ({forgetting.Description}).
-            # Written by `lwf data build --learn {learn} --forget {forget} --seed {seed}`; data from `lwf data fetch`.
-            name: {learn}-vs-{forget}
-            model: {Path.GetFullPath(model)}
-            seed: {seed}
-            maxLength: 96
+        var s = settings ?? new PairJobSettings();
+        foreach (var (variant, forgettingLines) in Variants)
+            AtomicFile.WriteText(JobFile(dir, variant), string.Create(System.Globalization.CultureInfo.InvariantCulture, $"""
+                # Learn {learning.Name} ({learning.Description}) while forgetting {forgetting.Name} ({forgetting.Description}): {variant}.
+                # Written by `lwf data build --learn {learn} --forget {forget} --seed {seed}`; data from `lwf data fetch`.
+                name: {learn}-vs-{forget}-{variant}
+                model: {Path.GetFullPath(model)}
+                seed: {seed}
+                maxLength: {s.MaxLength}
 
-            data:
-              learnTrain: learn-train.jsonl
-              learnEval: learn-eval.jsonl
-              forgetPrompts: forget-prompts.jsonl
-              forgetEval: forget-eval.jsonl
-              heldOut: held-out.jsonl
+                data:
+                  learnTrain: learn-train.jsonl
+                  learnEval: learn-eval.jsonl
+                  forgetPrompts: forget-prompts.jsonl
+                  forgetEval: forget-eval.jsonl
+                  heldOut: held-out.jsonl
 
-            train:
-              steps: 60
-              learningRate: 1.0e-3
-              warmupSteps: 6
-              microBatchSize: 8
+                train:
+                  steps: {s.Steps}
+                  learningRate: {s.LearningRate}
+                  warmupSteps: {Math.Max(1, s.Steps / 10)}
+                  microBatchSize: {s.MicroBatchSize}
 
-            selfgen:
-              maxNewTokens: 16
+                selfgen:
+                  maxNewTokens: {s.SelfGenTokens}
 
-            fisher:
-              records: 64
+                fisher:
+                  records: {s.FisherRecords}
 
-            forgetting:
-              scorer: fisher
-              forgetFraction: 0.3
-              alpha: 0.5
-              forgetEvery: 5
-              batchSize: 8
+                forgetting:
+                  forgetFraction: {s.ForgetFraction}
+                  alpha: {s.Alpha}
+                  forgetEvery: {s.ForgetEvery}
+                  batchSize: {s.MicroBatchSize}
+                  {forgettingLines}
 
-            eval:
-              maxNewTokens: 8
+                eval:
+                  maxNewTokens: 8
 
-            """);
-        return job;
+                """));
+        return dir;
     }
+
+    public static string JobFile(string pairDirectory, string variant) => Path.Combine(pairDirectory, $"job-{variant}.yaml");
 
     public static void WriteJsonl(string path, IEnumerable<JsonObject> records) =>
         AtomicFile.WriteText(path, string.Concat(records.Select(r => r.ToJsonString(new System.Text.Json.JsonSerializerOptions

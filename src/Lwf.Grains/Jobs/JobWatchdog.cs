@@ -12,7 +12,8 @@ namespace Lwf.Grains.Jobs;
 /// resumes the job from the newest checkpoint. No reminder table is needed, and nothing here can die with
 /// one silo.
 /// </summary>
-public sealed partial class JobWatchdog(IGrainFactory grains, IOptions<LwfSiloOptions> options, ILogger<JobWatchdog> logger) : BackgroundService
+public sealed partial class JobWatchdog(IGrainFactory grains, IOptions<LwfSiloOptions> options, IHostApplicationLifetime lifetime, ILogger<JobWatchdog> logger)
+    : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -23,6 +24,8 @@ public sealed partial class JobWatchdog(IGrainFactory grains, IOptions<LwfSiloOp
         {
             foreach (var jobId in UnfinishedJobs(options.Value.CheckpointDirectory))
             {
+                // A stopping silo must not pull a trainer onto itself (or a peer that is stopping too).
+                if (lifetime.ApplicationStopping.IsCancellationRequested) return;
                 try
                 {
                     await grains.GetGrain<ITrainerGrain>(jobId).GetStatus().AsTask().WaitAsync(period, stoppingToken);

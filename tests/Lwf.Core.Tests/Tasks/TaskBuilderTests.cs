@@ -60,8 +60,11 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
             foreach (var forget in TaskBuilders.Forgetting.Keys)
             {
                 string dir = TestPaths.NewTempDir();
-                string job = TaskPair.Write(dir, Data, learn, forget, model, Sizes, seed: 7);
-                var spec = JobSpec.Load(job);
+                string folder = TaskPair.Write(dir, Data, learn, forget, model, Sizes, seed: 7);
+                foreach (var variant in TaskPair.Variants.Keys) JobSpec.Load(TaskPair.JobFile(folder, variant));
+                Assert.Equal(Lwf.Core.Forgetting.ForgettingSchedule.None, JobSpec.Load(TaskPair.JobFile(folder, "vanilla")).Forgetting.Schedule);
+                Assert.Equal(Lwf.Core.Forgetting.ForgettingScorer.Random, JobSpec.Load(TaskPair.JobFile(folder, "lwf-random")).Forgetting.Scorer);
+                var spec = JobSpec.Load(TaskPair.JobFile(folder, "lwf-fisher"));
                 using var loaded = PretrainedModel.Load(spec.Model);
                 var encoder = new RecordEncoder(TextTokenizer.Load(spec.Model, loaded.Config), loaded.Config, spec.MaxLength);
                 Assert.NotEmpty(JsonlDataset.Load(spec.Data.LearnTrain, encoder).Records);

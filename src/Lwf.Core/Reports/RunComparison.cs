@@ -1,0 +1,61 @@
+using System.Text;
+using System.Text.Json;
+using ScottPlot;
+
+namespace Lwf.Core.Reports;
+
+/// <summary>One run of a comparison: its name, its report.json, its wall time.</summary>
+public sealed record ComparedRun(string Name, string ReportPath, double WallSeconds)
+{
+    private JsonElement? _after;
+
+    /// <summary>The value of an evaluation set's metric after training (NaN when the run has no such set).</summary>
+    public double After(string set)
+    {
+        _after ??= JsonDocument.Parse(File.ReadAllText(ReportPath)).RootElement.GetProperty("evaluations").EnumerateArray().Last();
+        foreach (var result in _after.Value.GetProperty("results").EnumerateArray())
+            if (result.GetProperty("set").GetString() == set) return result.GetProperty("value").GetDouble();
+        return double.NaN;
+    }
+
+    public string Metric(string set)
+    {
+        _after ??= JsonDocument.Parse(File.ReadAllText(ReportPath)).RootElement.GetProperty("evaluations").EnumerateArray().Last();
+        foreach (var result in _after.Value.GetProperty("results").EnumerateArray())
+            if (result.GetProperty("set").GetString() == set) return result.GetProperty("metric").GetString()!;
+        return "";
+    }
+}
+
+/// <summary>Runs of one job side by side (`lwf demo`): a markdown table of the final metrics and a bar chart.</summary>
+public static class RunComparison
+{
+    public static string Table(IReadOnlyList<ComparedRun> runs)
+    {
+        var first = runs[0];
+        var sb = new StringBuilder();
+        sb.AppendLine($"| run | learn {first.Metric("learn")} | forget {first.Metric("forget")} | held-out {first.Metric("held-out")} | wall time |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+        foreach (var run in runs)
+            sb.AppendLine($"| {run.Name} | {run.After("learn"):F4} | {run.After("forget"):F4} | {run.After("held-out"):F1} | {run.WallSeconds:F0} s |");
+        return sb.ToString();
+    }
+
+    /// <summary>Learning and forgetting metric per run, as grouped bars.</summary>
+    public static void Plot(IReadOnlyList<ComparedRun> runs, string title, string path)
+    {
+        var plot = new Plot();
+        var sets = new[] { ("learn", Colors.C0), ("forget", Colors.C1) };
+        for (int s = 0; s < sets.Length; s++)
+        {
+            var (set, color) = sets[s];
+            var bars = runs.Select((run, i) => new Bar { Position = i * 3 + s, Value = run.After(set), FillColor = color }).ToArray();
+            plot.Add.Bars(bars).LegendText = $"{set} {runs[0].Metric(set)}";
+        }
+        plot.Axes.Bottom.SetTicks(runs.Select((_, i) => i * 3 + 0.5).ToArray(), runs.Select(r => r.Name).ToArray());
+        plot.Axes.Margins(bottom: 0);
+        plot.Title(title);
+        plot.ShowLegend();
+        ReportWriter.SavePng(plot, path);
+    }
+}
