@@ -61,6 +61,9 @@ public interface IShardGrain : IGrainWithStringKey
     ValueTask<byte[]> GetSiloSumChunk(string operationId, int chunk);
 
     ValueTask<ShardScores> Score(long modelVersion, long fisherVersion);
+
+    /// <summary>The job ended: the shard lets go of its data and its silo's replica, and deactivates.</summary>
+    ValueTask Finish();
 }
 
 /// <summary>The cluster's list of jobs (key 0), for `lwf status` without an id.</summary>

@@ -55,6 +55,24 @@ internal static class JobClient
         }
     }
 
+    /// <summary>
+    /// Submits a job, waits for its end (showing live progress on <paramref name="watch"/>, or quietly), and
+    /// downloads its results into <paramref name="outDir"/>. A refused or failed job is an error with its message.
+    /// </summary>
+    public static async Task<JobStatus> RunToEndAsync(IGrainFactory grains, string jobId, string jobFile, string outDir, TextWriter? watch)
+    {
+        var trainer = grains.GetGrain<ITrainerGrain>(jobId);
+        var status = await trainer.Submit(new JobRequest(jobFile));
+        if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? $"{jobFile}: the job was refused");
+        if (watch is not null)
+            status = await WatchAsync(grains, jobId, watch);
+        else
+            while (!(status = await trainer.GetStatus()).Phase.IsFinal()) await Task.Delay(TimeSpan.FromMilliseconds(500));
+        if (status.Phase != JobPhase.Done) throw new LwfInputException($"{jobFile}: the job ended {Lower(status.Phase)}: {status.Message}");
+        await DownloadResultsAsync(grains, jobId, outDir);
+        return status;
+    }
+
     public static string Describe(JobStatus s) =>
         $"loss {s.LearningLoss:F4}{(s.ForgettingLoss is { } f ? $", forgetting {f:F4}" : "")}, {s.TokensPerSecond:F0} tokens/s" +
         (s.CheckpointStep is { } c ? $", checkpoint {c}" : "") +

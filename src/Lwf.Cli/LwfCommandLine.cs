@@ -21,6 +21,7 @@ public static class LwfCommandLine
         root.Subcommands.Add(DataCommands.Build());
         root.Subcommands.Add(PretrainCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
+        root.Subcommands.Add(ExperimentCommand.Build());
         root.Subcommands.Add(BenchCommands.Build());
         return root;
     }

@@ -141,7 +141,7 @@ public sealed class ClusterWorkers(IGrainFactory grains, TensorExchange exchange
             var sums = packed.ReadAll().ToDictionary(t => t.Name, t => t.Tensor);
             packed.Release();
             foreach (var (name, p) in context.Model.named_parameters())
-                p.grad = sums[name].to(p.dtype).to(p.device).DetachFromDisposeScope();
+                p.grad = sums[name].to(p.dtype).to(p.device); // the parameter keeps its own reference
         });
         return (packed.Manifest.Scalars["nll"], (long)packed.Manifest.Scalars["tokens"]);
     }
@@ -165,13 +165,21 @@ public sealed class ClusterWorkers(IGrainFactory grains, TensorExchange exchange
         }
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         lock (_gate)
         {
             exchange.Withdraw($"weights.{jobId}.{Version}");
             exchange.Withdraw($"fisher.{jobId}.{FisherVersion}");
         }
-        return ValueTask.CompletedTask;
+        // Best effort: a shard on a silo that is gone or stopping has nothing left to free.
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, shardCount).Select(i => grains.GetGrain<IShardGrain>($"{jobId}/{i}").Finish().AsTask()))
+                .WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception)
+        {
+        }
     }
 }

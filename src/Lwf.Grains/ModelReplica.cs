@@ -125,27 +125,61 @@ public sealed partial class ModelReplica : IDisposable
     private static partial void LogPulled(ILogger logger, string jobId, long version, long bytes);
 }
 
-/// <summary>The silo's replicas, one per job (this silo has one device).</summary>
+/// <summary>
+/// The silo's replicas, one per job (this silo has one device), shared by the job's shards on this silo. A
+/// replica lives while a shard holds it: the job's last shard here letting go (the job ended, or the shard
+/// was deactivated) frees its weights, so a long-lived silo does not keep a model per job it ever ran.
+/// </summary>
 public sealed class ModelReplicas(IGrainFactory grains, IOptions<LwfSiloOptions> options, ILogger<ModelReplica> logger) : IDisposable
 {
-    private readonly ConcurrentDictionary<string, Lazy<ModelReplica>> _replicas = new();
+    private readonly object _gate = new();
+    private readonly Dictionary<string, (Lazy<ModelReplica> Replica, HashSet<string> Holders)> _replicas = [];
 
-    public ModelReplica Get(string jobId, JobSpec spec) =>
-        _replicas.GetOrAdd(jobId, _ => new Lazy<ModelReplica>(() =>
-            new ModelReplica(jobId, spec, Devices.Resolve(options.Value.Device), grains, logger))).Value;
-
-    public int Count => _replicas.Count;
-
-    public long BytesPulled => _replicas.Values.Where(r => r.IsValueCreated).Sum(r => r.Value.BytesPulled);
-
-    public void Release(string jobId)
+    public ModelReplica Get(string jobId, JobSpec spec, string holder)
     {
-        if (_replicas.TryRemove(jobId, out var replica) && replica.IsValueCreated) replica.Value.Dispose();
+        Lazy<ModelReplica> replica;
+        lock (_gate)
+        {
+            if (!_replicas.TryGetValue(jobId, out var entry))
+                _replicas[jobId] = entry = (new Lazy<ModelReplica>(() => new ModelReplica(jobId, spec, Devices.Resolve(options.Value.Device), grains, logger)), []);
+            entry.Holders.Add(holder);
+            replica = entry.Replica;
+        }
+        return replica.Value;
+    }
+
+    public int Count
+    {
+        get { lock (_gate) return _replicas.Count; }
+    }
+
+    public long BytesPulled
+    {
+        get { lock (_gate) return _replicas.Values.Where(r => r.Replica.IsValueCreated).Sum(r => r.Replica.Value.BytesPulled); }
+    }
+
+    /// <summary>The holder lets go of the job's replica; the last one frees it.</summary>
+    public void Release(string jobId, string holder)
+    {
+        Lazy<ModelReplica>? freed = null;
+        lock (_gate)
+        {
+            if (_replicas.TryGetValue(jobId, out var entry) && entry.Holders.Remove(holder) && entry.Holders.Count == 0)
+            {
+                _replicas.Remove(jobId);
+                freed = entry.Replica;
+            }
+        }
+        if (freed is { IsValueCreated: true }) freed.Value.Dispose(); // waits for torch work still running on it
     }
 
     public void Dispose()
     {
-        foreach (var r in _replicas.Values.Where(r => r.IsValueCreated)) r.Value.Dispose();
+        lock (_gate)
+        {
+            foreach (var r in _replicas.Values.Where(r => r.Replica.IsValueCreated)) r.Replica.Value.Dispose();
+            _replicas.Clear();
+        }
     }
 }
 

@@ -38,7 +38,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
         await Task.Run(() =>
         {
             var spec = JobSpec.Load(setup.JobFile);
-            _replica = replicas.Get(JobId, spec);
+            _replica ??= replicas.Get(JobId, spec, this.GetPrimaryKeyString());
             var all = JsonlDataset.Load(spec.Data.LearnTrain, _replica.Encoder, spec.SkipBadLines).Records;
             _records = Enumerable.Range(0, all.Count).Where(Owns).ToDictionary(i => i, i => all[i]);
             if (spec.Forgetting.Active)
@@ -55,6 +55,23 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
     private ShardInfo Info() => new(_setup!.ShardIndex, SiloName, _records.Count, _prompts.Count, _samples.Count);
 
     private ModelReplica Replica => _replica ?? throw new ShardNotPreparedException(this.GetPrimaryKeyString());
+
+    /// <summary>The job ended: let go of the replica and this shard's data.</summary>
+    public ValueTask Finish()
+    {
+        DeactivateOnIdle();
+        return ValueTask.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_replica is not null) replicas.Release(JobId, this.GetPrimaryKeyString());
+        _replica = null;
+        _records = [];
+        _prompts = [];
+        _samples = [];
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
 
     public async ValueTask<SampleInfo[]> SelfGenerate(long modelVersion)
     {

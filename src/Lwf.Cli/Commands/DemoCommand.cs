@@ -24,7 +24,7 @@ internal static class DemoCommand
     /// <summary>The `--tiny` configuration: a minutes-long smoke run (the tests use it), not a measurement.</summary>
     private static readonly PretrainOptions TinyBase = new()
     {
-        Layers = 1, Embedding = 32, Heads = 2, Context = 48, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60,
+        Layers = 1, Embedding = 32, Heads = 2, Context = 48, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60, MinWindowsPerDomain = 20,
     };
 
     public static Command Build()
@@ -82,15 +82,10 @@ internal static class DemoCommand
             foreach (var run in Runs)
             {
                 var runClock = Stopwatch.StartNew();
-                string jobId = JobIds.FromName($"demo-{run}", DateTime.UtcNow);
-                var status = await cluster.Client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(TaskPair.JobFile(pair, run)));
-                if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? "the job was refused");
-                Console.Out.WriteLine($"== {run}");
-                status = await JobClient.WatchAsync(cluster.Client, jobId, Console.Out);
-                if (status.Phase != JobPhase.Done) return 1;
                 string runDir = Path.Combine(outDir, run);
-                await JobClient.DownloadResultsAsync(cluster.Client, jobId, runDir);
-                runs.Add(new ComparedRun(run, Path.Combine(runDir, "report.json"), runClock.Elapsed.TotalSeconds));
+                Console.Out.WriteLine($"== {run}");
+                await JobClient.RunToEndAsync(cluster.Client, JobIds.FromName($"demo-{run}", DateTime.UtcNow), TaskPair.JobFile(pair, run), runDir, Console.Out);
+                runs.Add(new ComparedRun(run, LwfReport.Load(Path.Combine(runDir, "report.json")), runClock.Elapsed.TotalSeconds));
             }
         }
         finally

@@ -22,10 +22,11 @@ internal static class PretrainCommand
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => defaults.LearningRate };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => defaults.Seed };
         var windows = new Option<int>("--max-windows") { Description = "training windows per domain at most", DefaultValueFactory = _ => defaults.MaxWindowsPerDomain };
+        var minWindows = new Option<int>("--min-windows") { Description = "a domain with fewer training windows is repeated up to this many", DefaultValueFactory = _ => defaults.MinWindowsPerDomain };
         var force = new Option<bool>("--force") { Description = "train again even when OUT holds a model of these options and data" };
         var command = new Command("pretrain", "Train the small base model on every task domain (cached: a second run with the same options reuses it)")
         {
-            data, output, layers, embedding, heads, context, steps, batch, lr, seed, windows, force,
+            data, output, layers, embedding, heads, context, steps, batch, lr, seed, windows, minWindows, force,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -34,6 +35,7 @@ internal static class PretrainCommand
                 Layers = parse.GetValue(layers), Embedding = parse.GetValue(embedding), Heads = parse.GetValue(heads),
                 Context = parse.GetValue(context), Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch),
                 LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), MaxWindowsPerDomain = parse.GetValue(windows),
+                MinWindowsPerDomain = parse.GetValue(minWindows),
             };
             var progress = new ConsoleProgress();
             var report = Pretrainer.Run(parse.GetValue(data)!, parse.GetValue(output)!, options,

@@ -9,6 +9,7 @@ using Lwf.Core.Models;
 using Lwf.Core.Tasks;
 using Lwf.Core.Text;
 using Lwf.Core.Training;
+using TorchSharp;
 
 namespace Lwf.Core.Pretraining;
 
@@ -28,6 +29,11 @@ public sealed record PretrainOptions
     public int HeldOutDocuments { get; init; } = 30;
     /// <summary>At most this many training windows from one domain, so that no corpus drowns the others.</summary>
     public int MaxWindowsPerDomain { get; init; } = 1500;
+    /// <summary>A domain with fewer training windows is repeated up to this many, so that a small corpus is still learnt.</summary>
+    public int MinWindowsPerDomain { get; init; } = 300;
+    /// <summary>cpu, cuda or auto. Not part of the cache fingerprint: the same options train the same model on any device.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Device { get; init; } = "cpu";
 
     public void Validate()
     {
@@ -35,6 +41,8 @@ public sealed record PretrainOptions
             throw new LwfInputException($"the model needs layers ≥ 1 and an embedding ≥ 8 divisible by the heads (got {Layers}, {Embedding}, {Heads})");
         if (Context < 8) throw new LwfInputException($"--context must be at least 8, got {Context}");
         if (HeldOutDocuments < 1 || MaxWindowsPerDomain < 1) throw new LwfInputException("held-out documents and windows per domain must be at least 1");
+        if (MinWindowsPerDomain < 0 || MinWindowsPerDomain > MaxWindowsPerDomain)
+            throw new LwfInputException($"--min-windows must be between 0 and --max-windows ({MaxWindowsPerDomain}), got {MinWindowsPerDomain}");
     }
 }
 
@@ -79,6 +87,7 @@ public static class Pretrainer
         }, "pretrain options");
         using var model = CausalLM.Create(config);
         model.InitializeWeights(options.Seed);
+        model.to(Devices.Resolve(options.Device));
         model.eval();
         var tokenizer = TextTokenizer.Load(outDirectory, config) ?? throw new InvalidOperationException("no GPT-2 tokenizer");
         var encoder = new RecordEncoder(tokenizer, config, options.Context);
@@ -93,7 +102,10 @@ public static class Pretrainer
             var windows = Windows(tokenizer, trainDocs, options.Context).ToList();
             new Random(Seeds.ForRandom(options.Seed, domain.Length, windows.Count)).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(windows));
             windowsPerDomain[domain] = Math.Min(windows.Count, options.MaxWindowsPerDomain);
-            train.AddRange(windows.Take(options.MaxWindowsPerDomain));
+            var kept = windows.Take(options.MaxWindowsPerDomain).ToList();
+            // A thin domain is seen several times (its windows repeated in order) rather than barely at all.
+            for (int i = 0; kept.Count > 0 && i < options.MinWindowsPerDomain - windowsPerDomain[domain]; i++) train.Add(kept[i % kept.Count]);
+            train.AddRange(kept);
             heldOut[domain] = heldOutDocs.Select(encoder.FromText).Where(r => r.LossTokens > 0).ToList();
         }
         var before = heldOut.ToDictionary(kv => kv.Key, kv => Evaluator.Perplexity(model, kv.Value, 16));
@@ -146,7 +158,7 @@ public static class Pretrainer
 public static class PretrainCorpus
 {
     /// <summary>Bumped when the text below changes, so cached base models are rebuilt.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     public static readonly string[] Sources = ["brown", "sentiment", "countries", "sotu", "fortunes"];
 
@@ -155,7 +167,7 @@ public static class PretrainCorpus
         // The held-out Brown documents stay out: they are every job's held-out perplexity text.
         ["brown"] = BrownCorpus.Documents(dataDirectory).Where(d => !d.HeldOut).Select(d => string.Join(' ', d.Sentences)).ToList(),
         ["reviews"] = TaskBuilders.Reviews(dataDirectory).Select(r => r.Text).ToList(),
-        ["countries"] = TaskBuilders.CountryCapitals(dataDirectory).Select(c => $"The capital of {c.Country} is {c.Capital}.").ToList(),
+        ["countries"] = TaskBuilders.CountryFacts(dataDirectory),
         ["sotu"] = Paragraphs(TaskBuilders.StateOfTheUnionAddresses(dataDirectory)),
         ["fortunes"] = TaskBuilders.FortuneTexts(dataDirectory),
     };

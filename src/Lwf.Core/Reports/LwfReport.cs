@@ -32,4 +32,21 @@ public sealed class LwfReport
 
     public EvalPoint? Before => Evaluations.FirstOrDefault(e => e.Phase == "before");
     public EvalPoint? After => Evaluations.LastOrDefault(e => e.Phase == "after");
+
+    /// <summary>The last evaluation's result on a set (null when the run has no such set).</summary>
+    public EvalResult? Final(string set) => Evaluations.LastOrDefault()?.Results.FirstOrDefault(r => r.Set == set);
+
+    /// <summary>Reads a run's report.json (as <see cref="ReportWriter"/> writes it).</summary>
+    public static LwfReport Load(string path)
+    {
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<LwfReport>(File.ReadAllText(path), Checkpoints.CheckpointStore.Json)
+                ?? throw new LwfInputException($"{path}: empty report");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new LwfInputException($"{path}: not a report ({e.Message})");
+        }
+    }
 }

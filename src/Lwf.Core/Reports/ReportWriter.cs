@@ -15,8 +15,7 @@ public static class ReportWriter
     public static void Write(LwfReport report, string dir)
     {
         Directory.CreateDirectory(dir);
-        var options = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-        AtomicFile.WriteText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(report, options));
+        AtomicFile.WriteText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(report, CheckpointStore.Json));
         AtomicFile.WriteText(Path.Combine(dir, "report.md"), Markdown(report));
         DrawLosses(report, Path.Combine(dir, LossPlot));
         if (report.Forgetting is { Scores.Length: > 0 } f) DrawConfidences(f, Path.Combine(dir, ConfidencePlot));

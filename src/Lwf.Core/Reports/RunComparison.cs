@@ -1,30 +1,15 @@
 using System.Text;
-using System.Text.Json;
 using ScottPlot;
 
 namespace Lwf.Core.Reports;
 
-/// <summary>One run of a comparison: its name, its report.json, its wall time.</summary>
-public sealed record ComparedRun(string Name, string ReportPath, double WallSeconds)
+/// <summary>One run of a comparison: its name, its report, its wall time.</summary>
+public sealed record ComparedRun(string Name, LwfReport Report, double WallSeconds)
 {
-    private JsonElement? _after;
-
     /// <summary>The value of an evaluation set's metric after training (NaN when the run has no such set).</summary>
-    public double After(string set)
-    {
-        _after ??= JsonDocument.Parse(File.ReadAllText(ReportPath)).RootElement.GetProperty("evaluations").EnumerateArray().Last();
-        foreach (var result in _after.Value.GetProperty("results").EnumerateArray())
-            if (result.GetProperty("set").GetString() == set) return result.GetProperty("value").GetDouble();
-        return double.NaN;
-    }
+    public double After(string set) => Report.Final(set)?.Value ?? double.NaN;
 
-    public string Metric(string set)
-    {
-        _after ??= JsonDocument.Parse(File.ReadAllText(ReportPath)).RootElement.GetProperty("evaluations").EnumerateArray().Last();
-        foreach (var result in _after.Value.GetProperty("results").EnumerateArray())
-            if (result.GetProperty("set").GetString() == set) return result.GetProperty("metric").GetString()!;
-        return "";
-    }
+    public string Metric(string set) => Report.Final(set)?.Metric ?? "";
 }
 
 /// <summary>Runs of one job side by side (`lwf demo`): a markdown table of the final metrics and a bar chart.</summary>

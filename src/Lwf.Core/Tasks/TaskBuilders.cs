@@ -71,6 +71,43 @@ public static partial class TaskBuilders
             .Select(c => (c.Country, c.Capitals[0])).ToList();
     }
 
+    /// <summary>
+    /// A short paragraph of facts per country from world-countries (official name, region, capital, languages,
+    /// currencies, neighbours, demonym): the pretraining text of the country domain.
+    /// </summary>
+    public static List<string> CountryFacts(string dataDirectory)
+    {
+        string file = Path.Combine(CorpusFetcher.Require(dataDirectory, "countries"), "package", "countries.json");
+        var countries = JsonNode.Parse(File.ReadAllText(file))!.AsArray().Select(c => c!.AsObject()).ToList();
+        var names = countries.ToDictionary(c => c["cca3"]!.GetValue<string>(), c => c["name"]!["common"]!.GetValue<string>());
+        static string List(IEnumerable<string> items)
+        {
+            var all = items.Where(i => i.Length > 0).ToList();
+            return all.Count <= 1 ? string.Concat(all) : string.Join(", ", all[..^1]) + " and " + all[^1];
+        }
+        return countries.Select(c =>
+        {
+            string name = c["name"]!["common"]!.GetValue<string>(), official = c["name"]!["official"]!.GetValue<string>();
+            var text = new List<string> { official == name ? $"{name} is a country" : $"{name}, officially {official}, is a country" };
+            string subregion = c["subregion"]?.GetValue<string>() ?? "", region = c["region"]?.GetValue<string>() ?? "";
+            if (subregion.Length > 0 || region.Length > 0) text[0] += $" in {(subregion.Length > 0 ? subregion : region)}";
+            text[0] += ".";
+            var capitals = c["capital"]?.AsArray().Select(x => x!.GetValue<string>()).Where(x => x.Length > 0).ToList() ?? [];
+            if (capitals.Count > 0) text.Add($"The capital of {name} is {List(capitals)}.");
+            var languages = c["languages"]?.AsObject().Select(kv => kv.Value!.GetValue<string>()).ToList() ?? [];
+            if (languages.Count > 0) text.Add($"People in {name} speak {List(languages)}.");
+            var currencies = c["currencies"]?.AsObject().Select(kv => kv.Value!["name"]?.GetValue<string>() ?? "").ToList() ?? [];
+            if (currencies.Count > 0) text.Add($"The currency of {name} is the {List(currencies)}.");
+            var borders = c["borders"]?.AsArray().Select(b => names.GetValueOrDefault(b!.GetValue<string>(), "")).ToList() ?? [];
+            text.Add(borders.Count > 0 ? $"{name} borders {List(borders)}." : c["landlocked"]?.GetValue<bool>() == true ? "" : $"{name} has no land borders.");
+            string demonym = c["demonyms"]?["eng"]?["m"]?.GetValue<string>() ?? "";
+            if (demonym.Length > 0) text.Add($"Someone from {name} is {(IsVowel(demonym[0]) ? "an" : "a")} {demonym}.");
+            return string.Join(' ', text.Where(t => t.Length > 0));
+        }).ToList();
+    }
+
+    private static bool IsVowel(char c) => "AEIOUaeiou".Contains(c);
+
     /// <summary>Generated word problems (+, −, ×, ÷ with whole answers), each answer computed and checked; exact-match evaluation.</summary>
     public static TaskSet Arithmetic(string dataDirectory, TaskSizes sizes, long seed)
     {

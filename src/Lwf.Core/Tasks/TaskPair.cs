@@ -5,7 +5,7 @@ namespace Lwf.Core.Tasks;
 
 /// <summary>The job knobs a pair's job files share; the defaults are the demo's.</summary>
 public sealed record PairJobSettings(int Steps = 60, int MicroBatchSize = 8, double LearningRate = 1e-3, int MaxLength = 96,
-    int SelfGenTokens = 16, int FisherRecords = 64, int ForgetEvery = 5, double Alpha = 0.5, double ForgetFraction = 0.3);
+    int SelfGenTokens = 16, int FisherRecords = 64, int ForgetEvery = 5, double Alpha = 0.5, double ForgetFraction = 0.3, string Device = "cpu");
 
 /// <summary>
 /// A learning task and a forgetting task written as an LWF job folder: learn-train.jsonl, learn-eval.jsonl,
@@ -46,6 +46,7 @@ public static class TaskPair
                 name: {learn}-vs-{forget}-{variant}
                 model: {Path.GetFullPath(model)}
                 seed: {seed}
+                device: {s.Device}
                 maxLength: {s.MaxLength}
 
                 data:

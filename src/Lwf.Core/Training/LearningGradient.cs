@@ -33,6 +33,9 @@ public sealed class GradientSums(Dictionary<string, Tensor> sums, double nllSum,
                 model.zero_grad();
                 var (n, t, r) = backward(micro);
                 nll += n; tokens += t; records += r;
+                // The .grad handles and their float64 copies are freed here, every micro-batch: left to the
+                // finalizer they pile up (on a GPU, hundreds of MiB a step until it runs out of memory).
+                using var scope = NewDisposeScope();
                 using var _ = no_grad();
                 foreach (var (name, p) in parameters)
                     if (p.grad is { } g) sums[name].add_(g.to(ScalarType.Float64));
@@ -49,9 +52,10 @@ public sealed class GradientSums(Dictionary<string, Tensor> sums, double nllSum,
     /// <summary>Sets every parameter's .grad to its sum (in the parameter's dtype).</summary>
     public void WriteToGrad(CausalLM model)
     {
+        using var scope = NewDisposeScope(); // the parameter keeps its own reference to the new .grad
         using var _ = no_grad();
         foreach (var (name, p) in model.named_parameters())
-            p.grad = sums[name].to(p.dtype).DetachFromDisposeScope();
+            p.grad = sums[name].to(p.dtype);
     }
 
     public void Dispose()

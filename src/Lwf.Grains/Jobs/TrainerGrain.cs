@@ -6,6 +6,7 @@ using Lwf.Core.Reports;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Orleans.Storage;
 
 namespace Lwf.Grains.Jobs;
 
@@ -32,6 +33,7 @@ public sealed partial class TrainerGrain(
     private ClusterWorkers? _workers;
     private TaskScheduler _grainScheduler = TaskScheduler.Default;
     private volatile bool _deactivating;
+    private volatile bool _superseded;
 
     // Read on the grain's own thread (activation services are off-limits to the thread-pool loop).
     private string JobId => _jobId ??= this.GetPrimaryKeyString();
@@ -65,7 +67,7 @@ public sealed partial class TrainerGrain(
         catch (LwfInputException e)
         {
             _status = NewStatus(JobPhase.Failed, 0, 0, $"cannot resume: {e.Message}");
-            await PersistFinal(_status);
+            await PersistFinal(_status, record.State.Incarnation);
             return;
         }
         LogResuming(logger, JobId, silo.SiloAddress.ToString(), record.State.Incarnation + 1);
@@ -131,7 +133,9 @@ public sealed partial class TrainerGrain(
     {
         var clock = Stopwatch.StartNew();
         double lastStepAt = 0;
-        var runner = new LwfJobRunner(spec, new Progress(this))
+        // The silo knows its hardware: in a cluster the trainer runs on its silo's device (the job file's
+        // `device` is for a single-process `lwf train`), as the replicas do.
+        var runner = new LwfJobRunner(spec with { Device = options.Value.Device }, new Progress(this))
         {
             Resume = resume,
             CheckpointDirectory = Path.Combine(JobDirectory, "checkpoints"),
@@ -143,6 +147,14 @@ public sealed partial class TrainerGrain(
             double now = clock.Elapsed.TotalSeconds;
             double rate = step.LossTokens / Math.Max(1e-9, now - lastStepAt);
             lastStepAt = now;
+            // Orleans' default directory may briefly allow a second activation while membership changes; the
+            // record's activation number decides which one runs the job, and the other stops before its next checkpoint.
+            if (JobFolderStorage.Read<JobRecord>(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, StateName)) is { } stored
+                && stored.Incarnation != incarnation)
+            {
+                _superseded = true;
+                _cancel?.Cancel();
+            }
             Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, TokensPerSecond = rate, Message = null });
         };
         JobStatus final;
@@ -167,6 +179,14 @@ public sealed partial class TrainerGrain(
             LogHandingOver(logger, JobId);
             return; // the record still says running: the next activation resumes from the newest checkpoint
         }
+        catch (Exception) when (_superseded)
+        {
+            // The record belongs to a newer activation: leave it, and let this one go, so that the next call
+            // reaches (or starts) the activation that owns the job.
+            LogSuperseded(logger, JobId, incarnation, -1);
+            await Task.Factory.StartNew(DeactivateOnIdle, CancellationToken.None, TaskCreationOptions.None, _grainScheduler);
+            return;
+        }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             final = Update(s => s with { Phase = JobPhase.Cancelled, Message = $"cancelled; the newest checkpoint is kept (step {s.CheckpointStep?.ToString() ?? "none"})" });
@@ -176,15 +196,32 @@ public sealed partial class TrainerGrain(
             LogFailed(logger, e, JobId);
             final = Update(s => s with { Phase = JobPhase.Failed, Message = e is LwfInputException ? e.Message : $"{e.GetType().Name}: {e.Message}" });
         }
-        await Task.Factory.StartNew(() => PersistFinal(final), CancellationToken.None, TaskCreationOptions.None, _grainScheduler).Unwrap();
+        await Task.Factory.StartNew(() => PersistFinal(final, incarnation), CancellationToken.None, TaskCreationOptions.None, _grainScheduler).Unwrap();
     }
 
     /// <summary>On the grain's scheduler: the job has ended; its record says so, and the activation may be collected again.</summary>
-    private async Task PersistFinal(JobStatus status)
+    private async Task PersistFinal(JobStatus status, int incarnation)
     {
         record.State.Phase = status.Phase;
         record.State.Final = status;
-        await record.WriteStateAsync();
+        try
+        {
+            await record.WriteStateAsync();
+        }
+        catch (InconsistentStateException)
+        {
+            // The record changed under this activation: re-read it. A later activation owns the job then, and
+            // its outcome is the one to keep; otherwise write this one over the stale copy.
+            await record.ReadStateAsync();
+            if (record.State.Incarnation != incarnation)
+            {
+                LogSuperseded(logger, JobId, incarnation, record.State.Incarnation);
+                return;
+            }
+            record.State.Phase = status.Phase;
+            record.State.Final = status;
+            await record.WriteStateAsync();
+        }
         DelayDeactivation(TimeSpan.FromMilliseconds(-1));
     }
 
@@ -285,6 +322,9 @@ public sealed partial class TrainerGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: trainer deactivating; the next activation resumes from the newest checkpoint")]
     private static partial void LogHandingOver(ILogger logger, string jobId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: activation {Incarnation} ended after activation {Newer} took the job over; its outcome is not recorded")]
+    private static partial void LogSuperseded(ILogger logger, string jobId, int incarnation, int newer);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed")]
     private static partial void LogFailed(ILogger logger, Exception exception, string jobId);

@@ -8,7 +8,7 @@ public sealed class PretrainerTests(CorpusFixture corpora) : IClassFixture<Corpu
 {
     private static readonly PretrainOptions Tiny = new()
     {
-        Layers = 1, Embedding = 32, Heads = 2, Context = 32, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60,
+        Layers = 1, Embedding = 32, Heads = 2, Context = 32, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60, MinWindowsPerDomain = 20,
     };
 
     [Fact]

@@ -1,0 +1,178 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Lwf.Core;
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Corpora;
+using Lwf.Core.Pretraining;
+using Lwf.Core.Reports;
+using Lwf.Core.Tasks;
+using Lwf.Grains.Jobs;
+using Lwf.Silo;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>
+/// `lwf experiment`: the grid behind docs/results.md. Learning/forgetting pairs × {vanilla, LWF-fisher, LWF-random,
+/// LWF-likelihood, LWF-ahead} × seeds, every run a job on an embedded cluster; writes the markdown (with the
+/// command line that made it) and one plot per pair. A seed changes the data split and the job's seed; the base
+/// model is the same for all (pretrained, or loaded from its cache).
+/// </summary>
+internal static class ExperimentCommand
+{
+    public static Command Build()
+    {
+        var pretrainDefaults = new PretrainOptions();
+        var jobDefaults = new PairJobSettings();
+        var output = new Option<string>("--out") { Description = "the markdown to write; plots go beside it in a folder of its name", DefaultValueFactory = _ => Path.Combine("docs", "results.md") };
+        var pairs = new Option<string>("--pairs") { Description = "LEARN:FORGET pairs, comma-separated", DefaultValueFactory = _ => "sentiment:fortunes,capitals:sotu,genre:fortunes" };
+        var variants = new Option<string>("--variants") { Description = $"comma-separated, of {string.Join(", ", TaskPair.Variants.Keys)}", DefaultValueFactory = _ => string.Join(",", TaskPair.Variants.Keys) };
+        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "1,2,3" };
+        var data = new Option<string>("--dir") { Description = "data folder", DefaultValueFactory = _ => DataCommands.DefaultDirectory };
+        var baseModel = new Option<string>("--base") { Description = "base model folder (pretrained there unless it holds one of these options)", DefaultValueFactory = _ => PretrainCommand.DefaultDirectory };
+        var work = new Option<string>("--work") { Description = "where the job folders and runs go", DefaultValueFactory = _ => Path.Combine(ClusterState.Home, "results-runs") };
+        var layers = new Option<int>("--layers") { Description = "base model layers", DefaultValueFactory = _ => pretrainDefaults.Layers };
+        var embedding = new Option<int>("--embedding") { Description = "base model width", DefaultValueFactory = _ => pretrainDefaults.Embedding };
+        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => pretrainDefaults.Heads };
+        var pretrainSteps = new Option<int>("--pretrain-steps") { DefaultValueFactory = _ => pretrainDefaults.Steps };
+        var pretrainBatch = new Option<int>("--pretrain-batch") { DefaultValueFactory = _ => pretrainDefaults.BatchSize };
+        var steps = new Option<int>("--steps") { Description = "learning steps per run", DefaultValueFactory = _ => jobDefaults.Steps };
+        var train = new Option<int>("--train") { Description = "learning records (and forgetting prompts) per pair", DefaultValueFactory = _ => 400 };
+        var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => 100 };
+        var device = new Option<string>("--device") { Description = "cpu or cuda (silos and trainer)", DefaultValueFactory = _ => "cpu" };
+        var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 2 };
+        var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
+        var machine = new Option<string?>("--machine") { Description = "what ran it, for the setup list (default: cores and device)" };
+        var command = new Command("experiment", "Run the results grid (pairs × vanilla/LWF variants × seeds) on an embedded cluster and write docs/results.md")
+        {
+            output, pairs, variants, seeds, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, train, eval, device, silos, parallel, machine,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            var pairList = parse.GetValue(pairs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p =>
+            {
+                var parts = p.Split(':');
+                if (parts.Length != 2) throw new LwfInputException($"--pairs: '{p}' is not LEARN:FORGET");
+                TaskBuilders.Get(TaskBuilders.Learning, parts[0], "learning");
+                TaskBuilders.Get(TaskBuilders.Forgetting, parts[1], "forgetting");
+                return (Learn: parts[0], Forget: parts[1]);
+            }).ToList();
+            var variantList = parse.GetValue(variants)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            foreach (var v in variantList.Where(v => !TaskPair.Variants.ContainsKey(v)))
+                throw new LwfInputException($"--variants: unknown '{v}' (one of {string.Join(", ", TaskPair.Variants.Keys)})");
+            var seedList = parse.GetValue(seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => long.TryParse(s, CultureInfo.InvariantCulture, out long v) ? v : throw new LwfInputException($"--seeds: '{s}' is not an integer")).ToList();
+            if (pairList.Count == 0 || variantList.Count == 0 || seedList.Count == 0) throw new LwfInputException("--pairs, --variants and --seeds need at least one each");
+            if (parse.GetValue(silos) < 1 || parse.GetValue(parallel) < 1) throw new LwfInputException("--silos and --parallel must be at least 1");
+            string dev = parse.GetValue(device)!;
+            if (dev is not ("cpu" or "cuda")) throw new LwfInputException($"--device must be cpu or cuda, got '{dev}'");
+            var pretrain = new PretrainOptions
+            {
+                Layers = parse.GetValue(layers), Embedding = parse.GetValue(embedding), Heads = parse.GetValue(heads),
+                Steps = parse.GetValue(pretrainSteps), BatchSize = parse.GetValue(pretrainBatch), Device = dev,
+            };
+            var settings = new PairJobSettings(Steps: parse.GetValue(steps), Device: dev);
+            var sizes = new TaskSizes(parse.GetValue(train), parse.GetValue(eval), 100);
+            return RunAsync(new Grid(pairList, variantList, seedList, sizes, settings), pretrain, Path.GetFullPath(parse.GetValue(output)!),
+                parse.GetValue(data)!, Path.GetFullPath(parse.GetValue(baseModel)!), Path.GetFullPath(parse.GetValue(work)!), dev,
+                parse.GetValue(silos), parse.GetValue(parallel), parse.GetValue(machine)).GetAwaiter().GetResult();
+        }));
+        return command;
+    }
+
+    private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings);
+
+    private static async Task<int> RunAsync(Grid grid, PretrainOptions pretrain, string outFile, string dataDir, string baseDir, string workDir,
+        string device, int silos, int parallel, string? machine)
+    {
+        var clock = Stopwatch.StartNew();
+        Console.Error.WriteLine($"corpora in {dataDir}");
+        CorpusFetcher.Fetch(dataDir, log: line => Console.Error.WriteLine("  " + line));
+        var progress = new ConsoleProgress();
+        var based = Pretrainer.Run(dataDir, baseDir, pretrain,
+            new Progress<(int Step, int Steps, double Loss)>(p => progress.Report(new("pretraining", p.Step, p.Steps, $"loss {p.Loss:F3}"))));
+        progress.Done();
+        Console.Error.WriteLine(based.Cached ? $"base model {baseDir}: cached" : $"base model {baseDir}: pretrained in {based.Seconds:F0} s");
+
+        // Seed by seed, so that a grid cut short holds whole seeds of every pair and variant.
+        var jobs = new List<(string Pair, string Variant, long Seed, string JobFile, string RunDir)>();
+        foreach (long seed in grid.Seeds)
+            foreach (var (learn, forget) in grid.Pairs)
+            {
+                string pairDir = TaskPair.Write(Path.Combine(workDir, $"{learn}-vs-{forget}", $"seed-{seed}", "job"), dataDir, learn, forget, baseDir,
+                    grid.Sizes, seed, grid.Settings);
+                foreach (var variant in grid.Variants)
+                    jobs.Add(($"learn {learn}, forget {forget}", variant, seed, TaskPair.JobFile(pairDir, variant),
+                        Path.Combine(workDir, $"{learn}-vs-{forget}", $"seed-{seed}", variant)));
+            }
+
+        string plotDir = Path.Combine(Path.GetDirectoryName(outFile)!, Path.GetFileNameWithoutExtension(outFile));
+        // The markdown and plots are rewritten after every run, so that an interrupted grid leaves what it measured.
+        var writing = new object();
+        void Write(IReadOnlyList<GridRun?> done)
+        {
+            var finishedRuns = done.OfType<GridRun>().ToList();
+            if (finishedRuns.Count == 0) return;
+            lock (writing)
+            {
+                Directory.CreateDirectory(plotDir);
+                string PlotFile(string pair) => Path.GetFileName(plotDir) + "/" + string.Concat(pair.Where(char.IsLetterOrDigit)) + ".png";
+                foreach (var pairRuns in finishedRuns.GroupBy(r => r.Pair))
+                    ResultsGrid.Plot(pairRuns.ToList(), pairRuns.Key, Path.Combine(Path.GetDirectoryName(outFile)!, PlotFile(pairRuns.Key)));
+                var setup = new List<string>
+                {
+                    $"Ran on {machine ?? $"{Environment.ProcessorCount} CPU cores"}, device {device}, {silos} embedded silos, {parallel} job(s) at a time; " +
+                        $"{clock.Elapsed.TotalMinutes:F1} minutes in all, {DateTime.UtcNow:yyyy-MM-dd}.",
+                    $"Base model: GPT-2 shape, {pretrain.Layers} layers, width {pretrain.Embedding}, {pretrain.Heads} heads, context {pretrain.Context}, " +
+                        $"{based.Parameters:N0} parameters; pretrained {pretrain.Steps} steps of batch {pretrain.BatchSize} on every domain (`lwf pretrain`), " +
+                        $"held-out perplexity after pretraining: {string.Join(", ", based.Domains.Select(d => $"{d.Domain} {d.After:F0}"))}.",
+                    $"Each run: {grid.Settings.Steps} learning steps of {grid.Settings.MicroBatchSize} records, learning rate {grid.Settings.LearningRate}, " +
+                        $"{grid.Sizes.Train} learning records and forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs forget every " +
+                        $"{grid.Settings.ForgetEvery} steps the most confident {grid.Settings.ForgetFraction:P0} of the self-generated samples with α = {grid.Settings.Alpha}.",
+                    $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train and evaluate) and seeds the job.",
+                };
+                if (finishedRuns.Count < jobs.Count) setup.Add($"**Incomplete: {finishedRuns.Count} of {jobs.Count} runs had finished when this was written.**");
+                string command = "lwf " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Contains(' ') ? $"\"{a}\"" : a));
+                AtomicFile.WriteText(outFile, ResultsGrid.Markdown(finishedRuns, command, setup, PlotFile));
+            }
+        }
+
+        Console.Error.WriteLine($"{jobs.Count} runs on {silos} embedded silos ({device}), {parallel} at a time");
+        var runs = new GridRun?[jobs.Count];
+        int finished = 0;
+        string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-results", Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var cluster = await LocalCluster.StartAsync(silos, checkpoints, device);
+            using var gate = new SemaphoreSlim(parallel);
+            await Task.WhenAll(jobs.Select(async (job, index) =>
+            {
+                await gate.WaitAsync();
+                try
+                {
+                    var runClock = Stopwatch.StartNew();
+                    if (Directory.Exists(job.RunDir)) Directory.Delete(job.RunDir, recursive: true);
+                    string jobId = JobIds.FromName($"results-{index}-{job.Variant}", DateTime.UtcNow);
+                    await JobClient.RunToEndAsync(cluster.Client, jobId, job.JobFile, job.RunDir, watch: null);
+                    var run = new GridRun(job.Pair, job.Variant, job.Seed, LwfReport.Load(Path.Combine(job.RunDir, "report.json")), runClock.Elapsed.TotalSeconds);
+                    runs[index] = run;
+                    Write(runs);
+                    Console.Error.WriteLine($"[{Interlocked.Increment(ref finished)}/{jobs.Count}] {job.Pair}, {job.Variant}, seed {job.Seed}: " +
+                        $"learn {run.Learn:F3}, forget {run.Forget:F3}, held-out {run.HeldOut:F1} ({run.WallSeconds:F0} s)");
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+        }
+        finally
+        {
+            if (Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
+        }
+
+        Write(runs.ToList());
+        Console.WriteLine($"wrote {outFile} and {plotDir}/ ({jobs.Count} runs, {clock.Elapsed.TotalMinutes:F1} minutes)");
+        return 0;
+    }
+}
