@@ -23,8 +23,11 @@ public sealed partial class ModelReplica : IDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _sync = new(1, 1);
 
-    internal ModelReplica(string jobId, JobSpec spec, Device device, IGrainFactory grains, ILogger logger)
+    private readonly Telemetry.LwfMetrics _metrics;
+
+    internal ModelReplica(string jobId, JobSpec spec, Device device, IGrainFactory grains, Telemetry.LwfMetrics metrics, ILogger logger)
     {
+        _metrics = metrics;
         JobId = jobId;
         Spec = spec;
         _grains = grains;
@@ -58,6 +61,7 @@ public sealed partial class ModelReplica : IDisposable
         {
             ObjectDisposedException.ThrowIf(IsDisposed, this);
             if (Version == version) return;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var trainer = _grains.GetGrain<ITrainerGrain>(JobId);
             var manifest = await trainer.GetWeights(version);
             var packed = await PackedTensors.FetchAsync(manifest, chunk => trainer.GetWeightChunk(version, chunk).AsTask());
@@ -70,6 +74,8 @@ public sealed partial class ModelReplica : IDisposable
                 packed.Release();
             });
             BytesPulled += manifest.TotalBytes;
+            _metrics.BytesReceived(manifest.TotalBytes);
+            _metrics.ReplicaSynced(clock.Elapsed.TotalSeconds);
             Version = version;
             LogPulled(_logger, JobId, version, manifest.TotalBytes);
         }
@@ -94,6 +100,7 @@ public sealed partial class ModelReplica : IDisposable
             Fisher = await Task.Run(() => FisherTransport.Unpack(packed, Model));
             packed.Release();
             BytesPulled += manifest.TotalBytes;
+            _metrics.BytesReceived(manifest.TotalBytes);
             FisherVersion = fisherVersion;
         }
         finally
@@ -130,7 +137,7 @@ public sealed partial class ModelReplica : IDisposable
 /// replica lives while a shard holds it: the job's last shard here letting go (the job ended, or the shard
 /// was deactivated) frees its weights, so a long-lived silo does not keep a model per job it ever ran.
 /// </summary>
-public sealed class ModelReplicas(IGrainFactory grains, IOptions<LwfSiloOptions> options, ILogger<ModelReplica> logger) : IDisposable
+public sealed class ModelReplicas(IGrainFactory grains, IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics, ILogger<ModelReplica> logger) : IDisposable
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, (Lazy<ModelReplica> Replica, HashSet<string> Holders)> _replicas = [];
@@ -141,7 +148,7 @@ public sealed class ModelReplicas(IGrainFactory grains, IOptions<LwfSiloOptions>
         lock (_gate)
         {
             if (!_replicas.TryGetValue(jobId, out var entry))
-                _replicas[jobId] = entry = (new Lazy<ModelReplica>(() => new ModelReplica(jobId, spec, Devices.Resolve(options.Value.Device), grains, logger)), []);
+                _replicas[jobId] = entry = (new Lazy<ModelReplica>(() => new ModelReplica(jobId, spec, Devices.Resolve(options.Value.Device), grains, metrics, logger)), []);
             entry.Holders.Add(holder);
             replica = entry.Replica;
         }

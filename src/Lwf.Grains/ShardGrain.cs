@@ -17,7 +17,7 @@ namespace Lwf.Grains;
 /// off the Orleans scheduler; its sums are deposited on the silo for one transfer per silo.
 /// </summary>
 [ShardSpreadPlacement]
-public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reducer, ILocalSiloDetails silo, ILogger<ShardGrain> logger)
+public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reducer, ILocalSiloDetails silo, Telemetry.LwfMetrics metrics, ILogger<ShardGrain> logger)
     : Grain, IShardGrain
 {
     private ShardSetup? _setup;
@@ -38,6 +38,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
         await Task.Run(() =>
         {
             var spec = JobSpec.Load(setup.JobFile);
+            if (_replica is null) metrics.ShardActivated(JobId);
             _replica ??= replicas.Get(JobId, spec, this.GetPrimaryKeyString());
             var all = JsonlDataset.Load(spec.Data.LearnTrain, _replica.Encoder, spec.SkipBadLines).Records;
             _records = Enumerable.Range(0, all.Count).Where(Owns).ToDictionary(i => i, i => all[i]);
@@ -65,7 +66,11 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_replica is not null) replicas.Release(JobId, this.GetPrimaryKeyString());
+        if (_replica is not null)
+        {
+            replicas.Release(JobId, this.GetPrimaryKeyString());
+            metrics.ShardDeactivated(JobId);
+        }
         _replica = null;
         _records = [];
         _prompts = [];

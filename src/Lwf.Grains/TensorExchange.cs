@@ -11,11 +11,11 @@ namespace Lwf.Grains;
 /// the same bytes as grain-call responses (README, "Transport"). Without
 /// <see cref="LwfSiloOptions.DataPlanePort"/> nothing is published and chunks travel as grain calls.
 /// </summary>
-public sealed class TensorExchange(IOptions<LwfSiloOptions> options, string advertisedHost)
+public sealed class TensorExchange(IOptions<LwfSiloOptions> options, string advertisedHost, Telemetry.LwfMetrics? metrics = null)
 {
     /// <summary>For the silo's container: the data plane is advertised at the silo's own address unless configured.</summary>
-    public TensorExchange(IOptions<LwfSiloOptions> options, Orleans.Runtime.ILocalSiloDetails silo)
-        : this(options, silo.SiloAddress.Endpoint.Address.ToString()) { }
+    public TensorExchange(IOptions<LwfSiloOptions> options, Orleans.Runtime.ILocalSiloDetails silo, Telemetry.LwfMetrics metrics)
+        : this(options, silo.SiloAddress.Endpoint.Address.ToString(), metrics) { }
 
     private readonly ConcurrentDictionary<string, PackedTensors> _served = new();
 
@@ -36,6 +36,7 @@ public sealed class TensorExchange(IOptions<LwfSiloOptions> options, string adve
         bytes = [];
         if (!_served.TryGetValue(key, out var packed) || chunk < 0 || chunk >= packed.Chunks.Length) return false;
         bytes = packed.Chunks[chunk];
+        metrics?.BytesSent(bytes.Length);
         return true;
     }
 

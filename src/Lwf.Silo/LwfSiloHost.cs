@@ -12,6 +12,7 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
 using Orleans.Storage;
+using OpenTelemetry.Metrics;
 
 namespace Lwf.Silo;
 
@@ -32,6 +33,11 @@ public static class LwfSiloHost
         Validate(cluster);
         builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<Lwf.Grains.Telemetry.LwfMetrics>();
+        // /metrics in the Prometheus text format: the LWF meter and Orleans' own.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(Lwf.Grains.Telemetry.LwfMetrics.MeterName, "Microsoft.Orleans")
+            .AddPrometheusExporter());
         builder.Services.AddSingleton<ModelReplicas>();
         builder.Services.AddSingleton<SiloReducer>();
         builder.Services.AddSingleton<TensorExchange>();
@@ -53,6 +59,7 @@ public static class LwfSiloHost
 #pragma warning restore ORLEANSEXP003
         });
         var app = builder.Build();
+        app.MapPrometheusScrapingEndpoint();
         app.MapGet("/health/live", () => Results.Ok("live"));
         app.MapGet("/health/ready", (IServiceProvider services) => Ready(services) is { } problem
             ? Results.Problem(problem, statusCode: 503) : Results.Ok("ready"));

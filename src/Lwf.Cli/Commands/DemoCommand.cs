@@ -68,7 +68,7 @@ internal static class DemoCommand
         Console.Error.WriteLine(pretrained.Cached ? "      cached" : $"      pretrained in {pretrained.Seconds:F0} s");
 
         Console.Error.WriteLine($"[3/4] {learn} vs {forget} job files in {outDir}/job");
-        var sizes = tiny ? new TaskSizes(Train: 64, Eval: 24, HeldOut: 16) : new TaskSizes(Train: 400, Eval: 100, HeldOut: 100);
+        var sizes = tiny ? new TaskSizes(Train: 64, Eval: 24, HeldOut: 16) : new TaskSizes(Train: 200, Eval: 80, HeldOut: 100);
         var settings = tiny ? new PairJobSettings(Steps: 6, MicroBatchSize: 4, MaxLength: 48, SelfGenTokens: 6, FisherRecords: 16, ForgetEvery: 2)
             : new PairJobSettings();
         string pair = TaskPair.Write(Path.Combine(outDir, "job"), dataDir, learn, forget, baseDir, sizes, seed, settings);

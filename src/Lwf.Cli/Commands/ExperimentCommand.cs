@@ -4,6 +4,7 @@ using System.Globalization;
 using Lwf.Core;
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Corpora;
+using Lwf.Core.Jobs;
 using Lwf.Core.Pretraining;
 using Lwf.Core.Reports;
 using Lwf.Core.Tasks;
@@ -37,15 +38,17 @@ internal static class ExperimentCommand
         var pretrainSteps = new Option<int>("--pretrain-steps") { DefaultValueFactory = _ => pretrainDefaults.Steps };
         var pretrainBatch = new Option<int>("--pretrain-batch") { DefaultValueFactory = _ => pretrainDefaults.BatchSize };
         var steps = new Option<int>("--steps") { Description = "learning steps per run", DefaultValueFactory = _ => jobDefaults.Steps };
-        var train = new Option<int>("--train") { Description = "learning records (and forgetting prompts) per pair", DefaultValueFactory = _ => 400 };
-        var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => 100 };
+        var lr = new Option<double>("--lr") { Description = "learning rate of the learning (and forgetting) steps", DefaultValueFactory = _ => jobDefaults.LearningRate };
+        var train = new Option<int>("--train") { Description = "learning records (and forgetting prompts) per pair", DefaultValueFactory = _ => 200 };
+        var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => 80 };
         var device = new Option<string>("--device") { Description = "cpu or cuda (silos and trainer)", DefaultValueFactory = _ => "cpu" };
-        var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 2 };
+        var silos = new Option<int>("--silos") { Description = "embedded silos; 0 runs each job in this process", DefaultValueFactory = _ => 2 };
         var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
+        var reuse = new Option<bool>("--reuse") { Description = "keep runs already in --work from the same job file (an interrupted grid goes on where it stopped)" };
         var machine = new Option<string?>("--machine") { Description = "what ran it, for the setup list (default: cores and device)" };
         var command = new Command("experiment", "Run the results grid (pairs × vanilla/LWF variants × seeds) on an embedded cluster and write docs/results.md")
         {
-            output, pairs, variants, seeds, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, train, eval, device, silos, parallel, machine,
+            output, pairs, variants, seeds, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, lr, train, eval, device, silos, parallel, reuse, machine,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -63,7 +66,7 @@ internal static class ExperimentCommand
             var seedList = parse.GetValue(seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => long.TryParse(s, CultureInfo.InvariantCulture, out long v) ? v : throw new LwfInputException($"--seeds: '{s}' is not an integer")).ToList();
             if (pairList.Count == 0 || variantList.Count == 0 || seedList.Count == 0) throw new LwfInputException("--pairs, --variants and --seeds need at least one each");
-            if (parse.GetValue(silos) < 1 || parse.GetValue(parallel) < 1) throw new LwfInputException("--silos and --parallel must be at least 1");
+            if (parse.GetValue(silos) < 0 || parse.GetValue(parallel) < 1) throw new LwfInputException("--silos must be at least 0 (0: every job in this process) and --parallel at least 1");
             string dev = parse.GetValue(device)!;
             if (dev is not ("cpu" or "cuda")) throw new LwfInputException($"--device must be cpu or cuda, got '{dev}'");
             var pretrain = new PretrainOptions
@@ -71,19 +74,32 @@ internal static class ExperimentCommand
                 Layers = parse.GetValue(layers), Embedding = parse.GetValue(embedding), Heads = parse.GetValue(heads),
                 Steps = parse.GetValue(pretrainSteps), BatchSize = parse.GetValue(pretrainBatch), Device = dev,
             };
-            var settings = new PairJobSettings(Steps: parse.GetValue(steps), Device: dev);
+            var settings = new PairJobSettings(Steps: parse.GetValue(steps), LearningRate: parse.GetValue(lr), Device: dev);
+            if (settings.Steps < 1 || settings.LearningRate <= 0) throw new LwfInputException("--steps must be at least 1 and --lr above 0");
             var sizes = new TaskSizes(parse.GetValue(train), parse.GetValue(eval), 100);
             return RunAsync(new Grid(pairList, variantList, seedList, sizes, settings), pretrain, Path.GetFullPath(parse.GetValue(output)!),
                 parse.GetValue(data)!, Path.GetFullPath(parse.GetValue(baseModel)!), Path.GetFullPath(parse.GetValue(work)!), dev,
-                parse.GetValue(silos), parse.GetValue(parallel), parse.GetValue(machine)).GetAwaiter().GetResult();
+                parse.GetValue(silos), parse.GetValue(parallel), parse.GetValue(reuse), parse.GetValue(machine)).GetAwaiter().GetResult();
         }));
         return command;
+    }
+
+    /// <summary>In a finished run's folder: the SHA-256 of the job file it ran and its wall time.</summary>
+    private const string RunRecord = "experiment-run.txt";
+
+    /// <summary>The wall time of a finished run of this very job file in the folder, or null.</summary>
+    private static double? ReusedRun(string jobFile, string runDir)
+    {
+        string record = Path.Combine(runDir, RunRecord);
+        if (!File.Exists(record) || !File.Exists(Path.Combine(runDir, "report.json"))) return null;
+        var parts = File.ReadAllText(record).Split(' ', StringSplitOptions.TrimEntries);
+        return parts.Length == 2 && parts[0] == CheckpointStore.Sha256(jobFile) && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double s) ? s : null;
     }
 
     private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings);
 
     private static async Task<int> RunAsync(Grid grid, PretrainOptions pretrain, string outFile, string dataDir, string baseDir, string workDir,
-        string device, int silos, int parallel, string? machine)
+        string device, int silos, int parallel, bool reuse, string? machine)
     {
         var clock = Stopwatch.StartNew();
         Console.Error.WriteLine($"corpora in {dataDir}");
@@ -121,7 +137,8 @@ internal static class ExperimentCommand
                     ResultsGrid.Plot(pairRuns.ToList(), pairRuns.Key, Path.Combine(Path.GetDirectoryName(outFile)!, PlotFile(pairRuns.Key)));
                 var setup = new List<string>
                 {
-                    $"Ran on {machine ?? $"{Environment.ProcessorCount} CPU cores"}, device {device}, {silos} embedded silos, {parallel} job(s) at a time; " +
+                    $"Ran on {machine ?? $"{Environment.ProcessorCount} CPU cores"}, device {device}, " +
+                        $"{(silos > 0 ? $"{silos} embedded silos" : "each job in one process (`lwf train`)")}, {parallel} job(s) at a time; " +
                         $"{clock.Elapsed.TotalMinutes:F1} minutes in all, {DateTime.UtcNow:yyyy-MM-dd}.",
                     $"Base model: GPT-2 shape, {pretrain.Layers} layers, width {pretrain.Embedding}, {pretrain.Heads} heads, context {pretrain.Context}, " +
                         $"{based.Parameters:N0} parameters; pretrained {pretrain.Steps} steps of batch {pretrain.BatchSize} on every domain (`lwf pretrain`), " +
@@ -143,18 +160,28 @@ internal static class ExperimentCommand
         string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-results", Guid.NewGuid().ToString("N"));
         try
         {
-            await using var cluster = await LocalCluster.StartAsync(silos, checkpoints, device);
+            // --silos 0: each job in this process (`lwf train`); the cluster equivalence tests hold the two to the same numbers.
+            await using var cluster = silos > 0 ? await LocalCluster.StartAsync(silos, checkpoints, device) : null;
             using var gate = new SemaphoreSlim(parallel);
             await Task.WhenAll(jobs.Select(async (job, index) =>
             {
                 await gate.WaitAsync();
                 try
                 {
+                    if (reuse && ReusedRun(job.JobFile, job.RunDir) is { } seconds)
+                    {
+                        runs[index] = new GridRun(job.Pair, job.Variant, job.Seed, LwfReport.Load(Path.Combine(job.RunDir, "report.json")), seconds);
+                        Interlocked.Increment(ref finished);
+                        return;
+                    }
                     var runClock = Stopwatch.StartNew();
                     if (Directory.Exists(job.RunDir)) Directory.Delete(job.RunDir, recursive: true);
-                    string jobId = JobIds.FromName($"results-{index}-{job.Variant}", DateTime.UtcNow);
-                    await JobClient.RunToEndAsync(cluster.Client, jobId, job.JobFile, job.RunDir, watch: null);
+                    if (cluster is not null)
+                        await JobClient.RunToEndAsync(cluster.Client, JobIds.FromName($"results-{index}-{job.Variant}", DateTime.UtcNow), job.JobFile, job.RunDir, watch: null);
+                    else
+                        await Task.Run(() => new LwfJobRunner(JobSpec.Load(job.JobFile) with { Device = device }).Run(job.RunDir));
                     var run = new GridRun(job.Pair, job.Variant, job.Seed, LwfReport.Load(Path.Combine(job.RunDir, "report.json")), runClock.Elapsed.TotalSeconds);
+                    AtomicFile.WriteText(Path.Combine(job.RunDir, RunRecord), $"{CheckpointStore.Sha256(job.JobFile)} {run.WallSeconds.ToString("R", CultureInfo.InvariantCulture)}\n");
                     runs[index] = run;
                     Write(runs);
                     Console.Error.WriteLine($"[{Interlocked.Increment(ref finished)}/{jobs.Count}] {job.Pair}, {job.Variant}, seed {job.Seed}: " +

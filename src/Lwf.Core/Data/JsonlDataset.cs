@@ -15,6 +15,13 @@ public sealed class JsonlDataset
     public required IReadOnlyList<TokenizedRecord> Records { get; init; }
     public required IReadOnlyList<string> SkippedLines { get; init; }
 
+    /// <summary>Text stays readable in the files this project writes (no \uXXXX for every accent or quote).</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Writes one JSON object per line, atomically: the one JSONL writer of the project.</summary>
+    public static void Write(string path, IEnumerable<JsonObject> records) =>
+        Checkpoints.AtomicFile.WriteText(path, string.Concat(records.Select(r => r.ToJsonString(Readable) + "\n")));
+
     public static JsonlDataset Load(string path, RecordEncoder encoder, bool skipBadLines = false)
     {
         var records = Parse(path, obj => Encode(obj, encoder), skipBadLines, out var skipped);

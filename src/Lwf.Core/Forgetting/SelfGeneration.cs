@@ -107,24 +107,18 @@ public static class SelfGeneration
     /// JSONL: {prompt, response, source} (text where there is a tokenizer) and always the exact ids,
     /// {input_ids, loss_mask}, so that scoring uses the tokens the model produced, not a re-tokenization.
     /// </summary>
-    public static void Write(string path, IEnumerable<SelfGeneratedSample> samples)
-    {
-        AtomicFile.Write(path, stream =>
+    public static void Write(string path, IEnumerable<SelfGeneratedSample> samples) =>
+        JsonlDataset.Write(path, samples.Select(s =>
         {
-            using var writer = new StreamWriter(stream, leaveOpen: true);
-            foreach (var s in samples)
-            {
-                var record = s.ToRecord();
-                var json = new JsonObject();
-                if (s.Prompt is not null) json["prompt"] = s.Prompt;
-                if (s.Response is not null) json["response"] = s.Response;
-                json["source"] = s.Source;
-                json["input_ids"] = new JsonArray(record.InputIds.Select(i => (JsonNode)i).ToArray());
-                json["loss_mask"] = new JsonArray(record.LossMask.Select(m => (JsonNode)(m ? 1 : 0)).ToArray());
-                writer.WriteLine(json.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
-            }
-        });
-    }
+            var record = s.ToRecord();
+            var json = new JsonObject();
+            if (s.Prompt is not null) json["prompt"] = s.Prompt;
+            if (s.Response is not null) json["response"] = s.Response;
+            json["source"] = s.Source;
+            json["input_ids"] = new JsonArray(record.InputIds.Select(i => (JsonNode)i).ToArray());
+            json["loss_mask"] = new JsonArray(record.LossMask.Select(m => (JsonNode)(m ? 1 : 0)).ToArray());
+            return json;
+        }));
 
     /// <summary>The samples exactly as they are (one JSON object per line), for a shard's or a checkpoint's own use.</summary>
     public static void SaveSamples(string path, IEnumerable<SelfGeneratedSample> samples) =>

@@ -14,6 +14,9 @@ namespace Lwf.Core.Jobs;
 /// <summary>Progress of a stage: Done of Total units (records, samples, steps).</summary>
 public sealed record ProgressUpdate(string Stage, long Done, long Total, string? Detail = null);
 
+/// <summary>One choice of the forgetting set: when (null: before training), every sample's score, how many were kept, the Fisher's mean and largest entry.</summary>
+public sealed record ForgettingChoice(int? AtStep, IReadOnlyList<double> Scores, int Selected, double? FisherMean, double? FisherMax);
+
 /// <summary>What workers are made from: the trainer's model and the job, as the trainer loaded them.</summary>
 public sealed record TrainerContext(CausalLM Model, JobSpec Spec, RecordEncoder Encoder, TextTokenizer? Tokenizer, long PadId,
     Action<string, long, long> Progress);
@@ -232,6 +235,12 @@ public sealed class LwfJobRunner
     /// <summary>Called after every forgetting step with the forgetting batch's NLL before the step.</summary>
     public Action<double>? ForgettingStepCompleted { get; set; }
 
+    /// <summary>Called when the forgetting set is chosen (at the start and at every refresh): scores, size, Fisher statistics.</summary>
+    public Action<ForgettingChoice>? ForgettingSetChosen { get; set; }
+
+    /// <summary>Called after every evaluation (before, during and after training).</summary>
+    public Action<EvalPoint>? Evaluated { get; set; }
+
     /// <summary>Fisher (when the scorer or protection needs it), every sample's score, and D_U (global sample indices).</summary>
     private async Task<(FisherEstimate? Fisher, int[] ForgetSet, double[] Scores)> ChooseForgettingSet(
         IPipelineWorkers workers, int learningRecords, int? atStep, CancellationToken cancellation)
@@ -244,7 +253,29 @@ public sealed class LwfJobRunner
             fisher = accumulator.ToEstimate();
         }
         var scores = await workers.ScoreAsync(fisher, cancellation);
-        return (fisher, forgetting.Selection.Choose(scores), scores);
+        var chosen = forgetting.Selection.Choose(scores);
+        if (ForgettingSetChosen is { } chosenHook)
+        {
+            var (mean, max) = fisher is null ? ((double?)null, (double?)null) : FisherStatistics(fisher);
+            chosenHook(new ForgettingChoice(atStep, scores, chosen.Length, mean, max));
+        }
+        return (fisher, chosen, scores);
+    }
+
+    /// <summary>Mean and largest entry of the diagonal Fisher over every parameter.</summary>
+    private static (double? Mean, double? Max) FisherStatistics(FisherEstimate fisher)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        double sum = 0, max = double.NegativeInfinity;
+        long count = 0;
+        foreach (var name in fisher.Names)
+        {
+            var f = fisher.Fisher(name);
+            sum += f.sum().to(TorchSharp.torch.ScalarType.Float64).item<double>();
+            max = Math.Max(max, f.max().to(TorchSharp.torch.ScalarType.Float64).item<double>());
+            count += f.numel();
+        }
+        return count == 0 ? (null, null) : (sum / count, max);
     }
 
     /// <summary>N_F learning records: the first fisher.records of a seeded permutation (0 = all, in order).</summary>
@@ -263,7 +294,9 @@ public sealed class LwfJobRunner
             results.Add(set.Evaluate(model, encoder, _spec.Eval.MaxNewTokens, _spec.Eval.BatchSize));
             Report($"evaluation ({phase})", results.Count, sets.Count);
         }
-        return new EvalPoint(step, phase, results);
+        var point = new EvalPoint(step, phase, results);
+        Evaluated?.Invoke(point);
+        return point;
     }
 
     private static void WriteConfidences(string path, IReadOnlyList<SelfGeneratedSample> generated, double[] scores, int[] forgetSet)

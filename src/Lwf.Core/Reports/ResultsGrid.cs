@@ -10,6 +10,9 @@ public sealed record GridRun(string Pair, string Variant, long Seed, LwfReport R
     public double Learn => Report.Final("learn")?.Value ?? double.NaN;
     public double Forget => Report.Final("forget")?.Value ?? double.NaN;
     public double HeldOut => Report.Final("held-out")?.Value ?? double.NaN;
+
+    /// <summary>The base model's value on a set, evaluated before the run trained (NaN when not evaluated).</summary>
+    public double Before(string set) => Report.Before?.Results.FirstOrDefault(r => r.Set == set)?.Value ?? double.NaN;
 }
 
 /// <summary>A mean and the sample standard deviation (n − 1) of a few numbers; NaN deviation for one number.</summary>
@@ -75,6 +78,10 @@ public static class ResultsGrid
             sb.AppendLine();
             sb.AppendLine($"| run | learn {learnMetric} | forget {forgetMetric} | held-out perplexity | forgetting steps | wall time (s) | seeds |");
             sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+            // The base model before any run trained: the same for every variant of a seed, so taken once per seed.
+            var bases = list.GroupBy(r => r.Seed).Select(g => g.First()).ToList();
+            sb.AppendLine($"| base model, before | {MeanStd.Of(bases.Select(r => r.Before("learn"))).Format("F3")} | " +
+                $"{MeanStd.Of(bases.Select(r => r.Before("forget"))).Format("F3")} | {MeanStd.Of(bases.Select(r => r.Before("held-out"))).Format("F1")} | – | – | {bases.Count} |");
             foreach (var variant in VariantsOf(list))
             {
                 var v = list.Where(r => r.Variant == variant).ToList();

@@ -1,11 +1,12 @@
 using System.Text.Json.Nodes;
 using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
 
 namespace Lwf.Core.Tasks;
 
 /// <summary>The job knobs a pair's job files share; the defaults are the demo's.</summary>
-public sealed record PairJobSettings(int Steps = 60, int MicroBatchSize = 8, double LearningRate = 1e-3, int MaxLength = 96,
-    int SelfGenTokens = 16, int FisherRecords = 64, int ForgetEvery = 5, double Alpha = 0.5, double ForgetFraction = 0.3, string Device = "cpu");
+public sealed record PairJobSettings(int Steps = 40, int MicroBatchSize = 8, double LearningRate = 3e-4, int MaxLength = 96,
+    int SelfGenTokens = 12, int FisherRecords = 32, int ForgetEvery = 5, double Alpha = 0.5, double ForgetFraction = 0.3, string Device = "cpu");
 
 /// <summary>
 /// A learning task and a forgetting task written as an LWF job folder: learn-train.jsonl, learn-eval.jsonl,
@@ -33,11 +34,11 @@ public static class TaskPair
         var heldOut = BrownCorpus.HeldOutText(dataDirectory, sizes.HeldOut, seed);
         string dir = Path.GetFullPath(outDirectory);
         Directory.CreateDirectory(dir);
-        WriteJsonl(Path.Combine(dir, "learn-train.jsonl"), learning.Train);
-        WriteJsonl(Path.Combine(dir, "learn-eval.jsonl"), learning.Eval);
-        WriteJsonl(Path.Combine(dir, "forget-prompts.jsonl"), forgetting.Prompts);
-        WriteJsonl(Path.Combine(dir, "forget-eval.jsonl"), forgetting.Eval);
-        WriteJsonl(Path.Combine(dir, "held-out.jsonl"), heldOut);
+        JsonlDataset.Write(Path.Combine(dir, "learn-train.jsonl"), learning.Train);
+        JsonlDataset.Write(Path.Combine(dir, "learn-eval.jsonl"), learning.Eval);
+        JsonlDataset.Write(Path.Combine(dir, "forget-prompts.jsonl"), forgetting.Prompts);
+        JsonlDataset.Write(Path.Combine(dir, "forget-eval.jsonl"), forgetting.Eval);
+        JsonlDataset.Write(Path.Combine(dir, "held-out.jsonl"), heldOut);
         var s = settings ?? new PairJobSettings();
         foreach (var (variant, forgettingLines) in Variants)
             AtomicFile.WriteText(JobFile(dir, variant), string.Create(System.Globalization.CultureInfo.InvariantCulture, $"""
@@ -83,10 +84,4 @@ public static class TaskPair
     }
 
     public static string JobFile(string pairDirectory, string variant) => Path.Combine(pairDirectory, $"job-{variant}.yaml");
-
-    public static void WriteJsonl(string path, IEnumerable<JsonObject> records) =>
-        AtomicFile.WriteText(path, string.Concat(records.Select(r => r.ToJsonString(new System.Text.Json.JsonSerializerOptions
-        {
-            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        }) + "\n")));
 }

@@ -20,7 +20,8 @@ namespace Lwf.Grains.Jobs;
 /// </summary>
 public sealed partial class TrainerGrain(
     [PersistentState(TrainerGrain.StateName, JobFolderStorage.Name)] IPersistentState<JobRecord> record,
-    IGrainFactory grains, TensorExchange exchange, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, ILogger<TrainerGrain> logger)
+    IGrainFactory grains, TensorExchange exchange, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics,
+    ILogger<TrainerGrain> logger)
     : Grain, ITrainerGrain
 {
     public const string StateName = "job";
@@ -108,6 +109,7 @@ public sealed partial class TrainerGrain(
         lock (_gate)
         {
             _status = NewStatus(JobPhase.Pending, 0, spec.Train.Steps, resume ? "resuming from the newest checkpoint" : null);
+            metrics.JobPhaseChanged(JobId, JobPhase.Pending);
             _cancel = new CancellationTokenSource();
             _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, _cancel.Token));
         }
@@ -141,12 +143,29 @@ public sealed partial class TrainerGrain(
             CheckpointDirectory = Path.Combine(JobDirectory, "checkpoints"),
             CheckpointSaved = checkpoint => Update(s => s with { CheckpointStep = checkpoint.Manifest.Step }),
         };
-        runner.ForgettingStepCompleted = loss => Update(s => s with { ForgettingLoss = loss });
+        double lastEventAt = 0; // a step's duration: wall time since the previous learning or forgetting step ended
+        runner.ForgettingStepCompleted = loss =>
+        {
+            double now = clock.Elapsed.TotalSeconds;
+            metrics.ForgettingStep(JobId, loss, now - lastEventAt);
+            lastEventAt = now;
+            Update(s => s with { ForgettingLoss = loss });
+        };
+        runner.ForgettingSetChosen = choice =>
+        {
+            metrics.ForgettingSetChosen(JobId, choice.Scores, choice.Selected);
+            if (choice.FisherMean is { } mean && choice.FisherMax is { } max) metrics.FisherEstimated(JobId, mean, max);
+        };
+        runner.Evaluated = point =>
+        {
+            foreach (var result in point.Results) metrics.Evaluated(JobId, result.Set, result.Metric, result.Value);
+        };
         runner.StepCompleted = step =>
         {
             double now = clock.Elapsed.TotalSeconds;
             double rate = step.LossTokens / Math.Max(1e-9, now - lastStepAt);
-            lastStepAt = now;
+            metrics.LearningStep(JobId, step.Loss, step.LossTokens, now - lastEventAt);
+            lastStepAt = lastEventAt = now;
             // Orleans' default directory may briefly allow a second activation while membership changes; the
             // record's activation number decides which one runs the job, and the other stops before its next checkpoint.
             if (JobFolderStorage.Read<JobRecord>(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, StateName)) is { } stored
@@ -244,7 +263,12 @@ public sealed partial class TrainerGrain(
 
     private JobStatus Update(Func<JobStatus, JobStatus> change)
     {
-        lock (_gate) return _status = change(_status!);
+        lock (_gate)
+        {
+            _status = change(_status!);
+            metrics.JobPhaseChanged(JobId, _status.Phase);
+            return _status;
+        }
     }
 
     public ValueTask<JobStatus> GetStatus()

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Lwf.Abstractions;
+
+namespace Lwf.Grains.Telemetry;
+
+/// <summary>
+/// The silo's LWF instruments (meter "Lwf.Orleans"), exported at /metrics in the Prometheus format by the silo
+/// host. Counters and histograms are recorded where the work happens (the trainer's steps, the data plane,
+/// the replicas); the latest loss, evaluation, forgetting-set and Fisher values of each job on this silo are
+/// kept here and observed at scrape time. Prometheus names: dots become underscores, counters end in
+/// <c>_total</c>, and the unit is appended (<c>lwf_step_duration_seconds</c>).
+/// </summary>
+public sealed class LwfMetrics : IDisposable
+{
+    /// <summary>Every measurement carries its silo: silos that share a process (embedded mode) share its meters.</summary>
+    public LwfMetrics(Orleans.Runtime.ILocalSiloDetails silo) : this(silo.SiloAddress.ToString()) { }
+
+    private readonly KeyValuePair<string, object?> _silo;
+
+    public const string MeterName = "Lwf.Orleans";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _tokens;
+    private readonly Counter<long> _optimizerSteps;
+    private readonly Histogram<double> _stepDuration;
+    private readonly Histogram<double> _confidence;
+    private readonly Counter<long> _bytesMoved;
+    private readonly Histogram<double> _replicaSync;
+    private readonly ConcurrentDictionary<string, JobGauges> _jobs = new();
+    private readonly ConcurrentDictionary<string, int> _shards = new();
+
+    /// <summary>The latest values of one job on this silo (its trainer lives here).</summary>
+    private sealed class JobGauges
+    {
+        public double? LearningLoss, ForgettingLoss, FisherMean, FisherMax;
+        public int? ForgettingSetSize;
+        public JobPhase Phase;
+        public readonly ConcurrentDictionary<(string Set, string Metric), double> Evaluations = new();
+    }
+
+    public LwfMetrics(string silo)
+    {
+        _silo = new("silo", silo);
+        _tokens = _meter.CreateCounter<long>("lwf.tokens", "{token}", "Loss tokens the learning steps trained on");
+        _optimizerSteps = _meter.CreateCounter<long>("lwf.optimizer.steps", "{step}", "Optimizer steps by kind (learn, forget)");
+        _stepDuration = _meter.CreateHistogram<double>("lwf.step.duration", "s", "Wall time of a learning or forgetting step, by kind");
+        _confidence = _meter.CreateHistogram<double>("lwf.forgetting.confidence", "{score}", "Forgetting confidence of each self-generated sample when the forgetting set is chosen");
+        _bytesMoved = _meter.CreateCounter<long>("lwf.dataplane.bytes", "By", "Tensor bytes this silo sent to or received from other silos, by direction");
+        _replicaSync = _meter.CreateHistogram<double>("lwf.replica.sync.duration", "s", "Time a replica took to pull a new weights version");
+        _meter.CreateObservableGauge("lwf.learning.loss", () => Gauge(j => j.LearningLoss), description: "Latest learning loss (mean token NLL) per job");
+        _meter.CreateObservableGauge("lwf.forgetting.loss", () => Gauge(j => j.ForgettingLoss), description: "Latest forgetting-step loss per job");
+        _meter.CreateObservableGauge("lwf.fisher.mean", () => Gauge(j => j.FisherMean), description: "Mean of the diagonal Fisher over all parameters, latest estimate per job");
+        _meter.CreateObservableGauge("lwf.fisher.max", () => Gauge(j => j.FisherMax), description: "Largest diagonal Fisher entry, latest estimate per job");
+        _meter.CreateObservableGauge("lwf.forgetting.set.size", () => Gauge(j => j.ForgettingSetSize), "{sample}", "Samples in the current forgetting set per job");
+        _meter.CreateObservableGauge("lwf.eval.value", ObserveEvaluations, description: "Latest evaluation result per job, set and metric");
+        _meter.CreateObservableGauge("lwf.shards", () => _shards.Select(kv => new Measurement<int>(kv.Value, Tags(Tag("job", kv.Key)))),
+            "{shard}", "Shard grains of each job active on this silo");
+        _meter.CreateObservableGauge("lwf.jobs", ObserveJobs, "{job}", "Jobs whose trainer is on this silo, by state");
+    }
+
+    private static KeyValuePair<string, object?> Tag(string key, object? value) => new(key, value);
+
+    private System.Diagnostics.TagList Tags(params KeyValuePair<string, object?>[] tags)
+    {
+        var list = new System.Diagnostics.TagList { _silo };
+        foreach (var t in tags) list.Add(t);
+        return list;
+    }
+
+    private IEnumerable<Measurement<double>> Gauge(Func<JobGauges, double?> value) =>
+        _jobs.Select(kv => (kv.Key, Value: value(kv.Value))).Where(j => j.Value is { } v && double.IsFinite(v))
+            .Select(j => new Measurement<double>(j.Value!.Value, Tags(Tag("job", j.Key))));
+
+    private IEnumerable<Measurement<double>> Gauge(Func<JobGauges, int?> value) => Gauge(j => (double?)value(j));
+
+    private IEnumerable<Measurement<double>> ObserveEvaluations() =>
+        _jobs.SelectMany(job => job.Value.Evaluations.Select(e => new Measurement<double>(e.Value,
+            Tags(Tag("job", job.Key), Tag("set", e.Key.Set), Tag("metric", e.Key.Metric)))));
+
+    private IEnumerable<Measurement<int>> ObserveJobs() =>
+        Enum.GetValues<JobPhase>().Select(phase => new Measurement<int>(_jobs.Values.Count(j => j.Phase == phase),
+            Tags(Tag("state", phase.ToString().ToLowerInvariant()))));
+
+    private JobGauges Job(string jobId) => _jobs.GetOrAdd(jobId, _ => new JobGauges());
+
+    public void LearningStep(string jobId, double loss, long tokens, double seconds)
+    {
+        Job(jobId).LearningLoss = loss;
+        _tokens.Add(tokens, Tags(Tag("job", jobId)));
+        _optimizerSteps.Add(1, Tags(Tag("job", jobId), Tag("kind", "learn")));
+        _stepDuration.Record(seconds, Tags(Tag("kind", "learn")));
+    }
+
+    public void ForgettingStep(string jobId, double loss, double seconds)
+    {
+        Job(jobId).ForgettingLoss = loss;
+        _optimizerSteps.Add(1, Tags(Tag("job", jobId), Tag("kind", "forget")));
+        _stepDuration.Record(seconds, Tags(Tag("kind", "forget")));
+    }
+
+    public void ForgettingSetChosen(string jobId, IReadOnlyList<double> confidences, int selected)
+    {
+        Job(jobId).ForgettingSetSize = selected;
+        var tags = Tags();
+        foreach (double c in confidences) _confidence.Record(c, tags);
+    }
+
+    public void FisherEstimated(string jobId, double mean, double max)
+    {
+        var job = Job(jobId);
+        job.FisherMean = mean;
+        job.FisherMax = max;
+    }
+
+    public void Evaluated(string jobId, string set, string metric, double value) => Job(jobId).Evaluations[(set, metric)] = value;
+
+    public void JobPhaseChanged(string jobId, JobPhase phase) => Job(jobId).Phase = phase;
+
+    public void BytesSent(long bytes) => _bytesMoved.Add(bytes, Tags(Tag("direction", "sent")));
+
+    public void BytesReceived(long bytes) => _bytesMoved.Add(bytes, Tags(Tag("direction", "received")));
+
+    public void ReplicaSynced(double seconds) => _replicaSync.Record(seconds, Tags());
+
+    public void ShardActivated(string jobId) => _shards.AddOrUpdate(jobId, 1, (_, n) => n + 1);
+
+    public void ShardDeactivated(string jobId) => _shards.AddOrUpdate(jobId, 0, (_, n) => Math.Max(0, n - 1));
+
+    public void Dispose() => _meter.Dispose();
+}
