@@ -10,9 +10,22 @@ internal sealed class Lwf(string home)
 
     public string Home => home;
 
+    /// <summary>This test process's temporary folders, removed when it exits (runs would otherwise fill the disk).</summary>
+    private static readonly string TempRoot = CreateTempRoot();
+
+    private static string CreateTempRoot()
+    {
+        string root = Path.Combine(Path.GetTempPath(), "lwf-e2e", $"{Environment.ProcessId}-{Guid.NewGuid():N}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(root, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        };
+        return root;
+    }
+
     public static string NewTempDir()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "lwf-e2e", Guid.NewGuid().ToString("N"));
+        string dir = Path.Combine(TempRoot, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         return dir;
     }

@@ -9,9 +9,22 @@ internal static class Repo
 
     public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
 
+    /// <summary>This test process's temporary folders, removed when it exits (runs would otherwise fill the disk).</summary>
+    private static readonly string TempRoot = CreateTempRoot();
+
+    private static string CreateTempRoot()
+    {
+        string root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "lwf-grains-tests", $"{Environment.ProcessId}-{Guid.NewGuid():N}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(root, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        };
+        return root;
+    }
+
     public static string NewTempDir()
     {
-        string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "lwf-grains-tests", Guid.NewGuid().ToString("N"));
+        string dir = System.IO.Path.Combine(TempRoot, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         return dir;
     }

@@ -96,6 +96,11 @@ internal static class ExperimentCommand
         return parts.Length == 2 && parts[0] == CheckpointStore.Sha256(jobFile) && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double s) ? s : null;
     }
 
+    private static void DeleteFolder(string path)
+    {
+        if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+    }
+
     private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings);
 
     private static async Task<int> RunAsync(Grid grid, PretrainOptions pretrain, string outFile, string dataDir, string baseDir, string workDir,
@@ -139,7 +144,7 @@ internal static class ExperimentCommand
                 {
                     $"Ran on {machine ?? $"{Environment.ProcessorCount} CPU cores"}, device {device}, " +
                         $"{(silos > 0 ? $"{silos} embedded silos" : "each job in one process (`lwf train`)")}, {parallel} job(s) at a time; " +
-                        $"{clock.Elapsed.TotalMinutes:F1} minutes in all, {DateTime.UtcNow:yyyy-MM-dd}.",
+                        $"the runs' wall times add up to {finishedRuns.Sum(r => r.WallSeconds) / 60:F1} minutes; written {DateTime.UtcNow:yyyy-MM-dd}.",
                     $"Base model: GPT-2 shape, {pretrain.Layers} layers, width {pretrain.Embedding}, {pretrain.Heads} heads, context {pretrain.Context}, " +
                         $"{based.Parameters:N0} parameters; pretrained {pretrain.Steps} steps of batch {pretrain.BatchSize} on every domain (`lwf pretrain`), " +
                         $"held-out perplexity after pretraining: {string.Join(", ", based.Domains.Select(d => $"{d.Domain} {d.After:F0}"))}.",
@@ -154,7 +159,7 @@ internal static class ExperimentCommand
             }
         }
 
-        Console.Error.WriteLine($"{jobs.Count} runs on {silos} embedded silos ({device}), {parallel} at a time");
+        Console.Error.WriteLine($"{jobs.Count} runs {(silos > 0 ? $"on {silos} embedded silos" : "in this process")} ({device}), {parallel} at a time");
         var runs = new GridRun?[jobs.Count];
         int finished = 0;
         string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-results", Guid.NewGuid().ToString("N"));
@@ -176,10 +181,18 @@ internal static class ExperimentCommand
                     }
                     var runClock = Stopwatch.StartNew();
                     if (Directory.Exists(job.RunDir)) Directory.Delete(job.RunDir, recursive: true);
+                    // A finished run's checkpoints only serve a resume: dropped, or 45 runs fill a disk.
                     if (cluster is not null)
-                        await JobClient.RunToEndAsync(cluster.Client, JobIds.FromName($"results-{index}-{job.Variant}", DateTime.UtcNow), job.JobFile, job.RunDir, watch: null);
+                    {
+                        string jobId = JobIds.FromName($"results-{index}-{job.Variant}", DateTime.UtcNow);
+                        await JobClient.RunToEndAsync(cluster.Client, jobId, job.JobFile, job.RunDir, watch: null);
+                        DeleteFolder(Path.Combine(checkpoints, jobId, "checkpoints"));
+                    }
                     else
+                    {
                         await Task.Run(() => new LwfJobRunner(JobSpec.Load(job.JobFile) with { Device = device }).Run(job.RunDir));
+                        DeleteFolder(Path.Combine(job.RunDir, "checkpoints"));
+                    }
                     var run = new GridRun(job.Pair, job.Variant, job.Seed, LwfReport.Load(Path.Combine(job.RunDir, "report.json")), runClock.Elapsed.TotalSeconds);
                     AtomicFile.WriteText(Path.Combine(job.RunDir, RunRecord), $"{CheckpointStore.Sha256(job.JobFile)} {run.WallSeconds.ToString("R", CultureInfo.InvariantCulture)}\n");
                     runs[index] = run;

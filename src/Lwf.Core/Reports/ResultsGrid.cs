@@ -69,6 +69,8 @@ public static class ResultsGrid
             "(same data split, same base model), with how many seeds moved the wanted way.");
         sb.AppendLine();
         var reading = new List<string>();
+        var tally = new List<(List<double> Learn, List<double> Forget, List<double> HeldOut)>();
+        var baseLines = new List<string>();
         foreach (var pairRuns in runs.GroupBy(r => r.Pair))
         {
             var list = pairRuns.ToList();
@@ -101,10 +103,16 @@ public static class ResultsGrid
                     var dp = PairedDifferences(list, variant, r => r.HeldOut);
                     sb.AppendLine($"| {variant} | {Signed(MeanStd.Of(dl))} | {dl.Count(d => d > 0)}/{dl.Count} | {Signed(MeanStd.Of(df))} | " +
                         $"{df.Count(d => d < 0)}/{df.Count} | {Signed(MeanStd.Of(dp), "F1")} |");
-                    reading.Add(Reading(pairRuns.Key, variant, dl, df));
+                    reading.Add(Reading(pairRuns.Key, variant, dl, df, dp));
+                    tally.Add((dl, df, dp));
                 }
                 sb.AppendLine();
             }
+            var baseRuns = list.GroupBy(r => r.Seed).Select(g => g.First()).ToList();
+            var vanillaRuns = list.Where(r => r.Variant == "vanilla").ToList();
+            baseLines.Add($"{pairRuns.Key}: the base model scored {MeanStd.Of(baseRuns.Select(r => r.Before("learn"))).Mean:F3} on the learning task " +
+                $"and {MeanStd.Of(baseRuns.Select(r => r.Before("forget"))).Mean:F3} on the forgetting task before any training" +
+                (vanillaRuns.Count > 0 ? $"; vanilla fine-tuning ended at {MeanStd.Of(vanillaRuns.Select(r => r.Learn)).Mean:F3} and {MeanStd.Of(vanillaRuns.Select(r => r.Forget)).Mean:F3}." : "."));
             sb.AppendLine($"![{pairRuns.Key}]({plotFileOf(pairRuns.Key)})");
             sb.AppendLine();
         }
@@ -112,6 +120,18 @@ public static class ResultsGrid
         sb.AppendLine();
         sb.AppendLine("Written from the paired differences above by the same command, so it cannot drift from the numbers. " +
             "\"Consistently\" means every seed moved the same way; anything else is within what the seeds disagree on.");
+        sb.AppendLine();
+        static int Consistent(IEnumerable<List<double>> diffs, int sign) => diffs.Count(d => d.Count > 0 && d.All(x => Math.Sign(x) == sign));
+        if (tally.Count > 0)
+        {
+            sb.AppendLine($"In {tally.Count} comparisons of an LWF variant with vanilla fine-tuning (pairs × variants), every seed agreed that:");
+            sb.AppendLine();
+            sb.AppendLine($"- the learning task improved in {Consistent(tally.Select(t => t.Learn), 1)} and got worse in {Consistent(tally.Select(t => t.Learn), -1)};");
+            sb.AppendLine($"- the forgetting task was forgotten more in {Consistent(tally.Select(t => t.Forget), -1)} and less in {Consistent(tally.Select(t => t.Forget), 1)};");
+            sb.AppendLine($"- held-out perplexity rose in {Consistent(tally.Select(t => t.HeldOut), 1)} and fell in {Consistent(tally.Select(t => t.HeldOut), -1)}.");
+            sb.AppendLine();
+        }
+        foreach (var line in baseLines) sb.AppendLine($"- {line}");
         sb.AppendLine();
         foreach (var line in reading) sb.AppendLine($"- {line}");
         return sb.ToString();
@@ -121,19 +141,20 @@ public static class ResultsGrid
         s.Count == 0 ? "–" : (s.Mean >= 0 ? "+" : "") + s.Format(format);
 
     /// <summary>One plain sentence per variant and pair: did learning gain, did forgetting happen, every seed or not.</summary>
-    public static string Reading(string pair, string variant, IReadOnlyList<double> learnDiffs, IReadOnlyList<double> forgetDiffs)
+    public static string Reading(string pair, string variant, IReadOnlyList<double> learnDiffs, IReadOnlyList<double> forgetDiffs, IReadOnlyList<double>? heldOutDiffs = null)
     {
-        static string Direction(IReadOnlyList<double> d, string up, string down, string flat)
+        static string Direction(IReadOnlyList<double> d, string up, string down, string flat, string digits = "0.000")
         {
             if (d.Count == 0) return "not compared";
             if (d.All(x => x == 0)) return "unchanged in every seed";
             double mean = d.Average();
             string how = d.All(x => x > 0) ? "consistently " : d.All(x => x < 0) ? "consistently " : "";
-            if (how.Length == 0 || mean == 0) return $"{flat} ({mean.ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture)} on average, seeds disagree)";
-            return $"{how}{(mean > 0 ? up : down)} ({mean.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)}, {d.Count} of {d.Count} seeds)";
+            if (how.Length == 0 || mean == 0) return $"{flat} ({mean.ToString($"+{digits};-{digits};{digits}", CultureInfo.InvariantCulture)} on average, seeds disagree)";
+            return $"{how}{(mean > 0 ? up : down)} ({mean.ToString($"+{digits};-{digits}", CultureInfo.InvariantCulture)}, {d.Count} of {d.Count} seeds)";
         }
         return $"{pair}, {variant}: learning-task metric {Direction(learnDiffs, "higher than vanilla", "lower than vanilla", "no clear change")}; " +
-            $"forgetting-task accuracy {Direction(forgetDiffs, "higher than vanilla (less forgotten)", "lower than vanilla (more forgotten)", "no clear change")}.";
+            $"forgetting-task accuracy {Direction(forgetDiffs, "higher than vanilla (less forgotten)", "lower than vanilla (more forgotten)", "no clear change")}" +
+            (heldOutDiffs is null ? "." : $"; held-out perplexity {Direction(heldOutDiffs, "higher than vanilla (worse)", "lower than vanilla (better)", "no clear change", "0.0")}.");
     }
 
     /// <summary>Learning and forgetting metric per variant for one pair: bars at the mean, error bars of one std, the seeds as points.</summary>
