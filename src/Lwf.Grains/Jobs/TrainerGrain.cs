@@ -34,7 +34,7 @@ public sealed partial class TrainerGrain(
     private ClusterWorkers? _workers;
     private TaskScheduler _grainScheduler = TaskScheduler.Default;
     private volatile bool _deactivating;
-    private volatile bool _superseded;
+    private volatile int _supersededBy; // the newer activation number, once the record shows one
 
     // Read on the grain's own thread (activation services are off-limits to the thread-pool loop).
     private string JobId => _jobId ??= this.GetPrimaryKeyString();
@@ -166,12 +166,12 @@ public sealed partial class TrainerGrain(
             double rate = step.LossTokens / Math.Max(1e-9, now - lastStepAt);
             metrics.LearningStep(JobId, step.Loss, step.LossTokens, now - lastEventAt);
             lastStepAt = lastEventAt = now;
-            // Orleans' default directory may briefly allow a second activation while membership changes; the
-            // record's activation number decides which one runs the job, and the other stops before its next checkpoint.
+            // Fencing: should a second activation ever run this job (a grain directory that allows duplicates while
+            // membership changes), the record's activation number decides, and the older one stops before its next checkpoint.
             if (JobFolderStorage.Read<JobRecord>(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, StateName)) is { } stored
                 && stored.Incarnation != incarnation)
             {
-                _superseded = true;
+                _supersededBy = stored.Incarnation;
                 _cancel?.Cancel();
             }
             Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, TokensPerSecond = rate, Message = null });
@@ -198,11 +198,11 @@ public sealed partial class TrainerGrain(
             LogHandingOver(logger, JobId);
             return; // the record still says running: the next activation resumes from the newest checkpoint
         }
-        catch (Exception) when (_superseded)
+        catch (Exception) when (_supersededBy != 0)
         {
             // The record belongs to a newer activation: leave it, and let this one go, so that the next call
             // reaches (or starts) the activation that owns the job.
-            LogSuperseded(logger, JobId, incarnation, -1);
+            LogSuperseded(logger, JobId, incarnation, _supersededBy);
             await Task.Factory.StartNew(DeactivateOnIdle, CancellationToken.None, TaskCreationOptions.None, _grainScheduler);
             return;
         }
