@@ -32,6 +32,9 @@ public sealed class ClusterWorkers(IGrainFactory grains, TensorExchange exchange
 
     public IReadOnlyDictionary<string, int> ShardsPerSilo { get; private set; } = new Dictionary<string, int>();
 
+    /// <summary>Set when the trainer deactivates mid-job: disposing then leaves the shards alone.</summary>
+    public bool HandingOver { get; set; }
+
     /// <summary>The current weights, packed once per version (asked for by each silo's replica).</summary>
     public PackedTensors Weights(long version)
     {
@@ -172,7 +175,9 @@ public sealed class ClusterWorkers(IGrainFactory grains, TensorExchange exchange
             exchange.Withdraw($"weights.{jobId}.{Version}");
             exchange.Withdraw($"fisher.{jobId}.{FisherVersion}");
         }
-        // Best effort: a shard on a silo that is gone or stopping has nothing left to free.
+        // Best effort: a shard on a silo that is gone or stopping has nothing left to free. A trainer handing the
+        // job over (its silo stops) leaves the shards to the next activation, which prepares them again.
+        if (HandingOver) return;
         try
         {
             await Task.WhenAll(Enumerable.Range(0, shardCount).Select(i => grains.GetGrain<IShardGrain>($"{jobId}/{i}").Finish().AsTask()))

@@ -249,6 +249,7 @@ public sealed partial class TrainerGrain(
         if (_run is { IsCompleted: false } run)
         {
             _deactivating = true;
+            if (_workers is { } workers) workers.HandingOver = true;
             _cancel?.Cancel();
             try { await run.WaitAsync(cancellationToken); } catch (Exception) { }
         }
