@@ -61,14 +61,11 @@ internal static class DemoCommand
         CorpusFetcher.Fetch(dataDir, log: line => Console.Error.WriteLine("      " + line));
 
         Console.Error.WriteLine($"[2/4] base model in {baseDir}");
-        var progress = new ConsoleProgress();
-        var pretrained = Pretrainer.Run(dataDir, baseDir, tiny ? TinyBase : new PretrainOptions(),
-            new Progress<(int Step, int Steps, double Loss)>(p => progress.Report(new("pretraining", p.Step, p.Steps, $"loss {p.Loss:F3}"))));
-        progress.Done();
+        var pretrained = PretrainCommand.RunWithProgress(dataDir, baseDir, tiny ? TinyBase : new PretrainOptions());
         Console.Error.WriteLine(pretrained.Cached ? "      cached" : $"      pretrained in {pretrained.Seconds:F0} s");
 
         Console.Error.WriteLine($"[3/4] {learn} vs {forget} job files in {outDir}/job");
-        var sizes = tiny ? new TaskSizes(Train: 64, Eval: 24, HeldOut: 16) : new TaskSizes(Train: 200, Eval: 80, HeldOut: 100);
+        var sizes = tiny ? new TaskSizes(Train: 64, Eval: 24, HeldOut: 16) : TaskSizes.Experiment;
         var settings = tiny ? new PairJobSettings(Steps: 6, MicroBatchSize: 4, MaxLength: 48, SelfGenTokens: 6, FisherRecords: 16, ForgetEvery: 2)
             : new PairJobSettings();
         string pair = TaskPair.Write(Path.Combine(outDir, "job"), dataDir, learn, forget, baseDir, sizes, seed, settings);

@@ -39,8 +39,8 @@ internal static class ExperimentCommand
         var pretrainBatch = new Option<int>("--pretrain-batch") { DefaultValueFactory = _ => pretrainDefaults.BatchSize };
         var steps = new Option<int>("--steps") { Description = "learning steps per run", DefaultValueFactory = _ => jobDefaults.Steps };
         var lr = new Option<double>("--lr") { Description = "learning rate of the learning (and forgetting) steps", DefaultValueFactory = _ => jobDefaults.LearningRate };
-        var train = new Option<int>("--train") { Description = "learning records (and forgetting prompts) per pair", DefaultValueFactory = _ => 200 };
-        var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => 80 };
+        var train = new Option<int>("--train") { Description = "learning records (and forgetting prompts) per pair", DefaultValueFactory = _ => TaskSizes.Experiment.Train };
+        var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => TaskSizes.Experiment.Eval };
         var device = new Option<string>("--device") { Description = "cpu or cuda (silos and trainer)", DefaultValueFactory = _ => "cpu" };
         var silos = new Option<int>("--silos") { Description = "embedded silos; 0 runs each job in this process", DefaultValueFactory = _ => 2 };
         var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
@@ -76,7 +76,7 @@ internal static class ExperimentCommand
             };
             var settings = new PairJobSettings(Steps: parse.GetValue(steps), LearningRate: parse.GetValue(lr), Device: dev);
             if (settings.Steps < 1 || settings.LearningRate <= 0) throw new LwfInputException("--steps must be at least 1 and --lr above 0");
-            var sizes = new TaskSizes(parse.GetValue(train), parse.GetValue(eval), 100);
+            var sizes = TaskSizes.Experiment with { Train = parse.GetValue(train), Eval = parse.GetValue(eval) };
             return RunAsync(new Grid(pairList, variantList, seedList, sizes, settings), pretrain, Path.GetFullPath(parse.GetValue(output)!),
                 parse.GetValue(data)!, Path.GetFullPath(parse.GetValue(baseModel)!), Path.GetFullPath(parse.GetValue(work)!), dev,
                 parse.GetValue(silos), parse.GetValue(parallel), parse.GetValue(reuse), parse.GetValue(machine)).GetAwaiter().GetResult();
@@ -109,10 +109,7 @@ internal static class ExperimentCommand
         var clock = Stopwatch.StartNew();
         Console.Error.WriteLine($"corpora in {dataDir}");
         CorpusFetcher.Fetch(dataDir, log: line => Console.Error.WriteLine("  " + line));
-        var progress = new ConsoleProgress();
-        var based = Pretrainer.Run(dataDir, baseDir, pretrain,
-            new Progress<(int Step, int Steps, double Loss)>(p => progress.Report(new("pretraining", p.Step, p.Steps, $"loss {p.Loss:F3}"))));
-        progress.Done();
+        var based = PretrainCommand.RunWithProgress(dataDir, baseDir, pretrain);
         Console.Error.WriteLine(based.Cached ? $"base model {baseDir}: cached" : $"base model {baseDir}: pretrained in {based.Seconds:F0} s");
 
         // Seed by seed, so that a grid cut short holds whole seeds of every pair and variant.

@@ -8,6 +8,16 @@ internal static class PretrainCommand
 {
     public static string DefaultDirectory => Path.Combine(ClusterState.Home, "models", "lwf-base");
 
+    /// <summary>Pretrains (or loads the cached model) with a progress bar on the console: `lwf pretrain`, `lwf demo`, `lwf experiment`.</summary>
+    public static PretrainReport RunWithProgress(string dataDirectory, string outDirectory, PretrainOptions options, bool force = false)
+    {
+        var progress = new ConsoleProgress();
+        var report = Pretrainer.Run(dataDirectory, outDirectory, options,
+            new Progress<(int Step, int Steps, double Loss)>(p => progress.Report(new("pretraining", p.Step, p.Steps, $"loss {p.Loss:F3}"))), force);
+        progress.Done();
+        return report;
+    }
+
     public static Command Build()
     {
         var defaults = new PretrainOptions();
@@ -37,11 +47,7 @@ internal static class PretrainCommand
                 LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), MaxWindowsPerDomain = parse.GetValue(windows),
                 MinWindowsPerDomain = parse.GetValue(minWindows),
             };
-            var progress = new ConsoleProgress();
-            var report = Pretrainer.Run(parse.GetValue(data)!, parse.GetValue(output)!, options,
-                new Progress<(int Step, int Steps, double Loss)>(p => progress.Report(new("pretraining", p.Step, p.Steps, $"loss {p.Loss:F3}"))),
-                parse.GetValue(force));
-            progress.Done();
+            var report = RunWithProgress(parse.GetValue(data)!, parse.GetValue(output)!, options, parse.GetValue(force));
             Console.WriteLine(report.Cached
                 ? $"cached: {parse.GetValue(output)} ({report.Parameters:N0} parameters, trained in {report.Seconds:F0} s)"
                 : $"trained {report.Parameters:N0} parameters, {report.Steps} steps in {report.Seconds:F0} s, final loss {report.FinalLoss:F3}");

@@ -5,7 +5,11 @@ using Lwf.Core.Training;
 namespace Lwf.Core.Tasks;
 
 /// <summary>How many records a builder makes (fewer when the source has fewer).</summary>
-public sealed record TaskSizes(int Train = 400, int Eval = 100, int HeldOut = 100);
+public sealed record TaskSizes(int Train = 400, int Eval = 100, int HeldOut = 100)
+{
+    /// <summary>The sizes `lwf demo` and `lwf experiment` use: small enough for 2 CPU cores.</summary>
+    public static readonly TaskSizes Experiment = new(Train: 200, Eval: 80, HeldOut: 100);
+}
 
 /// <summary>
 /// A task as LWF job inputs. A learning task has Train ({prompt, response}) and Eval (multiple choice
