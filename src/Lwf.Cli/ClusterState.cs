@@ -36,10 +36,24 @@ public sealed record ClusterState(string ClusterId, string CheckpointDirectory, 
         }
     }
 
-    public void Save() => AtomicFile.WriteText(FilePath, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+    /// <summary>
+    /// The silos' /metrics endpoints in Prometheus' file_sd format, for cluster/prometheus/prometheus.yml: the
+    /// silos' HTTP ports are picked free at `lwf cluster up`, so a fixed scrape list could not name them.
+    /// </summary>
+    public static string PrometheusTargetsPath => Path.Combine(Home, "prometheus-targets.json");
+
+    public void Save()
+    {
+        AtomicFile.WriteText(FilePath, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+        WritePrometheusTargets([new { targets = Silos.Select(s => $"127.0.0.1:{s.HttpPort}").ToArray(), labels = new { cluster = ClusterId } }]);
+    }
 
     public static void Delete()
     {
         if (File.Exists(FilePath)) File.Delete(FilePath);
+        WritePrometheusTargets([]);
     }
+
+    private static void WritePrometheusTargets(object[] groups) =>
+        AtomicFile.WriteText(PrometheusTargetsPath, JsonSerializer.Serialize(groups, new JsonSerializerOptions { WriteIndented = true }));
 }

@@ -34,9 +34,9 @@ public static class LwfSiloHost
         builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Lwf.Grains.Telemetry.LwfMetrics>();
-        // /metrics in the Prometheus text format: the LWF meter and Orleans' own.
+        // /metrics in the Prometheus text format: the LWF meter, Orleans' own and the .NET runtime's (memory, CPU, GC).
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(Lwf.Grains.Telemetry.LwfMetrics.MeterName, "Microsoft.Orleans")
+            .AddMeter(Lwf.Grains.Telemetry.LwfMetrics.MeterName, "Microsoft.Orleans", "System.Runtime")
             .AddPrometheusExporter());
         builder.Services.AddSingleton<ModelReplicas>();
         builder.Services.AddSingleton<SiloReducer>();

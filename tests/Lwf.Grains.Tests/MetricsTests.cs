@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Lwf.Abstractions;
 using Lwf.Core.Reports;
+using Lwf.Grains.Telemetry;
 using Lwf.Silo;
 
 namespace Lwf.Grains.Tests;
@@ -55,27 +56,27 @@ public sealed partial class MetricsTests
         var status = await trainer.GetStatus();
         var deadline = DateTime.UtcNow.AddMinutes(5);
         while (status.Step < 4 && !status.Phase.IsFinal() && DateTime.UtcNow < deadline) { await Task.Delay(100); status = await trainer.GetStatus(); }
-        double tokensMid = Sum(await Scrape(cluster), "lwf_tokens_total", ("job", jobId));
+        double tokensMid = Sum(await Scrape(cluster), "lwf_tokens_total", (LwfMetrics.JobLabel, jobId));
 
         var done = await ClusterEquivalenceTests.RunOnCluster(cluster, jobId, Repo.Path("cluster", "jobs", "tiny-lwf.yaml"), results);
         Assert.Equal(JobPhase.Done, done.Phase);
         var report = LwfReport.Load(Path.Combine(results, "report.json"));
         var end = await Scrape(cluster);
 
-        double tokensEnd = Sum(end, "lwf_tokens_total", ("job", jobId));
+        double tokensEnd = Sum(end, "lwf_tokens_total", (LwfMetrics.JobLabel, jobId));
         Assert.True(tokensMid > 0 && tokensEnd > tokensMid, $"tokens {tokensMid} mid-job, {tokensEnd} at the end");
-        Assert.Equal(report.LearningSteps, Sum(end, "lwf_optimizer_steps_total", ("job", jobId), ("kind", "learn")));
+        Assert.Equal(report.LearningSteps, Sum(end, "lwf_optimizer_steps_total", (LwfMetrics.JobLabel, jobId), ("kind", "learn")));
         Assert.True(report.ForgettingSteps > 0);
-        Assert.Equal(report.ForgettingSteps, Sum(end, "lwf_optimizer_steps_total", ("job", jobId), ("kind", "forget")));
+        Assert.Equal(report.ForgettingSteps, Sum(end, "lwf_optimizer_steps_total", (LwfMetrics.JobLabel, jobId), ("kind", "forget")));
         Assert.Equal(report.LearningSteps + report.ForgettingSteps, Sum(end, "lwf_step_duration_seconds_count"));
 
-        Assert.Equal(report.LearningLoss[^1].Loss, Sum(end, "lwf_learning_loss", ("job", jobId)), 6);
-        Assert.Equal(report.ForgettingLoss[^1].Loss, Sum(end, "lwf_forgetting_loss", ("job", jobId)), 6);
+        Assert.Equal(report.LearningLoss[^1].Loss, Sum(end, "lwf_learning_loss", (LwfMetrics.JobLabel, jobId)), 6);
+        Assert.Equal(report.ForgettingLoss[^1].Loss, Sum(end, "lwf_forgetting_loss", (LwfMetrics.JobLabel, jobId)), 6);
         foreach (var result in report.After!.Results)
-            Assert.Equal(result.Value, Sum(end, "lwf_eval_value", ("job", jobId), ("set", result.Set), ("metric", result.Metric)), 6);
-        Assert.Equal(report.Forgetting!.Selected, Sum(end, "lwf_forgetting_set_size", ("job", jobId)));
+            Assert.Equal(result.Value, Sum(end, "lwf_eval_value", (LwfMetrics.JobLabel, jobId), ("set", result.Set), ("metric", result.Metric)), 6);
+        Assert.Equal(report.Forgetting!.Selected, Sum(end, "lwf_forgetting_set_size", (LwfMetrics.JobLabel, jobId)));
         Assert.Equal(report.Forgetting.SelfGenerated * 2, Sum(end, "lwf_forgetting_confidence_count")); // chosen at the start and at the refresh (step 6)
-        double fisherMean = Sum(end, "lwf_fisher_mean", ("job", jobId)), fisherMax = Sum(end, "lwf_fisher_max", ("job", jobId));
+        double fisherMean = Sum(end, "lwf_fisher_mean", (LwfMetrics.JobLabel, jobId)), fisherMax = Sum(end, "lwf_fisher_max", (LwfMetrics.JobLabel, jobId));
         Assert.True(fisherMean > 0 && fisherMax >= fisherMean && double.IsFinite(fisherMax), $"Fisher mean {fisherMean}, max {fisherMax}");
 
         Assert.Equal(1, Sum(end, "lwf_jobs", ("state", "done")));
@@ -84,7 +85,21 @@ public sealed partial class MetricsTests
         Assert.True(Sum(end, "lwf_dataplane_bytes_total", ("direction", "received")) > 0);
         Assert.True(Sum(end, "lwf_replica_sync_duration_seconds_count") >= report.LearningSteps);
         Assert.Contains(end, s => s.Name.StartsWith("orleans_", StringComparison.Ordinal)); // Orleans' own meter
+
+        // Every Grafana panel and variable reads metrics and labels this job exported: no panel is empty by a typo.
+        var exported = end.GroupBy(s => s.Name).ToDictionary(g => g.Key, g => g.SelectMany(s => s.Labels.Keys).ToHashSet());
+        foreach (var query in GrafanaDashboards.Queries())
+        {
+            foreach (string metric in query.Metrics)
+                Assert.True(exported.ContainsKey(metric), $"{query.Where}: {metric} is not exported (query: {query.Expression})");
+            var labels = query.Metrics.SelectMany(m => exported[m]).Concat(TargetLabels).ToHashSet();
+            foreach (string label in query.Labels)
+                Assert.True(labels.Contains(label), $"{query.Where}: no series of {string.Join(", ", query.Metrics)} has the label {label} (query: {query.Expression})");
+        }
     }
+
+    /// <summary>Labels Prometheus itself adds at scrape time (cluster/prometheus/prometheus.yml and the chart's ServiceMonitor).</summary>
+    private static readonly string[] TargetLabels = ["instance", "job", "namespace", "pod", "silo_kind"];
 
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>.*)\})?\s+(?<value>[^\s]+)(\s+\d+)?$")]
     private static partial Regex SampleLine();

@@ -20,6 +20,21 @@ public sealed class LwfMetrics : IDisposable
 
     public const string MeterName = "Lwf.Orleans";
 
+    /// <summary>
+    /// The job label. Not "job": Prometheus gives every scraped series its scrape job's name under "job" and
+    /// would rename ours to "exported_job".
+    /// </summary>
+    public const string JobLabel = "job_id";
+
+    /// <summary>Step and sync times: from a tiny CPU step (10 ms) to a large model's forgetting step (30 min).</summary>
+    private static readonly double[] SecondsBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 1800];
+
+    /// <summary>
+    /// Forgetting confidences are signed and their scale depends on the method (Fisher-weighted scores of ±20
+    /// on the small models, likelihoods of -4, random draws in [0, 1)): symmetric, roughly logarithmic buckets.
+    /// </summary>
+    private static readonly double[] ConfidenceBuckets = [-1000, -300, -100, -30, -10, -3, -1, -0.3, -0.1, 0, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000];
+
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _tokens;
     private readonly Counter<long> _optimizerSteps;
@@ -44,17 +59,20 @@ public sealed class LwfMetrics : IDisposable
         _silo = new("silo", silo);
         _tokens = _meter.CreateCounter<long>("lwf.tokens", "{token}", "Loss tokens the learning steps trained on");
         _optimizerSteps = _meter.CreateCounter<long>("lwf.optimizer.steps", "{step}", "Optimizer steps by kind (learn, forget)");
-        _stepDuration = _meter.CreateHistogram<double>("lwf.step.duration", "s", "Wall time of a learning or forgetting step, by kind");
-        _confidence = _meter.CreateHistogram<double>("lwf.forgetting.confidence", "{score}", "Forgetting confidence of each self-generated sample when the forgetting set is chosen");
+        _stepDuration = _meter.CreateHistogram("lwf.step.duration", "s", "Wall time of a learning or forgetting step, by kind",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+        _confidence = _meter.CreateHistogram("lwf.forgetting.confidence", "{score}", "Forgetting confidence of each self-generated sample when the forgetting set is chosen",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ConfidenceBuckets });
         _bytesMoved = _meter.CreateCounter<long>("lwf.dataplane.bytes", "By", "Tensor bytes this silo sent to or received from other silos, by direction");
-        _replicaSync = _meter.CreateHistogram<double>("lwf.replica.sync.duration", "s", "Time a replica took to pull a new weights version");
+        _replicaSync = _meter.CreateHistogram("lwf.replica.sync.duration", "s", "Time a replica took to pull a new weights version",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
         _meter.CreateObservableGauge("lwf.learning.loss", () => Gauge(j => j.LearningLoss), description: "Latest learning loss (mean token NLL) per job");
         _meter.CreateObservableGauge("lwf.forgetting.loss", () => Gauge(j => j.ForgettingLoss), description: "Latest forgetting-step loss per job");
         _meter.CreateObservableGauge("lwf.fisher.mean", () => Gauge(j => j.FisherMean), description: "Mean of the diagonal Fisher over all parameters, latest estimate per job");
         _meter.CreateObservableGauge("lwf.fisher.max", () => Gauge(j => j.FisherMax), description: "Largest diagonal Fisher entry, latest estimate per job");
         _meter.CreateObservableGauge("lwf.forgetting.set.size", () => Gauge(j => j.ForgettingSetSize), "{sample}", "Samples in the current forgetting set per job");
         _meter.CreateObservableGauge("lwf.eval.value", ObserveEvaluations, description: "Latest evaluation result per job, set and metric");
-        _meter.CreateObservableGauge("lwf.shards", () => _shards.Select(kv => new Measurement<int>(kv.Value, Tags(Tag("job", kv.Key)))),
+        _meter.CreateObservableGauge("lwf.shards", () => _shards.Select(kv => new Measurement<int>(kv.Value, Tags(Tag(JobLabel, kv.Key)))),
             "{shard}", "Shard grains of each job active on this silo");
         _meter.CreateObservableGauge("lwf.jobs", ObserveJobs, "{job}", "Jobs whose trainer is on this silo, by state");
     }
@@ -70,13 +88,13 @@ public sealed class LwfMetrics : IDisposable
 
     private IEnumerable<Measurement<double>> Gauge(Func<JobGauges, double?> value) =>
         _jobs.Select(kv => (kv.Key, Value: value(kv.Value))).Where(j => j.Value is { } v && double.IsFinite(v))
-            .Select(j => new Measurement<double>(j.Value!.Value, Tags(Tag("job", j.Key))));
+            .Select(j => new Measurement<double>(j.Value!.Value, Tags(Tag(JobLabel, j.Key))));
 
     private IEnumerable<Measurement<double>> Gauge(Func<JobGauges, int?> value) => Gauge(j => (double?)value(j));
 
     private IEnumerable<Measurement<double>> ObserveEvaluations() =>
         _jobs.SelectMany(job => job.Value.Evaluations.Select(e => new Measurement<double>(e.Value,
-            Tags(Tag("job", job.Key), Tag("set", e.Key.Set), Tag("metric", e.Key.Metric)))));
+            Tags(Tag(JobLabel, job.Key), Tag("set", e.Key.Set), Tag("metric", e.Key.Metric)))));
 
     private IEnumerable<Measurement<int>> ObserveJobs() =>
         Enum.GetValues<JobPhase>().Select(phase => new Measurement<int>(_jobs.Values.Count(j => j.Phase == phase),
@@ -87,22 +105,22 @@ public sealed class LwfMetrics : IDisposable
     public void LearningStep(string jobId, double loss, long tokens, double seconds)
     {
         Job(jobId).LearningLoss = loss;
-        _tokens.Add(tokens, Tags(Tag("job", jobId)));
-        _optimizerSteps.Add(1, Tags(Tag("job", jobId), Tag("kind", "learn")));
-        _stepDuration.Record(seconds, Tags(Tag("kind", "learn")));
+        _tokens.Add(tokens, Tags(Tag(JobLabel, jobId)));
+        _optimizerSteps.Add(1, Tags(Tag(JobLabel, jobId), Tag("kind", "learn")));
+        _stepDuration.Record(seconds, Tags(Tag(JobLabel, jobId), Tag("kind", "learn")));
     }
 
     public void ForgettingStep(string jobId, double loss, double seconds)
     {
         Job(jobId).ForgettingLoss = loss;
-        _optimizerSteps.Add(1, Tags(Tag("job", jobId), Tag("kind", "forget")));
-        _stepDuration.Record(seconds, Tags(Tag("kind", "forget")));
+        _optimizerSteps.Add(1, Tags(Tag(JobLabel, jobId), Tag("kind", "forget")));
+        _stepDuration.Record(seconds, Tags(Tag(JobLabel, jobId), Tag("kind", "forget")));
     }
 
     public void ForgettingSetChosen(string jobId, IReadOnlyList<double> confidences, int selected)
     {
         Job(jobId).ForgettingSetSize = selected;
-        var tags = Tags();
+        var tags = Tags(Tag(JobLabel, jobId));
         foreach (double c in confidences) _confidence.Record(c, tags);
     }
 
