@@ -1,0 +1,71 @@
+{{/* The chart's name, or nameOverride. */}}
+{{- define "lwf-orleans.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name: every object is named after it. */}}
+{{- define "lwf-orleans.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "lwf-orleans.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lwf-orleans.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "lwf-orleans.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "lwf-orleans.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: lwf-orleans
+{{- end }}
+
+{{- define "lwf-orleans.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "lwf-orleans.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "lwf-orleans.clusterId" -}}
+{{- default (include "lwf-orleans.fullname" .) .Values.cluster.clusterId }}
+{{- end }}
+
+{{- define "lwf-orleans.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{- define "lwf-orleans.checkpointClaim" -}}
+{{- default (printf "%s-checkpoints" (include "lwf-orleans.fullname" .)) .Values.checkpoints.existingClaim }}
+{{- end }}
+
+{{/* The Redis connection string as an env entry: the bundled Service, an external string (kept in the chart's Secret) or the user's Secret. */}}
+{{- define "lwf-orleans.redisEnv" -}}
+- name: Cluster__RedisConnectionString
+{{- if .Values.redis.bundled }}
+  value: {{ printf "%s-redis:6379" (include "lwf-orleans.fullname" .) | quote }}
+{{- else if .Values.redis.external.existingSecret }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.external.existingSecret }}
+      key: {{ .Values.redis.external.existingSecretKey }}
+{{- else if .Values.redis.external.connectionString }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lwf-orleans.fullname" . }}-redis
+      key: connectionString
+{{- else }}
+{{- fail "redis.bundled is false: set redis.external.connectionString or redis.external.existingSecret" }}
+{{- end }}
+{{- end }}
