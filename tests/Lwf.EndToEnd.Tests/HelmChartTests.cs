@@ -187,6 +187,94 @@ public sealed class HelmChartTests
         }
     }
 
+    /// <summary>
+    /// A silo's environment as Kubernetes would give it: values, Secret keys, the pod's IP (here loopback), and
+    /// $(VAR) references expanded.
+    /// </summary>
+    private static Dictionary<string, string> PodEnvironment(List<Manifest> manifests, Dictionary<object, object> container)
+    {
+        var env = new Dictionary<string, string>();
+        foreach (var entry in List(container, "env"))
+        {
+            string name = (string)entry["name"];
+            if (entry.TryGetValue("value", out var value)) env[name] = (string)value;
+            else if (Map(entry, "valueFrom").TryGetValue("fieldRef", out var field))
+                env[name] = Assert.IsType<Dictionary<object, object>>(field)["fieldPath"] is "status.podIP" ? "127.0.0.1" : throw new InvalidOperationException($"{name}: unexpected fieldRef");
+            else
+            {
+                var key = Map(entry, "valueFrom", "secretKeyRef");
+                env[name] = (string)Map(One(manifests, "Secret", (string)key["name"]).Body, "stringData")[(string)key["key"]];
+            }
+        }
+        foreach (string name in env.Keys.ToList())
+            env[name] = System.Text.RegularExpressions.Regex.Replace(env[name], @"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", m => env.GetValueOrDefault(m.Groups[1].Value, m.Value));
+        return env;
+    }
+
+    [SkippableFact]
+    public void Every_setting_the_chart_gives_a_silo_is_one_the_silo_reads()
+    {
+        var manifests = Render("-f", Path.Combine(Chart, "values-gpu.yaml"));
+        var clusterOptions = typeof(global::Lwf.Silo.LwfClusterOptions).GetProperties().Select(p => p.Name).ToHashSet();
+        var siloOptions = typeof(global::Lwf.Grains.LwfSiloOptions).GetProperties().Select(p => p.Name).ToHashSet();
+        string[] others = ["POD_IP", "Urls", "HOME", "LWF_HOME", "Logging__LogLevel__Default"];
+        foreach (var deployment in manifests.Where(m => m.Kind == "Deployment" && m.Name.EndsWith("-silo", StringComparison.Ordinal)))
+            foreach (string name in PodEnvironment(manifests, SiloContainer(deployment)).Keys)
+            {
+                bool known = name.Split("__") switch
+                {
+                    ["Cluster", var key] => clusterOptions.Contains(key),
+                    ["Lwf", var key] => siloOptions.Contains(key),
+                    _ => others.Contains(name),
+                };
+                Assert.True(known, $"{deployment.Name} sets {name}, which no silo option reads");
+            }
+    }
+
+    /// <summary>
+    /// The chart's silo environment, run here: one silo process joins the cluster through Redis and becomes ready
+    /// on the readiness probe's path, and the tiny job, submitted and watched with `lwf` in the silo's environment
+    /// as NOTES.txt says (`kubectl exec ... -- lwf submit`), completes.
+    /// </summary>
+    [SkippableFact]
+    public void A_silo_with_the_charts_environment_joins_redis_and_runs_a_job_submitted_as_the_notes_say()
+    {
+        string? redis = System.Environment.GetEnvironmentVariable("LWF_REDIS");
+        Skip.If(string.IsNullOrEmpty(redis), "LWF_REDIS is not set (host:port of a redis-server; .ci/run starts one)");
+        int[] ports = global::Lwf.Silo.LocalCluster.FreePorts(4);
+        string checkpoints = Lwf.NewTempDir();
+        var manifests = Render("--set", $"redis.bundled=false,cluster.siloPort={ports[0]},cluster.gatewayPort={ports[1]},cluster.httpPort={ports[2]},cluster.dataPlanePort={ports[3]}",
+            "--set-string", $"redis.external.connectionString={redis},cluster.clusterId=helm-{Guid.NewGuid():N},checkpoints.mountPath={checkpoints},data.mountPath={Lwf.RepoRoot}");
+        var silo = SiloContainer(One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo"));
+        var lwf = new Lwf(Lwf.NewTempDir());
+        foreach (var (key, value) in PodEnvironment(manifests, silo).Where(e => e.Key is not ("HOME" or "LWF_HOME"))) lwf.Env[key] = value;
+        string log = Path.Combine(Lwf.NewTempDir(), "silo.log");
+        using var process = lwf.Start(log, Assert.IsType<List<object>>(silo["args"]).Cast<string>().ToArray());
+        try
+        {
+            string ready = $"http://127.0.0.1:{Port(silo, "http")}{Map(silo, "readinessProbe", "httpGet")["path"]}";
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+            var deadline = DateTime.UtcNow.AddMinutes(3);
+            while (true)
+            {
+                Assert.False(process.HasExited, $"the silo exited ({(process.HasExited ? process.ExitCode : 0)}):\n{File.ReadAllText(log)}");
+                try { if (http.GetAsync(ready).Result.IsSuccessStatusCode) break; } catch (AggregateException) { }
+                Assert.True(DateTime.UtcNow < deadline, $"{ready} not ready after 3 minutes:\n{File.ReadAllText(log)}");
+                Thread.Sleep(500);
+            }
+            string id = lwf.Ok("submit", Path.Combine(Lwf.RepoRoot, "cluster", "jobs", "tiny-lwf.yaml")).Trim().Split('\n')[^1];
+            var (code, stdout, stderr) = lwf.Run("watch", id);
+            Assert.True(code == 0, $"lwf watch exited {code}\n{stdout}\n{stderr}\n{File.ReadAllText(log)}");
+            // The results are on the checkpoint volume, where the chart mounts it.
+            string report = Path.Combine(checkpoints, id, "results", "report.json");
+            Assert.True(File.Exists(report), $"no {report}");
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(true);
+        }
+    }
+
     [SkippableTheory]
     [InlineData("redis.bundled=false", "redis.bundled is false: set redis.external.connectionString or redis.external.existingSecret")]
     [InlineData("cpuSilos.replicas=0", "no silos: set cpuSilos.replicas > 0 or gpuSilos.enabled=true")]

@@ -30,19 +30,40 @@ internal sealed class Lwf(string home)
         return dir;
     }
 
-    public (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+/// <summary>Environment variables every command of this instance gets, on top of LWF_HOME (a silo pod's, say).</summary>
+    public Dictionary<string, string> Env { get; } = new();
+
+    private ProcessStartInfo StartInfo(string[] args)
     {
         var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         string dll = Path.Combine(RepoRoot, "src", "Lwf.Cli", "bin", tfm.Parent!.Name, tfm.Name, "lwf.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(dll);
         foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var (key, value) in Env) start.Environment[key] = value;
         start.Environment["LWF_HOME"] = home;
-        using var process = Process.Start(start)!;
+        return start;
+    }
+
+    public (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    {
+        using var process = Process.Start(StartInfo(args))!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(8))) { process.Kill(true); throw new TimeoutException("lwf " + string.Join(' ', args)); }
         return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts a long-running command (`lwf silo`); its output goes to <paramref name="log"/>.</summary>
+    public Process Start(string log, params string[] args)
+    {
+        var process = Process.Start(StartInfo(args))!;
+        var writer = TextWriter.Synchronized(new StreamWriter(log) { AutoFlush = true });
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) writer.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) writer.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
     public string Ok(params string[] args)
