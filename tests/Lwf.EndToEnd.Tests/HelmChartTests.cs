@@ -278,7 +278,9 @@ public sealed class HelmChartTests
     [SkippableTheory]
     [InlineData("redis.bundled=false", "redis.bundled is false: set redis.external.connectionString or redis.external.existingSecret")]
     [InlineData("cpuSilos.replicas=0", "no silos: set cpuSilos.replicas > 0 or gpuSilos.enabled=true")]
-    [InlineData("gpuSilos.enabled=true,gpuSilos.gpusPerSilo=0", "gpuSilos.gpusPerSilo must be at least 1")]
+    [InlineData("gpuSilos.enabled=true,gpuSilos.gpusPerSilo=0", "at '/gpuSilos/gpusPerSilo': minimum: got 0, want 1")]
+    [InlineData("cpuSilo.replicas=3", "additional properties 'cpuSilo' not allowed")] // values.schema.json: a misspelt key
+    [InlineData("gpuSilos.device=gpu", "at '/gpuSilos/device': 'gpu' does not match pattern")]
     public void Values_that_cannot_work_are_refused_with_the_key_to_change(string set, string message)
     {
         var (code, _, stderr) = RunHelm("template", "lwf", Chart, "--set", set);
