@@ -26,6 +26,12 @@ public sealed class MultiProcessClusterTests
             string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, stdout + stderr);
+            // Prometheus' file_sd targets (cluster/prometheus/prometheus.yml) name every silo, and each serves the job's metrics.
+            var targets = PrometheusTargets(lwf);
+            Assert.Equal(3, targets.Count);
+            using (var http = new HttpClient())
+                foreach (string target in targets)
+                    Assert.Contains("lwf_optimizer_steps_total", http.GetStringAsync($"http://{target}/metrics").Result);
             Assert.Contains("| learn (40) | accuracy |", stdout);
             Assert.Contains($"{id}: done", lwf.Ok("status"));
             // The same id again: no second job; the client is told about the existing one.
@@ -44,6 +50,13 @@ public sealed class MultiProcessClusterTests
             lwf.Run("cluster", "down");
         }
         Assert.False(File.Exists(Path.Combine(lwf.Home, "cluster.json")));
+        Assert.Empty(PrometheusTargets(lwf));
+    }
+
+    private static List<string> PrometheusTargets(Lwf lwf)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(lwf.Home, "prometheus-targets.json")));
+        return doc.RootElement.EnumerateArray().SelectMany(g => g.GetProperty("targets").EnumerateArray().Select(t => t.GetString()!)).ToList();
     }
 
     [Fact]
