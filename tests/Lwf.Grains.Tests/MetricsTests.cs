@@ -70,6 +70,8 @@ public sealed partial class MetricsTests
         Assert.Equal(report.ForgettingSteps, Sum(end, "lwf_optimizer_steps_total", (LwfMetrics.JobLabel, jobId), ("kind", "forget")));
         Assert.Equal(report.LearningSteps + report.ForgettingSteps, Sum(end, "lwf_step_duration_seconds_count"));
 
+        double learningLoss = Sum(end, "lwf_learning_loss", (LwfMetrics.JobLabel, jobId)), forgettingLoss = Sum(end, "lwf_forgetting_loss", (LwfMetrics.JobLabel, jobId));
+        Assert.True(double.IsFinite(learningLoss) && learningLoss > 0 && double.IsFinite(forgettingLoss) && forgettingLoss > 0, $"losses {learningLoss}, {forgettingLoss}");
         Assert.Equal(report.LearningLoss[^1].Loss, Sum(end, "lwf_learning_loss", (LwfMetrics.JobLabel, jobId)), 6);
         Assert.Equal(report.ForgettingLoss[^1].Loss, Sum(end, "lwf_forgetting_loss", (LwfMetrics.JobLabel, jobId)), 6);
         foreach (var result in report.After!.Results)
