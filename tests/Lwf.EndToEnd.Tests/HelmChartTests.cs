@@ -237,7 +237,7 @@ public sealed class HelmChartTests
     /// as NOTES.txt says (`kubectl exec ... -- lwf submit`), completes.
     /// </summary>
     [SkippableFact]
-    public void A_silo_with_the_charts_environment_joins_redis_and_runs_a_job_submitted_as_the_notes_say()
+    public async Task A_silo_with_the_charts_environment_joins_redis_and_runs_a_job_submitted_as_the_notes_say()
     {
         string? redis = System.Environment.GetEnvironmentVariable("LWF_REDIS");
         Skip.If(string.IsNullOrEmpty(redis), "LWF_REDIS is not set (host:port of a redis-server; .ci/run starts one)");
@@ -258,9 +258,9 @@ public sealed class HelmChartTests
             while (true)
             {
                 Assert.False(process.HasExited, $"the silo exited ({(process.HasExited ? process.ExitCode : 0)}):\n{File.ReadAllText(log)}");
-                try { if (http.GetAsync(ready).Result.IsSuccessStatusCode) break; } catch (AggregateException) { }
+                try { if ((await http.GetAsync(ready)).IsSuccessStatusCode) break; } catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
                 Assert.True(DateTime.UtcNow < deadline, $"{ready} not ready after 3 minutes:\n{File.ReadAllText(log)}");
-                Thread.Sleep(500);
+                await Task.Delay(500);
             }
             string id = lwf.Ok("submit", Path.Combine(Lwf.RepoRoot, "cluster", "jobs", "tiny-lwf.yaml")).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);

@@ -15,7 +15,7 @@ public sealed class MultiProcessClusterTests
     }
 
     [Fact]
-    public void Three_silo_processes_run_a_job_through_the_client()
+    public async Task Three_silo_processes_run_a_job_through_the_client()
     {
         var lwf = new Lwf(Lwf.NewTempDir());
         lwf.Ok("cluster", "up", "--silos", "3");
@@ -26,12 +26,15 @@ public sealed class MultiProcessClusterTests
             string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, stdout + stderr);
-            // Prometheus' file_sd targets (cluster/prometheus/prometheus.yml) name every silo, and each serves the job's metrics.
+            // Prometheus' file_sd targets (cluster/prometheus/prometheus.yml) name every silo; each serves its LWF
+            // metrics, and the trainer's silo (one of them) its optimizer steps.
             var targets = PrometheusTargets(lwf);
             Assert.Equal(3, targets.Count);
-            using (var http = new HttpClient())
-                foreach (string target in targets)
-                    Assert.Contains("lwf_optimizer_steps_total", http.GetStringAsync($"http://{target}/metrics").Result);
+            using var http = new HttpClient();
+            var scrapes = new List<string>();
+            foreach (string target in targets) scrapes.Add(await http.GetStringAsync($"http://{target}/metrics"));
+            Assert.All(scrapes, text => Assert.Contains("lwf_jobs{", text));
+            Assert.Single(scrapes, text => text.Contains("lwf_optimizer_steps_total{", StringComparison.Ordinal));
             Assert.Contains("| learn (40) | accuracy |", stdout);
             Assert.Contains($"{id}: done", lwf.Ok("status"));
             // The same id again: no second job; the client is told about the existing one.
