@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Lwf.Tests;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.Serialization;
@@ -27,13 +28,9 @@ public sealed class HelmChartTests
     {
         string? helm = Helm();
         Skip.If(helm is null, "helm is not installed (LWF_HELM or PATH; .ci/run installs it)");
-        var start = new ProcessStartInfo(helm!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(helm!);
         foreach (string a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2))) { process.Kill(true); throw new TimeoutException("helm " + string.Join(' ', args)); }
-        return (process.ExitCode, stdout.Result, stderr.Result);
+        return TestSupport.Run(start, TimeSpan.FromMinutes(2));
     }
 
     private static List<Manifest> Render(params string[] args)

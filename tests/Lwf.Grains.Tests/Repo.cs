@@ -1,40 +1,17 @@
 using Lwf.Core.Checkpoints;
+using Lwf.Tests;
 using static TorchSharp.torch;
 
 namespace Lwf.Grains.Tests;
 
+/// <summary>The repository and temporary folders (tests/Shared/TestSupport.cs), and comparing saved models.</summary>
 internal static class Repo
 {
-    public static string Root { get; } = Find();
+    public static string Root => TestSupport.RepoRoot;
 
-    public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
+    public static string Path(params string[] parts) => TestSupport.RepoPath(parts);
 
-    /// <summary>This test process's temporary folders, removed when it exits (runs would otherwise fill the disk).</summary>
-    private static readonly string TempRoot = CreateTempRoot();
-
-    private static string CreateTempRoot()
-    {
-        string root = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "lwf-grains-tests", $"{Environment.ProcessId}-{Guid.NewGuid():N}");
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { Directory.Delete(root, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        };
-        return root;
-    }
-
-    public static string NewTempDir()
-    {
-        string dir = System.IO.Path.Combine(TempRoot, Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
-
-    private static string Find()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Lwf.Orleans.sln"))) return dir.FullName;
-        throw new InvalidOperationException("Lwf.Orleans.sln not found");
-    }
+    public static string NewTempDir() => TestSupport.NewTempDir();
 
     /// <summary>Per tensor, the largest |a − b| relative to max |a|, over two saved models.</summary>
     public static double MaxRelativeDifference(string modelA, string modelB)
