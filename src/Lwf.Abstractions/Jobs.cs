@@ -24,12 +24,13 @@ public sealed record JobStatus(
     [property: Id(3)] int TotalSteps,
     [property: Id(4)] double? LearningLoss,
     [property: Id(5)] double? ForgettingLoss,
-    [property: Id(6)] double TokensPerSecond,
+    [property: Id(6)] double TokensPerSecond, // loss tokens; InputTokensPerSecond counts every real input token
     [property: Id(7)] string? Message,
     [property: Id(8)] IReadOnlyDictionary<string, int> ShardsPerSilo,
     [property: Id(9)] string? ResultTable,
     [property: Id(10)] string? TrainerSilo = null,
-    [property: Id(11)] int? CheckpointStep = null);
+    [property: Id(11)] int? CheckpointStep = null,
+    [property: Id(12)] double InputTokensPerSecond = 0);
 
 /// <summary>A file of a finished job's results, fetched in chunks.</summary>
 [GenerateSerializer, Immutable]

@@ -74,7 +74,7 @@ internal static class JobClient
     }
 
     public static string Describe(JobStatus s) =>
-        $"loss {s.LearningLoss:F4}{(s.ForgettingLoss is { } f ? $", forgetting {f:F4}" : "")}, {s.TokensPerSecond:F0} tokens/s" +
+        $"loss {s.LearningLoss:F4}{(s.ForgettingLoss is { } f ? $", forgetting {f:F4}" : "")}, {s.InputTokensPerSecond:F0} tokens/s ({s.TokensPerSecond:F0} loss tokens/s)" +
         (s.CheckpointStep is { } c ? $", checkpoint {c}" : "") +
         (s.ShardsPerSilo.Count > 0 ? $", shards per silo {string.Join("/", s.ShardsPerSilo.OrderBy(kv => kv.Key).Select(kv => kv.Value))}" : "");
 

@@ -2,6 +2,7 @@ using Lwf.Abstractions;
 using Lwf.Core.Forgetting;
 using Lwf.Core.Jobs;
 using static TorchSharp.torch;
+using Lwf.Core.Training;
 
 namespace Lwf.Grains;
 
@@ -128,13 +129,13 @@ public sealed class ClusterWorkers(IGrainFactory grains, TensorExchange exchange
         return scores.Scores;
     }
 
-    public Task<(double NllSum, long Tokens)> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation) =>
+    public Task<GradientTotals> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation) =>
         GradientAsync(WorkKind.LearningGradient, recordIndices);
 
-    public Task<(double NllSum, long Tokens)> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation) =>
+    public Task<GradientTotals> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation) =>
         GradientAsync(WorkKind.ForgettingGradient, sampleIndices);
 
-    private async Task<(double NllSum, long Tokens)> GradientAsync(WorkKind kind, IReadOnlyList<int> indices)
+    private async Task<GradientTotals> GradientAsync(WorkKind kind, IReadOnlyList<int> indices)
     {
         var packed = await ReduceAsync(kind, indices);
         await Task.Run(() =>
@@ -146,7 +147,8 @@ public sealed class ClusterWorkers(IGrainFactory grains, TensorExchange exchange
             foreach (var (name, p) in context.Model.named_parameters())
                 p.grad = sums[name].to(p.dtype).to(p.device); // the parameter keeps its own reference
         });
-        return (packed.Manifest.Scalars["nll"], (long)packed.Manifest.Scalars["tokens"]);
+        var scalars = packed.Manifest.Scalars;
+        return new GradientTotals(scalars["nll"], (long)scalars["tokens"], (long)scalars["inputs"]);
     }
 
     private async Task<PackedTensors> ReduceAsync(WorkKind kind, IReadOnlyList<int> indices)

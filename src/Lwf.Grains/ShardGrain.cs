@@ -135,7 +135,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, SiloReducer reduc
     private static ShardSums Deposit(GradientSums sums)
     {
         var tensors = sums.Sums.Select(kv => (kv.Key, kv.Value.cpu().clone().DetachFromDisposeScope())).ToList();
-        var result = new ShardSums(tensors, new Dictionary<string, double> { ["nll"] = sums.NllSum, ["tokens"] = sums.Tokens, ["items"] = sums.Records });
+        var result = new ShardSums(tensors, new Dictionary<string, double> { ["nll"] = sums.NllSum, ["tokens"] = sums.Tokens, ["inputs"] = sums.InputTokens, ["items"] = sums.Records });
         sums.Dispose();
         return result;
     }

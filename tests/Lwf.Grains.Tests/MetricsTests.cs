@@ -65,6 +65,8 @@ public sealed partial class MetricsTests
 
         double tokensEnd = Sum(end, "lwf_tokens_total", (LwfMetrics.JobLabel, jobId));
         Assert.True(tokensMid > 0 && tokensEnd > tokensMid, $"tokens {tokensMid} mid-job, {tokensEnd} at the end");
+        double inputTokens = Sum(end, "lwf_input_tokens_total", (LwfMetrics.JobLabel, jobId));
+        Assert.True(inputTokens > tokensEnd, $"input tokens {inputTokens} should exceed the loss tokens {tokensEnd} (prompts and first tokens carry no loss)");
         Assert.Equal(report.LearningSteps, Sum(end, "lwf_optimizer_steps_total", (LwfMetrics.JobLabel, jobId), ("kind", "learn")));
         Assert.True(report.ForgettingSteps > 0);
         Assert.Equal(report.ForgettingSteps, Sum(end, "lwf_optimizer_steps_total", (LwfMetrics.JobLabel, jobId), ("kind", "forget")));

@@ -10,6 +10,9 @@ public sealed class TokenBatch : IDisposable
     public required Tensor LossMask { get; init; }
     public required long LossTokens { get; init; }
 
+    /// <summary>Real tokens of the records (padding left out): what "tokens per second" counts in HF's Trainer.</summary>
+    public required long InputTokens { get; init; }
+
     public static TokenBatch Create(IReadOnlyList<TokenizedRecord> records, long padId, Device device)
     {
         int rows = records.Count, length = records.Max(r => r.InputIds.Length);
@@ -30,6 +33,7 @@ public sealed class TokenBatch : IDisposable
             AttentionMask = tensor(attention, [rows, length], ScalarType.Int64).to(device),
             LossMask = tensor(loss, [rows, length]).to(device),
             LossTokens = records.Sum(r => (long)r.LossTokens),
+            InputTokens = records.Sum(r => (long)r.InputIds.Length),
         };
     }
 

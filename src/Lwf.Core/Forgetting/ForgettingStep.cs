@@ -60,7 +60,7 @@ public static class ForgettingGradient
                 numerator = (0.5 * gap * gap * mask).sum();
             }
             numerator.backward();
-            return (nllTotal.item<float>(), batch.LossTokens, micro.Count);
+            return (nllTotal.item<float>(), batch.LossTokens, batch.InputTokens, micro.Count);
         });
 
     /// <summary>What the step multiplies the numerator's gradient by.</summary>

@@ -1,4 +1,5 @@
 using Lwf.Core.Forgetting;
+using Lwf.Core.Training;
 
 namespace Lwf.Core.Jobs;
 
@@ -24,11 +25,11 @@ public interface IPipelineWorkers : IAsyncDisposable
     /// <summary>Every sample's score, in global order.</summary>
     Task<double[]> ScoreAsync(FisherEstimate? fisher, CancellationToken cancellation);
 
-    /// <summary>Zeroes .grad, then leaves Σ∇(Σ token NLL) over the records in it; returns ΣNLL and the token count.</summary>
-    Task<(double NllSum, long Tokens)> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation);
+    /// <summary>Zeroes .grad, then leaves Σ∇(Σ token NLL) over the records in it; returns ΣNLL and the token counts.</summary>
+    Task<GradientTotals> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation);
 
     /// <summary>Zeroes .grad, then leaves ∇ of the forgetting loss's numerator over the samples in it.</summary>
-    Task<(double NllSum, long Tokens)> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation);
+    Task<GradientTotals> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation);
 
     /// <summary>The trainer changed the weights (an optimiser step): workers must use the new ones.</summary>
     void WeightsChanged();

@@ -46,21 +46,21 @@ public sealed class LocalWorkers(CausalLM model, JobSpec spec, RecordEncoder enc
         Task.FromResult(ForgettingConfidence.Score(model, _samples, spec.Forgetting.Scorer, fisher, spec.Seed,
             n => progress?.Invoke("confidence", n, _samples.Count)));
 
-    public Task<(double NllSum, long Tokens)> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
+    public Task<GradientTotals> LearningGradientAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
     {
         var records = recordIndices.Select(i => _records[i]).ToList();
         using var sums = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, spec.Train.MicroBatchSize), padId);
         sums.WriteToGrad(model);
-        return Task.FromResult((sums.NllSum, sums.Tokens));
+        return Task.FromResult(sums.Totals);
     }
 
     /// <summary>Forgetting batches are cut into micro-batches of the training micro-batch size, as on shards.</summary>
-    public Task<(double NllSum, long Tokens)> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation)
+    public Task<GradientTotals> ForgettingGradientAsync(IReadOnlyList<int> sampleIndices, ForgettingLossKind kind, CancellationToken cancellation)
     {
         var samples = sampleIndices.Select(i => _samples[i]).ToList();
         using var sums = ForgettingGradient.Accumulate(model, LearningGradient.MicroBatches(samples, spec.Train.MicroBatchSize), kind, padId);
         sums.WriteToGrad(model);
-        return Task.FromResult((sums.NllSum, sums.Tokens));
+        return Task.FromResult(sums.Totals);
     }
 
     public void WeightsChanged() { }

@@ -133,7 +133,7 @@ public sealed class LwfJobRunner
             {
                 if (stepper is null || forgetSet.Length == 0) return;
                 var batch = forgetSampler!.Next(Math.Min(forgetting.BatchSize, forgetSet.Length)).Select(i => forgetSet[i]).ToList();
-                var (nll, tokens) = await workers.ForgettingGradientAsync(batch, forgetting.Step.Loss, cancellation);
+                var (nll, tokens, _) = await workers.ForgettingGradientAsync(batch, forgetting.Step.Loss, cancellation);
                 stepper.ApplyGradients(tokens);
                 workers.WeightsChanged();
                 report.ForgettingLoss.Add(new LossPoint(atStep, nll / Math.Max(1, tokens)));
@@ -184,8 +184,7 @@ public sealed class LwfJobRunner
             {
                 cancellation.ThrowIfCancellationRequested();
                 var indices = sampler.Next(spec.Train.GlobalBatchSize);
-                var (nllSum, tokens) = await workers.LearningGradientAsync(indices, cancellation);
-                var step = tuner.ApplyGradients(nllSum, tokens, indices.Length);
+                var step = tuner.ApplyGradients(await workers.LearningGradientAsync(indices, cancellation), indices.Length);
                 workers.WeightsChanged();
                 report.LearningLoss.Add(new LossPoint(step.Step, step.Loss));
                 StepCompleted?.Invoke(step);

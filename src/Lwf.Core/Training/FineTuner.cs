@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Lwf.Core.Training;
 
-public sealed record StepResult(int Step, double Loss, double LearningRate, double GradNorm, long LossTokens, int Records);
+public sealed record StepResult(int Step, double Loss, double LearningRate, double GradNorm, long LossTokens, long InputTokens, int Records);
 
 /// <summary>
 /// Single-process fine-tuning: AdamW (no decay on biases and norms, as the HF Trainer), warm-up + cosine,
@@ -59,15 +59,16 @@ public sealed class FineTuner : IDisposable
     {
         using var sums = LearningGradient.Accumulate(_model, microBatches, _padId);
         sums.WriteToGrad(_model);
-        return ApplyGradients(sums.NllSum, sums.Tokens, sums.Records);
+        return ApplyGradients(sums.Totals, sums.Records);
     }
 
     /// <summary>
     /// The optimiser step once the parameters' <c>.grad</c> hold Σ∇(Σ token NLL) over the step's records
     /// (from this process or reduced across shards): divides by the step's token count, clips, steps.
     /// </summary>
-    public StepResult ApplyGradients(double nllSum, long tokens, int records)
+    public StepResult ApplyGradients(GradientTotals totals, int records)
     {
+        var (nllSum, tokens, inputTokens) = totals;
         if (tokens <= 0) throw new InvalidOperationException("a learning step needs at least one loss token");
         double lr = _options.LearningRate * LearningRateSchedule.Multiplier(StepsTaken, _options.WarmupSteps, _options.Steps);
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
@@ -83,7 +84,7 @@ public sealed class FineTuner : IDisposable
         }
         _model.eval();
         StepsTaken++;
-        return new StepResult(StepsTaken, nllSum / tokens, lr, gradNorm, tokens, records);
+        return new StepResult(StepsTaken, nllSum / tokens, lr, gradNorm, tokens, inputTokens, records);
     }
 
     private double GradNorm()

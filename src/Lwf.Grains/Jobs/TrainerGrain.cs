@@ -163,8 +163,8 @@ public sealed partial class TrainerGrain(
         runner.StepCompleted = step =>
         {
             double now = clock.Elapsed.TotalSeconds;
-            double rate = step.LossTokens / Math.Max(1e-9, now - lastStepAt);
-            metrics.LearningStep(JobId, step.Loss, step.LossTokens, now - lastEventAt);
+            double seconds = Math.Max(1e-9, now - lastStepAt);
+            metrics.LearningStep(JobId, step.Loss, step.LossTokens, step.InputTokens, now - lastEventAt);
             lastStepAt = lastEventAt = now;
             // Fencing: should a second activation ever run this job (a grain directory that allows duplicates while
             // membership changes), the record's activation number decides, and the older one stops before its next checkpoint.
@@ -174,7 +174,8 @@ public sealed partial class TrainerGrain(
                 _supersededBy = stored.Incarnation;
                 _cancel?.Cancel();
             }
-            Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, TokensPerSecond = rate, Message = null });
+            Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss,
+                TokensPerSecond = step.LossTokens / seconds, InputTokensPerSecond = step.InputTokens / seconds, Message = null });
         };
         JobStatus final;
         try

@@ -37,6 +37,7 @@ public sealed class LwfMetrics : IDisposable
 
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _tokens;
+    private readonly Counter<long> _inputTokens;
     private readonly Counter<long> _optimizerSteps;
     private readonly Histogram<double> _stepDuration;
     private readonly Histogram<double> _confidence;
@@ -58,6 +59,7 @@ public sealed class LwfMetrics : IDisposable
     {
         _silo = new("silo", silo);
         _tokens = _meter.CreateCounter<long>("lwf.tokens", "{token}", "Loss tokens the learning steps trained on");
+        _inputTokens = _meter.CreateCounter<long>("lwf.input.tokens", "{token}", "Input tokens (padding left out) the learning steps processed, as HF's tokens per second counts");
         _optimizerSteps = _meter.CreateCounter<long>("lwf.optimizer.steps", "{step}", "Optimizer steps by kind (learn, forget)");
         _stepDuration = _meter.CreateHistogram("lwf.step.duration", "s", "Wall time of a learning or forgetting step, by kind",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
@@ -102,10 +104,11 @@ public sealed class LwfMetrics : IDisposable
 
     private JobGauges Job(string jobId) => _jobs.GetOrAdd(jobId, _ => new JobGauges());
 
-    public void LearningStep(string jobId, double loss, long tokens, double seconds)
+    public void LearningStep(string jobId, double loss, long lossTokens, long inputTokens, double seconds)
     {
         Job(jobId).LearningLoss = loss;
-        _tokens.Add(tokens, Tags(Tag(JobLabel, jobId)));
+        _tokens.Add(lossTokens, Tags(Tag(JobLabel, jobId)));
+        _inputTokens.Add(inputTokens, Tags(Tag(JobLabel, jobId)));
         _optimizerSteps.Add(1, Tags(Tag(JobLabel, jobId), Tag("kind", "learn")));
         _stepDuration.Record(seconds, Tags(Tag(JobLabel, jobId), Tag("kind", "learn")));
     }

@@ -92,6 +92,10 @@ public sealed class FineTunerTests
         var reversed = Enumerable.Reverse(records).ToList();
         using var singlesReversed = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(reversed, 1), padId: 0);
         Assert.Equal(whole.Tokens, singles.Tokens);
+        // Input tokens count the records' real tokens: padding (the whole batch pads to its longest record) is not counted.
+        Assert.Equal(records.Sum(r => (long)r.InputIds.Length), whole.InputTokens);
+        Assert.Equal(whole.InputTokens, singles.InputTokens);
+        Assert.True(whole.InputTokens < records.Count * records.Max(r => r.InputIds.Length), "the records should differ in length");
         Assert.True(Math.Abs(whole.NllSum - singles.NllSum) <= 1e-5 * whole.NllSum);
         foreach (var (name, sum) in whole.Sums)
         {
@@ -113,6 +117,7 @@ public sealed class FineTunerTests
             for (int i = 0; i < 3; i++)
                 Assert.True(Math.Abs(bigSteps[i].Loss - accSteps[i].Loss) <= 1e-4 * bigSteps[i].Loss, $"step {i + 1}: {bigSteps[i].Loss} vs {accSteps[i].Loss}");
             Assert.Equal(bigSteps.Select(s => s.LossTokens), accSteps.Select(s => s.LossTokens));
+            Assert.Equal(bigSteps.Select(s => s.InputTokens), accSteps.Select(s => s.InputTokens));
         }
     }
 
