@@ -123,6 +123,11 @@ public sealed class HelmChartTests
         var claim = One(manifests, "PersistentVolumeClaim", "lwf-lwf-orleans-checkpoints");
         Assert.Equal(claim.Name, Map(Named(List(silos.Body, "spec", "template", "spec", "volumes"), "checkpoints"), "persistentVolumeClaim")["claimName"]);
         Assert.Equal(["ReadWriteMany"], Assert.IsType<List<object>>(Map(claim.Body, "spec")["accessModes"]).Cast<string>());
+        // The data volume is shared too: every shard reads the job's files on its own silo.
+        var dataClaim = One(manifests, "PersistentVolumeClaim", "lwf-lwf-orleans-data");
+        Assert.Equal(dataClaim.Name, Map(Named(List(silos.Body, "spec", "template", "spec", "volumes"), "data"), "persistentVolumeClaim")["claimName"]);
+        Assert.Equal(["ReadWriteMany"], Assert.IsType<List<object>>(Map(dataClaim.Body, "spec")["accessModes"]).Cast<string>());
+        Assert.Equal(env["Lwf__DataRoot"], Named(List(silo, "volumeMounts"), "data")["mountPath"]);
 
         // The Service's ports lead to the silo's named ports; its selector and the PDB's select the silo pods.
         var podLabels = Map(silos.Body, "spec", "template", "metadata", "labels");

@@ -46,8 +46,10 @@ app.kubernetes.io/part-of: lwf-orleans
 {{- default .Chart.AppVersion .Values.image.tag }}
 {{- end }}
 
-{{- define "lwf-orleans.checkpointClaim" -}}
-{{- default (printf "%s-checkpoints" (include "lwf-orleans.fullname" .)) .Values.checkpoints.existingClaim }}
+{{/* The claim of a shared volume: (list $ "checkpoints") or (list $ "data"). */}}
+{{- define "lwf-orleans.claim" -}}
+{{- $root := index . 0 }}{{- $volume := index . 1 }}
+{{- default (printf "%s-%s" (include "lwf-orleans.fullname" $root) $volume) (index $root.Values $volume).existingClaim }}
 {{- end }}
 
 {{/* The Redis connection string as an env entry: the bundled Service, an external string (kept in the chart's Secret) or the user's Secret. */}}
