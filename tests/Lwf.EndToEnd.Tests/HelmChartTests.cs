@@ -140,6 +140,13 @@ public sealed class HelmChartTests
         Assert.Equal("lwf-orleans", podLabels["app.kubernetes.io/name"]);
         Assert.Equal("silo", podLabels["app.kubernetes.io/component"]);
         One(manifests, "ServiceAccount", (string)Map(silos.Body, "spec", "template", "spec")["serviceAccountName"]);
+
+        // `helm test`'s pod: a hook, a client of the same cluster as the silos.
+        var testPod = One(manifests, "Pod", "lwf-lwf-orleans-test-cluster-reachable");
+        Assert.Equal("test", Map(testPod.Body, "metadata", "annotations")["helm.sh/hook"]);
+        var clientEnv = Env(Named(List(testPod.Body, "spec", "containers"), "lwf-status"));
+        foreach (string key in new[] { "Cluster__Clustering", "Cluster__RedisConnectionString", "Cluster__ClusterId", "Cluster__ServiceId" })
+            Assert.Equal(env[key], clientEnv[key]);
     }
 
     [SkippableFact]
@@ -270,6 +277,13 @@ public sealed class HelmChartTests
             // The results are on the checkpoint volume, where the chart mounts it.
             string report = Path.Combine(checkpoints, id, "results", "report.json");
             Assert.True(File.Exists(report), $"no {report}");
+
+            // `helm test`: the chart's test pod runs `lwf status` as a client of the cluster; here it lists the job.
+            var testPod = One(manifests, "Pod", "lwf-lwf-orleans-test-cluster-reachable");
+            var client = Named(List(testPod.Body, "spec", "containers"), "lwf-status");
+            var probe = new Lwf(Lwf.NewTempDir());
+            foreach (var (key, value) in PodEnvironment(manifests, client).Where(e => e.Key is not ("HOME" or "LWF_HOME"))) probe.Env[key] = value;
+            Assert.Contains($"{id}: done", probe.Ok(Assert.IsType<List<object>>(client["args"]).Cast<string>().ToArray()));
         }
         finally
         {

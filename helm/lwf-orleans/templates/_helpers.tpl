@@ -52,6 +52,17 @@ app.kubernetes.io/part-of: lwf-orleans
 {{- default (printf "%s-%s" (include "lwf-orleans.fullname" $root) $volume) (index $root.Values $volume).existingClaim }}
 {{- end }}
 
+{{/* How a silo or a client finds the cluster: Redis membership, the cluster and service ids. */}}
+{{- define "lwf-orleans.clusterEnv" -}}
+- name: Cluster__Clustering
+  value: redis
+{{ include "lwf-orleans.redisEnv" . }}
+- name: Cluster__ClusterId
+  value: {{ include "lwf-orleans.clusterId" . | quote }}
+- name: Cluster__ServiceId
+  value: {{ .Values.cluster.serviceId | quote }}
+{{- end }}
+
 {{/* The Redis connection string as an env entry: the bundled Service, an external string (kept in the chart's Secret) or the user's Secret. */}}
 {{- define "lwf-orleans.redisEnv" -}}
 - name: Cluster__RedisConnectionString
