@@ -85,7 +85,7 @@ public sealed class HelmChartTests
         var manifests = Render();
         var silos = One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo");
         Assert.DoesNotContain(manifests, m => m.Name.Contains("gpu", StringComparison.Ordinal));
-        Assert.DoesNotContain(manifests, m => m.Kind is "ServiceMonitor" or "ConfigMap");
+        Assert.DoesNotContain(manifests, m => m.Kind is "ServiceMonitor" or "ConfigMap" or "PrometheusRule");
         Assert.Equal("2", Map(silos.Body, "spec")["replicas"].ToString());
 
         var silo = SiloContainer(silos);
@@ -185,6 +185,14 @@ public sealed class HelmChartTests
         Assert.Equal("kube-prometheus-stack", Map(monitor.Body, "metadata", "labels")["release"]);
         Assert.Equal("http", List(monitor.Body, "spec", "endpoints")[0]["port"]);
         Assert.Contains(List(One(manifests, "Service", "lwf-lwf-orleans").Body, "spec", "ports"), p => (string)p["name"] == "http");
+        // The PrometheusRule carries the alerts of cluster/prometheus/rules, expression for expression.
+        var rule = One(manifests, "PrometheusRule", "lwf-lwf-orleans");
+        Assert.Equal("kube-prometheus-stack", Map(rule.Body, "metadata", "labels")["release"]);
+        var rendered = List(rule.Body, "spec", "groups").SelectMany(g => List(g, "rules")).ToDictionary(r => (string)r["alert"], r => (string)r["expr"]);
+        var shipped = new DeserializerBuilder().Build().Deserialize<Dictionary<string, List<Dictionary<string, object>>>>(
+                File.ReadAllText(Path.Combine(Lwf.RepoRoot, "cluster", "prometheus", "rules", "lwf.rules.yml")))["groups"]
+            .SelectMany(g => ((List<object>)g["rules"]).Cast<Dictionary<object, object>>()).ToDictionary(r => (string)r["alert"], r => (string)r["expr"]);
+        Assert.Equal(shipped.OrderBy(kv => kv.Key), rendered.OrderBy(kv => kv.Key));
         var dashboards = manifests.Where(m => m.Kind == "ConfigMap").ToList();
         var files = Directory.GetFiles(Path.Combine(Lwf.RepoRoot, "cluster", "grafana", "dashboards"), "*.json");
         Assert.Equal(files.Length, dashboards.Count);

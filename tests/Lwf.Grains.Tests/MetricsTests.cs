@@ -90,9 +90,11 @@ public sealed partial class MetricsTests
         Assert.True(Sum(end, "lwf_replica_sync_duration_seconds_count") >= report.LearningSteps);
         Assert.Contains(end, s => s.Name.StartsWith("orleans_", StringComparison.Ordinal)); // Orleans' own meter
 
-        // Every Grafana panel and variable reads metrics and labels this job exported: no panel is empty by a typo.
+        // Every Grafana panel and variable, and every alerting rule, reads metrics and labels this job exported: no
+        // panel is empty and no alert silent by a typo. `up` is Prometheus' own (one per target).
         var exported = end.GroupBy(s => s.Name).ToDictionary(g => g.Key, g => g.SelectMany(s => s.Labels.Keys).ToHashSet());
-        foreach (var query in GrafanaDashboards.Queries())
+        exported["up"] = [];
+        foreach (var query in MonitoringQueries.DashboardQueries().Concat(MonitoringQueries.AlertRules()))
         {
             foreach (string metric in query.Metrics)
                 Assert.True(exported.ContainsKey(metric), $"{query.Where}: {metric} is not exported (query: {query.Expression})");

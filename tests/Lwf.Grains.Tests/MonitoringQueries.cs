@@ -4,11 +4,12 @@ using System.Text.RegularExpressions;
 namespace Lwf.Grains.Tests;
 
 /// <summary>
-/// The Grafana dashboards under cluster/grafana/dashboards and what their queries ask Prometheus for: the
-/// metric names and the label names each query uses. A query whose metric or label is not exported draws an
-/// empty panel without any error, so MetricsTests holds them against a real scrape.
+/// The PromQL the project ships: the Grafana dashboards under cluster/grafana/dashboards and the alerting rules
+/// under cluster/prometheus/rules, and what each query asks Prometheus for: metric names and label names. A
+/// query whose metric or label is not exported draws an empty panel, or an alert that never fires, without any
+/// error, so MetricsTests holds them against a real scrape.
 /// </summary>
-internal static partial class GrafanaDashboards
+internal static partial class MonitoringQueries
 {
     /// <summary>One PromQL query of a dashboard: where it is, the metrics it reads and the labels it selects or groups by.</summary>
     public sealed record Query(string Where, string Expression, IReadOnlySet<string> Metrics, IReadOnlySet<string> Labels);
@@ -18,7 +19,7 @@ internal static partial class GrafanaDashboards
     public static IReadOnlyList<string> Files => Directory.GetFiles(Folder, "*.json").Order(StringComparer.Ordinal).ToList();
 
     /// <summary>Every panel query and every variable query of every dashboard; fails on a dashboard that is not well formed.</summary>
-    public static List<Query> Queries()
+    public static List<Query> DashboardQueries()
     {
         var queries = new List<Query>();
         var uids = new HashSet<string>();
@@ -58,6 +59,26 @@ internal static partial class GrafanaDashboards
             }
         }
         Assert.True(uids.Count >= 2, $"expected the training-job and cluster dashboards in {Folder}");
+        return queries;
+    }
+
+    /// <summary>Every alerting rule's expression under cluster/prometheus/rules; fails on a rule without alert, expr or severity.</summary>
+    public static List<Query> AlertRules()
+    {
+        var queries = new List<Query>();
+        var deserializer = new YamlDotNet.Serialization.DeserializerBuilder().Build();
+        foreach (string file in Directory.GetFiles(Repo.Path("cluster", "prometheus", "rules"), "*.yml").Order(StringComparer.Ordinal))
+        {
+            var root = deserializer.Deserialize<Dictionary<string, List<Dictionary<string, object>>>>(File.ReadAllText(file));
+            foreach (var group in root["groups"])
+                foreach (var rule in ((List<object>)group["rules"]).Cast<Dictionary<object, object>>())
+                {
+                    string alert = (string)rule["alert"];
+                    Assert.True(((Dictionary<object, object>)rule["labels"]).ContainsKey("severity"), $"{alert}: no severity");
+                    queries.Add(Parse($"{Path.GetFileName(file)} alert {alert}", (string)rule["expr"]));
+                }
+        }
+        Assert.NotEmpty(queries);
         return queries;
     }
 
@@ -120,7 +141,7 @@ public sealed class GrafanaDashboardTests
     [Fact]
     public void Metric_and_label_names_are_read_out_of_PromQL()
     {
-        var q = GrafanaDashboards.Parse("test",
+        var q = MonitoringQueries.Parse("test",
             "histogram_quantile(0.95, sum by (le, kind) (rate(lwf_step_duration_seconds_bucket{job_id=~\"$job_id\", kind!=\"x(y)\"}[$__rate_interval]))) * 60 "
             + "/ on (silo) group_left lwf_jobs offset 5m + ignoring(instance) sum without (direction) (lwf_dataplane_bytes_total) > bool 1e3");
         Assert.Equal(["lwf_dataplane_bytes_total", "lwf_jobs", "lwf_step_duration_seconds_bucket"], q.Metrics.Order(StringComparer.Ordinal));
@@ -130,9 +151,17 @@ public sealed class GrafanaDashboardTests
     [Fact]
     public void Every_dashboard_is_well_formed_and_every_query_names_a_metric()
     {
-        var queries = GrafanaDashboards.Queries();
+        var queries = MonitoringQueries.DashboardQueries();
         Assert.All(queries, q => Assert.True(q.Metrics.Count > 0, $"{q.Where}: no metric in {q.Expression}"));
         Assert.Contains(queries, q => q.Where.StartsWith("lwf-training-job.json", StringComparison.Ordinal));
         Assert.Contains(queries, q => q.Where.StartsWith("lwf-cluster.json", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_alert_rule_has_a_severity_and_names_a_metric()
+    {
+        var rules = MonitoringQueries.AlertRules();
+        Assert.All(rules, q => Assert.True(q.Metrics.Count > 0, $"{q.Where}: no metric in {q.Expression}"));
+        Assert.Contains(rules, q => q.Metrics.Contains("lwf_jobs"));
     }
 }
