@@ -89,7 +89,13 @@ public sealed class MultiProcessClusterTests
             Assert.True(code == 0, stdout + stderr);
             string results = Lwf.NewTempDir();
             lwf.Ok("results", id, "--out", results);
-            Assert.Equal(File.ReadAllBytes(SingleProcessWeights()), File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
+            // The dead silo's shards are re-activated on the others, so the step's float64 sums are added in
+            // another grouping. Float64 sums of float32 gradients are exact for almost every element but not for
+            // all (terms more than 2^29 apart), so a float32 rounding may, rarely, come out one ulp apart (one CI
+            // run in six differed in bytes). A lost or doubled shard contribution would differ by far more.
+            string single = SingleProcessWeights();
+            double difference = global::Lwf.Tests.TestSupport.MaxRelativeDifference(Path.GetDirectoryName(single)!, Path.Combine(results, "model"));
+            Assert.True(difference <= 1e-5, $"weights differ from one process by {difference:E2} relative");
         }
         finally
         {

@@ -54,7 +54,7 @@ public sealed class ClusterEquivalenceTests
         var b = Confidences(distributed);
         Assert.Equal(a.Length, b.Length);
         for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-5 * Math.Abs(a[i]), $"FC[{i}]: {a[i]} vs {b[i]}");
-        double difference = Repo.MaxRelativeDifference(Path.Combine(single, "model"), Path.Combine(distributed, "model"));
+        double difference = Lwf.Tests.TestSupport.MaxRelativeDifference(Path.Combine(single, "model"), Path.Combine(distributed, "model"));
         Assert.True(difference <= 1e-5, $"weights differ by {difference:E2} relative");
     }
 

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Lwf.Core.Checkpoints;
+using static TorchSharp.torch;
 
 namespace Lwf.Tests;
 
@@ -64,5 +66,22 @@ internal static class TestSupport
             throw new TimeoutException($"{start.FileName} {string.Join(' ', start.ArgumentList)} ran past {limit}");
         }
         return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Per tensor, the largest |a − b| relative to max |a|, over two saved models.</summary>
+    public static double MaxRelativeDifference(string modelA, string modelB)
+    {
+        using var a = SafeTensorsFile.Open(Path.Combine(modelA, "model.safetensors"));
+        using var b = SafeTensorsFile.Open(Path.Combine(modelB, "model.safetensors"));
+        Assert.Equal(a.Entries.Keys.Order(), b.Entries.Keys.Order());
+        double worst = 0;
+        foreach (var name in a.Entries.Keys)
+        {
+            using var ta = a.Read(name).to(ScalarType.Float64);
+            using var tb = b.Read(name).to(ScalarType.Float64);
+            double scale = ta.abs().max().item<double>();
+            worst = Math.Max(worst, (ta - tb).abs().max().item<double>() / Math.Max(scale, 1e-30));
+        }
+        return worst;
     }
 }
