@@ -19,7 +19,7 @@ public sealed class LwfSiloOptions
     public string DataRoot { get; set; } = "";
 
     /// <summary>
-    /// The TCP port this silo serves tensor chunks on (the data plane); 0: none, chunks travel as grain calls.
+    /// The TCP port of this silo's data plane (the collective's bytes between silos); 0: any free port.
     /// `lwf cluster up` and the Helm chart set it.
     /// </summary>
     [Range(0, 65535)]
@@ -27,6 +27,26 @@ public sealed class LwfSiloOptions
 
     /// <summary>The host other silos reach this silo's data-plane port at (default: the silo's advertised address).</summary>
     public string? DataPlaneHost { get; set; }
+
+    /// <summary>How long a ring member waits for its neighbour's bytes before the collective fails (and the ring is re-formed).</summary>
+    [Range(1, 86400)]
+    public int CollectiveTimeoutSeconds { get; set; } = 300;
+
+    /// <summary>The all-reduce's bucket size in MiB: the most tensor bytes off the device at once.</summary>
+    [Range(1, 256)]
+    public int BucketMiB { get; set; } = 32;
+
+    /// <summary>
+    /// What gradients travel as: float32 (the default, DDP's: 4 bytes per parameter, the ring's additions round in
+    /// float32) or float64 (twice the bytes; the silos' float64 sums are added exactly enough that a cluster matches one
+    /// process within float64 rounding, as the equivalence tests require).
+    /// </summary>
+    [RegularExpression("^(float32|float64)$", ErrorMessage = "GradientWireDType must be float32 or float64")]
+    public string GradientWireDType { get; set; } = "float32";
+
+    /// <summary>Every so many learning steps (and after the last) the replicas compare a hash of their weights; 0 = only after the last.</summary>
+    [Range(0, 1000000)]
+    public int ReplicaCheckEvery { get; set; } = 10;
 
     /// <summary>How often each silo looks for unfinished jobs whose trainer must be re-activated (0 = never).</summary>
     [Range(0, 3600)]

@@ -2,6 +2,9 @@ using System.Net;
 using Lwf.Core.Models;
 using Lwf.Grains;
 using Lwf.Grains.Jobs;
+using Lwf.Grains.Replicas;
+using Lwf.Grains.Transport;
+using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
@@ -39,11 +42,12 @@ public static class LwfSiloHost
             .AddMeter(Lwf.Grains.Telemetry.LwfMetrics.MeterName, "Microsoft.Orleans", "System.Runtime")
             .AddPrometheusExporter());
         builder.Services.AddSingleton<ModelReplicas>();
-        builder.Services.AddSingleton<SiloReducer>();
-        builder.Services.AddSingleton<TensorExchange>();
+        // The data plane advertises the silo's own address unless Lwf:DataPlaneHost names one.
+        builder.Services.AddSingleton(sp => new DataPlane(sp.GetRequiredService<IOptions<LwfSiloOptions>>(),
+            sp.GetRequiredService<Lwf.Grains.Telemetry.LwfMetrics>(), sp.GetRequiredService<ILogger<DataPlane>>()) { AdvertisedHost = Advertised(cluster).ToString() });
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPlane>());
         builder.Services.AddKeyedSingleton<IGrainStorage, JobFolderStorage>(JobFolderStorage.Name);
         builder.Services.AddHostedService<JobWatchdog>();
-        builder.Services.AddHostedService<TensorWireServer>();
         builder.UseOrleans(silo =>
         {
             ConfigureClustering(silo, cluster);

@@ -8,7 +8,7 @@ using Lwf.Grains;
 
 namespace Lwf.Cli.Commands;
 
-/// <summary>`lwf bench train`: training tokens/s (median of timed steps after warm-up) and peak memory.</summary>
+/// <summary>`lwf bench train|confidence|allreduce|cluster`: figures printed side by side with a baseline measured in the same run.</summary>
 internal static class BenchCommands
 {
     public static Command Build()
@@ -16,7 +16,9 @@ internal static class BenchCommands
         var command = new Command("bench", "Benchmarks that print figures to compare changes by");
         command.Subcommands.Add(Train());
         command.Subcommands.Add(Confidence());
-        command.Subcommands.Add(Transport());
+        command.Subcommands.Add(BenchAllReduce.Build());
+        command.Subcommands.Add(BenchAllReduce.RingWorker());
+        command.Subcommands.Add(BenchCluster.Build());
         return command;
     }
 
@@ -105,64 +107,8 @@ internal static class BenchCommands
         return command;
     }
 
-    private static Command Transport()
-    {
-        var mib = new Option<int>("--mib") { DefaultValueFactory = _ => 128, Description = "model size in MiB (float32 weights; the gradient sums are float64, twice that)" };
-        var repeats = new Option<int>("--repeats") { DefaultValueFactory = _ => 3, Description = "measurements of each kind (the median is reported)" };
-        var chunk = new Option<int>("--chunk-mib") { DefaultValueFactory = _ => PackedTensors.DefaultChunkBytes >> 20, Description = "chunk size in MiB" };
-        var command = new Command("transport", "Weight pull and gradient reduce between two silo processes, next to raw loopback TCP") { mib, repeats, chunk };
-        command.SetAction(LwfCommandLine.Guard(parse => TransportAsync(parse.GetValue(mib), parse.GetValue(repeats), parse.GetValue(chunk)).GetAwaiter().GetResult()));
-        return command;
-    }
-
-    private static async Task<int> TransportAsync(int mib, int repeats, int chunkMib)
-    {
-        if (mib < 1 || repeats < 1 || chunkMib < 1 || chunkMib > 64) throw new LwfInputException("--mib and --repeats must be at least 1, --chunk-mib 1..64");
-        long bytes = (long)mib * 1024 * 1024;
-        var raw = new List<double>();
-        for (int i = 0; i < repeats; i++) raw.Add(await RawTcpBytesPerSecond(bytes));
-        Console.WriteLine($"raw loopback TCP ({mib} MiB, one stream): {Median(raw) / 1e9:F2} GB/s (runs: {string.Join(", ", raw.Select(r => (r / 1e9).ToString("F2")))})");
-
-        string previousHome = Environment.GetEnvironmentVariable("LWF_HOME") ?? "";
-        string home = Path.Combine(Path.GetTempPath(), "lwf-bench-" + Guid.NewGuid().ToString("N"));
-        Environment.SetEnvironmentVariable("LWF_HOME", home);
-        try
-        {
-            ClusterCommands.StartSilos(2, "cpu", null, null);
-            await using var connection = await ClusterConnection.ConnectAsync(null);
-            var a = connection.Client.GetGrain<Lwf.Abstractions.ITransportBenchGrain>("bench/0");
-            var b = connection.Client.GetGrain<Lwf.Abstractions.ITransportBenchGrain>("bench/1");
-            string siloA = await a.Prepare(bytes, chunkMib << 20), siloB = await b.Prepare(bytes, chunkMib << 20);
-            if (siloA == siloB) throw new InvalidOperationException("both benchmark grains landed on one silo");
-            double rawMedian = Median(raw);
-            foreach (bool grainCalls in new[] { false, true })
-            {
-                var pull = new List<double>();
-                var reduce = new List<double>();
-                for (int i = 0; i < repeats + 1; i++)
-                {
-                    var p = await a.PullWeightsFrom("bench/1", grainCalls);
-                    var r = await a.ReduceFrom("bench/1", grainCalls);
-                    if (i == 0) continue; // warm-up: connections, JIT
-                    pull.Add(p[0] / p[1]);
-                    reduce.Add(r[0] / r[1]);
-                }
-                string path = grainCalls ? "grain calls (fallback)" : "data plane (TCP)";
-                Console.WriteLine($"weight pull, {path}, silo process → silo process ({mib} MiB float32 in {chunkMib} MiB chunks): {Median(pull) / 1e9:F2} GB/s = {100 * Median(pull) / rawMedian:F0} % of raw (runs: {string.Join(", ", pull.Select(r => (r / 1e9).ToString("F2")))})");
-                Console.WriteLine($"gradient reduce, {path}, fetch + add ({2 * mib} MiB float64 sums): {Median(reduce) / 1e9:F2} GB/s = {100 * Median(reduce) / rawMedian:F0} % of raw (runs: {string.Join(", ", reduce.Select(r => (r / 1e9).ToString("F2")))})");
-            }
-            return 0;
-        }
-        finally
-        {
-            ClusterCommands.StopSilos();
-            Environment.SetEnvironmentVariable("LWF_HOME", previousHome.Length == 0 ? null : previousHome);
-            if (Directory.Exists(home)) Directory.Delete(home, recursive: true);
-        }
-    }
-
     // One TCP stream on loopback, 1 MiB writes, timed until the reader has every byte.
-    private static async Task<double> RawTcpBytesPerSecond(long bytes)
+    internal static async Task<double> RawTcpBytesPerSecond(long bytes)
     {
         var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
@@ -197,7 +143,7 @@ internal static class BenchCommands
         return bytes / clock.Elapsed.TotalSeconds;
     }
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         var sorted = values.Order().ToList();
         int n = sorted.Count;
@@ -205,10 +151,10 @@ internal static class BenchCommands
     }
 
     // VmHWM: the high-water mark of resident memory, from the kernel (Linux).
-    private static long PeakResidentBytes()
+    internal static long PeakResidentBytes(int? pid = null)
     {
-        const string path = "/proc/self/status";
-        if (!File.Exists(path)) return Process.GetCurrentProcess().PeakWorkingSet64;
+        string path = $"/proc/{pid?.ToString() ?? "self"}/status";
+        if (!File.Exists(path)) return pid is null ? Process.GetCurrentProcess().PeakWorkingSet64 : 0;
         var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("VmHWM:"));
         return line is null ? Process.GetCurrentProcess().PeakWorkingSet64
             : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;

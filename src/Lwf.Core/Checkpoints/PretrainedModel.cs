@@ -21,13 +21,17 @@ public static class PretrainedModel
     private static readonly string[] CompanionFiles =
         ["generation_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.model", "special_tokens_map.json"];
 
+    private static readonly object InitializationLock = new();
+
     public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null, long initSeed = 0)
     {
         var config = ModelConfig.Load(dir);
         var model = CausalLM.Create(config);
         model.to(dtype ?? config.DType);
         var files = WeightFiles(dir);
-        if (files.Count == 0) model.InitializeWeights(initSeed);
+        // Initialisation draws from the process's global generator: replicas made at once in one process (an
+        // embedded cluster) must not interleave their draws, or their "same" random weights differ.
+        if (files.Count == 0) lock (InitializationLock) model.InitializeWeights(initSeed);
         else LoadWeights(model, files);
         if (device is not null) model.to(device);
         model.eval();

@@ -94,6 +94,9 @@ public sealed class FisherAccumulator : IDisposable
         Count++;
     }
 
+    /// <summary>After the sums were reduced in place across replicas: the count they now cover.</summary>
+    public void SetCount(long count) => Count = count;
+
     /// <summary>Adds another shard's sums (same parameters) into this one.</summary>
     public void Add(FisherAccumulator other)
     {

@@ -41,8 +41,17 @@ public static class ForgettingGradient
 {
     /// <summary>∇(numerator) summed over the micro-batches (float64), with the batch's ΣNLL and loss-token count.</summary>
     public static GradientSums Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches,
+        ForgettingLossKind kind, long padId)
+    {
+        var sums = GradientSums.Zeros(model);
+        AddTo(sums, model, microBatches, kind, padId);
+        return sums;
+    }
+
+    /// <summary>Adds ∇(numerator) over the micro-batches into <paramref name="sums"/>.</summary>
+    public static void AddTo(GradientSums sums, CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches,
         ForgettingLossKind kind, long padId) =>
-        GradientSums.Accumulate(model, microBatches, micro =>
+        sums.Add(model, microBatches, micro =>
         {
             using var scope = NewDisposeScope();
             using var batch = TokenBatch.Create(micro, padId, model.Device);

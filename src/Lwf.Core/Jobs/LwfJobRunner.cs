@@ -4,7 +4,7 @@ using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
 using Lwf.Core.Evaluation;
 using Lwf.Core.Forgetting;
-using Lwf.Core.Models;
+using Lwf.Core.Replicas;
 using Lwf.Core.Reports;
 using Lwf.Core.Text;
 using Lwf.Core.Training;
@@ -16,10 +16,6 @@ public sealed record ProgressUpdate(string Stage, long Done, long Total, string?
 
 /// <summary>One choice of the forgetting set: when (null: before training), every sample's score, how many were kept, the Fisher's mean and largest entry.</summary>
 public sealed record ForgettingChoice(int? AtStep, IReadOnlyList<double> Scores, int Selected, double? FisherMean, double? FisherMax);
-
-/// <summary>What workers are made from: the trainer's model and the job, as the trainer loaded them.</summary>
-public sealed record TrainerContext(CausalLM Model, JobSpec Spec, RecordEncoder Encoder, TextTokenizer? Tokenizer, long PadId,
-    Action<string, long, long> Progress);
 
 /// <summary>
 /// The whole LWF pipeline in one process (DESIGN.md §1): evaluate; self-generate on the forgetting prompts;
@@ -43,10 +39,10 @@ public sealed class LwfJobRunner
         RunAsync(outDir, null, cancellation).GetAwaiter().GetResult();
 
     /// <summary>
-    /// Runs the job with the per-record work done by the workers <paramref name="workersFor"/> makes for the
-    /// trainer's model (null: in this process). The loop, the optimisers and evaluation stay here.
+    /// Runs the job's schedule on the replicas <paramref name="groupFor"/> makes (null: one in this process).
+    /// The samplers, the forgetting set, the checkpoints' bookkeeping and the report stay here; the model does not.
     /// </summary>
-    public async Task<LwfReport> RunAsync(string outDir, Func<TrainerContext, IPipelineWorkers>? workersFor, CancellationToken cancellation = default)
+    public async Task<LwfReport> RunAsync(string outDir, Func<Action<string, long, long>, IReplicaGroup>? groupFor, CancellationToken cancellation = default)
     {
         var spec = _spec;
         var store = new CheckpointStore(CheckpointDirectory ?? Path.Combine(outDir, "checkpoints"), spec.Checkpoint.Keep);
@@ -63,67 +59,55 @@ public sealed class LwfJobRunner
         var clock = Stopwatch.StartNew();
         void Stage(string name) { report.StageSeconds[name] = report.StageSeconds.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds; clock.Restart(); }
 
-        TorchSharp.torch.random.manual_seed(spec.Seed);
-        var device = Devices.Resolve(spec.Device);
-        using var model = PretrainedModel.Load(resume?.File(JobCheckpointState.ModelFolder) ?? spec.Model, device, initSeed: spec.Seed);
-        report.Parameters = model.ParameterCount;
-        var tokenizer = TextTokenizer.Load(spec.Model, model.Config);
-        var encoder = new RecordEncoder(tokenizer, model.Config, spec.MaxLength);
-        var evalSets = new List<EvalSet>();
-        if (spec.Data.LearnEval is { } le) evalSets.Add(EvalSet.Load("learn", le, encoder, spec.SkipBadLines));
-        if (spec.Data.ForgetEval is { } fe) evalSets.Add(EvalSet.Load("forget", fe, encoder, spec.SkipBadLines));
-        if (spec.Data.HeldOut is { } ho) evalSets.Add(EvalSet.Load("held-out", ho, encoder, spec.SkipBadLines));
-        long pad = model.Config.PaddingId;
-        var context = new TrainerContext(model, spec, encoder, tokenizer, pad, Report);
-        await using var workers = workersFor?.Invoke(context) ?? new LocalWorkers(model, spec, encoder, tokenizer, pad, Report);
-        int learningRecords = await workers.PrepareAsync(cancellation);
+        await using var group = groupFor?.Invoke(Report) ?? new LocalReplicaGroup(spec, Report);
+        var resumePoint = resume is null ? null : new ResumePoint(resume.Directory, state!.Step, state.ForgettingStepsTaken, state.HasFisher);
+        var (learningRecords, parameters) = await group.PrepareAsync(resumePoint, cancellation);
+        report.Parameters = parameters;
         if (learningRecords == 0) throw new LwfInputException($"{spec.Data.LearnTrain}: no learning records");
         Stage("load");
 
         if (state is null)
         {
-            report.Evaluations.Add(Evaluate(model, encoder, evalSets, 0, "before"));
+            report.Evaluations.Add(await Evaluate(group, 0, "before", cancellation));
             Stage("evaluate");
         }
 
         var forgetting = spec.Forgetting;
         IReadOnlyList<SelfGeneratedSample> samples = [];
-        FisherEstimate? fisher = null;
+        bool hasFisher = false;
         int[] forgetSet = [];
-        ForgettingStepper? stepper = null;
+        bool forgets = false;
+        int forgettingSteps = 0;
         EpochSampler? forgetSampler = null;
         long forgetSamplerSeed = spec.Seed + 1;
-        try
         {
             if (forgetting.Active && state is null)
             {
-                samples = await workers.SelfGenerateAsync(cancellation);
+                samples = await group.SelfGenerateAsync(cancellation);
                 SelfGeneration.Write(Path.Combine(outDir, "selfgen.jsonl"), samples);
                 Stage("self-generation");
 
-                (fisher, forgetSet, var scores) = await ChooseForgettingSet(workers, learningRecords, null, cancellation);
+                (hasFisher, forgetSet, var scores) = await ChooseForgettingSet(group, learningRecords, null, cancellation);
                 WriteConfidences(Path.Combine(outDir, "confidence.jsonl"), samples, scores, forgetSet);
                 report.Forgetting = new ForgettingSummary(Lower(forgetting.Scorer), Lower(forgetting.Schedule), Lower(forgetting.Step.Loss),
                     forgetting.Step.Alpha, samples.Count, forgetSet.Length, forgetSet.Length > 0 ? scores[forgetSet[^1]] : null, scores);
                 if (forgetSet.Length == 0) report.Notes.Add("the selection chose no sample: no forgetting step was taken");
                 Stage("fisher-and-confidence");
 
-                stepper = new ForgettingStepper(model, forgetting.Step, pad);
-                stepper.UseFisher(fisher);
+                forgets = true;
                 forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
             }
             else if (forgetting.Active)
             {
                 samples = SelfGeneration.LoadSamples(resume!.File(JobCheckpointState.SamplesFile));
-                await workers.RestoreSamplesAsync(samples, cancellation);
+                await group.RestoreSamplesAsync(samples, cancellation);
                 foreach (var name in JobCheckpointState.OutputFiles)
                     if (File.Exists(resume.File(name)))
                         AtomicFile.Write(Path.Combine(outDir, name), s => { using var from = File.OpenRead(resume.File(name)); from.CopyTo(s); });
-                fisher = state!.HasFisher ? FisherEstimate.Load(resume.File(JobCheckpointState.FisherFile), model) : null;
+                hasFisher = state!.HasFisher;
                 forgetSet = state.ForgetSet;
-                stepper = new ForgettingStepper(model, forgetting.Step, pad);
-                stepper.UseFisher(fisher);
-                stepper.RestoreState(state.ForgettingStepsTaken, resume.File(JobCheckpointState.ForgettingOptimizerFile));
+                forgets = true;
+                forgettingSteps = state.ForgettingStepsTaken;
                 forgetSamplerSeed = state.ForgettingSamplerSeed;
                 forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
                 forgetSampler.Skip(state.ForgettingDrawn);
@@ -131,11 +115,10 @@ public sealed class LwfJobRunner
 
             async Task ForgetStep(int atStep)
             {
-                if (stepper is null || forgetSet.Length == 0) return;
+                if (!forgets || forgetSet.Length == 0) return;
                 var batch = forgetSampler!.Next(Math.Min(forgetting.BatchSize, forgetSet.Length)).Select(i => forgetSet[i]).ToList();
-                var (nll, tokens, _) = await workers.ForgettingGradientAsync(batch, forgetting.Step.Loss, cancellation);
-                stepper.ApplyGradients(tokens);
-                workers.WeightsChanged();
+                var (nll, tokens, _) = await group.ForgettingStepAsync(batch, cancellation);
+                forgettingSteps++;
                 report.ForgettingLoss.Add(new LossPoint(atStep, nll / Math.Max(1, tokens)));
                 ForgettingStepCompleted?.Invoke(nll / Math.Max(1, tokens));
                 report.ForgettingSteps++;
@@ -148,13 +131,9 @@ public sealed class LwfJobRunner
                 Stage("forgetting-ahead");
             }
 
-            using var tuner = new FineTuner(model, spec.Train, pad);
+            int stepsTaken = state?.Step ?? 0;
             var sampler = new EpochSampler(learningRecords, spec.Train.Seed);
-            if (state is not null)
-            {
-                tuner.RestoreState(state.Step, resume!.File(JobCheckpointState.OptimizerFile));
-                sampler.Skip(state.LearningDrawn);
-            }
+            if (state is not null) sampler.Skip(state.LearningDrawn);
 
             void SaveCheckpoint(int step)
             {
@@ -163,57 +142,50 @@ public sealed class LwfJobRunner
                 Stage("training");
                 var saved = store.Save(step, spec.Name, fingerprint, dir =>
                 {
-                    PretrainedModel.Save(model, Path.Combine(dir, JobCheckpointState.ModelFolder), companionsFrom: spec.Model);
-                    tuner.SaveState(Path.Combine(dir, JobCheckpointState.OptimizerFile));
-                    if (stepper is not null)
+                    // The replica writes what it holds (model, optimisers, F); the runner what the schedule holds.
+                    group.SaveStateAsync(dir, cancellation).GetAwaiter().GetResult();
+                    if (forgets)
                     {
-                        stepper.SaveState(Path.Combine(dir, JobCheckpointState.ForgettingOptimizerFile));
                         SelfGeneration.SaveSamples(Path.Combine(dir, JobCheckpointState.SamplesFile), samples);
-                        fisher?.Save(Path.Combine(dir, JobCheckpointState.FisherFile), spec.Fisher.Variant);
                         foreach (var name in JobCheckpointState.OutputFiles)
                             if (File.Exists(Path.Combine(outDir, name))) File.Copy(Path.Combine(outDir, name), Path.Combine(dir, name));
                     }
                     new JobCheckpointState(step, sampler.Drawn, forgetSamplerSeed, forgetSampler?.Drawn ?? 0, forgetSet,
-                        stepper?.StepsTaken ?? 0, fisher is not null, report).Write(dir);
+                        forgettingSteps, hasFisher, report).Write(dir);
                 });
                 Stage("checkpoint");
                 CheckpointSaved?.Invoke(saved);
             }
 
-            while (tuner.StepsTaken < spec.Train.Steps)
+            while (stepsTaken < spec.Train.Steps)
             {
                 cancellation.ThrowIfCancellationRequested();
                 var indices = sampler.Next(spec.Train.GlobalBatchSize);
-                var step = tuner.ApplyGradients(await workers.LearningGradientAsync(indices, cancellation), indices.Length);
-                workers.WeightsChanged();
+                var stepClock = Stopwatch.StartNew();
+                var step = await group.LearningStepAsync(indices, cancellation);
+                stepsTaken = step.Step;
+                report.StepTimes.Add(new StepTime(step.Step, stepClock.Elapsed.TotalSeconds, step.InputTokens));
                 report.LearningLoss.Add(new LossPoint(step.Step, step.Loss));
                 StepCompleted?.Invoke(step);
                 if (forgetting.Schedule.ForgetsAfter(step.Step, forgetting.ForgetEvery, forgetting.Step.Alpha)) await ForgetStep(step.Step);
                 bool last = step.Step == spec.Train.Steps;
-                if (stepper is not null && forgetting.RefreshEvery > 0 && step.Step % forgetting.RefreshEvery == 0 && !last)
+                if (forgets && forgetting.RefreshEvery > 0 && step.Step % forgetting.RefreshEvery == 0 && !last)
                 {
-                    fisher?.Dispose();
-                    (fisher, forgetSet, _) = await ChooseForgettingSet(workers, learningRecords, step.Step, cancellation);
-                    stepper.UseFisher(fisher);
+                    (hasFisher, forgetSet, _) = await ChooseForgettingSet(group, learningRecords, step.Step, cancellation);
                     forgetSamplerSeed = spec.Seed + 1 + step.Step;
                     forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
                 }
                 if (spec.Eval.EvalEvery > 0 && step.Step % spec.Eval.EvalEvery == 0 && !last)
-                    report.Evaluations.Add(Evaluate(model, encoder, evalSets, step.Step, "during"));
+                    report.Evaluations.Add(await Evaluate(group, step.Step, "during", cancellation));
                 Report("training", step.Step, spec.Train.Steps);
                 if (last || spec.Checkpoint.Every > 0 && step.Step % spec.Checkpoint.Every == 0) SaveCheckpoint(step.Step);
             }
             Stage("training");
         }
-        finally
-        {
-            stepper?.Dispose();
-            fisher?.Dispose();
-        }
 
-        report.Evaluations.Add(Evaluate(model, encoder, evalSets, spec.Train.Steps, "after"));
+        report.Evaluations.Add(await Evaluate(group, spec.Train.Steps, "after", cancellation));
         Stage("evaluate");
-        PretrainedModel.Save(model, Path.Combine(outDir, "model"), companionsFrom: spec.Model);
+        await group.SaveModelAsync(Path.Combine(outDir, "model"), cancellation);
         ReportWriter.Write(report, outDir);
         Stage("write");
         return report;
@@ -240,41 +212,18 @@ public sealed class LwfJobRunner
     /// <summary>Called after every evaluation (before, during and after training).</summary>
     public Action<EvalPoint>? Evaluated { get; set; }
 
-    /// <summary>Fisher (when the scorer or protection needs it), every sample's score, and D_U (global sample indices).</summary>
-    private async Task<(FisherEstimate? Fisher, int[] ForgetSet, double[] Scores)> ChooseForgettingSet(
-        IPipelineWorkers workers, int learningRecords, int? atStep, CancellationToken cancellation)
+    /// <summary>Fisher (when the scorer or protection needs it; the replicas keep it), every sample's score, and D_U (global sample indices).</summary>
+    private async Task<(bool HasFisher, int[] ForgetSet, double[] Scores)> ChooseForgettingSet(
+        IReplicaGroup group, int learningRecords, int? atStep, CancellationToken cancellation)
     {
         var forgetting = _spec.Forgetting;
-        FisherEstimate? fisher = null;
+        (double Mean, double Max)? statistics = null;
         if (forgetting.Scorer is ForgettingScorer.Fisher or ForgettingScorer.Inverse || forgetting.Step.FisherProtect > 0)
-        {
-            using var accumulator = await workers.FisherAsync(FisherRecords(learningRecords), cancellation);
-            fisher = accumulator.ToEstimate();
-        }
-        var scores = await workers.ScoreAsync(fisher, cancellation);
+            statistics = await group.FisherAsync(FisherRecords(learningRecords), cancellation);
+        var scores = await group.ScoreAsync(cancellation);
         var chosen = forgetting.Selection.Choose(scores);
-        if (ForgettingSetChosen is { } chosenHook)
-        {
-            var (mean, max) = fisher is null ? ((double?)null, (double?)null) : FisherStatistics(fisher);
-            chosenHook(new ForgettingChoice(atStep, scores, chosen.Length, mean, max));
-        }
-        return (fisher, chosen, scores);
-    }
-
-    /// <summary>Mean and largest entry of the diagonal Fisher over every parameter.</summary>
-    private static (double? Mean, double? Max) FisherStatistics(FisherEstimate fisher)
-    {
-        using var scope = TorchSharp.torch.NewDisposeScope();
-        double sum = 0, max = double.NegativeInfinity;
-        long count = 0;
-        foreach (var name in fisher.Names)
-        {
-            var f = fisher.Fisher(name);
-            sum += f.sum().to(TorchSharp.torch.ScalarType.Float64).item<double>();
-            max = Math.Max(max, f.max().to(TorchSharp.torch.ScalarType.Float64).item<double>());
-            count += f.numel();
-        }
-        return count == 0 ? (null, null) : (sum / count, max);
+        ForgettingSetChosen?.Invoke(new ForgettingChoice(atStep, scores, chosen.Length, statistics?.Mean, statistics?.Max));
+        return (statistics is not null, chosen, scores);
     }
 
     /// <summary>N_F learning records: the first fisher.records of a seeded permutation (0 = all, in order).</summary>
@@ -285,15 +234,11 @@ public sealed class LwfJobRunner
         return new EpochSampler(learningRecords, _spec.Seed + 2).Next(n);
     }
 
-    private EvalPoint Evaluate(CausalLM model, RecordEncoder encoder, List<EvalSet> sets, int step, string phase)
+    private async Task<EvalPoint> Evaluate(IReplicaGroup group, int step, string phase, CancellationToken cancellation)
     {
-        var results = new List<EvalResult>();
-        foreach (var set in sets)
-        {
-            results.Add(set.Evaluate(model, encoder, _spec.Eval.MaxNewTokens, _spec.Eval.BatchSize));
-            Report($"evaluation ({phase})", results.Count, sets.Count);
-        }
-        var point = new EvalPoint(step, phase, results);
+        Report($"evaluation ({phase})", 0, 1);
+        var point = new EvalPoint(step, phase, await group.EvaluateAsync(cancellation));
+        Report($"evaluation ({phase})", 1, 1);
         Evaluated?.Invoke(point);
         return point;
     }

@@ -7,6 +7,9 @@ public sealed record EvalPoint(int Step, string Phase, IReadOnlyList<EvalResult>
 
 public sealed record LossPoint(int Step, double Loss);
 
+/// <summary>A learning step's wall time and the input tokens (padding left out) it processed: tokens/s per step.</summary>
+public sealed record StepTime(int Step, double Seconds, long InputTokens);
+
 /// <summary>What the forgetting stage chose: every sample's score, how many were kept, the cut.</summary>
 public sealed record ForgettingSummary(string Scorer, string Schedule, string Loss, double Alpha, int SelfGenerated, int Selected, double? Cut, double[] Scores);
 
@@ -24,6 +27,8 @@ public sealed class LwfReport
     public List<LossPoint> LearningLoss { get; } = [];
     [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public List<LossPoint> ForgettingLoss { get; } = [];
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
+    public List<StepTime> StepTimes { get; } = [];
     public ForgettingSummary? Forgetting { get; set; }
     [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public Dictionary<string, double> StageSeconds { get; } = [];

@@ -11,16 +11,15 @@ using Orleans.Storage;
 namespace Lwf.Grains.Jobs;
 
 /// <summary>
-/// The job's authority: validates the job at submit, runs the LWF loop (Lwf.Core's runner) with the
-/// per-record work on the shards, serves its weights and Fisher to the silos' replicas, and keeps the
-/// job's status. The loop runs on the thread pool, so status and weight requests are answered meanwhile.
+/// The job's schedule: validates the job at submit, runs the LWF loop (Lwf.Core's runner) over the silos'
+/// replicas through the coordinator (it holds no model of its own), and keeps the job's status. The loop runs on the thread pool, so status and weight requests are answered meanwhile.
 /// The job's record (job.json) and checkpoints live in the job's folder on the checkpoint volume: when the
 /// trainer's silo dies, the next call (from a client or any silo's <see cref="JobWatchdog"/>) activates the
 /// trainer on a live silo, and the activation resumes the job from its newest checkpoint.
 /// </summary>
 public sealed partial class TrainerGrain(
     [PersistentState(TrainerGrain.StateName, JobFolderStorage.Name)] IPersistentState<JobRecord> record,
-    IGrainFactory grains, TensorExchange exchange, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics,
+    IGrainFactory grains, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics,
     ILogger<TrainerGrain> logger)
     : Grain, ITrainerGrain
 {
@@ -31,7 +30,7 @@ public sealed partial class TrainerGrain(
     private JobStatus? _status;
     private Task? _run;
     private CancellationTokenSource? _cancel;
-    private ClusterWorkers? _workers;
+    private ClusterReplicaGroup? _workers;
     private TaskScheduler _grainScheduler = TaskScheduler.Default;
     private volatile bool _deactivating;
     private volatile int _supersededBy; // the newer activation number, once the record shows one
@@ -181,9 +180,9 @@ public sealed partial class TrainerGrain(
         try
         {
             Directory.CreateDirectory(ResultsDirectory);
-            var report = await runner.RunAsync(ResultsDirectory, context =>
+            var report = await runner.RunAsync(ResultsDirectory, progress =>
             {
-                _workers = new ClusterWorkers(grains, exchange, JobId, incarnation, context, shards, Path.Combine(JobDirectory, "work"));
+                _workers = new ClusterReplicaGroup(grains, JobId, spec, shards, Path.Combine(JobDirectory, "work"), options.Value.ReplicaCheckEvery, progress);
                 return _workers;
             }, cancellation);
             var perSilo = _workers?.ShardsPerSilo ?? new Dictionary<string, int>();
@@ -288,21 +287,6 @@ public sealed partial class TrainerGrain(
         _cancel?.Cancel();
         return GetStatus();
     }
-
-    public async ValueTask<TensorManifest> GetWeights(long version)
-    {
-        var workers = _workers ?? throw new InvalidOperationException("the job is not running");
-        return await Task.Run(() => workers.WeightsManifest(version));
-    }
-
-    public ValueTask<byte[]> GetWeightChunk(long version, int chunk) =>
-        new((_workers ?? throw new InvalidOperationException("the job is not running")).Weights(version).Chunk(chunk));
-
-    public ValueTask<TensorManifest> GetFisher(long fisherVersion) =>
-        new((_workers ?? throw new InvalidOperationException("the job is not running")).FisherManifest(fisherVersion));
-
-    public ValueTask<byte[]> GetFisherChunk(long fisherVersion, int chunk) =>
-        new((_workers ?? throw new InvalidOperationException("the job is not running")).Fisher(fisherVersion).Chunk(chunk));
 
     public ValueTask<ResultFile[]> ListResults()
     {

@@ -1,0 +1,20 @@
+namespace Lwf.Abstractions;
+
+/// <summary>
+/// The job's schedule and state machine: samplers, the forgetting set, when to forget, checkpoints, evaluation.
+/// It holds no model: the silos' replicas do. Keyed by job id.
+/// </summary>
+public interface ITrainerGrain : IGrainWithStringKey
+{
+    /// <summary>Validates and starts the job; a second submit of the same id returns its status and starts nothing.</summary>
+    ValueTask<JobStatus> Submit(JobRequest request);
+
+    ValueTask<JobStatus> GetStatus();
+
+    /// <summary>Stops within one step, keeping the last checkpoint.</summary>
+    ValueTask<JobStatus> Cancel();
+
+    ValueTask<ResultFile[]> ListResults();
+
+    ValueTask<byte[]> GetResultChunk(string relativePath, long offset, int length);
+}

@@ -1,0 +1,10 @@
+namespace Lwf.Abstractions;
+
+/// <summary>A silo's part of one collective operation: its shards (in the order they add up) and the ring.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SiloWork(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] WorkKind Kind,
+    [property: Id(2)] int[] Indices,
+    [property: Id(3)] int[] LocalShards,
+    [property: Id(4)] RingLayout Ring);

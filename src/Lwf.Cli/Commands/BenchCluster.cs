@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Lwf.Core;
+using Lwf.Core.Reports;
+
+namespace Lwf.Cli.Commands;
+
+/// <summary>
+/// `lwf bench cluster --model DIR --silos N`: one plain fine-tuning job (random tokens of --seq, --batch records a
+/// step, no forgetting, no evaluation) through `lwf train` and through an embedded N-silo cluster (`lwf run`), each
+/// in a child process whose peak RSS is read from the kernel; with --processes, also on `lwf cluster up` silo
+/// processes (peak RSS per silo). Tokens/s is the median over the steps after the first (input tokens / step time).
+/// </summary>
+internal static class BenchCluster
+{
+    public static Command Build()
+    {
+        var model = CommonOptions.Model();
+        var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 2, Description = "silos of the cluster runs" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 4, Description = "learning steps (the first is not timed)" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8, Description = "records per step (the global batch)" };
+        var micro = new Option<int>("--micro") { DefaultValueFactory = _ => 2, Description = "records per micro-batch" };
+        var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 128, Description = "tokens per record" };
+        var processes = new Option<bool>("--processes") { Description = "also run on `lwf cluster up` silo processes and report each silo's peak RSS" };
+        var command = new Command("cluster", "The same job through `lwf train` and an N-silo cluster: tokens/s and peak RSS side by side")
+        {
+            model, silos, steps, batch, micro, seq, processes,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(model)!, parse.GetValue(silos), parse.GetValue(steps), parse.GetValue(batch),
+            parse.GetValue(micro), parse.GetValue(seq), parse.GetValue(processes))));
+        return command;
+    }
+
+    private static int Run(string model, int silos, int steps, int batch, int micro, int seq, bool processes)
+    {
+        if (silos < 1 || steps < 2 || batch < 1 || micro < 1 || batch % micro != 0 || seq < 2)
+            throw new LwfInputException("--silos ≥ 1, --steps ≥ 2, --batch ≥ 1 a multiple of --micro, and --seq ≥ 2 are needed");
+        model = Path.GetFullPath(model);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "config.json")))!;
+        int vocab = (int)config["vocab_size"]!;
+        string work = Path.Combine(Path.GetTempPath(), "lwf-bench-cluster-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(work);
+        try
+        {
+            string job = WriteJob(work, model, vocab, steps, batch, micro, seq);
+            Console.WriteLine($"job: {Path.GetFileName(model)}, {steps} steps × {batch} records × {seq} tokens (micro-batches of {micro}), no forgetting, no evaluation");
+            var single = Measure("lwf train", ["train", job, "--out", Path.Combine(work, "train")], Path.Combine(work, "train"));
+            Console.WriteLine($"lwf train:                 {single.TokensPerSecond,8:F1} tokens/s   peak RSS {Gib(single.PeakRss):F2} GiB");
+            var embedded = Measure($"lwf run --silos {silos}", ["run", job, "--out", Path.Combine(work, "run"), "--silos", silos.ToString()], Path.Combine(work, "run"));
+            Console.WriteLine($"embedded {silos}-silo cluster: {embedded.TokensPerSecond,8:F1} tokens/s = {embedded.TokensPerSecond / single.TokensPerSecond:F2} × lwf train   " +
+                $"peak RSS {Gib(embedded.PeakRss):F2} GiB = {(double)embedded.PeakRss / single.PeakRss:F2} × lwf train ({silos} replicas in one process)");
+            if (processes) OnSiloProcesses(job, work, silos, single);
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static string WriteJob(string work, string model, int vocab, int steps, int batch, int micro, int seq)
+    {
+        var random = new Random(0);
+        File.WriteAllLines(Path.Combine(work, "records.jsonl"), Enumerable.Range(0, batch * steps).Select(_ =>
+            new JsonObject { ["input_ids"] = new JsonArray(Enumerable.Range(0, seq).Select(_ => (JsonNode)random.Next(vocab)).ToArray()) }.ToJsonString()));
+        string job = Path.Combine(work, "job.yaml");
+        File.WriteAllText(job, $"""
+            name: bench-cluster
+            model: {model}
+            seed: 1
+            maxLength: {seq}
+            data:
+              learnTrain: records.jsonl
+            train:
+              steps: {steps}
+              learningRate: 1.0e-4
+              warmupSteps: 0
+              microBatchSize: {micro}
+              gradientAccumulation: {batch / micro}
+            forgetting:
+              schedule: none
+            checkpoint:
+              every: 0
+            """);
+        return job;
+    }
+
+    private sealed record Measured(double TokensPerSecond, long PeakRss);
+
+    /// <summary>Runs lwf with these arguments in a child process, polling its peak RSS; reads tokens/s from its report.</summary>
+    private static Measured Measure(string what, string[] args, string outDir)
+    {
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(typeof(BenchCluster).Assembly.Location);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        long peak = 0;
+        while (!process.WaitForExit(200)) peak = Math.Max(peak, BenchCommands.PeakResidentBytes(process.Id));
+        if (process.ExitCode != 0) throw new InvalidOperationException($"{what} failed (exit {process.ExitCode}): {stderr.Result}{stdout.Result}");
+        return new Measured(TokensPerSecond(LwfReport.Load(Path.Combine(outDir, "report.json"))), peak);
+    }
+
+    private static double TokensPerSecond(LwfReport report) =>
+        BenchCommands.Median(report.StepTimes.Skip(1).Select(s => s.InputTokens / s.Seconds).ToList());
+
+    private static void OnSiloProcesses(string job, string work, int silos, Measured single)
+    {
+        string previousHome = Environment.GetEnvironmentVariable("LWF_HOME") ?? "";
+        Environment.SetEnvironmentVariable("LWF_HOME", Path.Combine(work, "home"));
+        try
+        {
+            var state = ClusterCommands.StartSilos(silos, "cpu", Path.Combine(work, "checkpoints"), null);
+            var lwf = typeof(BenchCluster).Assembly.Location;
+            var submit = Process.Start(new ProcessStartInfo("dotnet", [lwf, "submit", job, "--id", "bench"]) { RedirectStandardOutput = true, UseShellExecute = false })!;
+            submit.WaitForExit();
+            var watch = Process.Start(new ProcessStartInfo("dotnet", [lwf, "watch", "bench"]) { RedirectStandardOutput = true, UseShellExecute = false })!;
+            var peaks = new long[silos];
+            while (!watch.WaitForExit(500))
+                for (int i = 0; i < silos; i++) peaks[i] = Math.Max(peaks[i], BenchCommands.PeakResidentBytes(state.Silos[i].Pid));
+            for (int i = 0; i < silos; i++) peaks[i] = Math.Max(peaks[i], BenchCommands.PeakResidentBytes(state.Silos[i].Pid));
+            if (watch.ExitCode != 0) throw new InvalidOperationException($"the job on silo processes failed: {watch.StandardOutput.ReadToEnd()}");
+            var report = LwfReport.Load(Path.Combine(work, "checkpoints", "bench", "results", "report.json"));
+            Console.WriteLine($"{silos} silo processes:          {TokensPerSecond(report),8:F1} tokens/s = {TokensPerSecond(report) / single.TokensPerSecond:F2} × lwf train   peak RSS per silo " +
+                string.Join(", ", peaks.Select(p => $"{Gib(p):F2} GiB = {(double)p / single.PeakRss:F2} ×")));
+        }
+        finally
+        {
+            ClusterCommands.StopSilos();
+            Environment.SetEnvironmentVariable("LWF_HOME", previousHome.Length == 0 ? null : previousHome);
+        }
+    }
+
+    private static double Gib(long bytes) => bytes / (1024.0 * 1024 * 1024);
+}

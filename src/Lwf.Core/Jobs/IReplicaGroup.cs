@@ -1,0 +1,47 @@
+using Lwf.Core.Evaluation;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Replicas;
+using Lwf.Core.Training;
+
+namespace Lwf.Core.Jobs;
+
+/// <summary>What the replicas report once they hold the job: its learning records and the model's size.</summary>
+public sealed record ReplicaGroupInfo(int LearningRecords, long Parameters);
+
+/// <summary>
+/// The job's replicas as the runner (the schedule) sees them: one in this process (<see cref="LocalReplicaGroup"/>),
+/// or one per silo of a cluster. The runner holds no model: it names records and samples by global index and
+/// asks for steps; every replica takes each step, so they stay equal.
+/// </summary>
+public interface IReplicaGroup : IAsyncDisposable
+{
+    /// <summary>Replicas load the base model (or <paramref name="resume"/>'s state) and the data; returns the record count and model size.</summary>
+    Task<ReplicaGroupInfo> PrepareAsync(ResumePoint? resume, CancellationToken cancellation);
+
+    /// <summary>The base model answers every forgetting prompt; the samples in global order.</summary>
+    Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation);
+
+    /// <summary>A resumed job: the samples self-generated before the checkpoint, where the replicas need them.</summary>
+    Task RestoreSamplesAsync(IReadOnlyList<SelfGeneratedSample> samples, CancellationToken cancellation);
+
+    /// <summary>F and gL over the given learning records, held by every replica from now on; returns F's mean and largest entry.</summary>
+    Task<(double Mean, double Max)> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation);
+
+    /// <summary>Every sample's score, in global order (with the replicas' F where the scorer uses it).</summary>
+    Task<double[]> ScoreAsync(CancellationToken cancellation);
+
+    /// <summary>One learning step over these records (the global batch) on every replica.</summary>
+    Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation);
+
+    /// <summary>One forgetting step over these samples on every replica; returns the batch's totals before the step.</summary>
+    Task<GradientTotals> ForgettingStepAsync(IReadOnlyList<int> sampleIndices, CancellationToken cancellation);
+
+    /// <summary>Every evaluation set of the job, in order (learn, forget, held-out), spread over the replicas.</summary>
+    Task<IReadOnlyList<EvalResult>> EvaluateAsync(CancellationToken cancellation);
+
+    /// <summary>One replica writes the state a checkpoint holds (model/, optimisers, F) into <paramref name="directory"/>.</summary>
+    Task SaveStateAsync(string directory, CancellationToken cancellation);
+
+    /// <summary>One replica writes the model (Hugging Face format, tokenizer files beside) into <paramref name="directory"/>.</summary>
+    Task SaveModelAsync(string directory, CancellationToken cancellation);
+}

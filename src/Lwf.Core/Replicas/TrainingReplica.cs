@@ -1,0 +1,222 @@
+using System.Security.Cryptography;
+using Lwf.Core.Checkpoints;
+using Lwf.Core.Data;
+using Lwf.Core.Distributed;
+using Lwf.Core.Evaluation;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+using Lwf.Core.Models;
+using Lwf.Core.Text;
+using Lwf.Core.Training;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Replicas;
+
+/// <summary>
+/// One full copy of a job's training state on one device: the weights, the learning AdamW, the forgetting
+/// AdamW, and F and gL once computed. `lwf train` has one; a cluster has one per silo. A step is the same code
+/// in both: local gradient sums → <see cref="ReduceAsync"/> over the <see cref="ICollective"/> → the same
+/// optimiser step on every replica (<see cref="ApplyLearning"/>, <see cref="ApplyForgetting"/>), so replicas
+/// stay equal without weights being shipped (DDP's contract).
+/// </summary>
+public sealed class TrainingReplica : IDisposable
+{
+    private readonly FineTuner _tuner;
+    private ForgettingStepper? _stepper;
+    private List<EvalSet>? _evalSets;
+
+    public TrainingReplica(JobSpec spec, Device device, ResumePoint? resume = null)
+    {
+        Spec = spec;
+        TorchSharp.torch.random.manual_seed(spec.Seed);
+        Model = PretrainedModel.Load(resume is null ? spec.Model : Path.Combine(resume.Directory, JobCheckpointState.ModelFolder), device, initSeed: spec.Seed);
+        Tokenizer = TextTokenizer.Load(spec.Model, Model.Config);
+        Encoder = new RecordEncoder(Tokenizer, Model.Config, spec.MaxLength);
+        PadId = Model.Config.PaddingId;
+        _tuner = new FineTuner(Model, spec.Train, PadId);
+        if (spec.Forgetting.Active) _stepper = new ForgettingStepper(Model, spec.Forgetting.Step, PadId);
+        if (resume is not null) RestoreOptimisers(resume);
+    }
+
+    public JobSpec Spec { get; }
+    public CausalLM Model { get; }
+    public TextTokenizer? Tokenizer { get; }
+    public RecordEncoder Encoder { get; }
+    public long PadId { get; }
+    public FisherEstimate? Fisher { get; private set; }
+    public int LearningSteps => _tuner.StepsTaken;
+    public int ForgettingSteps => _stepper?.StepsTaken ?? 0;
+
+    /// <summary>Learning steps, forgetting steps and whether F is held: replicas that agree on these hold the same state.</summary>
+    public (int Learning, int Forgetting, bool HasFisher) Position => (LearningSteps, ForgettingSteps, Fisher is not null);
+
+    // ---- learning and forgetting steps ----
+
+    /// <summary>Empty float64 sums for this step's local gradient (every shard of the silo adds into them).</summary>
+    public GradientSums NewGradientSums() => GradientSums.Zeros(Model);
+
+    public void AddLearningGradient(GradientSums sums, IReadOnlyList<TokenizedRecord> records) =>
+        LearningGradient.AddTo(sums, Model, LearningGradient.MicroBatches(records, Spec.Train.MicroBatchSize), PadId);
+
+    /// <summary>Forgetting batches are cut into micro-batches of the training micro-batch size.</summary>
+    public void AddForgettingGradient(GradientSums sums, IReadOnlyList<TokenizedRecord> samples) =>
+        ForgettingGradient.AddTo(sums, Model, LearningGradient.MicroBatches(samples, Spec.Train.MicroBatchSize), Spec.Forgetting.Step.Loss, PadId);
+
+    /// <summary>
+    /// Puts the local sums in .grad (float32) and sums .grad and the totals over every replica. Nothing is applied:
+    /// a step whose collective fails is redone from the same weights.
+    /// </summary>
+    public async Task<(GradientTotals Totals, int Records)> ReduceAsync(GradientSums local, ICollective collective, CancellationToken cancellation,
+        bool exactSums = false)
+    {
+        var scalars = new[] { local.NllSum, local.Tokens, local.InputTokens, local.Records };
+        if (exactSums)
+        {
+            // float64 sums on the wire: the reduced gradient rounds to float32 once, as in one process.
+            await collective.AllReduceAsync(local.Sums.Values.ToList(), scalars, cancellation).ConfigureAwait(false);
+            local.WriteToGrad(Model);
+        }
+        else
+        {
+            local.WriteToGrad(Model);
+            var grads = Model.parameters().Select(p => p.grad!).ToList();
+            await collective.AllReduceAsync(grads, scalars, cancellation).ConfigureAwait(false);
+        }
+        return (new GradientTotals(scalars[0], (long)scalars[1], (long)scalars[2]), (int)scalars[3]);
+    }
+
+    /// <summary>The learning optimiser step on the reduced gradient in .grad.</summary>
+    public StepResult ApplyLearning(GradientTotals totals, int records) => _tuner.ApplyGradients(totals, records);
+
+    /// <summary>The forgetting optimiser step on the reduced gradient in .grad.</summary>
+    public void ApplyForgetting(long tokens) =>
+        (_stepper ?? throw new InvalidOperationException("the job takes no forgetting steps")).ApplyGradients(tokens);
+
+    // ---- Fisher and forgetting confidence ----
+
+    public FisherAccumulator NewFisherSums() => FisherAccumulator.For(Model);
+
+    public void AddFisher(FisherAccumulator sums, IEnumerable<(int Index, TokenizedRecord Record)> records, Action<int>? progress = null) =>
+        sums.Accumulate(Model, records, Spec.Fisher.Variant, Spec.Seed, progress);
+
+    /// <summary>Sums Σg⊙g, Σg and the count over every replica; every replica then holds the same F and gL.</summary>
+    public async Task<(double Mean, double Max)> ReduceFisherAsync(FisherAccumulator local, ICollective collective, CancellationToken cancellation)
+    {
+        var tensors = local.Names.Select(local.SumSquares).Concat(local.Names.Select(local.Sum)).ToList();
+        var scalars = new double[] { local.Count };
+        await collective.AllReduceAsync(tensors, scalars, cancellation).ConfigureAwait(false);
+        local.SetCount((long)scalars[0]);
+        UseFisher(local.ToEstimate());
+        return FisherStatistics(Fisher!);
+    }
+
+    private void UseFisher(FisherEstimate? fisher)
+    {
+        Fisher?.Dispose();
+        Fisher = fisher;
+        _stepper?.UseFisher(fisher);
+    }
+
+    /// <summary>Scores of samples by global index (the random scorer draws from the index, so any shard gives the same).</summary>
+    public double[] Score(IReadOnlyList<int> indices, IReadOnlyList<TokenizedRecord> samples, Action<int>? progress = null)
+    {
+        var forgetting = Spec.Forgetting;
+        if (forgetting.Scorer == ForgettingScorer.Random)
+            return indices.Select(i => ForgettingConfidence.RandomScore(Spec.Seed, i)).ToArray();
+        return ForgettingConfidence.Score(Model, samples, forgetting.Scorer, Fisher, Spec.Seed, progress);
+    }
+
+    /// <summary>Mean and largest entry of the diagonal Fisher over every parameter.</summary>
+    public static (double Mean, double Max) FisherStatistics(FisherEstimate fisher)
+    {
+        using var scope = NewDisposeScope();
+        double sum = 0, max = double.NegativeInfinity;
+        long count = 0;
+        foreach (var name in fisher.Names)
+        {
+            var f = fisher.Fisher(name);
+            sum += f.sum().to(ScalarType.Float64).item<double>();
+            max = Math.Max(max, f.max().to(ScalarType.Float64).item<double>());
+            count += f.numel();
+        }
+        return count == 0 ? (double.NaN, double.NaN) : (sum / count, max);
+    }
+
+    // ---- self-generation and evaluation ----
+
+    public List<SelfGeneratedSample> SelfGenerate(IReadOnlyList<ForgettingPrompt> prompts, Action<int>? progress = null) =>
+        SelfGeneration.Generate(Model, Tokenizer, prompts, Spec.SelfGen, progress);
+
+    /// <summary>The job's evaluation sets, in a fixed order (learn, forget, held-out), loaded on first use.</summary>
+    public IReadOnlyList<EvalSet> EvalSets => _evalSets ??= LoadEvalSets();
+
+    private List<EvalSet> LoadEvalSets()
+    {
+        var sets = new List<EvalSet>();
+        if (Spec.Data.LearnEval is { } le) sets.Add(EvalSet.Load("learn", le, Encoder, Spec.SkipBadLines));
+        if (Spec.Data.ForgetEval is { } fe) sets.Add(EvalSet.Load("forget", fe, Encoder, Spec.SkipBadLines));
+        if (Spec.Data.HeldOut is { } ho) sets.Add(EvalSet.Load("held-out", ho, Encoder, Spec.SkipBadLines));
+        return sets;
+    }
+
+    public EvalResult Evaluate(int set) => EvalSets[set].Evaluate(Model, Encoder, Spec.Eval.MaxNewTokens, Spec.Eval.BatchSize);
+
+    // ---- state on disk: checkpoints, and a late replica catching up with a peer ----
+
+    /// <summary>Writes model/ (Hugging Face format, tokenizer files beside), the optimisers' states and F into <paramref name="directory"/>.</summary>
+    public void SaveState(string directory)
+    {
+        PretrainedModel.Save(Model, Path.Combine(directory, JobCheckpointState.ModelFolder), companionsFrom: Spec.Model);
+        _tuner.SaveState(Path.Combine(directory, JobCheckpointState.OptimizerFile));
+        _stepper?.SaveState(Path.Combine(directory, JobCheckpointState.ForgettingOptimizerFile));
+        Fisher?.Save(Path.Combine(directory, JobCheckpointState.FisherFile), Spec.Fisher.Variant);
+    }
+
+    /// <summary>The model alone, as the job's result.</summary>
+    public void SaveModel(string directory) => PretrainedModel.Save(Model, directory, companionsFrom: Spec.Model);
+
+    /// <summary>Takes over the state another replica (or a checkpoint) wrote with <see cref="SaveState"/>.</summary>
+    public void LoadState(ResumePoint point)
+    {
+        using (var loaded = PretrainedModel.Load(Path.Combine(point.Directory, JobCheckpointState.ModelFolder), Model.Device))
+        using (no_grad())
+        {
+            var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            foreach (var (name, p) in Model.named_parameters()) p.copy_(source[name]);
+        }
+        RestoreOptimisers(point);
+    }
+
+    private void RestoreOptimisers(ResumePoint point)
+    {
+        _tuner.RestoreState(point.LearningSteps, Path.Combine(point.Directory, JobCheckpointState.OptimizerFile));
+        if (_stepper is not null)
+        {
+            string path = Path.Combine(point.Directory, JobCheckpointState.ForgettingOptimizerFile);
+            if (File.Exists(path)) _stepper.RestoreState(point.ForgettingSteps, path);
+        }
+        UseFisher(point.HasFisher ? FisherEstimate.Load(Path.Combine(point.Directory, JobCheckpointState.FisherFile), Model) : null);
+    }
+
+    /// <summary>SHA-256 of every weight's bytes in name order (hex, 16 characters): replicas that agree hold the same weights.</summary>
+    public string WeightsHash()
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var scope = NewDisposeScope();
+        foreach (var (name, p) in Model.named_parameters())
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
+            var cpu = p.detach().cpu().contiguous();
+            hash.AppendData(cpu.bytes);
+        }
+        return Convert.ToHexString(hash.GetHashAndReset())[..16].ToLowerInvariant();
+    }
+
+    public void Dispose()
+    {
+        _stepper?.Dispose();
+        Fisher?.Dispose();
+        _tuner.Dispose();
+        Model.Dispose();
+    }
+}

@@ -1,0 +1,98 @@
+using Lwf.Abstractions;
+using Lwf.Core.Evaluation;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+using Lwf.Core.Replicas;
+using Lwf.Core.Training;
+
+namespace Lwf.Grains.Jobs;
+
+/// <summary>
+/// The job's replicas on the cluster, for the trainer's schedule: every call goes to the job's coordinator, which
+/// runs it over the ring of silos. The trainer holds no model; records and samples are named by global index.
+/// </summary>
+public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobSpec spec, int shardCount, string workDirectory,
+    int replicaCheckEvery, Action<string, long, long> progress) : IReplicaGroup
+{
+    private int _stepsTaken;
+
+    private ICoordinatorGrain Coordinator => grains.GetGrain<ICoordinatorGrain>(jobId);
+
+    public IReadOnlyDictionary<string, int> ShardsPerSilo { get; private set; } = new Dictionary<string, int>();
+
+    /// <summary>Set when the trainer deactivates mid-job: disposing then leaves the shards alone (the next activation prepares them again).</summary>
+    public bool HandingOver { get; set; }
+
+    public async Task<ReplicaGroupInfo> PrepareAsync(ResumePoint? resume, CancellationToken cancellation)
+    {
+        Directory.CreateDirectory(workDirectory);
+        var setup = new JobSetup(spec.SourcePath, shardCount, workDirectory,
+            resume is null ? null : new ResumeSetup(resume.Directory, resume.LearningSteps, resume.ForgettingSteps, resume.HasFisher));
+        var prepared = await Coordinator.Prepare(setup);
+        ShardsPerSilo = prepared.ShardsPerSilo;
+        _stepsTaken = resume?.LearningSteps ?? 0;
+        return new ReplicaGroupInfo(prepared.LearningRecords, prepared.Parameters);
+    }
+
+    public async Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation)
+    {
+        progress("self-generation", 0, 1);
+        var samples = await Coordinator.SelfGenerate();
+        progress("self-generation", 1, 1);
+        return samples.Select(s => new SelfGeneratedSample(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response)).ToList();
+    }
+
+    /// <summary>The shards reload their samples from the job's work folder when prepared; nothing to send.</summary>
+    public Task RestoreSamplesAsync(IReadOnlyList<SelfGeneratedSample> samples, CancellationToken cancellation) => Task.CompletedTask;
+
+    public async Task<(double Mean, double Max)> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
+    {
+        progress("fisher", 0, recordIndices.Count);
+        var summary = await Coordinator.Fisher(recordIndices.ToArray());
+        progress("fisher", recordIndices.Count, recordIndices.Count);
+        return (summary.Mean, summary.Max);
+    }
+
+    public async Task<double[]> ScoreAsync(CancellationToken cancellation)
+    {
+        progress("confidence", 0, 1);
+        var scores = await Coordinator.Score();
+        progress("confidence", 1, 1);
+        return scores.Scores;
+    }
+
+    public async Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
+    {
+        int step = _stepsTaken + 1;
+        bool check = step == spec.Train.Steps || replicaCheckEvery > 0 && step % replicaCheckEvery == 0;
+        var o = await Coordinator.LearningStep(recordIndices.ToArray(), check);
+        _stepsTaken = o.Step;
+        return new StepResult(o.Step, o.Loss, o.LearningRate, o.GradNorm, o.LossTokens, o.InputTokens, o.Records);
+    }
+
+    public async Task<GradientTotals> ForgettingStepAsync(IReadOnlyList<int> sampleIndices, CancellationToken cancellation)
+    {
+        var t = await Coordinator.ForgettingStep(sampleIndices.ToArray());
+        return new GradientTotals(t.NllSum, t.LossTokens, t.InputTokens);
+    }
+
+    public async Task<IReadOnlyList<EvalResult>> EvaluateAsync(CancellationToken cancellation) =>
+        (await Coordinator.Evaluate()).Select(e => new EvalResult(e.Set, e.Metric, e.Value, e.Count)).ToList();
+
+    public async Task SaveStateAsync(string directory, CancellationToken cancellation) => await Coordinator.SaveState(directory);
+
+    public async Task SaveModelAsync(string directory, CancellationToken cancellation) => await Coordinator.SaveModel(directory);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (HandingOver) return;
+        try
+        {
+            await Coordinator.Finish().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        catch (Exception)
+        {
+            // best effort: the shards of a cluster that is going away have nothing left to free
+        }
+    }
+}

@@ -1,0 +1,232 @@
+using Lwf.Abstractions;
+using Lwf.Core.Data;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Jobs;
+using Lwf.Core.Replicas;
+using Lwf.Core.Training;
+using Lwf.Grains.Collectives;
+using Lwf.Grains.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+
+namespace Lwf.Grains.Replicas;
+
+/// <summary>
+/// One shard of a job ("job/index"): learning records and forgetting prompts with global index ≡ index (mod
+/// shard count), and the samples it generated from them (also written to the job's work folder, so a shard
+/// re-activated on another silo reloads them). It computes on its silo's replica; the silo's lowest-numbered shard
+/// leads the silo's part of each collective operation (its shards in order, then the ring).
+/// </summary>
+[ShardSpreadPlacement]
+public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options,
+    Telemetry.LwfMetrics metrics, ILogger<ShardGrain> logger)
+    : Grain, IShardGrain
+{
+    private ShardSetup? _setup;
+    private SiloReplica? _replica;
+    private Dictionary<int, TokenizedRecord> _records = [];
+    private List<ForgettingPrompt> _prompts = [];
+    private SortedDictionary<int, SelfGeneratedSample> _samples = [];
+
+    private string JobId => this.GetPrimaryKeyString().Split('/')[0];
+
+    private string SiloName => silo.SiloAddress.ToString();
+
+    private string SamplesFile => Path.Combine(_setup!.WorkDirectory, $"shard-{_setup.ShardIndex:D4}.selfgen.jsonl");
+
+    private SiloReplica Replica => _replica ?? throw new ShardNotPreparedException(this.GetPrimaryKeyString());
+
+    private IShardGrain Shard(int index) => GrainFactory.GetGrain<IShardGrain>($"{JobId}/{index}");
+
+    public async ValueTask<ShardInfo> Prepare(ShardSetup setup)
+    {
+        _setup = setup;
+        string holder = this.GetPrimaryKeyString();
+        await Task.Run(() =>
+        {
+            var spec = JobSpec.Load(setup.JobFile);
+            if (_replica is null) metrics.ShardActivated(JobId);
+            var resume = setup.Resume is { } r ? new ResumePoint(r.Directory, r.LearningSteps, r.ForgettingSteps, r.HasFisher) : null;
+            _replica ??= replicas.Get(JobId, spec, resume, holder);
+            var encoder = _replica.Training.Encoder;
+            var all = JsonlDataset.Load(spec.Data.LearnTrain, encoder, spec.SkipBadLines).Records;
+            _records = Enumerable.Range(0, all.Count).Where(Owns).ToDictionary(i => i, i => all[i]);
+            if (spec.Forgetting.Active)
+                _prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, encoder, spec.SkipBadLines).Where(p => Owns(p.Index)).ToList();
+            if (File.Exists(SamplesFile))
+                _samples = new(SelfGeneration.LoadSamples(SamplesFile).Where(s => Owns(s.Index)).ToDictionary(s => s.Index));
+        });
+        LogPrepared(logger, holder, SiloName, _records.Count, _prompts.Count);
+        return new ShardInfo(setup.ShardIndex, SiloName, _records.Count, _prompts.Count, _samples.Count, plane.Endpoint,
+            _replica!.Training.Model.ParameterCount);
+    }
+
+    private bool Owns(int globalIndex) => globalIndex % _setup!.ShardCount == _setup.ShardIndex;
+
+    /// <summary>The job ended: let go of the replica and this shard's data.</summary>
+    public ValueTask Finish()
+    {
+        DeactivateOnIdle();
+        return ValueTask.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_replica is not null)
+        {
+            replicas.Release(JobId, this.GetPrimaryKeyString());
+            metrics.ShardDeactivated(JobId);
+        }
+        _replica = null;
+        _records = [];
+        _prompts = [];
+        _samples = [];
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    public async ValueTask<SampleInfo[]> SelfGenerate()
+    {
+        var generated = await Replica.OnTorchAsync(r => r.SelfGenerate(_prompts));
+        _samples = new(generated.ToDictionary(s => s.Index));
+        SelfGeneration.SaveSamples(SamplesFile, generated);
+        return generated.Select(s => new SampleInfo(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response)).ToArray();
+    }
+
+    public async ValueTask<ShardScores> Score()
+    {
+        var indices = _samples.Keys.ToArray();
+        var scores = await Replica.OnTorchAsync(r => r.Score(indices, _samples.Values.Select(s => s.ToRecord()).ToList()));
+        return new ShardScores(indices, scores);
+    }
+
+    public async ValueTask<int> Accumulate(string operationId, WorkKind kind, int[] indices)
+    {
+        var replica = Replica;
+        return await replica.OnTorchAsync(r =>
+        {
+            switch (kind)
+            {
+                case WorkKind.LearningGradient:
+                {
+                    var mine = indices.Where(_records.ContainsKey).Select(i => _records[i]).ToList();
+                    if (mine.Count > 0) r.AddLearningGradient(replica.Gradient(operationId), mine);
+                    return mine.Count;
+                }
+                case WorkKind.ForgettingGradient:
+                {
+                    var mine = indices.Where(_samples.ContainsKey).Select(i => _samples[i].ToRecord()).ToList();
+                    if (mine.Count > 0) r.AddForgettingGradient(replica.Gradient(operationId), mine);
+                    return mine.Count;
+                }
+                case WorkKind.Fisher:
+                {
+                    var mine = indices.Where(_records.ContainsKey).Select(i => (i, _records[i])).ToList();
+                    if (mine.Count > 0) r.AddFisher(replica.FisherSums(operationId), mine);
+                    return mine.Count;
+                }
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown work kind");
+            }
+        });
+    }
+
+    public async ValueTask<ReducedTotals> Reduce(SiloWork work)
+    {
+        var replica = Replica;
+        var abort = replica.Begin(work.OperationId, work.Kind);
+        try
+        {
+            // The silo's shards add into one set of sums, in index order: a layout always sums in the same order.
+            foreach (int shard in work.LocalShards.Order())
+            {
+                if (shard == _setup!.ShardIndex) await Accumulate(work.OperationId, work.Kind, work.Indices);
+                else await Shard(shard).Accumulate(work.OperationId, work.Kind, work.Indices);
+            }
+            var o = options.Value;
+            var collective = new RingCollective(plane, work.Ring, $"{JobId}/e{work.Ring.Epoch}/{work.OperationId}",
+                TimeSpan.FromSeconds(o.CollectiveTimeoutSeconds), o.BucketMiB << 20, abort, metrics);
+            try
+            {
+                if (work.Kind == WorkKind.Fisher)
+                {
+                    var sums = replica.FisherSums(work.OperationId);
+                    var (mean, max) = await replica.OnTorchAsync(r => r.ReduceFisherAsync(sums, collective, abort));
+                    return new ReducedTotals(0, 0, 0, (int)sums.Count, mean, max);
+                }
+                var gradient = replica.Gradient(work.OperationId);
+                var (totals, records) = await replica.OnTorchAsync(r => r.ReduceAsync(gradient, collective, abort, exactSums: o.GradientWireDType == "float64"));
+                replica.Reduced = (work.OperationId, totals, records);
+                return new ReducedTotals(totals.NllSum, totals.LossTokens, totals.InputTokens, records);
+            }
+            catch (Exception) when (abort.IsCancellationRequested)
+            {
+                plane.Discard(collective.KeyPrefix);
+                throw new OperationCanceledException($"operation {work.OperationId} was aborted (a peer of the ring failed)");
+            }
+        }
+        finally
+        {
+            replica.End(work.OperationId);
+        }
+    }
+
+    public async ValueTask<StepOutcome> Apply(string operationId, WorkKind kind)
+    {
+        var replica = Replica;
+        if (replica.Reduced is not { } reduced || reduced.Operation != operationId)
+            throw new InvalidOperationException($"operation {operationId} was not reduced on this silo");
+        replica.Reduced = null;
+        return await replica.OnTorchAsync(r =>
+        {
+            StepResult step;
+            if (kind == WorkKind.LearningGradient) step = r.ApplyLearning(reduced.Totals, reduced.Records);
+            else
+            {
+                r.ApplyForgetting(reduced.Totals.LossTokens);
+                step = new StepResult(r.ForgettingSteps, reduced.Totals.NllSum / Math.Max(1, reduced.Totals.LossTokens), 0, 0,
+                    reduced.Totals.LossTokens, reduced.Totals.InputTokens, reduced.Records);
+            }
+            return new StepOutcome(step.Step, step.Loss, step.LearningRate, step.GradNorm, step.LossTokens, step.InputTokens, step.Records);
+        });
+    }
+
+    public async ValueTask<string> WeightsHash() => await Replica.OnTorchAsync(r => r.WeightsHash());
+
+    public ValueTask Abort(string operationId)
+    {
+        _replica?.Abort(operationId);
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask<EvalOutcome[]> Evaluate(int rank, int worldSize) =>
+        await Replica.OnTorchAsync(r => Enumerable.Range(0, r.EvalSets.Count).Where(i => i % worldSize == rank).Select(i =>
+        {
+            var result = r.Evaluate(i);
+            return new EvalOutcome(i, result.Set, result.Metric, result.Value, result.Count);
+        }).ToArray());
+
+    public ValueTask<ReplicaPosition> Position()
+    {
+        var (learning, forgetting, hasFisher) = Replica.Training.Position;
+        return new(new ReplicaPosition(learning, forgetting, hasFisher));
+    }
+
+    public async ValueTask SaveState(string directory, bool modelOnly) =>
+        await Replica.OnTorchAsync(r =>
+        {
+            if (modelOnly) r.SaveModel(directory);
+            else r.SaveState(directory);
+            return 0;
+        });
+
+    public async ValueTask LoadState(string directory, ReplicaPosition position) =>
+        await Replica.OnTorchAsync(r =>
+        {
+            r.LoadState(new ResumePoint(directory, position.LearningSteps, position.ForgettingSteps, position.HasFisher));
+            return 0;
+        });
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} on {Silo}: {Records} learning records, {Prompts} forgetting prompts")]
+    private static partial void LogPrepared(ILogger logger, string shard, string silo, int records, int prompts);
+}

@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Lwf.Grains.Transport;
+
+/// <summary>
+/// The silo's data plane: plain TCP between silos for the collective's bytes, which never travel as grain calls.
+/// A frame is [int32 key length][key, UTF-8][int64 payload length][payload]; a sender keeps one connection per
+/// peer and writes frames in order; the receiver parks each payload under its key until the collective takes it
+/// (<see cref="ReceiveAsync"/>). Keys name the job, the ring's epoch, the operation, the bucket and the ring step,
+/// so a frame can only be taken by the step it was sent for. Bounded: keys ≤ 1 KiB, payloads ≤ 256 MiB.
+/// </summary>
+public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics, ILogger<DataPlane> logger)
+    : IHostedService, IDisposable
+{
+    public const int MaxKeyBytes = 1024;
+    public const long MaxPayloadBytes = 256L << 20;
+
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<Payload>> _parked = new();
+    private readonly ConcurrentDictionary<string, DateTime> _discarded = new();
+    private readonly ConcurrentDictionary<string, PeerConnection> _peers = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Socket? _listener;
+
+    /// <summary>host:port other silos reach this one at (known once the host has started).</summary>
+    public string Endpoint { get; private set; } = "";
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        string host = o.DataPlaneHost is { Length: > 0 } h ? h : "127.0.0.1";
+        // Bind where the silo is told: an address given as the data-plane host is the only one listened on.
+        var bindTo = IPAddress.TryParse(host, out var address) ? address : IPAddress.IPv6Any;
+        _listener = new Socket(bindTo.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (bindTo.Equals(IPAddress.IPv6Any)) _listener.DualMode = true;
+        _listener.Bind(new IPEndPoint(bindTo, o.DataPlanePort));
+        _listener.Listen(64);
+        int port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        Endpoint = $"{(bindTo.Equals(IPAddress.IPv6Any) ? AdvertisedHost ?? host : host)}:{port}";
+        LogListening(logger, Endpoint);
+        _ = Task.Run(AcceptLoop);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The silo's own address, for a data plane that listens on every interface (set by the host).</summary>
+    public string? AdvertisedHost { get; set; }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_disposed == 1) return Task.CompletedTask;
+        _stopping.Cancel();
+        _listener?.Dispose();
+        foreach (var peer in _peers.Values) peer.Dispose();
+        return Task.CompletedTask;
+    }
+
+    private async Task AcceptLoop()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try { socket = await _listener!.AcceptAsync(_stopping.Token); }
+            catch (Exception) when (_stopping.IsCancellationRequested) { return; }
+            catch (SocketException e)
+            {
+                // A failed accept (too many open files, a reset) is logged and survived: the silo goes on.
+                LogAcceptFailed(logger, e.Message);
+                await Task.Delay(100);
+                continue;
+            }
+            socket.NoDelay = true;
+            _ = Task.Run(() => ServeAsync(socket));
+        }
+    }
+
+    /// <summary>Reads frames from one peer until it closes the connection.</summary>
+    private async Task ServeAsync(Socket socket)
+    {
+        using var _ = socket;
+        var header = new byte[4];
+        var length = new byte[8];
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                if (!await ReceiveExactlyAsync(socket, header, endOk: true)) return;
+                int keyLength = BinaryPrimitives.ReadInt32LittleEndian(header);
+                if (keyLength is <= 0 or > MaxKeyBytes) { LogBadFrame(logger, $"key length {keyLength}"); return; }
+                var keyBytes = new byte[keyLength];
+                await ReceiveExactlyAsync(socket, keyBytes);
+                await ReceiveExactlyAsync(socket, length);
+                long payloadLength = BinaryPrimitives.ReadInt64LittleEndian(length);
+                if (payloadLength is < 0 or > MaxPayloadBytes) { LogBadFrame(logger, $"payload length {payloadLength}"); return; }
+                var buffer = ArrayPool<byte>.Shared.Rent((int)payloadLength);
+                await ReceiveExactlyAsync(socket, buffer.AsMemory(0, (int)payloadLength));
+                metrics.BytesReceived(payloadLength + 12 + keyLength);
+                Deliver(Encoding.UTF8.GetString(keyBytes), new Payload(buffer, (int)payloadLength));
+            }
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
+    }
+
+    private void Deliver(string key, Payload payload)
+    {
+        if (IsDiscarded(key))
+        {
+            payload.Return();
+            return;
+        }
+        var slot = _parked.GetOrAdd(key, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!slot.TrySetResult(payload)) payload.Return(); // a duplicate key: the first one stands
+    }
+
+    /// <summary>Waits for the frame sent under <paramref name="key"/>; the caller returns the payload (<see cref="Payload.Return"/>).</summary>
+    public async Task<Payload> ReceiveAsync(string key, TimeSpan timeout, CancellationToken cancellation)
+    {
+        var slot = _parked.GetOrAdd(key, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+        try
+        {
+            return await slot.Task.WaitAsync(timeout, cancellation).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"data plane: nothing arrived for {key} within {timeout.TotalSeconds:F0} s (a peer of the ring stopped answering)");
+        }
+        finally
+        {
+            _parked.TryRemove(key, out var _);
+        }
+    }
+
+    /// <summary>Sends one frame to <paramref name="endpoint"/> (host:port), on that peer's connection.</summary>
+    public async Task SendAsync(string endpoint, string key, ReadOnlyMemory<byte> payload, CancellationToken cancellation)
+    {
+        var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e));
+        await peer.SendAsync(key, payload, cancellation).ConfigureAwait(false);
+        metrics.BytesSent(payload.Length + 12 + Encoding.UTF8.GetByteCount(key));
+    }
+
+    /// <summary>
+    /// An operation was aborted: frames already parked under <paramref name="prefix"/> are freed, and frames that arrive
+    /// for it later are dropped on arrival.
+    /// </summary>
+    public void Discard(string prefix)
+    {
+        _discarded[prefix] = DateTime.UtcNow;
+        foreach (var old in _discarded.Where(d => d.Value < DateTime.UtcNow.AddHours(-1)).Select(d => d.Key).ToList()) _discarded.TryRemove(old, out _);
+        foreach (var key in _parked.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+            if (_parked.TryRemove(key, out var slot))
+            {
+                if (slot.Task.IsCompletedSuccessfully) slot.Task.Result.Return();
+                else slot.TrySetCanceled();
+            }
+    }
+
+    private bool IsDiscarded(string key) => !_discarded.IsEmpty && _discarded.Keys.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+
+    /// <summary>Frames parked and not yet taken (for tests: an operation leaves none behind).</summary>
+    public int Parked => _parked.Count(p => p.Value.Task.IsCompletedSuccessfully);
+
+    internal static async Task<bool> ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, bool endOk = false)
+    {
+        bool first = true;
+        while (buffer.Length > 0)
+        {
+            int n = await socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+            if (n == 0)
+            {
+                if (endOk && first) return false;
+                throw new IOException("the data-plane connection closed mid-frame");
+            }
+            first = false;
+            buffer = buffer[n..];
+        }
+        return true;
+    }
+
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return; // the container holds it twice (service and hosted service)
+        _stopping.Cancel();
+        _listener?.Dispose();
+        foreach (var peer in _peers.Values) peer.Dispose();
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Data plane listening at {Endpoint}")]
+    private static partial void LogListening(ILogger logger, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: accept failed ({Reason}); going on")]
+    private static partial void LogAcceptFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: dropped a connection that sent a bad frame ({Reason})")]
+    private static partial void LogBadFrame(ILogger logger, string reason);
+}

@@ -1,0 +1,135 @@
+using System.Net.Sockets;
+using Lwf.Abstractions;
+using Lwf.Grains.Collectives;
+using Lwf.Grains.Transport;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using static TorchSharp.torch;
+
+namespace Lwf.Grains.Tests;
+
+/// <summary>The ring all-reduce over real data planes (real sockets on loopback), against sums computed directly.</summary>
+public sealed class RingAllReduceTests
+{
+    private static async Task<List<DataPlane>> Planes(int n)
+    {
+        var planes = new List<DataPlane>();
+        for (int i = 0; i < n; i++)
+        {
+            var plane = new DataPlane(Options.Create(new LwfSiloOptions { DataPlaneHost = "127.0.0.1" }), new Telemetry.LwfMetrics($"test-{i}"),
+                NullLogger<DataPlane>.Instance);
+            await plane.StartAsync(CancellationToken.None);
+            planes.Add(plane);
+        }
+        return planes;
+    }
+
+    /// <summary>Every rank's tensors: float32 and float64, sizes that do not divide evenly, one larger than a bucket.</summary>
+    private static List<Tensor> Inputs(int rank, bool integers)
+    {
+        var generator = new Generator((ulong)(100 + rank));
+        Tensor Make(long n, ScalarType dtype) => integers
+            ? randint(-1000, 1000, [n], generator: generator).to(dtype)
+            : randn([n], generator: generator).to(dtype);
+        return [Make(70_001, ScalarType.Float32), Make(13, ScalarType.Float32), Make(5_003, ScalarType.Float64), Make(1, ScalarType.Float32)];
+    }
+
+    private static async Task<(List<List<Tensor>> Tensors, List<double[]> Scalars)> AllReduce(List<DataPlane> planes, bool integers, string op, int bucketBytes)
+    {
+        int n = planes.Count;
+        var endpoints = planes.Select(p => p.Endpoint).ToArray();
+        var tensors = Enumerable.Range(0, n).Select(r => Inputs(r, integers)).ToList();
+        var scalars = Enumerable.Range(0, n).Select(r => new[] { r + 0.5, 10.0 * r }).ToList();
+        await Task.WhenAll(Enumerable.Range(0, n).Select(r => Task.Run(() =>
+            new RingCollective(planes[r], new RingLayout(1, r, endpoints), op, TimeSpan.FromSeconds(30), bucketBytes, CancellationToken.None)
+                .AllReduceAsync(tensors[r], scalars[r], CancellationToken.None))));
+        return (tensors, scalars);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Every_rank_ends_with_the_sum_and_two_runs_are_bit_identical(int n)
+    {
+        var planes = await Planes(n);
+        try
+        {
+            // Integer values: every order of addition is exact, so each rank must hold exactly the direct sum.
+            var (exact, exactScalars) = await AllReduce(planes, integers: true, "exact", bucketBytes: 64 * 1024);
+            var expected = Enumerable.Range(0, 4).Select(i => Enumerable.Range(0, n).Select(r => Inputs(r, true)[i]).Aggregate((a, b) => a + b)).ToList();
+            for (int r = 0; r < n; r++)
+            {
+                for (int i = 0; i < 4; i++) Assert.True(exact[r][i].allclose(expected[i], 0, 0), $"rank {r}, tensor {i}: not the sum");
+                Assert.Equal(Enumerable.Range(0, n).Sum(k => k + 0.5), exactScalars[r][0]);
+                Assert.Equal(Enumerable.Range(0, n).Sum(k => 10.0 * k), exactScalars[r][1]);
+            }
+            // Real values: within rounding of the direct sum, the same on every rank, and bit-identical on a rerun.
+            var (first, _) = await AllReduce(planes, integers: false, "real-1", bucketBytes: 64 * 1024);
+            var (second, _) = await AllReduce(planes, integers: false, "real-2", bucketBytes: 64 * 1024);
+            var direct = Enumerable.Range(0, 4).Select(i => Enumerable.Range(0, n).Select(r => Inputs(r, false)[i].to(ScalarType.Float64)).Aggregate((a, b) => a + b)).ToList();
+            for (int r = 0; r < n; r++)
+                for (int i = 0; i < 4; i++)
+                {
+                    Assert.True(first[r][i].allclose(first[0][i], 0, 0), $"rank {r}, tensor {i} differs from rank 0");
+                    Assert.True(first[r][i].allclose(second[r][i], 0, 0), $"rank {r}, tensor {i}: two runs differ");
+                    Assert.True(first[r][i].to(ScalarType.Float64).allclose(direct[i], rtol: 1e-5, atol: 1e-5), $"rank {r}, tensor {i}: off the direct sum");
+                }
+            Assert.All(planes, p => Assert.Equal(0, p.Parked)); // nothing left behind
+        }
+        finally
+        {
+            foreach (var p in planes) p.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_peer_that_never_sends_ends_the_collective_with_a_clear_error_and_an_abort_ends_it_at_once()
+    {
+        var planes = await Planes(2);
+        try
+        {
+            var endpoints = planes.Select(p => p.Endpoint).ToArray();
+            using var t = ones(1000);
+            // Rank 1 never takes part: rank 0's wait for its bytes ends at the timeout, naming the step.
+            var lonely = new RingCollective(planes[0], new RingLayout(1, 0, endpoints), "job/e1/op", TimeSpan.FromSeconds(2), 1 << 20, CancellationToken.None);
+            var error = await Assert.ThrowsAsync<TimeoutException>(() => lonely.AllReduceAsync([t], [], CancellationToken.None));
+            Assert.Contains("stopped answering", error.Message);
+            // An abort (the coordinator saw another member fail) ends the wait without the timeout.
+            using var abort = new CancellationTokenSource();
+            var waiting = new RingCollective(planes[0], new RingLayout(1, 0, endpoints), "job/e1/op2", TimeSpan.FromMinutes(5), 1 << 20, abort.Token)
+                .AllReduceAsync([t], [], CancellationToken.None);
+            await Task.Delay(200);
+            abort.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+        finally
+        {
+            foreach (var p in planes) p.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_garbage_frame_drops_that_connection_and_the_data_plane_goes_on()
+    {
+        var planes = await Planes(2);
+        try
+        {
+            var endpoint = planes[1].Endpoint;
+            int port = int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..]);
+            using (var raw = new TcpClient())
+            {
+                await raw.ConnectAsync("127.0.0.1", port);
+                await raw.GetStream().WriteAsync(new byte[] { 0xff, 0xff, 0xff, 0x7f, 1, 2, 3 }); // a 2 GiB key
+                // The silo closes (or resets) that connection.
+                try { Assert.Equal(0, await raw.GetStream().ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10))); }
+                catch (IOException) { }
+            }
+            var (sums, _) = await AllReduce(planes, integers: true, "after", bucketBytes: 1 << 20);
+            Assert.True(sums[0][0].allclose(Inputs(0, true)[0] + Inputs(1, true)[0], 0, 0));
+        }
+        finally
+        {
+            foreach (var p in planes) p.Dispose();
+        }
+    }
+}
