@@ -44,6 +44,10 @@ public sealed class LwfSiloOptions
     [RegularExpression("^(float32|float64)$", ErrorMessage = "GradientWireDType must be float32 or float64")]
     public string GradientWireDType { get; set; } = "float32";
 
+    /// <summary>Fault testing: a pause before every data-plane frame is sent, so that a test can kill a silo while a bucket is in flight. 0 in production.</summary>
+    [Range(0, 60000)]
+    public int DataPlaneSendDelayMs { get; set; }
+
     /// <summary>Every so many learning steps (and after the last) the replicas compare a hash of their weights; 0 = only after the last.</summary>
     [Range(0, 1000000)]
     public int ReplicaCheckEvery { get; set; } = 10;

@@ -14,6 +14,9 @@ public sealed class DemoTests
         var (code, stdout, stderr) = lwf.Run("demo", "--tiny", "--dir", data, "--out", output);
         Assert.True(code == 0, stdout + stderr);
         Assert.Contains("[2/4] base model", stderr);
+        var peak = System.Text.RegularExpressions.Regex.Match(stdout, @"peak memory \(process RSS, pretraining and 2 silos included\): ([0-9.]+) GiB");
+        Assert.True(peak.Success, stdout);
+        Assert.True(double.Parse(peak.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < 4, peak.Value);
         Assert.Contains("| run | learn accuracy | forget accuracy | held-out perplexity | wall time |", stdout);
         foreach (var file in new[] { "demo.md", "demo.png", "job/job-vanilla.yaml", "job/learn-train.jsonl" })
             Assert.True(File.Exists(Path.Combine(output, file)), file);

@@ -14,10 +14,21 @@ public sealed class MultiProcessClusterTests
         return Path.Combine(dir, "model", "model.safetensors");
     }
 
+    /// <summary>
+    /// Silos whose gradients travel as float64 (Lwf:GradientWireDType): the ring adds the silos' float64 sums, so the
+    /// cluster's weights are one process's (float32 on the wire, DDP's default, rounds each ring addition in float32).
+    /// </summary>
+    private static Lwf ExactCluster()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        lwf.Env["Lwf__GradientWireDType"] = "float64";
+        return lwf;
+    }
+
     [Fact]
     public async Task Three_silo_processes_run_a_job_through_the_client()
     {
-        var lwf = new Lwf(Lwf.NewTempDir());
+        var lwf = ExactCluster();
         lwf.Ok("cluster", "up", "--silos", "3");
         try
         {
@@ -63,9 +74,11 @@ public sealed class MultiProcessClusterTests
     }
 
     [Fact]
-    public void Killing_a_silo_that_does_not_hold_the_trainer_mid_job_changes_nothing()
+    public void Killing_a_silo_that_does_not_hold_the_trainer_while_a_bucket_is_in_flight_changes_nothing()
     {
-        var lwf = new Lwf(Lwf.NewTempDir());
+        var lwf = ExactCluster();
+        // Every frame waits 400 ms before it leaves: a step spends most of its time with a bucket in flight.
+        lwf.Env["Lwf__DataPlaneSendDelayMs"] = "400";
         lwf.Ok("cluster", "up", "--silos", "3");
         try
         {
@@ -87,6 +100,9 @@ public sealed class MultiProcessClusterTests
             Process.GetProcessById(victim.Pid).Kill();
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, stdout + stderr);
+            // The ring was re-formed without the dead silo, and the step redone.
+            string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
+            Assert.Contains("re-forming the ring", logs);
             string results = Lwf.NewTempDir();
             lwf.Ok("results", id, "--out", results);
             // The dead silo's shards are re-activated on the others, so the step's float64 sums are added in
@@ -112,7 +128,7 @@ public sealed class MultiProcessClusterTests
         // The tiny job, longer, so that the kill lands between checkpoints (every 4 steps) well before the end.
         string job = Path.Combine(Lwf.RepoRoot, "cluster", "jobs", $".resume-{Guid.NewGuid():N}.yaml");
         File.WriteAllText(job, File.ReadAllText(TinyJob).Replace("steps: 12", "steps: 30"));
-        var lwf = new Lwf(Lwf.NewTempDir());
+        var lwf = ExactCluster();
         try
         {
             lwf.Ok("cluster", "up", "--silos", "3", "--clustering", "redis", "--redis", redis!);
@@ -185,6 +201,85 @@ public sealed class MultiProcessClusterTests
         {
             lwf.Run("cluster", "down");
         }
+    }
+
+    /// <summary>The tiny job without forgetting: every byte a silo sends is a learning step's all-reduce.</summary>
+    private static string PlainJob()
+    {
+        string job = Path.Combine(Lwf.RepoRoot, "cluster", "jobs", $".plain-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(job, File.ReadAllText(TinyJob).Replace("schedule: periodic", "schedule: none"));
+        return job;
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Each_silo_sends_the_ring_all_reduces_bytes_per_learning_step_and_no_more(int silos)
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        string job = PlainJob();
+        try
+        {
+            lwf.Ok("cluster", "up", "--silos", silos.ToString());
+            string id = lwf.Ok("submit", job).Trim().Split('\n')[^1];
+            var (code, stdout, stderr) = lwf.Run("watch", id);
+            Assert.True(code == 0, stdout + stderr);
+            string results = Lwf.NewTempDir();
+            lwf.Ok("results", id, "--out", results);
+            using var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(results, "report.json")));
+            long parameters = report.RootElement.GetProperty("parameters").GetInt64();
+            int steps = report.RootElement.GetProperty("learningSteps").GetInt32();
+            Assert.Equal(0, report.RootElement.GetProperty("forgettingSteps").GetInt32());
+            // Ring all-reduce: 2(S−1)/S of the float32 gradient per silo per step (nccl-tests' bus factor).
+            double ring = 2.0 * (silos - 1) / silos * parameters * 4;
+            using var http = new HttpClient();
+            foreach (string target in PrometheusTargets(lwf))
+            {
+                string text = await http.GetStringAsync($"http://{target}/metrics");
+                var sent = System.Text.RegularExpressions.Regex.Match(text, @"(?m)^lwf_dataplane_bytes[a-z_]*\{[^}]*direction=""sent""[^}]*\} (\S+)");
+                Assert.True(sent.Success, $"{target}: no lwf_dataplane_bytes{{direction=\"sent\"}} in\n{text}");
+                double perStep = double.Parse(sent.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) / steps;
+                Assert.True(perStep <= ring * 1.05 + (1 << 20), $"{target}: {perStep:N0} bytes per step, over the ring's {ring:N0} × 1.05 + 1 MiB");
+                Assert.True(perStep >= ring, $"{target}: {perStep:N0} bytes per step, under the ring's {ring:N0}: the gradient did not go round");
+            }
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+            File.Delete(job);
+        }
+    }
+
+    [Fact]
+    public void A_silo_process_gives_its_memory_back_after_each_job()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        lwf.Ok("cluster", "up", "--silos", "1");
+        try
+        {
+            int pid = lwf.Silos()[0].Pid;
+            var after = new List<long>();
+            for (int run = 0; run < 3; run++)
+            {
+                string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+                var (code, stdout, stderr) = lwf.Run("watch", id);
+                Assert.True(code == 0, stdout + stderr);
+                Thread.Sleep(2000); // the shards let go of the replica as the job ends
+                after.Add(ResidentBytes(pid));
+            }
+            Assert.True(after[2] - after[0] <= 300L << 20,
+                $"the silo's RSS after jobs 1, 2, 3: {string.Join(", ", after.Select(b => $"{b >> 20} MiB"))}: grew by more than 300 MiB");
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+        }
+    }
+
+    private static long ResidentBytes(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:"));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
     }
 
     private static string TrainerSilo(Lwf lwf, string id)

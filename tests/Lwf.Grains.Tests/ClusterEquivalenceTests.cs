@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Lwf.Abstractions;
 using Lwf.Core.Jobs;
 using Lwf.Silo;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Lwf.Grains.Tests;
 
@@ -68,5 +69,50 @@ public sealed class ClusterEquivalenceTests
             await RunOnCluster(cluster, "tiny-1x1", TinyJob, distributed);
         Assert.Equal(File.ReadAllBytes(Path.Combine(single, "model", "model.safetensors")),
             File.ReadAllBytes(Path.Combine(distributed, "model", "model.safetensors")));
+    }
+
+    [Fact]
+    public async Task Two_runs_on_one_layout_are_bit_identical_with_float32_on_the_wire()
+    {
+        string checkpoints = Repo.NewTempDir(), first = Repo.NewTempDir(), second = Repo.NewTempDir();
+        await using (var cluster = await LocalCluster.StartAsync(2, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "4" }))
+        {
+            await RunOnCluster(cluster, "tiny-a", TinyJob, first);
+            await RunOnCluster(cluster, "tiny-b", TinyJob, second);
+        }
+        Assert.Equal(File.ReadAllBytes(Path.Combine(first, "model", "model.safetensors")), File.ReadAllBytes(Path.Combine(second, "model", "model.safetensors")));
+        // float32 on the wire rounds each ring addition: close to one process, not equal (the float64 wire is, above).
+        string single = Repo.NewTempDir();
+        new LwfJobRunner(JobSpec.Load(TinyJob)).Run(single);
+        Assert.True(Lwf.Tests.TestSupport.MaxRelativeDifference(Path.Combine(single, "model"), Path.Combine(first, "model")) <= 1e-2);
+    }
+
+    [Fact]
+    public async Task Replicas_whose_weights_were_made_to_differ_fail_the_job_naming_the_step_and_the_replicas()
+    {
+        string checkpoints = Repo.NewTempDir();
+        await using var cluster = await LocalCluster.StartAsync(2, checkpoints,
+            settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "2", ["Lwf:ReplicaCheckEvery"] = "2" });
+        var trainer = cluster.Client.GetGrain<ITrainerGrain>("tiny-diverge");
+        var status = await trainer.Submit(new JobRequest(TinyJob));
+        // As soon as the second silo's replica exists, one of its weights is nudged: a silent divergence to catch.
+        var replicas = cluster.Silos[1].Services.GetRequiredService<Lwf.Grains.Replicas.ModelReplicas>();
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        Lwf.Grains.Replicas.SiloReplica? replica = null;
+        while ((replica = replicas.Find("tiny-diverge")) is null && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.NotNull(replica);
+        await replica.OnTorchAsync(r =>
+        {
+            using var _ = TorchSharp.torch.no_grad();
+            r.Model.parameters().First().add_(1e-3f);
+            return 0;
+        });
+        while (!status.Phase.IsFinal() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+            status = await trainer.GetStatus();
+        }
+        Assert.Equal(JobPhase.Failed, status.Phase);
+        Assert.Matches(@"after learning step \d+ the replicas' weights differ: rank 0 on S[^ ]+ has [0-9a-f]{16}, rank 1 on S[^ ]+ has [0-9a-f]{16}", status.Message);
     }
 }

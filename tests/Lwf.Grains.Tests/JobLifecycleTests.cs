@@ -17,7 +17,8 @@ public sealed class JobLifecycleTests
         return job;
     }
 
-    private static Dictionary<string, string?> Settings => new() { ["Lwf:ShardsPerJob"] = "2", ["Lwf:ResumeCheckSeconds"] = "1", ["Logging:LogLevel:Lwf"] = "Information" };
+    private static Dictionary<string, string?> Settings => new() { ["Lwf:ShardsPerJob"] = "2", ["Lwf:ResumeCheckSeconds"] = "1", ["Logging:LogLevel:Lwf"] = "Information",
+        ["Lwf:GradientWireDType"] = "float64" }; // float64 on the wire: the weights of one process, byte for byte
 
     private static async Task<JobStatus> WaitFor(ITrainerGrain trainer, Func<JobStatus, bool> done, TimeSpan limit)
     {

@@ -99,6 +99,7 @@ internal static class DemoCommand
         Console.WriteLine($"learn {learn}, forget {forget}; base model {pretrained.Parameters:N0} parameters; {silos} silos; seed {seed}");
         Console.Write(table);
         Console.WriteLine($"wrote {outDir}: demo.md, demo.png, and per run report.md, loss-curves.png, model/ ({clock.Elapsed.TotalSeconds:F0} s in all)");
+        Console.WriteLine($"peak memory (process RSS, pretraining and {silos} silos included): {BenchCommands.PeakResidentBytes() / (1024.0 * 1024 * 1024):F2} GiB");
         return 0;
     }
 }

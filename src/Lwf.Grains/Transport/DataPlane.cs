@@ -139,6 +139,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     /// <summary>Sends one frame to <paramref name="endpoint"/> (host:port), on that peer's connection.</summary>
     public async Task SendAsync(string endpoint, string key, ReadOnlyMemory<byte> payload, CancellationToken cancellation)
     {
+        if (options.Value.DataPlaneSendDelayMs > 0) await Task.Delay(options.Value.DataPlaneSendDelayMs, cancellation).ConfigureAwait(false);
         var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e));
         await peer.SendAsync(key, payload, cancellation).ConfigureAwait(false);
         metrics.BytesSent(payload.Length + 12 + Encoding.UTF8.GetByteCount(key));
