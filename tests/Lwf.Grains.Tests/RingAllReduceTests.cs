@@ -24,14 +24,14 @@ public sealed class RingAllReduceTests
         return planes;
     }
 
-    /// <summary>Every rank's tensors: float32 and float64, sizes that do not divide evenly, one larger than a bucket.</summary>
+    /// <summary>Every rank's tensors: float32 and float64, sizes that do not divide evenly, one larger than a bucket, one reduced in place (≥ 1 MiB).</summary>
     private static List<Tensor> Inputs(int rank, bool integers)
     {
         var generator = new Generator((ulong)(100 + rank));
         Tensor Make(long n, ScalarType dtype) => integers
             ? randint(-1000, 1000, [n], generator: generator).to(dtype)
             : randn([n], generator: generator).to(dtype);
-        return [Make(70_001, ScalarType.Float32), Make(13, ScalarType.Float32), Make(5_003, ScalarType.Float64), Make(1, ScalarType.Float32)];
+        return [Make(70_001, ScalarType.Float32), Make(13, ScalarType.Float32), Make(5_003, ScalarType.Float64), Make(1, ScalarType.Float32), Make(300_001, ScalarType.Float32)];
     }
 
     private static async Task<(List<List<Tensor>> Tensors, List<double[]> Scalars)> AllReduce(List<DataPlane> planes, bool integers, string op, int bucketBytes)
@@ -56,19 +56,19 @@ public sealed class RingAllReduceTests
         {
             // Integer values: every order of addition is exact, so each rank must hold exactly the direct sum.
             var (exact, exactScalars) = await AllReduce(planes, integers: true, "exact", bucketBytes: 64 * 1024);
-            var expected = Enumerable.Range(0, 4).Select(i => Enumerable.Range(0, n).Select(r => Inputs(r, true)[i]).Aggregate((a, b) => a + b)).ToList();
+            var expected = Enumerable.Range(0, 5).Select(i => Enumerable.Range(0, n).Select(r => Inputs(r, true)[i]).Aggregate((a, b) => a + b)).ToList();
             for (int r = 0; r < n; r++)
             {
-                for (int i = 0; i < 4; i++) Assert.True(exact[r][i].allclose(expected[i], 0, 0), $"rank {r}, tensor {i}: not the sum");
+                for (int i = 0; i < 5; i++) Assert.True(exact[r][i].allclose(expected[i], 0, 0), $"rank {r}, tensor {i}: not the sum");
                 Assert.Equal(Enumerable.Range(0, n).Sum(k => k + 0.5), exactScalars[r][0]);
                 Assert.Equal(Enumerable.Range(0, n).Sum(k => 10.0 * k), exactScalars[r][1]);
             }
             // Real values: within rounding of the direct sum, the same on every rank, and bit-identical on a rerun.
             var (first, _) = await AllReduce(planes, integers: false, "real-1", bucketBytes: 64 * 1024);
             var (second, _) = await AllReduce(planes, integers: false, "real-2", bucketBytes: 64 * 1024);
-            var direct = Enumerable.Range(0, 4).Select(i => Enumerable.Range(0, n).Select(r => Inputs(r, false)[i].to(ScalarType.Float64)).Aggregate((a, b) => a + b)).ToList();
+            var direct = Enumerable.Range(0, 5).Select(i => Enumerable.Range(0, n).Select(r => Inputs(r, false)[i].to(ScalarType.Float64)).Aggregate((a, b) => a + b)).ToList();
             for (int r = 0; r < n; r++)
-                for (int i = 0; i < 4; i++)
+                for (int i = 0; i < 5; i++)
                 {
                     Assert.True(first[r][i].allclose(first[0][i], 0, 0), $"rank {r}, tensor {i} differs from rank 0");
                     Assert.True(first[r][i].allclose(second[r][i], 0, 0), $"rank {r}, tensor {i}: two runs differ");

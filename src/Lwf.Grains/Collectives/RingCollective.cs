@@ -36,6 +36,13 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
         int bucket = 0;
         foreach (var (element, slices) in Buckets(tensors))
         {
+            if (slices is [{ InPlace: true } whole])
+            {
+                // A stretch of one CPU tensor: reduced where it lies, no copy in or out.
+                using var memory = whole.Native();
+                await Run(memory.Memory, element, $"b{bucket++}", token).ConfigureAwait(false);
+                continue;
+            }
             int bytes = slices.Sum(s => s.Bytes);
             var buffer = ArrayPool<byte>.Shared.Rent(bytes);
             try
@@ -86,6 +93,18 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
             };
             int size = element == RingElement.Float32 ? 4 : 8;
             long offset = 0, count = tensor.numel();
+            if (tensor.device_type == TorchSharp.DeviceType.CPU && tensor.is_contiguous() && count * size >= InPlaceBytes)
+            {
+                // A large CPU tensor goes bucket by bucket in place, in buckets of its own.
+                if (currentElement is { } pending && current.Count > 0) yield return (pending, current);
+                current = [];
+                filled = 0;
+                currentElement = null;
+                long perBucket = bucketBytes / size;
+                for (; offset < count; offset += perBucket)
+                    yield return (element, [new TensorSlice(tensor, offset, Math.Min(perBucket, count - offset), size) { InPlace = true }]);
+                continue;
+            }
             while (offset < count)
             {
                 if (currentElement is { } e && (e != element || filled + size > bucketBytes))
@@ -105,9 +124,22 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
     }
 
     /// <summary>A stretch of a tensor's elements (flattened), copied to and from a bucket.</summary>
+    /// <summary>Tensors of at least this size on the CPU are reduced in place (their memory is the bucket).</summary>
+    private const long InPlaceBytes = 1 << 20;
+
     private sealed class TensorSlice(Tensor tensor, long offset, long count, int elementSize)
     {
         public int Bytes => (int)(count * elementSize);
+
+        public bool InPlace { get; init; }
+
+        /// <summary>The slice's own memory (a contiguous CPU tensor's storage), for the ring to work on in place.</summary>
+        public unsafe NativeBytes Native()
+        {
+            var all = tensor.bytes; // the whole tensor's storage: native memory that does not move
+            byte* start = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(all));
+            return new NativeBytes(start + offset * elementSize, Bytes);
+        }
 
         private Tensor View() => tensor.view(-1).narrow(0, offset, count);
 
@@ -134,3 +166,4 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
         }
     }
 }
+
