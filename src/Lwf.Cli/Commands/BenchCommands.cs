@@ -154,9 +154,12 @@ internal static class BenchCommands
     internal static long PeakResidentBytes(int? pid = null)
     {
         string path = $"/proc/{pid?.ToString() ?? "self"}/status";
-        if (!File.Exists(path)) return pid is null ? Process.GetCurrentProcess().PeakWorkingSet64 : 0;
-        var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("VmHWM:"));
-        return line is null ? Process.GetCurrentProcess().PeakWorkingSet64
-            : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        try
+        {
+            var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("VmHWM:"));
+            if (line is not null) return long.Parse(line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+        catch (IOException) { } // the process has just exited
+        return pid is null ? Process.GetCurrentProcess().PeakWorkingSet64 : 0;
     }
 }

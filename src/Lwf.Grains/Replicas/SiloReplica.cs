@@ -13,6 +13,11 @@ namespace Lwf.Grains.Replicas;
 public sealed class SiloReplica(TrainingReplica replica) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+
+    // Replicas in one process (an embedded cluster) take turns at compute: libtorch gives each caller its own
+    // intra-op threads, and two replicas computing at once on the same cores ran at half the speed of one process.
+    // The all-reduce is not computed under it, so a replica waiting on its ring never holds it.
+    private static readonly SemaphoreSlim ComputeGate = new(1, 1);
     private readonly object _pendingGate = new();
     private string? _operation;
     private GradientSums? _gradient;
@@ -33,7 +38,15 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
         try
         {
             ObjectDisposedException.ThrowIf(IsDisposed, this);
-            return await Task.Run(() => work(replica));
+            await ComputeGate.WaitAsync();
+            try
+            {
+                return await Task.Run(() => work(replica));
+            }
+            finally
+            {
+                ComputeGate.Release();
+            }
         }
         finally
         {
@@ -41,7 +54,7 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
         }
     }
 
-    /// <summary>Asynchronous torch work (a reduction: the copies in and out of the buckets touch .grad) under the same turn.</summary>
+    /// <summary>Asynchronous work on the replica (a reduction: the buckets are its .grad), under the replica's turn but not the process's compute turn.</summary>
     public async Task<T> OnTorchAsync<T>(Func<TrainingReplica, Task<T>> work)
     {
         await _gate.WaitAsync();

@@ -66,7 +66,7 @@ public sealed class LwfMetrics : IDisposable
         _confidence = _meter.CreateHistogram("lwf.forgetting.confidence", "{score}", "Forgetting confidence of each self-generated sample when the forgetting set is chosen",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ConfidenceBuckets });
         _bytesMoved = _meter.CreateCounter<long>("lwf.dataplane.bytes", "By", "Tensor bytes this silo sent to or received from other silos, by direction");
-        _replicaSync = _meter.CreateHistogram("lwf.replica.sync.duration", "s", "Time a replica took to pull a new weights version",
+        _replicaSync = _meter.CreateHistogram("lwf.replica.sync.duration", "s", "Time of one all-reduce (a step's gradient, a Fisher estimate) on a replica",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
         _meter.CreateObservableGauge("lwf.learning.loss", () => Gauge(j => j.LearningLoss), description: "Latest learning loss (mean token NLL) per job");
         _meter.CreateObservableGauge("lwf.forgetting.loss", () => Gauge(j => j.ForgettingLoss), description: "Latest forgetting-step loss per job");

@@ -35,15 +35,16 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
-        string host = o.DataPlaneHost is { Length: > 0 } h ? h : "127.0.0.1";
-        // Bind where the silo is told: an address given as the data-plane host is the only one listened on.
-        var bindTo = IPAddress.TryParse(host, out var address) ? address : IPAddress.IPv6Any;
+        string host = o.DataPlaneHost is { Length: > 0 } h ? h : AdvertisedHost ?? "127.0.0.1";
+        // Bind where the silo is told: an address given as the data-plane host is the only one listened on; without
+        // one (or with a name), every interface, advertising the silo's own address.
+        var bindTo = o.DataPlaneHost is { Length: > 0 } && IPAddress.TryParse(host, out var address) ? address : IPAddress.IPv6Any;
         _listener = new Socket(bindTo.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         if (bindTo.Equals(IPAddress.IPv6Any)) _listener.DualMode = true;
         _listener.Bind(new IPEndPoint(bindTo, o.DataPlanePort));
         _listener.Listen(64);
         int port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-        Endpoint = $"{(bindTo.Equals(IPAddress.IPv6Any) ? AdvertisedHost ?? host : host)}:{port}";
+        Endpoint = $"{host}:{port}";
         LogListening(logger, Endpoint);
         _ = Task.Run(AcceptLoop);
         return Task.CompletedTask;
