@@ -14,10 +14,6 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    // Replicas in one process (an embedded cluster) take turns at compute: libtorch gives each caller its own
-    // intra-op threads, and two replicas computing at once on the same cores ran at half the speed of one process.
-    // The all-reduce is not computed under it, so a replica waiting on its ring never holds it.
-    private static readonly SemaphoreSlim ComputeGate = new(1, 1);
     private readonly object _pendingGate = new();
     private string? _operation;
     private GradientSums? _gradient;
@@ -31,22 +27,14 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
     /// <summary>A reduced step waiting to be applied: its operation and totals.</summary>
     public (string Operation, GradientTotals Totals, int Records)? Reduced { get; set; }
 
-    /// <summary>Torch work on this replica, one at a time, on a thread-pool thread (off the Orleans scheduler).</summary>
+    /// <summary>Torch work on this replica, one at a time, on the process's torch thread (off the Orleans scheduler; replicas of one process take turns there).</summary>
     public async Task<T> OnTorchAsync<T>(Func<TrainingReplica, T> work)
     {
         await _gate.WaitAsync();
         try
         {
             ObjectDisposedException.ThrowIf(IsDisposed, this);
-            await ComputeGate.WaitAsync();
-            try
-            {
-                return await Task.Run(() => work(replica));
-            }
-            finally
-            {
-                ComputeGate.Release();
-            }
+            return await TorchThread.RunAsync(() => work(replica));
         }
         finally
         {
