@@ -16,6 +16,29 @@ public static partial class NativeMemory
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int MallOpt(int param, int value);
 
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    /// <summary>
+    /// A long-lived process (a silo) has freed a model: collect the tensors left to the finalizer and hand the heap's
+    /// free memory back to the kernel, which the setting above otherwise keeps for the next step.
+    /// </summary>
+    public static void GiveBack()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            MallocTrim(0);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // not glibc: nothing to trim
+        }
+    }
+
     /// <summary>Applies the setting once per process; returns whether glibc accepted it.</summary>
     public static bool KeepLargeAllocationsOnHeap()
     {

@@ -77,8 +77,8 @@ public sealed class MultiProcessClusterTests
     public void Killing_a_silo_that_does_not_hold_the_trainer_while_a_bucket_is_in_flight_changes_nothing()
     {
         var lwf = ExactCluster();
-        // Every frame waits 400 ms before it leaves: a step spends most of its time with a bucket in flight.
-        lwf.Env["Lwf__DataPlaneSendDelayMs"] = "400";
+        // Every frame waits 150 ms before it leaves: a step spends most of its time with a bucket in flight.
+        lwf.Env["Lwf__DataPlaneSendDelayMs"] = "150";
         lwf.Ok("cluster", "up", "--silos", "3");
         try
         {

@@ -8,7 +8,10 @@ using static TorchSharp.torch;
 
 namespace Lwf.Grains.Tests;
 
-/// <summary>The ring all-reduce over real data planes (real sockets on loopback), against sums computed directly.</summary>
+/// <summary>
+/// The ring all-reduce over real data planes, against sums computed directly. Planes in one process hand frames over
+/// in memory; the socket path between processes is what the multi-process tests and `lwf bench allreduce` run.
+/// </summary>
 public sealed class RingAllReduceTests
 {
     private static async Task<List<DataPlane>> Planes(int n)

@@ -135,7 +135,8 @@ public sealed class ForgettingStepper : IDisposable
         using var scope = NewDisposeScope();
         double scale = ForgettingGradient.Scale(_options.Loss, _options.Alpha, tokens);
         using (no_grad())
-            foreach (var p in _parameters) p.grad?.mul_(scale);
+        using (Scalar factor = scale) // one Scalar, alive until the loop ends
+            foreach (var p in _parameters) p.grad?.mul_(factor);
         if (_options.MaxGradNorm > 0) nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm);
         var before = _damping is null ? null : _model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
         _optimizer.step();

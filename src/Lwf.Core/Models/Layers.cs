@@ -25,11 +25,22 @@ internal static class Layers
     /// <summary>An activation by its Hugging Face name.</summary>
     public static Tensor Activate(string name, Tensor x) => name switch
     {
-        "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" =>
-            0.5 * x * (1.0 + tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * pow(x, 3.0)))),
+        "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => GeluTanh(x),
         "gelu" => nn.functional.gelu(x),
         "relu" => nn.functional.relu(x),
         "silu" or "swish" => nn.functional.silu(x),
         _ => throw new LwfInputException($"activation '{name}' is not supported (gelu_new, gelu_pytorch_tanh, gelu, relu, silu)"),
     };
+
+    /// <summary>
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), transformers' NewGELU. The scalars are locals that live until the
+    /// ops have run: an implicit Scalar temporary may be finalized (freed) by the GC while libtorch still reads it,
+    /// which was seen as "Unknown scalar type" from pow under a busy test run.
+    /// </summary>
+    private static Tensor GeluTanh(Tensor x)
+    {
+        using Scalar half = 0.5, one = 1.0, root = Math.Sqrt(2.0 / Math.PI), cubic = 0.044715;
+        var cube = x * x * x;
+        return cube.mul(cubic).add(x).mul(root).tanh().add(one).mul(x).mul(half);
+    }
 }

@@ -25,7 +25,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         // Normalise in float32 whatever the weights' dtype, as transformers does.
         var x32 = x.to(ScalarType.Float32);
-        var normed = x32 * rsqrt(x32.pow(2).mean([-1], keepdim: true) + _eps);
+        using Scalar eps = _eps;
+        var normed = x32 * rsqrt(x32.square().mean([-1], keepdim: true).add(eps));
         return weight * normed.to(x.dtype);
     }
 }

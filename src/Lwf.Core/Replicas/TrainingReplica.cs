@@ -38,6 +38,12 @@ public sealed class TrainingReplica : IDisposable
         if (resume is not null) RestoreOptimisers(resume);
     }
 
+    /// <summary>
+    /// Where the replica's torch compute around a reduction runs (a silo runs it on its one torch thread, so that
+    /// libtorch's thread teams do not multiply); by default, here.
+    /// </summary>
+    public Func<Action, Task> RunCompute { get; init; } = work => { work(); return Task.CompletedTask; };
+
     public JobSpec Spec { get; }
     public CausalLM Model { get; }
     public TextTokenizer? Tokenizer { get; }
@@ -74,11 +80,11 @@ public sealed class TrainingReplica : IDisposable
         {
             // float64 sums on the wire: the reduced gradient rounds to float32 once, as in one process.
             await collective.AllReduceAsync(local.Sums.Values.ToList(), scalars, cancellation).ConfigureAwait(false);
-            local.WriteToGrad(Model);
+            await RunCompute(() => local.WriteToGrad(Model)).ConfigureAwait(false);
         }
         else
         {
-            local.WriteToGrad(Model);
+            await RunCompute(() => local.WriteToGrad(Model)).ConfigureAwait(false);
             var grads = Model.parameters().Select(p => p.grad!).ToList();
             await collective.AllReduceAsync(grads, scalars, cancellation).ConfigureAwait(false);
         }
@@ -106,8 +112,13 @@ public sealed class TrainingReplica : IDisposable
         var scalars = new double[] { local.Count };
         await collective.AllReduceAsync(tensors, scalars, cancellation).ConfigureAwait(false);
         local.SetCount((long)scalars[0]);
-        UseFisher(local.ToEstimate());
-        return FisherStatistics(Fisher!);
+        (double, double) statistics = default;
+        await RunCompute(() =>
+        {
+            UseFisher(local.ToEstimate());
+            statistics = FisherStatistics(Fisher!);
+        }).ConfigureAwait(false);
+        return statistics;
     }
 
     private void UseFisher(FisherEstimate? fisher)

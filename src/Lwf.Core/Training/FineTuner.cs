@@ -75,8 +75,11 @@ public sealed class FineTuner : IDisposable
         double gradNorm;
         using (var scope = NewDisposeScope())
         {
+            // One Scalar for every division, alive until the loop ends (an implicit temporary can be finalized
+            // while libtorch still reads it).
             using (no_grad())
-                foreach (var p in _parameters) p.grad?.div_(tokens);
+            using (Scalar divisor = tokens)
+                foreach (var p in _parameters) p.grad?.div_(divisor);
             gradNorm = _options.MaxGradNorm > 0
                 ? nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm)
                 : GradNorm();
@@ -90,7 +93,7 @@ public sealed class FineTuner : IDisposable
     private double GradNorm()
     {
         using var _ = NewDisposeScope();
-        var squares = _parameters.Where(p => p.grad is not null).Select(p => p.grad!.to(ScalarType.Float32).pow(2).sum()).ToList();
+        var squares = _parameters.Where(p => p.grad is not null).Select(p => p.grad!.to(ScalarType.Float32).square().sum()).ToList();
         return squares.Count == 0 ? 0 : stack(squares).sum().sqrt().item<float>();
     }
 

@@ -27,7 +27,10 @@ public sealed class ModelReplicas(IOptions<LwfSiloOptions> options) : IDisposabl
         {
             if (!_replicas.TryGetValue(jobId, out var entry))
                 _replicas[jobId] = entry = (new Lazy<SiloReplica>(() =>
-                    new SiloReplica(new TrainingReplica(spec, Devices.Resolve(options.Value.Device), resume))), []);
+                    new SiloReplica(TorchThread.RunAsync(() => new TrainingReplica(spec, Devices.Resolve(options.Value.Device), resume)
+                    {
+                        RunCompute = work => TorchThread.RunAsync(() => { work(); return 0; }),
+                    }).GetAwaiter().GetResult())), []);
             entry.Holders.Add(holder);
             replica = entry.Replica;
         }
@@ -58,7 +61,11 @@ public sealed class ModelReplicas(IOptions<LwfSiloOptions> options) : IDisposabl
                 freed = entry.Replica;
             }
         }
-        if (freed is { IsValueCreated: true }) freed.Value.Dispose(); // waits for torch work still running on it
+        if (freed is { IsValueCreated: true })
+        {
+            freed.Value.Dispose(); // waits for torch work still running on it
+            Lwf.Core.NativeMemory.GiveBack(); // a silo outlives its jobs: their memory goes back to the kernel
+        }
     }
 
     public void Dispose()

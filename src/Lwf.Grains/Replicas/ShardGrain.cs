@@ -134,7 +134,8 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
     public async ValueTask<ReducedTotals> Reduce(SiloWork work)
     {
         var replica = Replica;
-        var abort = replica.Begin(work.OperationId, work.Kind);
+        // The step's sums are allocated on the torch thread, like every other torch op of the replica.
+        var abort = await TorchThread.RunAsync(() => replica.Begin(work.OperationId, work.Kind));
         try
         {
             // The silo's shards add into one set of sums, in index order: a layout always sums in the same order.

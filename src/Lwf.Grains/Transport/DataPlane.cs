@@ -23,6 +23,10 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     public const int MaxKeyBytes = 1024;
     public const long MaxPayloadBytes = 256L << 20;
 
+    // The data planes of this process by endpoint: silos embedded in one process (`lwf run`) hand frames to each
+    // other through memory, as NCCL's shared-memory transport does within a node, instead of through loopback TCP.
+    private static readonly ConcurrentDictionary<string, DataPlane> InProcess = new();
+
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Payload>> _parked = new();
     private readonly ConcurrentDictionary<string, DateTime> _discarded = new();
     private readonly ConcurrentDictionary<string, PeerConnection> _peers = new();
@@ -45,6 +49,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         _listener.Listen(64);
         int port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         Endpoint = $"{host}:{port}";
+        InProcess[Endpoint] = this;
         LogListening(logger, Endpoint);
         _ = Task.Run(AcceptLoop);
         return Task.CompletedTask;
@@ -56,6 +61,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     public Task StopAsync(CancellationToken cancellationToken)
     {
         if (_disposed == 1) return Task.CompletedTask;
+        InProcess.TryRemove(new KeyValuePair<string, DataPlane>(Endpoint, this));
         _stopping.Cancel();
         _listener?.Dispose();
         foreach (var peer in _peers.Values) peer.Dispose();
@@ -141,8 +147,18 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     public async Task SendAsync(string endpoint, string key, ReadOnlyMemory<byte> payload, CancellationToken cancellation)
     {
         if (options.Value.DataPlaneSendDelayMs > 0) await Task.Delay(options.Value.DataPlaneSendDelayMs, cancellation).ConfigureAwait(false);
-        var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e));
-        await peer.SendAsync(key, payload, cancellation).ConfigureAwait(false);
+        if (InProcess.TryGetValue(endpoint, out var local) && local._disposed == 0)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
+            payload.Span.CopyTo(buffer);
+            local.Metrics.BytesReceived(payload.Length + 12 + Encoding.UTF8.GetByteCount(key));
+            local.Deliver(key, new Payload(buffer, payload.Length));
+        }
+        else
+        {
+            var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e));
+            await peer.SendAsync(key, payload, cancellation).ConfigureAwait(false);
+        }
         metrics.BytesSent(payload.Length + 12 + Encoding.UTF8.GetByteCount(key));
     }
 
@@ -186,9 +202,12 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
 
     private int _disposed;
 
+    private Telemetry.LwfMetrics Metrics => metrics;
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return; // the container holds it twice (service and hosted service)
+        InProcess.TryRemove(new KeyValuePair<string, DataPlane>(Endpoint, this));
         _stopping.Cancel();
         _listener?.Dispose();
         foreach (var peer in _peers.Values) peer.Dispose();
