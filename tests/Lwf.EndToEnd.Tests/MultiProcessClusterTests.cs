@@ -203,6 +203,19 @@ public sealed class MultiProcessClusterTests
         }
     }
 
+    [Fact]
+    public void Two_runs_on_one_layout_are_bit_identical_with_float32_on_the_wire()
+    {
+        // Two `lwf run`s of the tiny job on 2 embedded silos × 4 shards, each in a fresh process, as a user reruns a job.
+        string first = Lwf.NewTempDir(), second = Lwf.NewTempDir();
+        new Lwf(Lwf.NewTempDir()).Ok("run", TinyJob, "--out", first, "--silos", "2", "--shards", "4");
+        new Lwf(Lwf.NewTempDir()).Ok("run", TinyJob, "--out", second, "--silos", "2", "--shards", "4");
+        Assert.Equal(File.ReadAllBytes(Path.Combine(first, "model", "model.safetensors")), File.ReadAllBytes(Path.Combine(second, "model", "model.safetensors")));
+        // float32 on the wire rounds each ring addition: close to one process, not equal (the float64 wire is, above).
+        double difference = global::Lwf.Tests.TestSupport.MaxRelativeDifference(Path.GetDirectoryName(SingleProcessWeights())!, Path.Combine(first, "model"));
+        Assert.True(difference <= 1e-2, $"{difference:E2}");
+    }
+
     /// <summary>The tiny job without forgetting: every byte a silo sends is a learning step's all-reduce.</summary>
     private static string PlainJob()
     {
