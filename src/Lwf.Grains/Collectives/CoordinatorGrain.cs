@@ -15,7 +15,7 @@ namespace Lwf.Grains.Collectives;
 /// state, and the operation is tried again. The bytes go peer to peer; only ids, totals and hashes pass here.
 /// </summary>
 [PreferLocalPlacement]
-public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, ILogger<CoordinatorGrain> logger)
+public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, IClusterMembershipService membership, ILogger<CoordinatorGrain> logger)
     : Grain, ICoordinatorGrain
 {
     // A dead silo is declared dead by membership within tens of seconds: keep retrying that long.
@@ -147,6 +147,22 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
         }
     }
 
+    /// <summary>
+    /// Waits for calls to the ring's members. A member whose silo dies mid-operation may leave the call to it
+    /// unanswered for long, and its neighbours waiting for its bytes: once membership declares it dead, the attempt
+    /// ends (and the others are aborted) instead of waiting for the collective's timeout.
+    /// </summary>
+    private async Task<T> WhileAlive<T>(Ring ring, string op, Task<T> calls)
+    {
+        while (await Task.WhenAny(calls, Task.Delay(TimeSpan.FromSeconds(2))) != calls)
+            if (ring.Members.FirstOrDefault(m => Dead(m.Silo)) is { } dead)
+                throw new SiloUnavailableException($"ring member {dead.Silo} was declared dead during {op}");
+        return await calls;
+    }
+
+    private bool Dead(string silo) =>
+        membership.CurrentSnapshot.Members.Values.Any(m => m.SiloAddress.ToString() == silo && m.Status == SiloStatus.Dead);
+
     private bool Retriable(Exception e) =>
         e is not ArgumentException and not ReplicaDivergedException && !lifetime.ApplicationStopping.IsCancellationRequested;
 
@@ -191,7 +207,14 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
             await ReduceOnAll(ring, op, kind, indices);
             var applied = await Task.WhenAll(ring.Members.Select(async (m, rank) =>
             {
-                try { return (Rank: rank, Outcome: (StepOutcome?)await Shard(m.Leader).Apply(op, kind), Error: (Exception?)null); }
+                try
+                {
+                    // A member that dies while applying counts as failed: the step stands on the others.
+                    var call = Shard(m.Leader).Apply(op, kind).AsTask();
+                    while (await Task.WhenAny(call, Task.Delay(TimeSpan.FromSeconds(2))) != call)
+                        if (Dead(m.Silo)) throw new SiloUnavailableException($"{m.Silo} was declared dead while applying {op}");
+                    return (Rank: rank, Outcome: (StepOutcome?)await call, Error: (Exception?)null);
+                }
                 catch (Exception e) { return (Rank: rank, Outcome: (StepOutcome?)null, Error: e); }
             }));
             var done = applied.Where(a => a.Outcome is not null).ToList();
@@ -210,7 +233,7 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     /// <summary>The replicas' weights must be equal: a hash from each, compared; a difference fails the job loudly.</summary>
     private async Task CheckReplicas(Ring ring, int step)
     {
-        var hashes = await Task.WhenAll(ring.Members.Select(m => Shard(m.Leader).WeightsHash().AsTask()));
+        var hashes = await WhileAlive(ring, $"check{step}", Task.WhenAll(ring.Members.Select(m => Shard(m.Leader).WeightsHash().AsTask())));
         if (hashes.Distinct().Count() > 1)
             throw new ReplicaDivergedException($"after learning step {step} the replicas' weights differ: " +
                 string.Join(", ", ring.Members.Select((m, rank) => $"rank {rank} on {m.Silo} has {hashes[rank]}")));
@@ -219,8 +242,8 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     /// <summary>Every member adds up its silo's shards and all-reduces with its neighbours; their totals must agree.</summary>
     private async Task<ReducedTotals> ReduceOnAll(Ring ring, string op, WorkKind kind, int[] indices)
     {
-        var reduced = await Task.WhenAll(ring.Members.Select((m, rank) =>
-            Shard(m.Leader).Reduce(new SiloWork(op, kind, indices, m.Shards, ring.Layout(rank))).AsTask()));
+        var reduced = await WhileAlive(ring, op, Task.WhenAll(ring.Members.Select((m, rank) =>
+            Shard(m.Leader).Reduce(new SiloWork(op, kind, indices, m.Shards, ring.Layout(rank))).AsTask())));
         if (reduced.Distinct().Count() > 1)
             throw new ReplicaDivergedException($"operation {op}: the ring's members reduced different totals ({string.Join("; ", reduced)})");
         return reduced[0];
@@ -228,8 +251,8 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
 
     public async ValueTask<EvalOutcome[]> Evaluate()
     {
-        var parts = await OnRing("evaluate", async (ring, _) =>
-            await Task.WhenAll(ring.Members.Select((m, rank) => Shard(m.Leader).Evaluate(rank, ring.Members.Length).AsTask())));
+        var parts = await OnRing("evaluate", (ring, op) =>
+            WhileAlive(ring, op, Task.WhenAll(ring.Members.Select((m, rank) => Shard(m.Leader).Evaluate(rank, ring.Members.Length).AsTask()))));
         return parts.SelectMany(p => p).OrderBy(e => e.Index).ToArray();
     }
 
