@@ -10,7 +10,9 @@ namespace Lwf.Cli.Commands;
 /// `lwf bench cluster --model DIR --silos N`: one plain fine-tuning job (random tokens of --seq, --batch records a
 /// step, no forgetting, no evaluation) through `lwf train` and through an embedded N-silo cluster (`lwf run`), each
 /// in a child process whose peak RSS is read from the kernel; with --processes, also on `lwf cluster up` silo
-/// processes (peak RSS per silo). Tokens/s is the median over the steps after the first (input tokens / step time).
+/// processes (peak RSS per silo). Tokens/s is the median over the steps after --warmup (input tokens / step time):
+/// the first steps of a process grow its heap and fault its pages in (on these VMs a page fault costs ~15 µs, and
+/// two replicas in one process take longer to settle), and a training job lives in the steady state after them.
 /// </summary>
 internal static class BenchCluster
 {
@@ -18,24 +20,25 @@ internal static class BenchCluster
     {
         var model = CommonOptions.Model();
         var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 2, Description = "silos of the cluster runs" };
-        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 4, Description = "learning steps (the first is not timed)" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 12, Description = "learning steps, warm-up included" };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 3, Description = "first steps not timed (tokens/s is the median over the others)" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8, Description = "records per step (the global batch)" };
         var micro = new Option<int>("--micro") { DefaultValueFactory = _ => 2, Description = "records per micro-batch" };
         var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 128, Description = "tokens per record" };
         var processes = new Option<bool>("--processes") { Description = "also run on `lwf cluster up` silo processes and report each silo's peak RSS" };
         var command = new Command("cluster", "The same job through `lwf train` and an N-silo cluster: tokens/s and peak RSS side by side")
         {
-            model, silos, steps, batch, micro, seq, processes,
+            model, silos, steps, warmup, batch, micro, seq, processes,
         };
-        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(model)!, parse.GetValue(silos), parse.GetValue(steps), parse.GetValue(batch),
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(model)!, parse.GetValue(silos), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(batch),
             parse.GetValue(micro), parse.GetValue(seq), parse.GetValue(processes))));
         return command;
     }
 
-    private static int Run(string model, int silos, int steps, int batch, int micro, int seq, bool processes)
+    private static int Run(string model, int silos, int steps, int warmup, int batch, int micro, int seq, bool processes)
     {
-        if (silos < 1 || steps < 2 || batch < 1 || micro < 1 || batch % micro != 0 || seq < 2)
-            throw new LwfInputException("--silos ≥ 1, --steps ≥ 2, --batch ≥ 1 a multiple of --micro, and --seq ≥ 2 are needed");
+        if (silos < 1 || warmup < 0 || steps <= warmup || batch < 1 || micro < 1 || batch % micro != 0 || seq < 2)
+            throw new LwfInputException("--silos ≥ 1, 0 ≤ --warmup < --steps, --batch ≥ 1 a multiple of --micro, and --seq ≥ 2 are needed");
         model = Path.GetFullPath(model);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "config.json")))!;
         int vocab = (int)config["vocab_size"]!;
@@ -44,13 +47,14 @@ internal static class BenchCluster
         try
         {
             string job = WriteJob(work, model, vocab, steps, batch, micro, seq);
-            Console.WriteLine($"job: {Path.GetFileName(model)}, {steps} steps × {batch} records × {seq} tokens (micro-batches of {micro}), no forgetting, no evaluation");
-            var single = Measure("lwf train", ["train", job, "--out", Path.Combine(work, "train")], Path.Combine(work, "train"));
+            Console.WriteLine($"job: {Path.GetFileName(model)}, {steps} steps × {batch} records × {seq} tokens (micro-batches of {micro}), no forgetting, no evaluation; " +
+                $"tokens/s: median over the steps after the first {warmup}");
+            var single = Measure("lwf train", ["train", job, "--out", Path.Combine(work, "train")], Path.Combine(work, "train"), warmup);
             Console.WriteLine($"lwf train:                 {single.TokensPerSecond,8:F1} tokens/s   peak RSS {Gib(single.PeakRss):F2} GiB");
-            var embedded = Measure($"lwf run --silos {silos}", ["run", job, "--out", Path.Combine(work, "run"), "--silos", silos.ToString()], Path.Combine(work, "run"));
+            var embedded = Measure($"lwf run --silos {silos}", ["run", job, "--out", Path.Combine(work, "run"), "--silos", silos.ToString()], Path.Combine(work, "run"), warmup);
             Console.WriteLine($"embedded {silos}-silo cluster: {embedded.TokensPerSecond,8:F1} tokens/s = {embedded.TokensPerSecond / single.TokensPerSecond:F2} × lwf train   " +
                 $"peak RSS {Gib(embedded.PeakRss):F2} GiB = {(double)embedded.PeakRss / single.PeakRss:F2} × lwf train ({silos} replicas in one process)");
-            if (processes) OnSiloProcesses(job, work, silos, single);
+            if (processes) OnSiloProcesses(job, work, silos, warmup, single);
             return 0;
         }
         finally
@@ -89,7 +93,7 @@ internal static class BenchCluster
     private sealed record Measured(double TokensPerSecond, long PeakRss);
 
     /// <summary>Runs lwf with these arguments in a child process, polling its peak RSS; reads tokens/s from its report.</summary>
-    private static Measured Measure(string what, string[] args, string outDir)
+    private static Measured Measure(string what, string[] args, string outDir, int warmup)
     {
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(typeof(BenchCluster).Assembly.Location);
@@ -100,13 +104,13 @@ internal static class BenchCluster
         long peak = 0;
         while (!process.WaitForExit(200)) peak = Math.Max(peak, BenchCommands.PeakResidentBytes(process.Id));
         if (process.ExitCode != 0) throw new InvalidOperationException($"{what} failed (exit {process.ExitCode}): {stderr.Result}{stdout.Result}");
-        return new Measured(TokensPerSecond(LwfReport.Load(Path.Combine(outDir, "report.json"))), peak);
+        return new Measured(TokensPerSecond(LwfReport.Load(Path.Combine(outDir, "report.json")), warmup), peak);
     }
 
-    private static double TokensPerSecond(LwfReport report) =>
-        BenchCommands.Median(report.StepTimes.Skip(1).Select(s => s.InputTokens / s.Seconds).ToList());
+    private static double TokensPerSecond(LwfReport report, int warmup) =>
+        BenchCommands.Median(report.StepTimes.Skip(warmup).Select(s => s.InputTokens / s.Seconds).ToList());
 
-    private static void OnSiloProcesses(string job, string work, int silos, Measured single)
+    private static void OnSiloProcesses(string job, string work, int silos, int warmup, Measured single)
     {
         string previousHome = Environment.GetEnvironmentVariable("LWF_HOME") ?? "";
         Environment.SetEnvironmentVariable("LWF_HOME", Path.Combine(work, "home"));
@@ -123,7 +127,7 @@ internal static class BenchCluster
             for (int i = 0; i < silos; i++) peaks[i] = Math.Max(peaks[i], BenchCommands.PeakResidentBytes(state.Silos[i].Pid));
             if (watch.ExitCode != 0) throw new InvalidOperationException($"the job on silo processes failed: {watch.StandardOutput.ReadToEnd()}");
             var report = LwfReport.Load(Path.Combine(work, "checkpoints", "bench", "results", "report.json"));
-            Console.WriteLine($"{silos} silo processes:          {TokensPerSecond(report),8:F1} tokens/s = {TokensPerSecond(report) / single.TokensPerSecond:F2} × lwf train   peak RSS per silo " +
+            Console.WriteLine($"{silos} silo processes:          {TokensPerSecond(report, warmup),8:F1} tokens/s = {TokensPerSecond(report, warmup) / single.TokensPerSecond:F2} × lwf train   peak RSS per silo " +
                 string.Join(", ", peaks.Select(p => $"{Gib(p):F2} GiB = {(double)p / single.PeakRss:F2} ×")));
         }
         finally

@@ -1,3 +1,4 @@
+using Lwf.Grains.Replicas;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
@@ -29,8 +30,8 @@ internal static partial class ClusterCommands
         };
         command.SetAction(parse =>
         {
-            LwfSiloHost.Build([.. parse.UnmatchedTokens]).Run();
-            return 0;
+            using var host = LwfSiloHost.Build([.. parse.UnmatchedTokens]);
+            return TorchThread.Serve(host.RunAsync().ContinueWith(t => { t.GetAwaiter().GetResult(); return 0; }, TaskScheduler.Default));
         });
         return command;
     }

@@ -1,3 +1,4 @@
+using Lwf.Grains.Replicas;
 using System.CommandLine;
 using System.Diagnostics;
 using Lwf.Abstractions;
@@ -47,9 +48,8 @@ internal static class DemoCommand
             bool small = parse.GetValue(tiny);
             TaskBuilders.Get(TaskBuilders.Learning, parse.GetValue(learn)!, "learning");
             TaskBuilders.Get(TaskBuilders.Forgetting, parse.GetValue(forget)!, "forgetting");
-            return RunAsync(parse.GetValue(learn)!, parse.GetValue(forget)!, Path.GetFullPath(parse.GetValue(output)!), parse.GetValue(data)!,
-                parse.GetValue(baseModel) ?? PretrainCommand.DefaultDirectory + (small ? "-tiny" : ""), parse.GetValue(silos), parse.GetValue(seed), small)
-                .GetAwaiter().GetResult();
+            return TorchThread.Serve(RunAsync(parse.GetValue(learn)!, parse.GetValue(forget)!, Path.GetFullPath(parse.GetValue(output)!), parse.GetValue(data)!,
+                parse.GetValue(baseModel) ?? PretrainCommand.DefaultDirectory + (small ? "-tiny" : ""), parse.GetValue(silos), parse.GetValue(seed), small));
         }));
         return command;
     }

@@ -1,3 +1,4 @@
+using Lwf.Grains.Replicas;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -77,9 +78,9 @@ internal static class ExperimentCommand
             var settings = new PairJobSettings(Steps: parse.GetValue(steps), LearningRate: parse.GetValue(lr), Device: dev);
             if (settings.Steps < 1 || settings.LearningRate <= 0) throw new LwfInputException("--steps must be at least 1 and --lr above 0");
             var sizes = TaskSizes.Experiment with { Train = parse.GetValue(train), Eval = parse.GetValue(eval) };
-            return RunAsync(new Grid(pairList, variantList, seedList, sizes, settings), pretrain, Path.GetFullPath(parse.GetValue(output)!),
+            return TorchThread.Serve(RunAsync(new Grid(pairList, variantList, seedList, sizes, settings), pretrain, Path.GetFullPath(parse.GetValue(output)!),
                 parse.GetValue(data)!, Path.GetFullPath(parse.GetValue(baseModel)!), Path.GetFullPath(parse.GetValue(work)!), dev,
-                parse.GetValue(silos), parse.GetValue(parallel), parse.GetValue(reuse), parse.GetValue(machine)).GetAwaiter().GetResult();
+                parse.GetValue(silos), parse.GetValue(parallel), parse.GetValue(reuse), parse.GetValue(machine)));
         }));
         return command;
     }

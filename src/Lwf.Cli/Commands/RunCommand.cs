@@ -1,3 +1,4 @@
+using Lwf.Grains.Replicas;
 using System.CommandLine;
 using Lwf.Abstractions;
 using Lwf.Core;
@@ -25,7 +26,7 @@ internal static class RunCommand
             string jobFile = Path.GetFullPath(parse.GetValue(job)!);
             var spec = JobSpec.Load(jobFile); // refuse a bad job before any silo starts
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
-            return RunAsync(spec, jobFile, outDir, parse.GetValue(silos), parse.GetValue(shards), parse.GetValue(device)!).GetAwaiter().GetResult();
+            return TorchThread.Serve(RunAsync(spec, jobFile, outDir, parse.GetValue(silos), parse.GetValue(shards), parse.GetValue(device)!));
         }));
         return command;
     }
