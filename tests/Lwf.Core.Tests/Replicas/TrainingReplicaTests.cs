@@ -1,0 +1,33 @@
+using Lwf.Core.Data;
+using Lwf.Core.Distributed;
+using Lwf.Core.Jobs;
+using Lwf.Core.Replicas;
+using Lwf.Core.Tests.Jobs;
+using static TorchSharp.torch;
+
+namespace Lwf.Core.Tests.Replicas;
+
+public sealed class TrainingReplicaTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Replica_steps_leave_no_tensor_behind(bool exactSums)
+    {
+        // The step `lwf train` and every silo run (local sums → reduce → apply). A handle left to the finalizer
+        // keeps its storage alive: one undisposed .grad handle per parameter held each step's whole gradient.
+        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  schedule: none"));
+        using var replica = new TrainingReplica(spec, CPU);
+        var records = JsonlDataset.Load(spec.Data.LearnTrain, replica.Encoder, spec.SkipBadLines).Records;
+        var live = new List<long>();
+        for (int step = 0; step < 6; step++)
+        {
+            using var sums = replica.NewGradientSums();
+            replica.AddLearningGradient(sums, records.Skip(step * 4).Take(4).ToList());
+            var (totals, count) = await replica.ReduceAsync(sums, SingleProcessCollective.Instance, CancellationToken.None, exactSums);
+            replica.ApplyLearning(totals, count);
+            live.Add(Tensor.TotalCount);
+        }
+        Assert.Equal(live[1], live[^1]);
+    }
+}
