@@ -36,14 +36,6 @@ public sealed class LwfSiloOptions
     [Range(1, 256)]
     public int BucketMiB { get; set; } = 32;
 
-    /// <summary>
-    /// What gradients travel as: float32 (the default, DDP's: 4 bytes per parameter, the ring's additions round in
-    /// float32) or float64 (twice the bytes; the silos' float64 sums are added exactly enough that a cluster matches one
-    /// process within float64 rounding, as the equivalence tests require).
-    /// </summary>
-    [RegularExpression("^(float32|float64)$", ErrorMessage = "GradientWireDType must be float32 or float64")]
-    public string GradientWireDType { get; set; } = "float32";
-
     /// <summary>Fault testing: a pause before every data-plane frame is sent, so that a test can kill a silo while a bucket is in flight. 0 in production.</summary>
     [Range(0, 60000)]
     public int DataPlaneSendDelayMs { get; set; }

@@ -42,7 +42,7 @@ public sealed class ClusterEquivalenceTests
         new LwfJobRunner(JobSpec.Load(TinyJob)).Run(single);
 
         string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
-        await using (var cluster = await LocalCluster.StartAsync(3, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "6", ["Lwf:ReplicaCheckEvery"] = "1", ["Lwf:GradientWireDType"] = "float64" }))
+        await using (var cluster = await LocalCluster.StartAsync(3, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "6", ["Lwf:ReplicaCheckEvery"] = "1" }))
         {
             var status = await RunOnCluster(cluster, "tiny-3x6", TinyJob, distributed);
             Assert.Equal(3, status.ShardsPerSilo.Count);              // shards spread over every silo

@@ -3,6 +3,8 @@ using Lwf.Core.Checkpoints;
 using Lwf.Core.Jobs;
 using Lwf.Grains.Jobs;
 using Lwf.Silo;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime;
 
 namespace Lwf.Grains.Tests;
 
@@ -17,8 +19,8 @@ public sealed class JobLifecycleTests
         return job;
     }
 
-    private static Dictionary<string, string?> Settings => new() { ["Lwf:ShardsPerJob"] = "2", ["Lwf:ResumeCheckSeconds"] = "1", ["Logging:LogLevel:Lwf"] = "Information",
-        ["Lwf:GradientWireDType"] = "float64" }; // float64 on the wire: the weights of one process, byte for byte
+    // The tiny job sums gradients in float64 (float64 on the wire): the weights of one process, byte for byte.
+    private static Dictionary<string, string?> Settings => new() { ["Lwf:ShardsPerJob"] = "2", ["Lwf:ResumeCheckSeconds"] = "1", ["Logging:LogLevel:Lwf"] = "Information" };
 
     private static async Task<JobStatus> WaitFor(ITrainerGrain trainer, Func<JobStatus, bool> done, TimeSpan limit)
     {
@@ -58,6 +60,49 @@ public sealed class JobLifecycleTests
             var later = await trainer.GetStatus();
             Assert.Equal(JobPhase.Cancelled, later.Phase);
             Assert.Equal(cancelled.Step, later.Step);
+        }
+        finally
+        {
+            File.Delete(job);
+        }
+    }
+
+    [Fact]
+    public async Task A_trainer_whose_silo_goes_away_resumes_from_the_surviving_replicas_without_a_checkpoint_reload()
+    {
+        string job = LongTinyJob();
+        try
+        {
+            string checkpoints = Repo.NewTempDir(), results = Repo.NewTempDir();
+            await using (var cluster = await LocalCluster.StartAsync(3, checkpoints, settings: new Dictionary<string, string?>(Settings) { ["Lwf:ShardsPerJob"] = "3" }))
+            {
+                // Submitted through silo 1 (not the first, which holds the membership table): the trainer runs there.
+                var trainer = cluster.Silos[1].Services.GetRequiredService<IClusterClient>().GetGrain<ITrainerGrain>("survivors");
+                var submitted = await trainer.Submit(new JobRequest(job));
+                Assert.Equal(cluster.Silos[1].Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToString(), submitted.TrainerSilo);
+                var running = await WaitFor(trainer, s => s.CheckpointStep >= 4 && s.Step >= 6 || s.Phase.IsFinal(), TimeSpan.FromMinutes(3));
+                Assert.Equal(JobPhase.Training, running.Phase);
+                await cluster.Silos[1].StopAsync(); // the trainer hands over; replicas on silos 0 and 2 live on
+
+                var resumed = cluster.Client.GetGrain<ITrainerGrain>("survivors");
+                var done = await WaitFor(resumed, s => s.Phase.IsFinal(), TimeSpan.FromMinutes(5));
+                Assert.True(done.Phase == JobPhase.Done, $"{done.Phase}: {done.Message}");
+                Assert.NotEqual(submitted.TrainerSilo, done.TrainerSilo);
+                await ClusterEquivalenceTests.RunOnCluster(cluster, "survivors", job, results);
+            }
+            var report = Lwf.Core.Reports.LwfReport.Load(Path.Combine(results, "report.json"));
+            var note = Assert.Single(report.Notes, n => n.StartsWith("resumed from"));
+            var match = System.Text.RegularExpressions.Regex.Match(note, @"^resumed from the surviving replicas at learning step (\d+) \(the newest checkpoint is at step (\d+)\)$");
+            Assert.True(match.Success, note);
+            Assert.True(int.Parse(match.Groups[1].Value) > int.Parse(match.Groups[2].Value), note); // steps no checkpoint held were not redone
+            // Every step exactly once: the schedule's report has each learning step once, and the weights are one process's
+            // (the shards of the silo that went away are summed on the others: float64 sums regrouped, within 1e-5).
+            Assert.Equal(Enumerable.Range(1, 30), report.LearningLoss.Select(l => l.Step));
+            string single = Repo.NewTempDir();
+            var alone = new LwfJobRunner(JobSpec.Load(job)).Run(single);
+            Assert.Equal(alone.ForgettingSteps, report.ForgettingSteps);
+            double difference = Lwf.Tests.TestSupport.MaxRelativeDifference(Path.Combine(single, "model"), Path.Combine(results, "model"));
+            Assert.True(difference <= 1e-5, $"weights differ from one process by {difference:E2} relative");
         }
         finally
         {

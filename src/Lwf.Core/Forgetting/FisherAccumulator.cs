@@ -9,29 +9,31 @@ namespace Lwf.Core.Forgetting;
 public enum FisherVariant { Empirical, Model }
 
 /// <summary>
-/// Sums over records of g⊙g and of g (float64, on the model's device) with their count: the diagonal
+/// Sums over records of g⊙g and of g (on the model's device) with their count: the diagonal
 /// Fisher F = Σ g⊙g / N and the learning direction gL = Σ g / N (DESIGN.md §1.2). Sums from any split of
 /// the records into shards add up to the sums of the whole (<see cref="Add"/>); memory is O(parameters).
+/// In float64 (the default of `lwf fisher`, and of jobs with float64 gradient sums) sums over the same records
+/// agree whatever order shards add them in; a job in float32 keeps two float32 tensors the model's size.
 /// </summary>
 public sealed class FisherAccumulator : IDisposable
 {
     private readonly List<string> _names;
     private readonly Dictionary<string, Tensor> _sumSquares = new(), _sums = new();
 
-    public FisherAccumulator(IEnumerable<(string Name, Tensor Like)> parameters)
+    public FisherAccumulator(IEnumerable<(string Name, Tensor Like)> parameters, ScalarType dtype = ScalarType.Float64)
     {
         _names = [];
         foreach (var (name, like) in parameters)
         {
             _names.Add(name);
-            // float64: sums over the same records agree whatever order shards add them in
-            _sumSquares[name] = zeros(like.shape, ScalarType.Float64, like.device).DetachFromDisposeScope();
-            _sums[name] = zeros(like.shape, ScalarType.Float64, like.device).DetachFromDisposeScope();
+            _sumSquares[name] = zeros(like.shape, dtype, like.device).DetachFromDisposeScope();
+            _sums[name] = zeros(like.shape, dtype, like.device).DetachFromDisposeScope();
         }
     }
 
-    public static FisherAccumulator For(CausalLM model) =>
-        new(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+    public static FisherAccumulator For(CausalLM model, Training.GradientPrecision precision = Training.GradientPrecision.Float64) =>
+        new(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)),
+            precision == Training.GradientPrecision.Float64 ? ScalarType.Float64 : ScalarType.Float32);
 
     public long Count { get; private set; }
 
@@ -74,8 +76,8 @@ public sealed class FisherAccumulator : IDisposable
         foreach (var name in _names)
         {
             var (sq, sum) = sums(name);
-            _sumSquares[name].add_(sq.to(ScalarType.Float64).to(_sumSquares[name].device));
-            _sums[name].add_(sum.to(ScalarType.Float64).to(_sums[name].device));
+            _sumSquares[name].add_(sq.to(_sumSquares[name].dtype).to(_sumSquares[name].device));
+            _sums[name].add_(sum.to(_sums[name].dtype).to(_sums[name].device));
         }
         Count += count;
     }
@@ -88,7 +90,14 @@ public sealed class FisherAccumulator : IDisposable
         {
             if (p.grad is null) continue; // a parameter this record does not reach (e.g. an unused position)
             var g = p.grad.to(ScalarType.Float32);
-            _sumSquares[name].add_((g * g).to(ScalarType.Float64));
+            var sumSquares = _sumSquares[name];
+            if (sumSquares.dtype == ScalarType.Float32)
+            {
+                sumSquares.add_(g.square());
+                _sums[name].add_(g);
+                continue;
+            }
+            sumSquares.add_((g * g).to(ScalarType.Float64));
             _sums[name].add_(g.to(ScalarType.Float64));
         }
         Count++;

@@ -39,11 +39,11 @@ public sealed record ForgettingStepOptions
 /// </summary>
 public static class ForgettingGradient
 {
-    /// <summary>∇(numerator) summed over the micro-batches (float64), with the batch's ΣNLL and loss-token count.</summary>
+    /// <summary>∇(numerator) summed over the micro-batches, with the batch's ΣNLL and loss-token count.</summary>
     public static GradientSums Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches,
-        ForgettingLossKind kind, long padId)
+        ForgettingLossKind kind, long padId, GradientPrecision precision)
     {
-        var sums = GradientSums.Zeros(model);
+        var sums = GradientSums.Start(model, precision);
         AddTo(sums, model, microBatches, kind, padId);
         return sums;
     }
@@ -118,7 +118,7 @@ public sealed class ForgettingStepper : IDisposable
     /// <summary>One forgetting step on a batch; returns the batch's mean token NLL before the step.</summary>
     public double Step(IReadOnlyList<TokenizedRecord> records)
     {
-        using var sums = ForgettingGradient.Accumulate(_model, [records], _options.Loss, _padId);
+        using var sums = ForgettingGradient.Accumulate(_model, [records], _options.Loss, _padId, GradientPrecision.Float32);
         sums.WriteToGrad(_model);
         ApplyGradients(sums.Tokens);
         return sums.NllSum / Math.Max(1, sums.Tokens);

@@ -18,6 +18,12 @@ public interface IReplicaGroup : IAsyncDisposable
     /// <summary>Replicas load the base model (or <paramref name="resume"/>'s state) and the data; returns the record count and model size.</summary>
     Task<ReplicaGroupInfo> PrepareAsync(ResumePoint? resume, CancellationToken cancellation);
 
+    /// <summary>
+    /// Replicas that outlived the runner (its silo died) go on from the state they hold, which must be at these step
+    /// counts; fails when no replica is (the runner then prepares from a checkpoint instead).
+    /// </summary>
+    Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, int forgettingSteps, bool hasFisher, CancellationToken cancellation);
+
     /// <summary>The base model answers every forgetting prompt; the samples in global order.</summary>
     Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation);
 

@@ -8,7 +8,10 @@ namespace Lwf.Core.Jobs;
 /// What a job's checkpoint holds besides tensors (trainer_state.json): the learning step reached, the
 /// samplers' positions, the forgetting set D_U, and the report so far. With model/, optimizer.bin,
 /// forgetting-optimizer.bin, fisher.safetensors and samples.jsonl it is everything the loop needs to go on
-/// as if it had never stopped.
+/// as if it had never stopped. The cluster's trainer also records it after every learning and forgetting step
+/// (the live state), with what of the step <see cref="Step"/> is still to do: <see cref="StepPending"/> (its
+/// forgetting step, refresh, evaluation and checkpoint, each done again harmlessly) and <see cref="ForgetPending"/>
+/// (its forgetting step, which must not be).
 /// </summary>
 public sealed record JobCheckpointState(
     int Step,
@@ -18,7 +21,9 @@ public sealed record JobCheckpointState(
     int[] ForgetSet,
     int ForgettingStepsTaken,
     bool HasFisher,
-    LwfReport Report)
+    LwfReport Report,
+    bool StepPending = false,
+    bool ForgetPending = false)
 {
     public const string StateFile = "trainer_state.json";
     public const string ModelFolder = "model";
@@ -33,9 +38,11 @@ public sealed record JobCheckpointState(
     public void Write(string checkpointDirectory) =>
         AtomicFile.WriteText(Path.Combine(checkpointDirectory, StateFile), JsonSerializer.Serialize(this, CheckpointStore.Json));
 
-    public static JobCheckpointState Read(Checkpoint checkpoint)
+    public static JobCheckpointState Read(Checkpoint checkpoint) => Read(checkpoint.Directory);
+
+    public static JobCheckpointState Read(string directory)
     {
-        string path = checkpoint.File(StateFile);
+        string path = Path.Combine(directory, StateFile);
         try
         {
             return JsonSerializer.Deserialize<JobCheckpointState>(File.ReadAllText(path), CheckpointStore.Json)

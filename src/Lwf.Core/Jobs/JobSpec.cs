@@ -79,6 +79,7 @@ public sealed record JobSpec
             MicroBatchSize = train.Int("microBatchSize") ?? defaults.MicroBatchSize,
             GradientAccumulation = train.Int("gradientAccumulation") ?? defaults.GradientAccumulation,
             MaxGradNorm = train.Double("maxGradNorm") ?? defaults.MaxGradNorm,
+            GradientPrecision = train.Enum<GradientPrecision>("gradientPrecision") ?? defaults.GradientPrecision,
             Seed = seed,
         };
         train.RejectUnknownKeys();

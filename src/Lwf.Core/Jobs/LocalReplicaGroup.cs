@@ -24,6 +24,10 @@ public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? 
         return Task.FromResult(new ReplicaGroupInfo(_records.Count, _replica.Model.ParameterCount));
     }
 
+    /// <summary>One process keeps no replica between runs.</summary>
+    public Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, int forgettingSteps, bool hasFisher, CancellationToken cancellation) =>
+        throw new InvalidOperationException("a replica in one process does not outlive its run");
+
     public Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation)
     {
         var prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, Replica.Encoder, spec.SkipBadLines);

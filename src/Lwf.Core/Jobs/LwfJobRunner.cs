@@ -52,16 +52,41 @@ public sealed class LwfJobRunner
         if (Resume) resume = store.Latest(fingerprint, rejected);
         else store.Clear();
         var state = resume is null ? null : JobCheckpointState.Read(resume);
+        string? live = LiveStateDirectory;
+        if (live is not null && !Resume && Directory.Exists(live)) Directory.Delete(live, recursive: true);
+        var liveState = Resume && live is not null ? ReadLiveState(live, fingerprint) : null;
 
-        var report = state?.Report ?? new LwfReport { Job = spec.Name, Model = spec.Model, LearningSteps = spec.Train.Steps };
-        report.Notes.AddRange(rejected.Select(r => $"passed over a checkpoint: {r}"));
-        if (resume is not null) report.Notes.Add($"resumed from {resume.Directory} (learning step {state!.Step})");
         var clock = Stopwatch.StartNew();
-        void Stage(string name) { report.StageSeconds[name] = report.StageSeconds.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds; clock.Restart(); }
-
         await using var group = groupFor?.Invoke(Report) ?? new LocalReplicaGroup(spec, Report);
         var resumePoint = resume is null ? null : new ResumePoint(resume.Directory, state!.Step, state.ForgettingStepsTaken, state.HasFisher);
-        var (learningRecords, parameters) = await group.PrepareAsync(resumePoint, cancellation);
+        var notes = rejected.Select(r => $"passed over a checkpoint: {r}").ToList();
+        string? resumedFrom = resume is null ? null : $"resumed from {resume.Directory} (learning step {state!.Step})";
+        string? resumeFiles = resume?.Directory; // where the samples and output files of a resumed run are
+        ReplicaGroupInfo prepared;
+        if (liveState is not null && liveState.Step >= Math.Max(1, state?.Step ?? 0))
+        {
+            // The trainer's silo died and replicas on others may have survived it: going on from them loses no step.
+            try
+            {
+                prepared = await group.PrepareFromReplicasAsync(liveState.Step, liveState.ForgettingStepsTaken, liveState.HasFisher, cancellation);
+                resumedFrom = $"resumed from the surviving replicas at learning step {liveState.Step}" +
+                    (resume is null ? " (no checkpoint was written)" : $" (the newest checkpoint is at step {state!.Step})");
+                state = liveState;
+                resumeFiles = live;
+            }
+            catch (Exception e) when (!cancellation.IsCancellationRequested)
+            {
+                notes.Add($"the surviving replicas could not go on from learning step {liveState.Step}: {e.Message}");
+                prepared = await group.PrepareAsync(resumePoint, cancellation);
+            }
+        }
+        else prepared = await group.PrepareAsync(resumePoint, cancellation);
+        var (learningRecords, parameters) = prepared;
+
+        var report = state?.Report ?? new LwfReport { Job = spec.Name, Model = spec.Model, LearningSteps = spec.Train.Steps };
+        report.Notes.AddRange(notes);
+        if (resumedFrom is not null) report.Notes.Add(resumedFrom);
+        void Stage(string name) { report.StageSeconds[name] = report.StageSeconds.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds; clock.Restart(); }
         report.Parameters = parameters;
         if (learningRecords == 0) throw new LwfInputException($"{spec.Data.LearnTrain}: no learning records");
         Stage("load");
@@ -99,11 +124,13 @@ public sealed class LwfJobRunner
             }
             else if (forgetting.Active)
             {
-                samples = SelfGeneration.LoadSamples(resume!.File(JobCheckpointState.SamplesFile));
+                samples = SelfGeneration.LoadSamples(Path.Combine(resumeFiles!, JobCheckpointState.SamplesFile));
                 await group.RestoreSamplesAsync(samples, cancellation);
                 foreach (var name in JobCheckpointState.OutputFiles)
-                    if (File.Exists(resume.File(name)))
-                        AtomicFile.Write(Path.Combine(outDir, name), s => { using var from = File.OpenRead(resume.File(name)); from.CopyTo(s); });
+                {
+                    string from = Path.Combine(resumeFiles!, name);
+                    if (File.Exists(from)) AtomicFile.Write(Path.Combine(outDir, name), s => { using var source = File.OpenRead(from); source.CopyTo(s); });
+                }
                 hasFisher = state!.HasFisher;
                 forgetSet = state.ForgetSet;
                 forgets = true;
@@ -135,6 +162,26 @@ public sealed class LwfJobRunner
             var sampler = new EpochSampler(learningRecords, spec.Train.Seed);
             if (state is not null) sampler.Skip(state.LearningDrawn);
 
+            JobCheckpointState Snapshot(int step, bool stepPending = false, bool forgetPending = false) =>
+                new(step, sampler.Drawn, forgetSamplerSeed, forgetSampler?.Drawn ?? 0, forgetSet, forgettingSteps, hasFisher, report, stepPending, forgetPending);
+
+            if (live is not null)
+            {
+                // What the live state needs beside itself: the samples and the outputs written before the loop.
+                Directory.CreateDirectory(live);
+                if (forgets)
+                {
+                    SelfGeneration.SaveSamples(Path.Combine(live, JobCheckpointState.SamplesFile), samples);
+                    foreach (var name in JobCheckpointState.OutputFiles)
+                        if (File.Exists(Path.Combine(outDir, name))) File.Copy(Path.Combine(outDir, name), Path.Combine(live, name), overwrite: true);
+                }
+                AtomicFile.WriteText(Path.Combine(live, LiveFingerprintFile), fingerprint);
+            }
+            void RecordLive(JobCheckpointState snapshot)
+            {
+                if (live is not null) snapshot.Write(live);
+            }
+
             void SaveCheckpoint(int step)
             {
                 // A run told to stop (cancelled, or its trainer handing over) writes nothing more.
@@ -150,35 +197,50 @@ public sealed class LwfJobRunner
                         foreach (var name in JobCheckpointState.OutputFiles)
                             if (File.Exists(Path.Combine(outDir, name))) File.Copy(Path.Combine(outDir, name), Path.Combine(dir, name));
                     }
-                    new JobCheckpointState(step, sampler.Drawn, forgetSamplerSeed, forgetSampler?.Drawn ?? 0, forgetSet,
-                        forgettingSteps, hasFisher, report).Write(dir);
+                    Snapshot(step).Write(dir);
                 });
                 Stage("checkpoint");
                 CheckpointSaved?.Invoke(saved);
             }
 
-            while (stepsTaken < spec.Train.Steps)
+            // A run resumed from the live state may find its last learning step taken and the rest of that step to do.
+            bool stepPending = state?.StepPending ?? false, forgetPending = state?.ForgetPending ?? false;
+            while (stepsTaken < spec.Train.Steps || stepPending)
             {
                 cancellation.ThrowIfCancellationRequested();
-                var indices = sampler.Next(spec.Train.GlobalBatchSize);
-                var stepClock = Stopwatch.StartNew();
-                var step = await group.LearningStepAsync(indices, cancellation);
-                stepsTaken = step.Step;
-                report.StepTimes.Add(new StepTime(step.Step, stepClock.Elapsed.TotalSeconds, step.InputTokens));
-                report.LearningLoss.Add(new LossPoint(step.Step, step.Loss));
-                StepCompleted?.Invoke(step);
-                if (forgetting.Schedule.ForgetsAfter(step.Step, forgetting.ForgetEvery, forgetting.Step.Alpha)) await ForgetStep(step.Step);
-                bool last = step.Step == spec.Train.Steps;
-                if (forgets && forgetting.RefreshEvery > 0 && step.Step % forgetting.RefreshEvery == 0 && !last)
+                int n;
+                if (stepPending) n = stepsTaken;
+                else
                 {
-                    (hasFisher, forgetSet, _) = await ChooseForgettingSet(group, learningRecords, step.Step, cancellation);
-                    forgetSamplerSeed = spec.Seed + 1 + step.Step;
+                    var indices = sampler.Next(spec.Train.GlobalBatchSize);
+                    var stepClock = Stopwatch.StartNew();
+                    var step = await group.LearningStepAsync(indices, cancellation);
+                    n = stepsTaken = step.Step;
+                    report.StepTimes.Add(new StepTime(step.Step, stepClock.Elapsed.TotalSeconds, step.InputTokens));
+                    report.LearningLoss.Add(new LossPoint(step.Step, step.Loss));
+                    StepCompleted?.Invoke(step);
+                    forgetPending = forgets && forgetSet.Length > 0 && forgetting.Schedule.ForgetsAfter(n, forgetting.ForgetEvery, forgetting.Step.Alpha);
+                    RecordLive(Snapshot(n, stepPending: true, forgetPending));
+                }
+                stepPending = false;
+                if (forgetPending)
+                {
+                    await ForgetStep(n);
+                    forgetPending = false;
+                    RecordLive(Snapshot(n, stepPending: true));
+                }
+                bool last = n == spec.Train.Steps;
+                if (forgets && forgetting.RefreshEvery > 0 && n % forgetting.RefreshEvery == 0 && !last)
+                {
+                    (hasFisher, forgetSet, _) = await ChooseForgettingSet(group, learningRecords, n, cancellation);
+                    forgetSamplerSeed = spec.Seed + 1 + n;
                     forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
                 }
-                if (spec.Eval.EvalEvery > 0 && step.Step % spec.Eval.EvalEvery == 0 && !last)
-                    report.Evaluations.Add(await Evaluate(group, step.Step, "during", cancellation));
-                Report("training", step.Step, spec.Train.Steps);
-                if (last || spec.Checkpoint.Every > 0 && step.Step % spec.Checkpoint.Every == 0) SaveCheckpoint(step.Step);
+                if (spec.Eval.EvalEvery > 0 && n % spec.Eval.EvalEvery == 0 && !last)
+                    report.Evaluations.Add(await Evaluate(group, n, "during", cancellation));
+                Report("training", n, spec.Train.Steps);
+                if (last || spec.Checkpoint.Every > 0 && n % spec.Checkpoint.Every == 0) SaveCheckpoint(n);
+                RecordLive(Snapshot(n));
             }
             Stage("training");
         }
@@ -187,6 +249,7 @@ public sealed class LwfJobRunner
         Stage("evaluate");
         await group.SaveModelAsync(Path.Combine(outDir, "model"), cancellation);
         ReportWriter.Write(report, outDir);
+        if (live is not null && Directory.Exists(live)) Directory.Delete(live, recursive: true); // the job is whole: nothing to go on from
         Stage("write");
         return report;
     }
@@ -196,6 +259,31 @@ public sealed class LwfJobRunner
 
     /// <summary>Go on from the newest whole checkpoint there is; without it a run starts afresh and clears old checkpoints.</summary>
     public bool Resume { get; init; }
+
+    /// <summary>
+    /// Where the schedule's state is recorded after every learning and forgetting step (the cluster's trainer: on
+    /// the shared volume). A resumed run whose replicas outlived it (a trainer whose silo died) goes on from that
+    /// state and their weights, losing no step; when no replica is at the recorded step, from the newest checkpoint.
+    /// Null (`lwf train`): nothing is recorded.
+    /// </summary>
+    public string? LiveStateDirectory { get; init; }
+
+    private const string LiveFingerprintFile = "job.sha256";
+
+    /// <summary>The live state of this job file, if one is recorded and readable (anything else: none).</summary>
+    private static JobCheckpointState? ReadLiveState(string directory, string fingerprint)
+    {
+        try
+        {
+            string stamp = Path.Combine(directory, LiveFingerprintFile);
+            if (!File.Exists(stamp) || File.ReadAllText(stamp).Trim() != fingerprint || !File.Exists(Path.Combine(directory, JobCheckpointState.StateFile))) return null;
+            return JobCheckpointState.Read(directory);
+        }
+        catch (Exception e) when (e is LwfInputException or IOException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Called after each checkpoint is whole on disk.</summary>
     public Action<Checkpoint>? CheckpointSaved { get; set; }

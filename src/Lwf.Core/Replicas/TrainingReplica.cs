@@ -58,8 +58,8 @@ public sealed class TrainingReplica : IDisposable
 
     // ---- learning and forgetting steps ----
 
-    /// <summary>Empty float64 sums for this step's local gradient (every shard of the silo adds into them).</summary>
-    public GradientSums NewGradientSums() => GradientSums.Zeros(Model);
+    /// <summary>Empty sums for this step's local gradient, in the job's precision (every shard of the silo adds into them).</summary>
+    public GradientSums NewGradientSums() => GradientSums.Start(Model, Spec.Train.GradientPrecision);
 
     public void AddLearningGradient(GradientSums sums, IReadOnlyList<TokenizedRecord> records) =>
         LearningGradient.AddTo(sums, Model, LearningGradient.MicroBatches(records, Spec.Train.MicroBatchSize), PadId);
@@ -69,14 +69,13 @@ public sealed class TrainingReplica : IDisposable
         ForgettingGradient.AddTo(sums, Model, LearningGradient.MicroBatches(samples, Spec.Train.MicroBatchSize), Spec.Forgetting.Step.Loss, PadId);
 
     /// <summary>
-    /// Puts the local sums in .grad (float32) and sums .grad and the totals over every replica. Nothing is applied:
-    /// a step whose collective fails is redone from the same weights.
+    /// Sums the local gradient and the totals over every replica, leaving the reduced gradient in .grad. Nothing is
+    /// applied: a step whose collective fails is redone from the same weights (its sums started afresh).
     /// </summary>
-    public async Task<(GradientTotals Totals, int Records)> ReduceAsync(GradientSums local, ICollective collective, CancellationToken cancellation,
-        bool exactSums = false)
+    public async Task<(GradientTotals Totals, int Records)> ReduceAsync(GradientSums local, ICollective collective, CancellationToken cancellation)
     {
         var scalars = new[] { local.NllSum, local.Tokens, local.InputTokens, local.Records };
-        if (exactSums)
+        if (local.Precision == GradientPrecision.Float64)
         {
             // float64 sums on the wire: the reduced gradient rounds to float32 once, as in one process.
             await collective.AllReduceAsync(local.Sums.Values.ToList(), scalars, cancellation).ConfigureAwait(false);
@@ -84,7 +83,7 @@ public sealed class TrainingReplica : IDisposable
         }
         else
         {
-            await RunCompute(() => local.WriteToGrad(Model)).ConfigureAwait(false);
+            // The sums are .grad itself, reduced in place.
             // Each .grad read is a new handle on the gradient's storage: left to the finalizer, every step's
             // handles kept that step's whole gradient alive (`lwf train` on GPT-2-small grew by ≈0.5 GB a step).
             var grads = Model.parameters().Select(p => p.grad!).ToList();
@@ -109,7 +108,7 @@ public sealed class TrainingReplica : IDisposable
 
     // ---- Fisher and forgetting confidence ----
 
-    public FisherAccumulator NewFisherSums() => FisherAccumulator.For(Model);
+    public FisherAccumulator NewFisherSums() => FisherAccumulator.For(Model, Spec.Train.GradientPrecision);
 
     public void AddFisher(FisherAccumulator sums, IEnumerable<(int Index, TokenizedRecord Record)> records, Action<int>? progress = null) =>
         sums.Accumulate(Model, records, Spec.Fisher.Variant, Spec.Seed, progress);

@@ -18,6 +18,8 @@ public sealed record FineTuneOptions
     /// <summary>Clip the global gradient norm to this; 0 turns clipping off.</summary>
     public double MaxGradNorm { get; init; } = 1.0;
     public long Seed { get; init; } = 42;
+    /// <summary>What the step's gradient is summed in (float32 .grad as PyTorch; float64 to check layouts against one process).</summary>
+    public GradientPrecision GradientPrecision { get; init; } = GradientPrecision.Float32;
 
     public int GlobalBatchSize => MicroBatchSize * GradientAccumulation;
 

@@ -57,7 +57,7 @@ public sealed class FineTuner : IDisposable
     /// <summary>One optimiser step over the given micro-batches.</summary>
     public StepResult Step(IReadOnlyList<IReadOnlyList<TokenizedRecord>> microBatches)
     {
-        using var sums = LearningGradient.Accumulate(_model, microBatches, _padId);
+        using var sums = LearningGradient.Accumulate(_model, microBatches, _padId, _options.GradientPrecision);
         sums.WriteToGrad(_model);
         return ApplyGradients(sums.Totals, sums.Records);
     }

@@ -64,8 +64,11 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
 
     /// <summary>
     /// Forms the ring from where the shards are now. When the replicas disagree on their position (a replica new on
-    /// a silo, or one a failed step left behind), the ones behind take the state of one that is furthest on; a resumed
-    /// job's replicas that are not at the checkpoint's position reload it.
+    /// a silo, or one a failed step left behind), the ones behind take the state of one that is furthest on. A job
+    /// resumed from a checkpoint: replicas not at the checkpoint's position reload it. A job resumed from its
+    /// surviving replicas: one of them must be at the position the trainer last recorded, and the others (new,
+    /// or a step ahead of what the trainer recorded) take its state; when none is, the resume fails (the trainer
+    /// then resumes from its newest checkpoint).
     /// </summary>
     private async Task<Ring> FormRing(ResumeSetup? resume = null)
     {
@@ -79,25 +82,40 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
         if (resume is not null)
         {
             var target = new ReplicaPosition(resume.LearningSteps, resume.ForgettingSteps, resume.HasFisher);
-            await Task.WhenAll(members.Where((_, r) => positions[r] != target).Select(m => Shard(m.Leader).LoadState(resume.Directory, target).AsTask()));
+            if (resume.Directory is { } checkpoint)
+                await Task.WhenAll(members.Where((_, r) => positions[r] != target).Select(m => Shard(m.Leader).LoadState(checkpoint, target).AsTask()));
+            else
+            {
+                int source = Array.IndexOf(positions, target);
+                if (source < 0)
+                    throw new InvalidOperationException($"no surviving replica is at learning step {target.LearningSteps}, forgetting step {target.ForgettingSteps} " +
+                        $"(they are at {string.Join(", ", members.Select((m, r) => $"{m.Silo}: {positions[r].LearningSteps}/{positions[r].ForgettingSteps}"))})");
+                await CatchUp(ring, positions, source);
+            }
         }
         else if (positions.Distinct().Count() > 1)
-        {
-            int ahead = Enumerable.Range(0, members.Length).MaxBy(r => (positions[r].LearningSteps, positions[r].ForgettingSteps, positions[r].HasFisher ? 1 : 0));
-            string folder = Path.Combine(Setup.WorkDirectory, $"sync-e{ring.Epoch}");
-            LogCatchingUp(logger, JobId, members[ahead].Silo, string.Join(", ", members.Where((_, r) => positions[r] != positions[ahead]).Select(m => m.Silo)));
-            try
-            {
-                await Shard(members[ahead].Leader).SaveState(folder, modelOnly: false);
-                await Task.WhenAll(members.Where((_, r) => positions[r] != positions[ahead]).Select(m => Shard(m.Leader).LoadState(folder, positions[ahead]).AsTask()));
-            }
-            finally
-            {
-                try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
-            }
-        }
+            await CatchUp(ring, positions, Enumerable.Range(0, members.Length).MaxBy(r => (positions[r].LearningSteps, positions[r].ForgettingSteps, positions[r].HasFisher ? 1 : 0)));
         _ring = ring;
         return ring;
+    }
+
+    /// <summary>The members not at <paramref name="source"/>'s position take its replica's state, through a folder in the job's work directory.</summary>
+    private async Task CatchUp(Ring ring, ReplicaPosition[] positions, int source)
+    {
+        var members = ring.Members;
+        var behind = members.Where((_, r) => positions[r] != positions[source]).ToList();
+        if (behind.Count == 0) return;
+        string folder = Path.Combine(Setup.WorkDirectory, $"sync-e{ring.Epoch}");
+        LogCatchingUp(logger, JobId, members[source].Silo, string.Join(", ", behind.Select(m => m.Silo)));
+        try
+        {
+            await Shard(members[source].Leader).SaveState(folder, modelOnly: false);
+            await Task.WhenAll(behind.Select(m => Shard(m.Leader).LoadState(folder, positions[source]).AsTask()));
+        }
+        finally
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+        }
     }
 
     /// <summary>
@@ -299,8 +317,8 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: ring epoch {Epoch} formed with {Members} members ({Silos})")]
     private static partial void LogRingFormed(ILogger logger, string jobId, long epoch, int members, string silos);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: replicas on {Behind} are behind; taking the state of {Ahead}'s")]
-    private static partial void LogCatchingUp(ILogger logger, string jobId, string ahead, string behind);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: replicas on {Others} are not where {Source}'s is; they take its state")]
+    private static partial void LogCatchingUp(ILogger logger, string jobId, string source, string others);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: operation {Operation} failed (attempt {Attempt}): {Reason}; re-forming the ring")]
     private static partial void LogRetry(ILogger logger, string jobId, string operation, int attempt, string reason);

@@ -23,12 +23,16 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
     /// <summary>Set when the trainer deactivates mid-job: disposing then leaves the shards alone (the next activation prepares them again).</summary>
     public bool HandingOver { get; set; }
 
-    public async Task<ReplicaGroupInfo> PrepareAsync(ResumePoint? resume, CancellationToken cancellation)
+    public Task<ReplicaGroupInfo> PrepareAsync(ResumePoint? resume, CancellationToken cancellation) =>
+        PrepareAsync(resume is null ? null : new ResumeSetup(resume.Directory, resume.LearningSteps, resume.ForgettingSteps, resume.HasFisher));
+
+    public Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, int forgettingSteps, bool hasFisher, CancellationToken cancellation) =>
+        PrepareAsync(new ResumeSetup(null, learningSteps, forgettingSteps, hasFisher));
+
+    private async Task<ReplicaGroupInfo> PrepareAsync(ResumeSetup? resume)
     {
         Directory.CreateDirectory(workDirectory);
-        var setup = new JobSetup(spec.SourcePath, shardCount, workDirectory,
-            resume is null ? null : new ResumeSetup(resume.Directory, resume.LearningSteps, resume.ForgettingSteps, resume.HasFisher));
-        var prepared = await Coordinator.Prepare(setup);
+        var prepared = await Coordinator.Prepare(new JobSetup(spec.SourcePath, shardCount, workDirectory, resume));
         ShardsPerSilo = prepared.ShardsPerSilo;
         _stepsTaken = resume?.LearningSteps ?? 0;
         return new ReplicaGroupInfo(prepared.LearningRecords, prepared.Parameters);

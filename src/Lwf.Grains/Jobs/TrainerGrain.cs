@@ -15,8 +15,11 @@ namespace Lwf.Grains.Jobs;
 /// replicas through the coordinator (it holds no model of its own), and keeps the job's status. The loop runs on the thread pool, so status and weight requests are answered meanwhile.
 /// The job's record (job.json) and checkpoints live in the job's folder on the checkpoint volume: when the
 /// trainer's silo dies, the next call (from a client or any silo's <see cref="JobWatchdog"/>) activates the
-/// trainer on a live silo, and the activation resumes the job from its newest checkpoint.
+/// trainer on a live silo, and the activation resumes the job from the replicas that survived on other silos (the
+/// schedule's live state is recorded after every step), or from its newest checkpoint when none did. It runs on
+/// the silo that took the submit (the client's gateway), or that of the watchdog that resumed it.
 /// </summary>
+[Orleans.Placement.PreferLocalPlacement]
 public sealed partial class TrainerGrain(
     [PersistentState(TrainerGrain.StateName, JobFolderStorage.Name)] IPersistentState<JobRecord> record,
     IGrainFactory grains, ILocalSiloDetails silo, IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics,
@@ -56,7 +59,7 @@ public sealed partial class TrainerGrain(
         await base.OnActivateAsync(cancellationToken);
     }
 
-    /// <summary>The job had not ended when its last trainer stopped (its silo died or shut down): go on from the newest checkpoint.</summary>
+    /// <summary>The job had not ended when its last trainer stopped (its silo died or shut down): go on from the surviving replicas or the newest checkpoint.</summary>
     private async Task ResumeAsync()
     {
         JobSpec spec;
@@ -107,7 +110,7 @@ public sealed partial class TrainerGrain(
         DelayDeactivation(TimeSpan.FromDays(3650));
         lock (_gate)
         {
-            _status = NewStatus(JobPhase.Pending, 0, spec.Train.Steps, resume ? "resuming from the newest checkpoint" : null);
+            _status = NewStatus(JobPhase.Pending, 0, spec.Train.Steps, resume ? "resuming (from the surviving replicas, else the newest checkpoint)" : null);
             metrics.JobPhaseChanged(JobId, JobPhase.Pending);
             _cancel = new CancellationTokenSource();
             _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, _cancel.Token));
@@ -140,6 +143,7 @@ public sealed partial class TrainerGrain(
         {
             Resume = resume,
             CheckpointDirectory = Path.Combine(JobDirectory, "checkpoints"),
+            LiveStateDirectory = Path.Combine(JobDirectory, "live"),
             CheckpointSaved = checkpoint => Update(s => s with { CheckpointStep = checkpoint.Manifest.Step }),
         };
         double lastEventAt = 0; // a step's duration: wall time since the previous learning or forgetting step ended

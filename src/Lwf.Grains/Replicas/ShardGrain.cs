@@ -47,7 +47,9 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
         {
             var spec = JobSpec.Load(setup.JobFile);
             if (_replica is null) metrics.ShardActivated(JobId);
-            var resume = setup.Resume is { } r ? new ResumePoint(r.Directory, r.LearningSteps, r.ForgettingSteps, r.HasFisher) : null;
+            // A replica new on this silo starts from the checkpoint, or (resuming from the replicas) from the base, and the ring
+            // formation brings it to the others' state.
+            var resume = setup.Resume is { Directory: { } d } r ? new ResumePoint(d, r.LearningSteps, r.ForgettingSteps, r.HasFisher) : null;
             _replica ??= replicas.Get(JobId, spec, resume, holder);
             var encoder = _replica.Training.Encoder;
             var all = JsonlDataset.Load(spec.Data.LearnTrain, encoder, spec.SkipBadLines).Records;
@@ -156,7 +158,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
                     return new ReducedTotals(0, 0, 0, (int)sums.Count, mean, max);
                 }
                 var gradient = replica.Gradient(work.OperationId);
-                var (totals, records) = await replica.OnTorchAsync(r => r.ReduceAsync(gradient, collective, abort, exactSums: o.GradientWireDType == "float64"));
+                var (totals, records) = await replica.OnTorchAsync(r => r.ReduceAsync(gradient, collective, abort));
                 replica.Reduced = (work.OperationId, totals, records);
                 return new ReducedTotals(totals.NllSum, totals.LossTokens, totals.InputTokens, records);
             }

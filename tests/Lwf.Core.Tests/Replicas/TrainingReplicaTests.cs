@@ -10,13 +10,13 @@ namespace Lwf.Core.Tests.Replicas;
 public sealed class TrainingReplicaTests
 {
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Replica_steps_leave_no_tensor_behind(bool exactSums)
+    [InlineData("float32")]
+    [InlineData("float64")]
+    public async Task Replica_steps_leave_no_tensor_behind(string precision)
     {
         // The step `lwf train` and every silo run (local sums → reduce → apply). A handle left to the finalizer
         // keeps its storage alive: one undisposed .grad handle per parameter held each step's whole gradient.
-        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  schedule: none"));
+        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  schedule: none", train: $"  gradientPrecision: {precision}"));
         using var replica = new TrainingReplica(spec, CPU);
         var records = JsonlDataset.Load(spec.Data.LearnTrain, replica.Encoder, spec.SkipBadLines).Records;
         var live = new List<long>();
@@ -24,7 +24,7 @@ public sealed class TrainingReplicaTests
         {
             using var sums = replica.NewGradientSums();
             replica.AddLearningGradient(sums, records.Skip(step * 4).Take(4).ToList());
-            var (totals, count) = await replica.ReduceAsync(sums, SingleProcessCollective.Instance, CancellationToken.None, exactSums);
+            var (totals, count) = await replica.ReduceAsync(sums, SingleProcessCollective.Instance, CancellationToken.None);
             replica.ApplyLearning(totals, count);
             live.Add(Tensor.TotalCount);
         }

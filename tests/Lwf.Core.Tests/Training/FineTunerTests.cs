@@ -86,11 +86,11 @@ public sealed class FineTunerTests
         // on a cluster, shards) must not change the sums. Records differ in length, so padding differs too.
         var records = Records().Take(8).ToList();
         using var model = PretrainedModel.Load(TestPaths.Fixture("gpt2-tiny"));
-        using var whole = LearningGradient.Accumulate(model, [records], padId: 0);
-        using var pairs = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, 2), padId: 0);
-        using var singles = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, 1), padId: 0);
+        using var whole = LearningGradient.Accumulate(model, [records], padId: 0, GradientPrecision.Float64);
+        using var pairs = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, 2), padId: 0, GradientPrecision.Float64);
+        using var singles = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, 1), padId: 0, GradientPrecision.Float64);
         var reversed = Enumerable.Reverse(records).ToList();
-        using var singlesReversed = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(reversed, 1), padId: 0);
+        using var singlesReversed = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(reversed, 1), padId: 0, GradientPrecision.Float64);
         Assert.Equal(whole.Tokens, singles.Tokens);
         // Input tokens count the records' real tokens: padding (the whole batch pads to its longest record) is not counted.
         Assert.Equal(records.Sum(r => (long)r.InputIds.Length), whole.InputTokens);
@@ -104,6 +104,28 @@ public sealed class FineTunerTests
             Assert.True(Reference.MaxAbsDiff(sum, singles.Sums[name]) <= 1e-5 * scale, $"{name}: singles differ");
             // One record per micro-batch: float64 sums of identical per-record gradients, in any order, round to the same float32.
             Assert.True(singles.Sums[name].to(ScalarType.Float32).bytes.SequenceEqual(singlesReversed.Sums[name].to(ScalarType.Float32).bytes), name);
+        }
+    }
+
+    [Fact]
+    public void Float32_sums_are_what_backward_accumulates_in_grad_and_agree_with_float64_sums()
+    {
+        // The default precision keeps no buffer of its own: micro-batch after micro-batch, backward adds into .grad.
+        var records = Records().Take(8).ToList();
+        using var model = PretrainedModel.Load(TestPaths.Fixture("gpt2-tiny"));
+        using var exact = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, 1), padId: 0, GradientPrecision.Float64);
+        using var fast = LearningGradient.Accumulate(model, LearningGradient.MicroBatches(records, 2), padId: 0, GradientPrecision.Float32);
+        Assert.Throws<InvalidOperationException>(() => fast.Sums);
+        Assert.Equal(exact.Tokens, fast.Tokens);
+        Assert.Equal(exact.InputTokens, fast.InputTokens);
+        Assert.True(Math.Abs(exact.NllSum - fast.NllSum) <= 1e-5 * exact.NllSum);
+        using var scope = NewDisposeScope();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            var sum = exact.Sums[name];
+            double scale = sum.abs().max().item<double>() + 1e-30;
+            Assert.Equal(ScalarType.Float32, p.grad!.dtype);
+            Assert.True(Reference.MaxAbsDiff(sum, p.grad!) <= 1e-5 * scale, $"{name}: float32 .grad differs from the float64 sums");
         }
     }
 
