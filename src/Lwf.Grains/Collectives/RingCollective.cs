@@ -10,8 +10,9 @@ namespace Lwf.Grains.Collectives;
 /// <summary>
 /// The cluster's <see cref="ICollective"/>: tensors are laid, in order, into buckets of at most
 /// <see cref="BucketBytes"/> (float32 stays float32 on the wire; float64 sums stay float64), and each bucket is
-/// all-reduced around the ring over the data plane. Only one bucket is off the device at a time, so the transfer
-/// memory is bounded by the bucket size, not by the model's.
+/// all-reduced around the ring over the data plane. A bucket that is copied off the device (a GPU's, or small
+/// tensors gathered) is staged while the one before it travels, so at most two are off the device at once: the
+/// transfer memory is bounded by twice the bucket size, not by the model's.
 /// </summary>
 public sealed class RingCollective(DataPlane plane, RingLayout ring, string operationKey, TimeSpan timeout, int bucketBytes,
     CancellationToken abort, Telemetry.LwfMetrics? metrics = null) : ICollective
@@ -34,29 +35,46 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
         var token = linked.Token;
         var clock = Stopwatch.StartNew();
         int bucket = 0;
-        foreach (var (element, slices) in Buckets(tensors))
+        // Buckets that must be copied off the device (small tensors, GPU tensors) are staged one ahead: the next
+        // bucket's copy runs while this one travels the ring, and at most two buckets are off the device at once.
+        Task<Staged>? ahead = null;
+        try
         {
-            if (slices is [{ InPlace: true } whole])
+            using var buckets = Buckets(tensors).GetEnumerator();
+            bool more = buckets.MoveNext();
+            while (more)
             {
-                // A stretch of one CPU tensor: reduced where it lies, no copy in or out.
-                using var memory = whole.Native();
-                await Run(memory.Memory, element, $"b{bucket++}", token).ConfigureAwait(false);
-                continue;
+                var (element, slices) = buckets.Current;
+                more = buckets.MoveNext();
+                if (slices is [{ InPlace: true } whole])
+                {
+                    // A stretch of one CPU tensor: reduced where it lies, no copy in or out.
+                    using var memory = whole.Native();
+                    await Run(memory.Memory, element, $"b{bucket++}", token).ConfigureAwait(false);
+                    continue;
+                }
+                var staged = ahead is null ? Staged.CopyOut(element, slices) : await ahead.ConfigureAwait(false);
+                ahead = null;
+                try
+                {
+                    if (more && buckets.Current.Slices is not [{ InPlace: true }])
+                    {
+                        var (nextElement, nextSlices) = buckets.Current;
+                        ahead = Task.Run(() => Staged.CopyOut(nextElement, nextSlices), CancellationToken.None);
+                    }
+                    await Run(staged.Memory, staged.Element, $"b{bucket++}", token).ConfigureAwait(false);
+                    staged.CopyIn();
+                }
+                finally
+                {
+                    staged.Dispose();
+                }
             }
-            int bytes = slices.Sum(s => s.Bytes);
-            var buffer = ArrayPool<byte>.Shared.Rent(bytes);
-            try
-            {
-                int at = 0;
-                foreach (var slice in slices) { slice.CopyOut(buffer.AsSpan(at, slice.Bytes)); at += slice.Bytes; }
-                await Run(buffer.AsMemory(0, bytes), element, $"b{bucket++}", token).ConfigureAwait(false);
-                at = 0;
-                foreach (var slice in slices) { slice.CopyIn(buffer.AsSpan(at, slice.Bytes)); at += slice.Bytes; }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+        }
+        finally
+        {
+            if (ahead is not null)
+                try { (await ahead.ConfigureAwait(false)).Dispose(); } catch (Exception) { } // the collective failed: the staged copy is not needed
         }
         if (scalars.Length > 0)
         {
@@ -123,10 +141,35 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
         if (currentElement is { } last && current.Count > 0) yield return (last, current);
     }
 
-    /// <summary>A stretch of a tensor's elements (flattened), copied to and from a bucket.</summary>
+    /// <summary>A bucket's slices copied into a pooled buffer, to be reduced there and copied back.</summary>
+    private sealed class Staged(RingElement element, List<TensorSlice> slices, byte[] buffer, int bytes) : IDisposable
+    {
+        public RingElement Element => element;
+
+        public Memory<byte> Memory => buffer.AsMemory(0, bytes);
+
+        public static Staged CopyOut(RingElement element, List<TensorSlice> slices)
+        {
+            int bytes = slices.Sum(s => s.Bytes);
+            var buffer = ArrayPool<byte>.Shared.Rent(bytes);
+            int at = 0;
+            foreach (var slice in slices) { slice.CopyOut(buffer.AsSpan(at, slice.Bytes)); at += slice.Bytes; }
+            return new Staged(element, slices, buffer, bytes);
+        }
+
+        public void CopyIn()
+        {
+            int at = 0;
+            foreach (var slice in slices) { slice.CopyIn(buffer.AsSpan(at, slice.Bytes)); at += slice.Bytes; }
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(buffer);
+    }
+
     /// <summary>Tensors of at least this size on the CPU are reduced in place (their memory is the bucket).</summary>
     private const long InPlaceBytes = 1 << 20;
 
+    /// <summary>A stretch of a tensor's elements (flattened), copied to and from a bucket.</summary>
     private sealed class TensorSlice(Tensor tensor, long offset, long count, int elementSize)
     {
         public int Bytes => (int)(count * elementSize);
