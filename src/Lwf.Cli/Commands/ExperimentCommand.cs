@@ -16,7 +16,7 @@ namespace Lwf.Cli.Commands;
 
 /// <summary>
 /// `lwf experiment`: the grid behind docs/results.md. Learning/forgetting pairs × {vanilla, LWF-fisher, LWF-random,
-/// LWF-likelihood, LWF-ahead} × seeds, every run a job on an embedded cluster; writes the markdown (with the
+/// LWF-inverse, LWF-likelihood, LWF-ahead} × seeds, every run a job on an embedded cluster; writes the markdown (with the
 /// command line that made it) and one plot per pair. A seed changes the data split and the job's seed; the base
 /// model is the same for all (pretrained, or loaded from its cache).
 /// </summary>

@@ -43,10 +43,10 @@ public static class ResultsGrid
     private static IEnumerable<string> VariantsOf(IEnumerable<GridRun> runs) =>
         runs.Select(r => r.Variant).Distinct().OrderBy(v => v == "vanilla" ? -1 : Tasks.TaskPair.Variants.Keys.ToList().IndexOf(v));
 
-    /// <summary>Per seed, variant minus vanilla on one measure; seeds without a vanilla run are left out.</summary>
-    public static List<double> PairedDifferences(IReadOnlyList<GridRun> pairRuns, string variant, Func<GridRun, double> measure) =>
+    /// <summary>Per seed, variant minus <paramref name="against"/> (vanilla by default) on one measure; seeds without both runs are left out.</summary>
+    public static List<double> PairedDifferences(IReadOnlyList<GridRun> pairRuns, string variant, Func<GridRun, double> measure, string against = "vanilla") =>
         pairRuns.Where(r => r.Variant == variant)
-            .Join(pairRuns.Where(r => r.Variant == "vanilla"), r => r.Seed, v => v.Seed, (r, v) => measure(r) - measure(v))
+            .Join(pairRuns.Where(r => r.Variant == against), r => r.Seed, v => v.Seed, (r, v) => measure(r) - measure(v))
             .ToList();
 
     public static string Markdown(IReadOnlyList<GridRun> runs, string command, IEnumerable<string> setup, Func<string, string> plotFileOf)
@@ -66,7 +66,8 @@ public static class ResultsGrid
             "`learn` is the learning task's metric on its held-out evaluation set (higher is better), `forget` the forgetting task's " +
             "multiple-choice accuracy on its evaluation set (lower means more forgotten; four choices, so chance is 0.25), `held-out` the " +
             "perplexity on Brown-corpus text neither task uses (lower is better). Δ columns are paired per seed against vanilla fine-tuning " +
-            "(same data split, same base model), with how many seeds moved the wanted way.");
+            "(same data split, same base model): the mean difference with its 95 % confidence interval in brackets (Student's t, n − 1 " +
+            "degrees of freedom, n seeds), and how many seeds moved the wanted way.");
         sb.AppendLine();
         var reading = new List<string>();
         var tally = new List<(List<double> Learn, List<double> Forget, List<double> HeldOut)>();
@@ -94,15 +95,15 @@ public static class ResultsGrid
             sb.AppendLine();
             if (list.Any(r => r.Variant == "vanilla"))
             {
-                sb.AppendLine("| against vanilla | Δ learn | seeds up | Δ forget | seeds down | Δ held-out perplexity |");
-                sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+                sb.AppendLine("| against vanilla | Δ learn [95 % CI] | seeds up | Δ forget [95 % CI] | seeds down | Δ held-out perplexity [95 % CI] | seeds down |");
+                sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
                 foreach (var variant in VariantsOf(list).Where(v => v != "vanilla"))
                 {
                     var dl = PairedDifferences(list, variant, r => r.Learn);
                     var df = PairedDifferences(list, variant, r => r.Forget);
                     var dp = PairedDifferences(list, variant, r => r.HeldOut);
-                    sb.AppendLine($"| {variant} | {Signed(MeanStd.Of(dl))} | {dl.Count(d => d > 0)}/{dl.Count} | {Signed(MeanStd.Of(df))} | " +
-                        $"{df.Count(d => d < 0)}/{df.Count} | {Signed(MeanStd.Of(dp), "F1")} |");
+                    PairedDifference l = PairedDifference.Of(dl, +1), f = PairedDifference.Of(df, -1), h = PairedDifference.Of(dp, -1);
+                    sb.AppendLine($"| {variant} | {l.Format()} | {l.Wanted}/{l.Count} | {f.Format()} | {f.Wanted}/{f.Count} | {h.Format("F1")} | {h.Wanted}/{h.Count} |");
                     reading.Add(Reading(pairRuns.Key, variant, dl, df, dp));
                     tally.Add((dl, df, dp));
                 }
@@ -119,7 +120,9 @@ public static class ResultsGrid
         sb.AppendLine("## Reading");
         sb.AppendLine();
         sb.AppendLine("Written from the paired differences above by the same command, so it cannot drift from the numbers. " +
-            "\"Consistently\" means every seed moved the same way; anything else is within what the seeds disagree on.");
+            "A change is called a change when its 95 % confidence interval excludes zero; anything else is within what the seeds disagree on.");
+        sb.AppendLine();
+        foreach (var line in ClaimReading(runs)) sb.AppendLine(line);
         sb.AppendLine();
         static int Consistent(IEnumerable<List<double>> diffs, int sign) => diffs.Count(d => d.Count > 0 && d.All(x => Math.Sign(x) == sign));
         if (tally.Count > 0)
@@ -137,24 +140,61 @@ public static class ResultsGrid
         return sb.ToString();
     }
 
-    private static string Signed(MeanStd s, string format = "F3") =>
-        s.Count == 0 ? "–" : (s.Mean >= 0 ? "+" : "") + s.Format(format);
-
-    /// <summary>One plain sentence per variant and pair: did learning gain, did forgetting happen, every seed or not.</summary>
+    /// <summary>One plain sentence per variant and pair: did learning gain, did forgetting happen, by the 95 % intervals of the paired differences.</summary>
     public static string Reading(string pair, string variant, IReadOnlyList<double> learnDiffs, IReadOnlyList<double> forgetDiffs, IReadOnlyList<double>? heldOutDiffs = null)
     {
-        static string Direction(IReadOnlyList<double> d, string up, string down, string flat, string digits = "0.000")
+        static string Direction(IReadOnlyList<double> d, int wanted, string up, string down, string format = "F3")
         {
             if (d.Count == 0) return "not compared";
             if (d.All(x => x == 0)) return "unchanged in every seed";
-            double mean = d.Average();
-            string how = d.All(x => x > 0) ? "consistently " : d.All(x => x < 0) ? "consistently " : "";
-            if (how.Length == 0 || mean == 0) return $"{flat} ({mean.ToString($"+{digits};-{digits};{digits}", CultureInfo.InvariantCulture)} on average, seeds disagree)";
-            return $"{how}{(mean > 0 ? up : down)} ({mean.ToString($"+{digits};-{digits}", CultureInfo.InvariantCulture)}, {d.Count} of {d.Count} seeds)";
+            var p = PairedDifference.Of(d, wanted);
+            int moved = d.Count(x => Math.Sign(x) == (p.Mean > 0 ? 1 : -1));
+            if (p.Above || p.Below) return $"{(p.Above ? up : down)}, {p.Format(format)}, {moved} of {p.Count} seeds";
+            return p.Count < 2
+                ? $"{(p.Mean > 0 ? up : down)} in the one seed, {p.Format(format)} (no interval from one seed)"
+                : $"no change that the seeds tell from zero, {p.Format(format)}";
         }
-        return $"{pair}, {variant}: learning-task metric {Direction(learnDiffs, "higher than vanilla", "lower than vanilla", "no clear change")}; " +
-            $"forgetting-task accuracy {Direction(forgetDiffs, "higher than vanilla (less forgotten)", "lower than vanilla (more forgotten)", "no clear change")}" +
-            (heldOutDiffs is null ? "." : $"; held-out perplexity {Direction(heldOutDiffs, "higher than vanilla (worse)", "lower than vanilla (better)", "no clear change", "0.0")}.");
+        return $"{pair}, {variant}: learning-task metric {Direction(learnDiffs, +1, "higher than vanilla", "lower than vanilla")}; " +
+            $"forgetting-task accuracy {Direction(forgetDiffs, -1, "higher than vanilla (less forgotten)", "lower than vanilla (more forgotten)")}" +
+            (heldOutDiffs is null ? "." : $"; held-out perplexity {Direction(heldOutDiffs, -1, "higher than vanilla (worse)", "lower than vanilla (better)", "F1")}.");
+    }
+
+    /// <summary>The variant the paper proposes, and what it must beat besides vanilla fine-tuning.</summary>
+    private const string Proposed = "lwf-fisher";
+
+    private static readonly string[] Controls = ["lwf-random", "lwf-inverse"];
+
+    /// <summary>
+    /// Whether the paper's claim holds, pair by pair, from the 95 % intervals of paired learning-metric differences:
+    /// LWF with the Fisher scorer above vanilla fine-tuning, and above forgetting random or lowest-confidence samples.
+    /// </summary>
+    public static List<string> ClaimReading(IReadOnlyList<GridRun> runs)
+    {
+        var lines = new List<string>();
+        int tested = 0, holds = 0;
+        foreach (var pairRuns in runs.GroupBy(r => r.Pair))
+        {
+            var list = pairRuns.ToList();
+            if (!list.Any(r => r.Variant == Proposed) || !list.Any(r => r.Variant == "vanilla")) continue;
+            tested++;
+            var comparisons = new[] { "vanilla" }.Concat(Controls.Where(c => list.Any(r => r.Variant == c)))
+                .Select(against => (Against: against, Difference: PairedDifference.Of(PairedDifferences(list, Proposed, r => r.Learn, against), +1)))
+                .ToList();
+            bool all = comparisons.All(c => c.Difference.Above);
+            if (all) holds++;
+            string detail = string.Join("; ", comparisons.Select(c => $"against {c.Against} {c.Difference.Format()} " +
+                (c.Difference.Above ? "(better)" : c.Difference.Below ? "(worse)" : "(not told from zero)")));
+            var missing = Controls.Where(c => !list.Any(r => r.Variant == c)).ToList();
+            lines.Add($"- {pairRuns.Key}: the claim {(all ? "holds" : "does not hold")} — {Proposed}'s learning metric {detail}" +
+                (missing.Count > 0 ? $"; {string.Join(" and ", missing)} not run, so not compared." : "."));
+        }
+        if (tested == 0) return ["The paper's claim is not tested here: no pair ran both vanilla fine-tuning and " + Proposed + "."];
+        int seeds = runs.Select(r => r.Seed).Distinct().Count();
+        lines.Insert(0, $"**The paper's claim** (LWF with Fisher-weighted forgetting confidence ends the learning task better than vanilla " +
+            $"fine-tuning, and better than forgetting random or lowest-confidence samples) **{(holds == tested ? "holds" : holds == 0 ? "does not hold" : "holds only in part")} " +
+            $"at this scale: on {holds} of {tested} pair{(tested == 1 ? "" : "s")}** (95 % intervals of differences paired by seed, {seeds} seed{(seeds == 1 ? "" : "s")}).");
+        lines.Insert(1, "");
+        return lines;
     }
 
     /// <summary>Learning and forgetting metric per variant for one pair: bars at the mean, error bars of one std, the seeds as points.</summary>

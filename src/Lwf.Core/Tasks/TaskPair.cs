@@ -21,6 +21,7 @@ public static class TaskPair
         ["vanilla"] = "schedule: none",
         ["lwf-fisher"] = "scorer: fisher",
         ["lwf-random"] = "scorer: random",
+        ["lwf-inverse"] = "scorer: inverse",
         ["lwf-likelihood"] = "scorer: likelihood",
         ["lwf-ahead"] = "scorer: fisher\n  schedule: ahead",
     };

@@ -39,17 +39,66 @@ public sealed class ResultsGridTests
         Assert.All(ResultsGrid.PairedDifferences(runs, "lwf-fisher", r => r.Forget), d => Assert.Equal(-0.05, d, 9));
 
         string fisher = ResultsGrid.Reading("p", "lwf-fisher", learn, ResultsGrid.PairedDifferences(runs, "lwf-fisher", r => r.Forget));
-        Assert.Contains("learning-task metric consistently higher than vanilla (+0.020, 3 of 3 seeds)", fisher);
-        Assert.Contains("forgetting-task accuracy consistently lower than vanilla (more forgotten)", fisher);
+        Assert.Contains("learning-task metric higher than vanilla, +0.020 [+0.020, +0.020], 3 of 3 seeds", fisher);
+        Assert.Contains("forgetting-task accuracy lower than vanilla (more forgotten)", fisher);
         string random = ResultsGrid.Reading("p", "lwf-random", ResultsGrid.PairedDifferences(runs, "lwf-random", r => r.Learn),
             ResultsGrid.PairedDifferences(runs, "lwf-random", r => r.Forget));
-        Assert.Contains("learning-task metric no clear change", random); // +0.05, −0.05, 0: seeds disagree
+        Assert.Contains("learning-task metric no change that the seeds tell from zero, ", random); // +0.05, −0.05, 0: seeds disagree
         Assert.Contains("forgetting-task accuracy unchanged in every seed", random);
 
         string md = ResultsGrid.Markdown(runs, "lwf experiment --seeds 1,2,3", ["setup"], pair => $"plots/{pair}.png");
         Assert.Contains("lwf experiment --seeds 1,2,3", md);
         Assert.Contains("| vanilla | 0.600 ± 0.100 | 0.500 ± 0.100 | 100.0 ± 0.0 |", md);
-        Assert.Contains("| lwf-fisher | +0.020 ± 0.000 | 3/3 | -0.050 ± 0.000 | 3/3 | -10.0 ± 0.0 |", md);
+        Assert.Contains("| lwf-fisher | +0.020 [+0.020, +0.020] | 3/3 | -0.050 [-0.050, -0.050] | 3/3 | -10.0 [-10.0, -10.0] | 3/3 |", md);
+        // Fisher beats vanilla (+0.02 every seed) but not random (−0.03, +0.07, +0.02: the interval spans zero).
+        Assert.Contains("**The paper's claim**", md);
+        Assert.Contains("**does not hold at this scale: on 0 of 1 pair**", md);
+        Assert.Contains("lwf-inverse not run, so not compared", md);
         Assert.True(md.IndexOf("| vanilla |", StringComparison.Ordinal) < md.IndexOf("| lwf-fisher |", StringComparison.Ordinal));
+    }
+
+    /// <summary>Five seeds of a pair where Fisher gains over vanilla by 0.10 ± noise, and random and inverse by less.</summary>
+    private static List<GridRun> Claim(double overRandom, double overInverse, string pair = "p")
+    {
+        double[] noise = [0.01, -0.02, 0.015, -0.005, 0.0];
+        var runs = new List<GridRun>();
+        for (int s = 0; s < 5; s++)
+        {
+            double vanilla = 0.5 + 0.03 * s;
+            runs.Add(Run(pair, "vanilla", s + 1, vanilla, 0.8, 100));
+            runs.Add(Run(pair, "lwf-fisher", s + 1, vanilla + 0.10 + noise[s], 0.6, 100));
+            runs.Add(Run(pair, "lwf-random", s + 1, vanilla + 0.10 + noise[s] - overRandom - noise[(s + 2) % 5], 0.7, 100));
+            runs.Add(Run(pair, "lwf-inverse", s + 1, vanilla + 0.10 + noise[s] - overInverse - noise[(s + 1) % 5], 0.7, 100));
+        }
+        return runs;
+    }
+
+    [Fact]
+    public void The_claim_holds_only_where_every_interval_is_above_zero()
+    {
+        var holds = ResultsGrid.ClaimReading(Claim(overRandom: 0.08, overInverse: 0.06));
+        Assert.StartsWith("**The paper's claim**", holds[0]);
+        Assert.Contains("**holds at this scale: on 1 of 1 pair**", holds[0]);
+        Assert.Contains("(95 % intervals of differences paired by seed, 5 seeds)", holds[0]);
+        Assert.Contains("- p: the claim holds", holds[2]);
+
+        // Fisher beats vanilla and inverse, but not random by more than the seeds' noise.
+        var part = ResultsGrid.ClaimReading([.. Claim(overRandom: 0.08, overInverse: 0.06, "a"), .. Claim(overRandom: 0.0, overInverse: 0.06, "b")]);
+        Assert.Contains("**holds only in part at this scale: on 1 of 2 pairs**", part[0]);
+        var b = Assert.Single(part, l => l.StartsWith("- b:"));
+        Assert.Contains("does not hold", b);
+        Assert.Matches(@"against lwf-random [+-]?0\.000 \[-0\.0\d\d, \+0\.0\d\d\] \(not told from zero\)", b);
+        Assert.Contains("against lwf-inverse +0.060 [", b);
+
+        // Fisher below vanilla: the claim is contradicted, and the reading says worse.
+        var worse = Claim(0.08, 0.06).Select(r => r.Variant == "lwf-fisher" ? Run(r.Pair, r.Variant, r.Seed, r.Learn - 0.2, r.Forget, r.HeldOut) : r).ToList();
+        var no = ResultsGrid.ClaimReading(worse);
+        Assert.Contains("**does not hold at this scale: on 0 of 1 pair**", no[0]);
+        Assert.Contains("against vanilla -0.100 [", no[2]);
+        Assert.Contains("(worse)", no[2]);
+
+        // Without the proposed variant the claim is not tested.
+        Assert.Equal(["The paper's claim is not tested here: no pair ran both vanilla fine-tuning and lwf-fisher."],
+            ResultsGrid.ClaimReading(Claim(0.08, 0.06).Where(r => r.Variant != "lwf-fisher").ToList()));
     }
 }
