@@ -40,6 +40,11 @@ public static class LwfCommandLine
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+        catch (LwfTrainingException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1; // the input was valid; the training went wrong
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

@@ -19,7 +19,7 @@ internal static class TrainCommand
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
             Directory.CreateDirectory(outDir);
             var progress = new ConsoleProgress();
-            var report = new LwfJobRunner(spec, progress) { Resume = parse.GetValue(resume) }.Run(outDir);
+            var report = new LwfJobRunner(spec, progress) { Resume = parse.GetValue(resume), RequireCheckpoint = true }.Run(outDir);
             progress.Done();
             Console.WriteLine(ReportWriter.Table(report));
             Console.WriteLine($"wrote {outDir}: model/, checkpoints/, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");

@@ -84,6 +84,7 @@ public static class PretrainedModel
                 if (!entry.Shape.SequenceEqual(parameter.shape))
                     throw new LwfInputException($"{file.Path}: tensor '{key}' has shape [{string.Join(",", entry.Shape)}] but the config gives [{string.Join(",", parameter.shape)}]");
                 using var loaded = file.Read(key);
+                if (NonFinite(loaded)) throw new LwfInputException($"{file.Path}: tensor '{key}' holds NaN or infinite values: not a usable model");
                 parameter.copy_(loaded);
             }
             if (missing.Count > 0)
@@ -96,6 +97,13 @@ public static class PretrainedModel
         {
             foreach (var f in opened) f.Dispose();
         }
+    }
+
+    private static bool NonFinite(Tensor t)
+    {
+        if (!t.is_floating_point()) return false;
+        using var scope = NewDisposeScope();
+        return !isfinite(t).all().item<bool>();
     }
 
     // Original OpenAI GPT-2 checkpoints name GPT2Model's tensors without the "transformer." prefix.
@@ -121,6 +129,9 @@ public static class PretrainedModel
     /// </summary>
     public static void Save(CausalLM model, string dir, string? companionsFrom = null, long maxShardBytes = DefaultMaxShardBytes)
     {
+        // A NaN model is never a result or a checkpoint.
+        if (model.named_parameters().FirstOrDefault(p => NonFinite(p.parameter)) is { name: { } bad })
+            throw new LwfTrainingException($"the model's weights are no longer finite ('{bad}' holds NaN or infinite values): it is not saved");
         string target = Path.GetFullPath(dir);
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);

@@ -78,7 +78,7 @@ public sealed record ForgettingSelection(double? Fraction = null, int? TopK = nu
     {
         int given = (Fraction is null ? 0 : 1) + (TopK is null ? 0 : 1) + (Threshold is null ? 0 : 1);
         if (given != 1) throw new LwfInputException("give exactly one of forgetFraction, forgetTopK and forgetThreshold");
-        if (Fraction is { } f && (f <= 0 || f > 1)) throw new LwfInputException($"forgetFraction must be in (0, 1], got {f}");
+        if (Fraction is { } f && f is not (> 0 and <= 1)) throw new LwfInputException($"forgetFraction must be in (0, 1], got {f}");
         if (TopK is { } k && k < 1) throw new LwfInputException($"forgetTopK must be at least 1, got {k}");
         if (Threshold is { } t && !double.IsFinite(t)) throw new LwfInputException($"forgetThreshold must be a finite number, got {t}");
     }

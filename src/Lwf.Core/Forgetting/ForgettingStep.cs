@@ -26,9 +26,9 @@ public sealed record ForgettingStepOptions
 
     public void Validate()
     {
-        if (!(Alpha >= 0) || !double.IsFinite(Alpha)) throw new LwfInputException($"alpha must be a number ≥ 0, got {Alpha}");
-        if (!(LearningRate > 0)) throw new LwfInputException($"the forgetting learning rate must be positive, got {LearningRate}");
-        if (!(FisherProtect >= 0)) throw new LwfInputException($"fisherProtect must be ≥ 0, got {FisherProtect}");
+        if (Alpha is not (>= 0 and <= 1000)) throw new LwfInputException($"alpha must be in [0, 1000], got {Alpha}");
+        if (LearningRate is not (> 0 and <= 1)) throw new LwfInputException($"the forgetting learning rate must be in (0, 1], got {LearningRate}");
+        if (FisherProtect is not (>= 0 and <= 1e6)) throw new LwfInputException($"fisherProtect must be in [0, 1e6], got {FisherProtect}");
     }
 }
 
@@ -137,7 +137,10 @@ public sealed class ForgettingStepper : IDisposable
         using (no_grad())
         using (Scalar factor = scale) // one Scalar, alive until the loop ends
             foreach (var p in _parameters) p.grad?.mul_(factor);
-        if (_options.MaxGradNorm > 0) nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm);
+        double norm = _options.MaxGradNorm > 0 ? nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm) : FineTuner.GradNorm(_parameters);
+        if (!double.IsFinite(norm))
+            throw new LwfTrainingException($"forgetting step {StepsTaken + 1}: the gradient norm is {norm} (alpha {_options.Alpha}); " +
+                "the step was not taken and the weights are those before it");
         var before = _damping is null ? null : _model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
         _optimizer.step();
         if (before is not null)

@@ -19,11 +19,14 @@ public sealed record GenerationOptions
     /// <summary>Stop a row when it emits one of these (the EOS token is kept in its output).</summary>
     public long[] StopTokenIds { get; init; } = [];
 
+    /// <summary>The most new tokens a generation may ask for (no model here has a context near it).</summary>
+    public const int MaxTokensLimit = 8192;
+
     public void Validate()
     {
-        if (MaxNewTokens < 1) throw new LwfInputException($"max new tokens must be at least 1, got {MaxNewTokens}");
-        if (!Greedy && !(Temperature > 0)) throw new LwfInputException($"temperature must be positive, got {Temperature}");
-        if (TopP is <= 0 or > 1) throw new LwfInputException($"top-p must be in (0, 1], got {TopP}");
+        if (MaxNewTokens is < 1 or > MaxTokensLimit) throw new LwfInputException($"max new tokens must be in 1..{MaxTokensLimit}, got {MaxNewTokens}");
+        if (!Greedy && Temperature is not (> 0 and <= 100)) throw new LwfInputException($"temperature must be in (0, 100], got {Temperature}");
+        if (TopP is not (> 0 and <= 1)) throw new LwfInputException($"top-p must be in (0, 1], got {TopP}");
         if (TopK < 0) throw new LwfInputException($"top-k must be ≥ 0, got {TopK}");
     }
 }

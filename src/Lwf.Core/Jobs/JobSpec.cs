@@ -159,11 +159,8 @@ public sealed record JobSpec
         {
             Train.Validate();
             Forgetting.Step.Validate();
-            if (Forgetting.Active)
-            {
-                SelfGen.Validate();
-                Forgetting.Selection.Validate();
-            }
+            SelfGen.Validate(); // a plain job does not self-generate, but a knob out of range is a mistake either way
+            if (Forgetting.Active) Forgetting.Selection.Validate();
         }
         catch (LwfInputException e)
         {
@@ -176,6 +173,9 @@ public sealed record JobSpec
         if (Forgetting.RefreshEvery < 0) throw new LwfInputException($"{at}: forgetting.refreshEvery must be ≥ 0, got {Forgetting.RefreshEvery}");
         if (Fisher.Records < 0) throw new LwfInputException($"{at}: fisher.records must be ≥ 0 (0 = all), got {Fisher.Records}");
         if (Eval.EvalEvery < 0) throw new LwfInputException($"{at}: eval.evalEvery must be ≥ 0, got {Eval.EvalEvery}");
+        if (Eval.MaxNewTokens is < 1 or > Generation.GenerationOptions.MaxTokensLimit)
+            throw new LwfInputException($"{at}: eval.maxNewTokens must be in 1..{Generation.GenerationOptions.MaxTokensLimit}, got {Eval.MaxNewTokens}");
+        if (Eval.BatchSize < 1) throw new LwfInputException($"{at}: eval.batchSize must be at least 1, got {Eval.BatchSize}");
         if (Checkpoint.Every < 0) throw new LwfInputException($"{at}: checkpoint.every must be ≥ 0 (0 = only at the end), got {Checkpoint.Every}");
         if (Checkpoint.Keep < 1) throw new LwfInputException($"{at}: checkpoint.keep must be at least 1, got {Checkpoint.Keep}");
         if (MaxLength is < 2) throw new LwfInputException($"{at}: maxLength must be at least 2, got {MaxLength}");

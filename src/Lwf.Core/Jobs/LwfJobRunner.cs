@@ -50,10 +50,11 @@ public sealed class LwfJobRunner
         var rejected = new List<string>();
         Checkpoint? resume = null;
         if (Resume) resume = store.Latest(fingerprint, rejected);
-        else store.Clear();
+        if (Resume && resume is null && RequireCheckpoint)
+            throw new LwfInputException($"--resume: no whole checkpoint of this job file in {store.Directory}" +
+                (rejected.Count > 0 ? $" (passed over: {string.Join("; ", rejected)})" : "") + "; run without --resume to start afresh");
         var state = resume is null ? null : JobCheckpointState.Read(resume);
         string? live = LiveStateDirectory;
-        if (live is not null && !Resume && Directory.Exists(live)) Directory.Delete(live, recursive: true);
         var liveState = Resume && live is not null ? ReadLiveState(live, fingerprint) : null;
 
         var clock = Stopwatch.StartNew();
@@ -82,13 +83,19 @@ public sealed class LwfJobRunner
         }
         else prepared = await group.PrepareAsync(resumePoint, cancellation);
         var (learningRecords, parameters) = prepared;
+        if (learningRecords == 0) throw new LwfInputException($"{spec.Data.LearnTrain}: no learning records");
+        if (!Resume)
+        {
+            // A fresh run clears what an earlier run left, but only once the model and the data have loaded.
+            store.Clear();
+            if (live is not null && Directory.Exists(live)) Directory.Delete(live, recursive: true);
+        }
 
         var report = state?.Report ?? new LwfReport { Job = spec.Name, Model = spec.Model, LearningSteps = spec.Train.Steps };
         report.Notes.AddRange(notes);
         if (resumedFrom is not null) report.Notes.Add(resumedFrom);
         void Stage(string name) { report.StageSeconds[name] = report.StageSeconds.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds; clock.Restart(); }
         report.Parameters = parameters;
-        if (learningRecords == 0) throw new LwfInputException($"{spec.Data.LearnTrain}: no learning records");
         Stage("load");
 
         if (state is null)
@@ -257,8 +264,11 @@ public sealed class LwfJobRunner
     /// <summary>Where checkpoints go (default: OUT/checkpoints).</summary>
     public string? CheckpointDirectory { get; init; }
 
-    /// <summary>Go on from the newest whole checkpoint there is; without it a run starts afresh and clears old checkpoints.</summary>
+    /// <summary>Go on from the newest whole checkpoint there is; without it a run starts afresh and clears old checkpoints (once the job has loaded).</summary>
     public bool Resume { get; init; }
+
+    /// <summary>With <see cref="Resume"/>: no whole checkpoint is an error (`lwf train --resume`), not a fresh start (a cluster's trainer resuming a job that never reached one).</summary>
+    public bool RequireCheckpoint { get; init; }
 
     /// <summary>
     /// Where the schedule's state is recorded after every learning and forgetting step (the cluster's trainer: on

@@ -76,7 +76,12 @@ internal sealed class YamlSection
 
     public long? Long(string key) => Parse(key, "an integer", s => long.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture));
 
-    public double? Double(string key) => Parse(key, "a number", s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture));
+    /// <summary>A finite number: no knob means anything at NaN or infinity, and either would ruin a model silently.</summary>
+    public double? Double(string key) => Parse(key, "a finite number", s =>
+    {
+        double value = double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
+        return double.IsFinite(value) ? value : throw new FormatException();
+    });
 
     public bool? Bool(string key) => Parse(key, "true or false", s => s.ToLowerInvariant() switch
     {

@@ -30,13 +30,14 @@ public sealed record FineTuneOptions
             if (!ok) throw new LwfInputException(message);
         }
         Require(Steps > 0, $"steps must be positive, got {Steps}");
-        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"learning rate must be a positive number, got {LearningRate}");
-        Require(WeightDecay >= 0, $"weight decay must be ≥ 0, got {WeightDecay}");
+        // Upper limits far above any real setting: beyond them AdamW only turns the weights into NaN.
+        Require(LearningRate is > 0 and <= 1, $"learning rate must be in (0, 1], got {LearningRate}");
+        Require(WeightDecay is >= 0 and <= 10, $"weight decay must be in [0, 10], got {WeightDecay}");
         Require(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, $"betas must be in [0, 1), got ({Beta1}, {Beta2})");
-        Require(Epsilon > 0, $"epsilon must be positive, got {Epsilon}");
+        Require(Epsilon is > 0 and <= 1, $"epsilon must be in (0, 1], got {Epsilon}");
         Require(WarmupSteps >= 0 && WarmupSteps <= Steps, $"warmup steps must be in 0..steps ({Steps}), got {WarmupSteps}");
         Require(MicroBatchSize > 0, $"micro-batch size must be positive, got {MicroBatchSize}");
         Require(GradientAccumulation > 0, $"gradient accumulation must be positive, got {GradientAccumulation}");
-        Require(MaxGradNorm >= 0, $"max gradient norm must be ≥ 0, got {MaxGradNorm}");
+        Require(MaxGradNorm is >= 0 and <= 1e6, $"max gradient norm must be in [0, 1e6] (0: no clipping), got {MaxGradNorm}");
     }
 }

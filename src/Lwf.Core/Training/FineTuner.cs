@@ -82,7 +82,11 @@ public sealed class FineTuner : IDisposable
                 foreach (var p in _parameters) p.grad?.div_(divisor);
             gradNorm = _options.MaxGradNorm > 0
                 ? nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm)
-                : GradNorm();
+                : GradNorm(_parameters);
+            // A non-finite loss or gradient would turn every weight into NaN: stop before the step, not after.
+            if (!double.IsFinite(nllSum) || !double.IsFinite(gradNorm))
+                throw new LwfTrainingException($"learning step {StepsTaken + 1}: the loss is {nllSum / tokens} and the gradient norm {gradNorm} " +
+                    $"(learning rate {lr:G3}); the step was not taken and the weights are those of step {StepsTaken}");
             _optimizer.step();
         }
         _model.eval();
@@ -90,10 +94,11 @@ public sealed class FineTuner : IDisposable
         return new StepResult(StepsTaken, nllSum / tokens, lr, gradNorm, tokens, inputTokens, records);
     }
 
-    private double GradNorm()
+    /// <summary>The global L2 norm of the parameters' gradients (what clipping measures), without clipping.</summary>
+    internal static double GradNorm(IEnumerable<Parameter> parameters)
     {
         using var _ = NewDisposeScope();
-        var squares = _parameters.Where(p => p.grad is not null).Select(p => p.grad!.to(ScalarType.Float32).square().sum()).ToList();
+        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.to(ScalarType.Float32).square().sum()).ToList();
         return squares.Count == 0 ? 0 : stack(squares).sum().sqrt().item<float>();
     }
 

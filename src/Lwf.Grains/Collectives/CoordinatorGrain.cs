@@ -181,8 +181,10 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     private bool Dead(string silo) =>
         membership.CurrentSnapshot.Members.Values.Any(m => m.SiloAddress.ToString() == silo && m.Status == SiloStatus.Dead);
 
+    /// <summary>A failure a re-formed ring can cure (a member died), not one that would come back every attempt (bad input, a NaN loss, diverged replicas).</summary>
     private bool Retriable(Exception e) =>
-        e is not ArgumentException and not ReplicaDivergedException && !lifetime.ApplicationStopping.IsCancellationRequested;
+        e is not ArgumentException and not ReplicaDivergedException and not Lwf.Core.LwfInputException and not Lwf.Core.LwfTrainingException
+        && !lifetime.ApplicationStopping.IsCancellationRequested;
 
     private static TimeSpan Backoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(3000, 200 * attempt));
 

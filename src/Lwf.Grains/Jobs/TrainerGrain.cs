@@ -217,7 +217,7 @@ public sealed partial class TrainerGrain(
         catch (Exception e)
         {
             LogFailed(logger, e, JobId);
-            final = Update(s => s with { Phase = JobPhase.Failed, Message = e is LwfInputException ? e.Message : $"{e.GetType().Name}: {e.Message}" });
+            final = Update(s => s with { Phase = JobPhase.Failed, Message = e is LwfInputException or LwfTrainingException ? e.Message : $"{e.GetType().Name}: {e.Message}" });
         }
         await Task.Factory.StartNew(() => PersistFinal(final, incarnation), CancellationToken.None, TaskCreationOptions.None, _grainScheduler).Unwrap();
     }

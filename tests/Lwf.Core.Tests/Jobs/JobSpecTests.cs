@@ -38,7 +38,13 @@ public sealed class JobSpecTests
     [InlineData("train", "  gradientAccumulation: ten", "'train.gradientAccumulation' must be an integer, got 'ten'")]
     [InlineData("forgetting", "scorer: fisherr", "'forgetting.scorer' must be one of fisher, likelihood, random, inverse, got 'fisherr'")]
     [InlineData("forgetting", "forgetTopK: 3", "give exactly one of forgetFraction, forgetTopK and forgetThreshold")]
-    [InlineData("train", "  maxGradNorm: -1", "max gradient norm must be ≥ 0, got -1")]
+    [InlineData("train", "  maxGradNorm: -1", "max gradient norm must be in [0, 1e6] (0: no clipping), got -1")]
+    // Non-finite or absurd numbers: each would end "done" with a NaN model or no forgetting at all.
+    [InlineData("train", "  weightDecay: Infinity", "'train.weightDecay' must be a finite number, got 'Infinity'")]
+    [InlineData("train", "  epsilon: .inf", "'train.epsilon' must be a finite number, got '.inf'")]
+    [InlineData("train", "  weightDecay: 1e300", "weight decay must be in [0, 10], got 1E+300")]
+    [InlineData("forgetting", "alpha: 1e300", "alpha must be in [0, 1000], got 1E+300")]
+    [InlineData("forgetting", "forgetFraction: NaN", "'forgetting.forgetFraction' must be a finite number, got 'NaN'")]
     public void Bad_knobs_are_refused_with_file_line_and_key(string section, string line, string expected)
     {
         string dir = TestPaths.NewTempDir();
@@ -48,6 +54,25 @@ public sealed class JobSpecTests
             "train" => JobFiles.Write(dir, train: line),
             _ => JobFiles.Write(dir, top: line),
         };
+        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(path));
+        Assert.Contains(expected, error.Message);
+        Assert.StartsWith(path, error.Message);
+    }
+
+    [Theory]
+    [InlineData("learningRate: 3.0e-3", "learningRate: NaN", "'train.learningRate' must be a finite number, got 'NaN'")]
+    [InlineData("learningRate: 3.0e-3", "learningRate: 5", "learning rate must be in (0, 1], got 5")]
+    [InlineData("maxNewTokens: 6", "maxNewTokens: -3", "max new tokens must be in 1..8192, got -3")]
+    [InlineData("maxNewTokens: 6", "maxNewTokens: 6\n  topP: NaN", "'selfgen.topP' must be a finite number, got 'NaN'")]
+    [InlineData("maxNewTokens: 6", "maxNewTokens: 6\n  temperature: 1e9", "temperature must be in (0, 100], got 1000000000")]
+    [InlineData("evalEvery: 4", "evalEvery: 4\n  batchSize: 0", "eval.batchSize must be at least 1, got 0")]
+    [InlineData("maxNewTokens: 4", "maxNewTokens: -1", "eval.maxNewTokens must be in 1..8192, got -1")]
+    public void Knobs_the_template_sets_are_refused_out_of_range(string find, string replace, string expected)
+    {
+        string path = JobFiles.Write(TestPaths.NewTempDir());
+        string text = File.ReadAllText(path);
+        Assert.Contains(find, text);
+        File.WriteAllText(path, text.Replace(find, replace));
         var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(path));
         Assert.Contains(expected, error.Message);
         Assert.StartsWith(path, error.Message);

@@ -18,6 +18,71 @@ public sealed class LwfJobRunnerTests
         return (outDir, new LwfJobRunner(spec).Run(outDir));
     }
 
+    /// <summary>The tiny model (random init from its config) with each weight tensor changed, saved as a model folder.</summary>
+    private static string ChangedModel(string dir, Func<string, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> change)
+    {
+        string model = Path.Combine(dir, "changed-model");
+        Directory.CreateDirectory(model);
+        File.Copy(Path.Combine(JobFiles.TinyModel, "config.json"), Path.Combine(model, "config.json"));
+        using var lm = PretrainedModel.Load(JobFiles.TinyModel, initSeed: 5);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        SafeTensorsFile.Write(Path.Combine(model, "model.safetensors"), lm.named_parameters().Select(p => (p.name, change(p.name, p.parameter.detach()))).ToList());
+        return model;
+    }
+
+    private static string JobOn(string dir, string model)
+    {
+        string path = JobFiles.Write(dir, forgetting: "  schedule: none");
+        File.WriteAllText(path, File.ReadAllText(path).Replace(JobFiles.TinyModel, model));
+        return path;
+    }
+
+    [Fact]
+    public void A_loss_that_turns_non_finite_fails_the_job_naming_the_step_and_no_model_is_saved()
+    {
+        // Finite weights, so the model loads; embeddings at 1e37 overflow the first layer norm: the first loss is NaN.
+        string dir = TestPaths.NewTempDir();
+        string model = ChangedModel(dir, (name, t) => name.EndsWith("wte.weight") ? t * 1e37f : t);
+        string outDir = Path.Combine(dir, "out");
+        var error = Assert.Throws<LwfTrainingException>(() => new LwfJobRunner(JobSpec.Load(JobOn(dir, model))).Run(outDir));
+        Assert.StartsWith("learning step 1: the loss is ", error.Message);
+        Assert.Contains("the step was not taken", error.Message);
+        Assert.False(Directory.Exists(Path.Combine(outDir, "model")), "a NaN run must leave no model behind");
+        Assert.False(File.Exists(Path.Combine(outDir, "report.json")));
+    }
+
+    [Fact]
+    public void Weights_that_are_not_finite_are_refused_when_the_model_loads()
+    {
+        string dir = TestPaths.NewTempDir();
+        string model = ChangedModel(dir, (name, t) => name.EndsWith("ln_f.weight") ? TorchSharp.torch.full_like(t, float.NaN) : t);
+        var error = Assert.Throws<LwfInputException>(() => PretrainedModel.Load(model));
+        Assert.Contains("tensor 'transformer.ln_f.weight' holds NaN or infinite values", error.Message);
+        Assert.StartsWith(Path.Combine(model, "model.safetensors"), error.Message);
+    }
+
+    [Fact]
+    public void Lwf_train_without_resume_clears_old_checkpoints_only_once_the_job_has_loaded()
+    {
+        // A run that cannot start (its data is broken) must not have removed the checkpoints of an earlier run.
+        string dir = TestPaths.NewTempDir();
+        string path = JobFiles.Write(dir, forgetting: "  schedule: none");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("steps: 8", "steps: 2"));
+        string outDir = Path.Combine(dir, "out");
+        new LwfJobRunner(JobSpec.Load(path)).Run(outDir);
+        var before = Directory.GetFiles(Path.Combine(outDir, "checkpoints"), "*", SearchOption.AllDirectories).Order().ToList();
+        Assert.NotEmpty(before);
+        string broken = Path.Combine(dir, "broken.jsonl");
+        File.WriteAllText(broken, "{\"text\": \"a line\"}\nnot json\n");
+        File.WriteAllText(path, File.ReadAllText(path).Replace(JobFiles.ExampleData("learn-train.jsonl"), broken));
+        Assert.Throws<LwfInputException>(() => new LwfJobRunner(JobSpec.Load(path)).Run(outDir));
+        Assert.Equal(before, Directory.GetFiles(Path.Combine(outDir, "checkpoints"), "*", SearchOption.AllDirectories).Order().ToList());
+        // And --resume with no whole checkpoint is an error, not a silent start from step 0.
+        var error = Assert.Throws<LwfInputException>(() =>
+            new LwfJobRunner(JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir()))) { Resume = true, RequireCheckpoint = true }.Run(Path.Combine(dir, "empty")));
+        Assert.StartsWith("--resume: no whole checkpoint of this job file in ", error.Message);
+    }
+
     [Fact]
     public void Schedule_none_and_alpha_zero_are_bit_identical_to_plain_fine_tuning()
     {
