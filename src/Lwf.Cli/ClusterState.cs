@@ -44,7 +44,8 @@ public sealed record ClusterState(string ClusterId, string CheckpointDirectory, 
 
     public void Save()
     {
-        AtomicFile.WriteText(FilePath, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+        // Owner-only: it may hold a Redis connection string with its password.
+        AtomicFile.WriteText(FilePath, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }), UnixFileMode.UserRead | UnixFileMode.UserWrite);
         WritePrometheusTargets([new { targets = Silos.Select(s => $"127.0.0.1:{s.HttpPort}").ToArray(), labels = new { cluster = ClusterId } }]);
     }
 

@@ -83,9 +83,14 @@ internal static class JobClient
     {
         var trainer = grains.GetGrain<ITrainerGrain>(jobId);
         var files = await trainer.ListResults();
+        // The names come from the cluster: each must stay inside outDir, checked before anything is written.
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir)) + Path.DirectorySeparatorChar;
+        foreach (var file in files)
+            if (Path.IsPathRooted(file.RelativePath) || !Path.GetFullPath(Path.Combine(root, file.RelativePath)).StartsWith(root, StringComparison.Ordinal))
+                throw new LwfInputException($"the cluster named a result file outside --out ('{file.RelativePath}'): nothing was written");
         foreach (var file in files)
         {
-            string target = Path.Combine(outDir, file.RelativePath);
+            string target = Path.GetFullPath(Path.Combine(root, file.RelativePath));
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             string partial = target + ".partial";
             await using (var stream = File.Create(partial))

@@ -28,6 +28,20 @@ public sealed class LwfSiloOptions
     /// <summary>The host other silos reach this silo's data-plane port at (default: the silo's advertised address).</summary>
     public string? DataPlaneHost { get; set; }
 
+    /// <summary>
+    /// Connections the data plane serves at once (a ring needs one per peer); beyond it a new connection is closed at
+    /// once, so that a flood of sockets cannot exhaust the silo's file descriptors.
+    /// </summary>
+    [Range(1, 65536)]
+    public int DataPlaneMaxConnections { get; set; } = 256;
+
+    /// <summary>
+    /// Seconds a data-plane connection may take to send its first frame, and any frame once begun, before it is
+    /// closed (a connection that holds a half frame, or never sends one, holds nothing for long).
+    /// </summary>
+    [Range(1, 3600)]
+    public int DataPlaneReadTimeoutSeconds { get; set; } = 30;
+
     /// <summary>How long a ring member waits for its neighbour's bytes before the collective fails (and the ring is re-formed).</summary>
     [Range(1, 86400)]
     public int CollectiveTimeoutSeconds { get; set; } = 300;

@@ -44,7 +44,7 @@ public static class LwfSiloHost
         builder.Services.AddSingleton<ModelReplicas>();
         // The data plane advertises the silo's own address unless Lwf:DataPlaneHost names one.
         builder.Services.AddSingleton(sp => new DataPlane(sp.GetRequiredService<IOptions<LwfSiloOptions>>(),
-            sp.GetRequiredService<Lwf.Grains.Telemetry.LwfMetrics>(), sp.GetRequiredService<ILogger<DataPlane>>()) { AdvertisedHost = Advertised(cluster).ToString() });
+            sp.GetRequiredService<Lwf.Grains.Telemetry.LwfMetrics>(), sp.GetRequiredService<ILogger<DataPlane>>()) { AdvertisedHost = (cluster.Clustering == "localhost" ? IPAddress.Loopback : Advertised(cluster)).ToString() });
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPlane>());
         builder.Services.AddKeyedSingleton<IGrainStorage, JobFolderStorage>(JobFolderStorage.Name);
         builder.Services.AddHostedService<JobWatchdog>();
@@ -91,11 +91,12 @@ public static class LwfSiloHost
                 break;
             case "redis":
                 silo.UseRedisClustering(cluster.RedisConnectionString!);
-                silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                // The silo and gateway listen on the address they advertise only, not on every interface.
+                silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false);
                 break;
             case "adonet":
                 silo.UseAdoNetClustering(o => { o.Invariant = cluster.AdoNetInvariant; o.ConnectionString = cluster.AdoNetConnectionString; });
-                silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false);
                 break;
         }
     }

@@ -22,6 +22,8 @@ public sealed class MultiProcessClusterTests
         try
         {
             Assert.Equal(3, lwf.Silos().Select(s => s.Pid).Distinct().Count());
+            // cluster.json may hold a Redis password: readable by its owner only.
+            if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(lwf.Home, "cluster.json")));
             Assert.Contains("3 active silo(s)", lwf.Ok("cluster", "status"));
             string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);
@@ -41,10 +43,28 @@ public sealed class MultiProcessClusterTests
             Assert.Contains("submitted", lwf.Ok("submit", TinyJob, "--id", id));
             Assert.Single(lwf.Ok("status").Split('\n'), line => line.StartsWith(id));
             Assert.Contains($"{id}: done", lwf.Ok("status", id));
+            // Another job file under that id: refused, not "submitted".
+            string other = Path.Combine(Lwf.RepoRoot, "cluster", "jobs", $".other-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(other, File.ReadAllText(TinyJob));
+            try
+            {
+                var (otherCode, _, otherErr) = lwf.Run("submit", other, "--id", id);
+                Assert.Equal(2, otherCode);
+                Assert.Contains($"job id '{id}' is taken by {TinyJob}", otherErr);
+            }
+            finally { File.Delete(other); }
+            var unknown = lwf.Run("cancel", "no-such-job");
+            Assert.Equal(2, unknown.ExitCode);
+            Assert.Contains("error: no job 'no-such-job' on this cluster", unknown.Stderr);
             string results = Lwf.NewTempDir();
             lwf.Ok("results", id, "--out", results);
             foreach (var file in new[] { "report.json", "report.md", "loss-curves.png", "confidence-histogram.png", "model/model.safetensors" })
                 Assert.True(File.Exists(Path.Combine(results, file)), file);
+            // A folder with files in it is written into only when asked.
+            var again = lwf.Run("results", id, "--out", results);
+            Assert.Equal(2, again.ExitCode);
+            Assert.Contains("is not empty", again.Stderr);
+            lwf.Ok("results", id, "--out", results, "--force");
             // The same weights as one process: the step sums are layout-independent (tiny-lwf: one record per micro-batch).
             Assert.Equal(File.ReadAllBytes(SingleProcessWeights()), File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
         }
@@ -149,6 +169,34 @@ public sealed class MultiProcessClusterTests
         {
             lwf.Run("cluster", "down");
             File.Delete(job);
+        }
+    }
+
+    [Fact]
+    public void In_localhost_mode_every_listener_of_a_silo_is_on_loopback()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        lwf.Ok("cluster", "up", "--silos", "2");
+        try
+        {
+            var pids = lwf.Silos().Select(s => s.Pid).ToHashSet();
+            var ss = Process.Start(new ProcessStartInfo("ss", "-H -ltnp") { RedirectStandardOutput = true, UseShellExecute = false })!;
+            string listing = ss.StandardOutput.ReadToEnd();
+            ss.WaitForExit();
+            // Each listening socket of a silo process: silo port, gateway, data plane, metrics. ss prints the local address in column 4.
+            var mine = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Where(line => pids.Any(pid => line.Contains($"pid={pid},"))).ToList();
+            Assert.True(mine.Count >= 4 * pids.Count, $"expected every silo's four listeners in:\n{listing}");
+            foreach (var line in mine)
+            {
+                string local = line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
+                Assert.True(local.StartsWith("127.0.0.1:", StringComparison.Ordinal) || local.StartsWith("[::1]:", StringComparison.Ordinal),
+                    $"a silo listens beyond loopback: {line}");
+            }
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
         }
     }
 

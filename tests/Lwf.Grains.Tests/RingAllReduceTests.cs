@@ -14,12 +14,15 @@ namespace Lwf.Grains.Tests;
 /// </summary>
 public sealed class RingAllReduceTests
 {
-    private static async Task<List<DataPlane>> Planes(int n)
+    private static async Task<List<DataPlane>> Planes(int n, int readTimeoutSeconds = 30, int maxConnections = 256)
     {
         var planes = new List<DataPlane>();
         for (int i = 0; i < n; i++)
         {
-            var plane = new DataPlane(Options.Create(new LwfSiloOptions { DataPlaneHost = "127.0.0.1" }), new Telemetry.LwfMetrics($"test-{i}"),
+            var plane = new DataPlane(Options.Create(new LwfSiloOptions
+                {
+                    DataPlaneHost = "127.0.0.1", DataPlaneReadTimeoutSeconds = readTimeoutSeconds, DataPlaneMaxConnections = maxConnections,
+                }), new Telemetry.LwfMetrics($"test-{i}"),
                 NullLogger<DataPlane>.Instance);
             await plane.StartAsync(CancellationToken.None);
             planes.Add(plane);
@@ -132,6 +135,76 @@ public sealed class RingAllReduceTests
         }
         finally
         {
+            foreach (var p in planes) p.Dispose();
+        }
+    }
+
+    private static async Task<bool> ClosedWithin(TcpClient raw, TimeSpan limit)
+    {
+        try { return await raw.GetStream().ReadAsync(new byte[1]).AsTask().WaitAsync(limit) == 0; }
+        catch (IOException) { return true; } // reset
+        catch (TimeoutException) { return false; }
+    }
+
+    private static async Task<TcpClient> Connect(DataPlane plane)
+    {
+        var c = new TcpClient();
+        await c.ConnectAsync("127.0.0.1", int.Parse(plane.Endpoint[(plane.Endpoint.LastIndexOf(':') + 1)..]));
+        return c;
+    }
+
+    [Fact]
+    public async Task A_silent_connection_and_a_half_frame_are_closed_within_the_read_timeout()
+    {
+        var planes = await Planes(1, readTimeoutSeconds: 1);
+        try
+        {
+            using (var silent = await Connect(planes[0])) Assert.True(await ClosedWithin(silent, TimeSpan.FromSeconds(10)), "a silent connection stayed open");
+            using (var half = await Connect(planes[0]))
+            {
+                await half.GetStream().WriteAsync(new byte[] { 5, 0, 0 });
+                Assert.True(await ClosedWithin(half, TimeSpan.FromSeconds(10)), "a half header held the connection");
+            }
+        }
+        finally
+        {
+            foreach (var p in planes) p.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Connections_beyond_the_cap_are_closed_at_once_and_a_peer_still_gets_through_afterwards()
+    {
+        var planes = await Planes(1, maxConnections: 8);
+        var plane = planes[0];
+        var idle = new List<TcpClient>();
+        try
+        {
+            for (int i = 0; i < 40; i++) idle.Add(await Connect(plane));
+            // The read timeout (30 s) keeps the first 8 open: the other 32 can only have been closed for the cap.
+            var surplus = await Task.WhenAll(idle.Skip(8).Select(c => ClosedWithin(c, TimeSpan.FromSeconds(2))));
+            Assert.All(surplus, closed => Assert.True(closed, "a connection beyond the cap was kept"));
+            Assert.Equal(8, plane.Connections);
+            foreach (var c in idle) c.Dispose();
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (plane.Connections > 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
+            Assert.Equal(0, plane.Connections);
+            // A peer's frame over a real socket arrives.
+            using var peer = await Connect(plane);
+            byte[] key = System.Text.Encoding.UTF8.GetBytes("job/e1/op/b0/rs0");
+            var frame = new List<byte>();
+            frame.AddRange(BitConverter.GetBytes(key.Length));
+            frame.AddRange(key);
+            frame.AddRange(BitConverter.GetBytes(3L));
+            frame.AddRange(new byte[] { 7, 8, 9 });
+            await peer.GetStream().WriteAsync(frame.ToArray());
+            var payload = await plane.ReceiveAsync("job/e1/op/b0/rs0", TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.Equal(new byte[] { 7, 8, 9 }, payload.Buffer.AsSpan(0, payload.Length).ToArray());
+            payload.Return();
+        }
+        finally
+        {
+            foreach (var c in idle) c.Dispose();
             foreach (var p in planes) p.Dispose();
         }
     }

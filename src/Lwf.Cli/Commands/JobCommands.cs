@@ -75,7 +75,10 @@ internal static class JobCommands
         var command = new Command("cancel", "Stop a job within one step (its last checkpoint is kept)") { id, gateway };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
-            var s = await client.GetGrain<ITrainerGrain>(parse.GetValue(id)!).Cancel();
+            string jobId = parse.GetValue(id)!;
+            if (!(await client.GetGrain<IJobDirectoryGrain>(0).List()).Contains(jobId))
+                throw new LwfInputException($"no job '{jobId}' on this cluster (`lwf status` lists them)");
+            var s = await client.GetGrain<ITrainerGrain>(jobId).Cancel();
             Console.WriteLine($"{s.JobId}: cancelling at step {s.Step}/{s.TotalSteps}");
             return 0;
         })));
@@ -86,15 +89,19 @@ internal static class JobCommands
     {
         var id = new Argument<string>("id") { Description = "job id" };
         var output = new Option<string>("--out") { Description = "folder to write (the layout of `lwf train`)", Required = true };
+        var force = new Option<bool>("--force") { Description = "write into a folder that is not empty (files of the same names are replaced)" };
         var gateway = Gateway();
-        var command = new Command("results", "Fetch a finished job's model, report and plots") { id, output, gateway };
+        var command = new Command("results", "Fetch a finished job's model, report and plots") { id, output, force, gateway };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
             string jobId = parse.GetValue(id)!;
             var status = await client.GetGrain<ITrainerGrain>(jobId).GetStatus();
             if (status.Phase != JobPhase.Done)
                 throw new LwfInputException($"{jobId} is {JobClient.Lower(status.Phase)}{(status.Message is { } m ? $" ({m})" : "")}; results come when it is done");
-            int files = await JobClient.DownloadResultsAsync(client, jobId, Path.GetFullPath(parse.GetValue(output)!));
+            string outDir = Path.GetFullPath(parse.GetValue(output)!);
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !parse.GetValue(force))
+                throw new LwfInputException($"--out {outDir} is not empty; give an empty folder, or --force to replace the files of the same names");
+            int files = await JobClient.DownloadResultsAsync(client, jobId, outDir);
             Console.WriteLine($"wrote {files} file(s) to {parse.GetValue(output)}");
             return 0;
         })));

@@ -81,7 +81,14 @@ public sealed partial class TrainerGrain(
     {
         lock (_gate)
         {
-            if (_status is not null) return _status; // the same job id twice: one job
+            if (_status is not null)
+            {
+                // The same job id twice is one job; under another job file it is a mistake, not a second way to ask for the first.
+                if (record.RecordExists && !string.Equals(record.State.JobFile, Path.GetFullPath(request.JobFile), StringComparison.Ordinal))
+                    return NewStatus(JobPhase.Failed, 0, 0, $"job id '{JobId}' is taken by {record.State.JobFile} ({_status.Phase.ToString().ToLowerInvariant()}); " +
+                        "submit under another --id");
+                return _status;
+            }
         }
         if (!JobIds.IsValid(JobId))
             return NewStatus(JobPhase.Failed, 0, 0, $"job id '{JobId}' is not valid: {JobIds.Rule}");

@@ -39,12 +39,12 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
-        string host = o.DataPlaneHost is { Length: > 0 } h ? h : AdvertisedHost ?? "127.0.0.1";
-        // Bind where the silo is told: an address given as the data-plane host is the only one listened on; without
-        // one (or with a name), every interface, advertising the silo's own address.
-        var bindTo = o.DataPlaneHost is { Length: > 0 } && IPAddress.TryParse(host, out var address) ? address : IPAddress.IPv6Any;
+        string silo = AdvertisedHost ?? IPAddress.Loopback.ToString();
+        string host = o.DataPlaneHost is { Length: > 0 } h ? h : silo;
+        // Bind where the silo is told, never every interface: the data-plane host when it is an address, else the
+        // silo's own address (loopback for localhost clustering); a host name is only what peers are told to dial.
+        var bindTo = IPAddress.TryParse(host, out var address) ? address : IPAddress.TryParse(silo, out var own) ? own : IPAddress.Loopback;
         _listener = new Socket(bindTo.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        if (bindTo.Equals(IPAddress.IPv6Any)) _listener.DualMode = true;
         _listener.Bind(new IPEndPoint(bindTo, o.DataPlanePort));
         _listener.Listen(64);
         int port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
@@ -55,7 +55,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         return Task.CompletedTask;
     }
 
-    /// <summary>The silo's own address, for a data plane that listens on every interface (set by the host).</summary>
+    /// <summary>The silo's own address (set by the host: loopback for localhost clustering): bound, and advertised unless Lwf:DataPlaneHost names another.</summary>
     public string? AdvertisedHost { get; set; }
 
     public Task StopAsync(CancellationToken cancellationToken)
@@ -68,6 +68,11 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         return Task.CompletedTask;
     }
 
+    private int _connections;
+
+    /// <summary>Connections being served now.</summary>
+    public int Connections => Volatile.Read(ref _connections);
+
     private async Task AcceptLoop()
     {
         while (!_stopping.IsCancellationRequested)
@@ -75,11 +80,18 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
             Socket socket;
             try { socket = await _listener!.AcceptAsync(_stopping.Token); }
             catch (Exception) when (_stopping.IsCancellationRequested) { return; }
-            catch (SocketException e)
+            catch (Exception e)
             {
                 // A failed accept (too many open files, a reset) is logged and survived: the silo goes on.
                 LogAcceptFailed(logger, e.Message);
-                await Task.Delay(100);
+                try { await Task.Delay(100, _stopping.Token); } catch (OperationCanceledException) { return; }
+                continue;
+            }
+            if (Interlocked.Increment(ref _connections) > options.Value.DataPlaneMaxConnections)
+            {
+                Interlocked.Decrement(ref _connections);
+                LogRefused(logger, options.Value.DataPlaneMaxConnections);
+                socket.Dispose();
                 continue;
             }
             socket.NoDelay = true;
@@ -87,31 +99,58 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         }
     }
 
-    /// <summary>Reads frames from one peer until it closes the connection.</summary>
+    /// <summary>
+    /// Reads frames from one peer until it closes the connection. The first frame must come within the read timeout,
+    /// and every frame, once its first byte is in, must be whole within it; between frames a peer may be silent for long
+    /// (a ring's connection lives across steps).
+    /// </summary>
     private async Task ServeAsync(Socket socket)
     {
         using var _ = socket;
         var header = new byte[4];
         var length = new byte[8];
+        var timeout = TimeSpan.FromSeconds(options.Value.DataPlaneReadTimeoutSeconds);
+        bool first = true;
         try
         {
             while (!_stopping.IsCancellationRequested)
             {
-                if (!await ReceiveExactlyAsync(socket, header, endOk: true)) return;
+                using var frame = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                if (first) frame.CancelAfter(timeout);
+                if (!await ReceiveExactlyAsync(socket, header.AsMemory(0, 1), endOk: true, frame.Token)) return;
+                frame.CancelAfter(timeout);
+                first = false;
+                await ReceiveExactlyAsync(socket, header.AsMemory(1), cancellation: frame.Token);
                 int keyLength = BinaryPrimitives.ReadInt32LittleEndian(header);
                 if (keyLength is <= 0 or > MaxKeyBytes) { LogBadFrame(logger, $"key length {keyLength}"); return; }
                 var keyBytes = new byte[keyLength];
-                await ReceiveExactlyAsync(socket, keyBytes);
-                await ReceiveExactlyAsync(socket, length);
+                await ReceiveExactlyAsync(socket, keyBytes, cancellation: frame.Token);
+                await ReceiveExactlyAsync(socket, length, cancellation: frame.Token);
                 long payloadLength = BinaryPrimitives.ReadInt64LittleEndian(length);
                 if (payloadLength is < 0 or > MaxPayloadBytes) { LogBadFrame(logger, $"payload length {payloadLength}"); return; }
                 var buffer = ArrayPool<byte>.Shared.Rent((int)payloadLength);
-                await ReceiveExactlyAsync(socket, buffer.AsMemory(0, (int)payloadLength));
+                try
+                {
+                    await ReceiveExactlyAsync(socket, buffer.AsMemory(0, (int)payloadLength), cancellation: frame.Token);
+                }
+                catch
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    throw;
+                }
                 metrics.BytesReceived(payloadLength + 12 + keyLength);
                 Deliver(Encoding.UTF8.GetString(keyBytes), new Payload(buffer, (int)payloadLength));
             }
         }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            LogBadFrame(logger, $"no whole frame within {timeout.TotalSeconds:F0} s");
+        }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
+        finally
+        {
+            Interlocked.Decrement(ref _connections);
+        }
     }
 
     private void Deliver(string key, Payload payload)
@@ -183,12 +222,12 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     /// <summary>Frames parked and not yet taken (for tests: an operation leaves none behind).</summary>
     public int Parked => _parked.Count(p => p.Value.Task.IsCompletedSuccessfully);
 
-    internal static async Task<bool> ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, bool endOk = false)
+    internal static async Task<bool> ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, bool endOk = false, CancellationToken cancellation = default)
     {
         bool first = true;
         while (buffer.Length > 0)
         {
-            int n = await socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+            int n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellation).ConfigureAwait(false);
             if (n == 0)
             {
                 if (endOk && first) return false;
@@ -219,6 +258,9 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: accept failed ({Reason}); going on")]
     private static partial void LogAcceptFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: {Limit} connections are open; a new one was closed")]
+    private static partial void LogRefused(ILogger logger, int limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: dropped a connection that sent a bad frame ({Reason})")]
     private static partial void LogBadFrame(ILogger logger, string reason);

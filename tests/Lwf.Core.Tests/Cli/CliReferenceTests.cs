@@ -55,4 +55,25 @@ public sealed class CliReferenceTests
         Assert.Equal("error: /nonexistent/model: model folder not found", stderr.Trim());
         Assert.DoesNotContain("   at ", stdout + stderr);
     }
+
+    [Theory]
+    [InlineData(new[] { "trian" }, "error: unknown command 'trian'; did you mean 'train'? (see `lwf --help`)")]
+    [InlineData(new[] { "train", "job.yaml", "--ouput", "x" }, "error: unknown option '--ouput'; did you mean '--out'? (see `lwf train --help`)")]
+    [InlineData(new[] { "model", "infoo" }, "error: unknown command 'infoo'; did you mean 'info'? (see `lwf model --help`)")]
+    [InlineData(new[] { "results", "some-job" }, "error: Option '--out' is required (see `lwf results --help`)")]
+    public void A_command_line_mistake_is_one_error_line_with_the_nearest_name_and_exit_code_2(string[] args, string expected)
+    {
+        var (code, stdout, stderr) = TestPaths.RunLwf(args);
+        Assert.Equal(2, code);
+        Assert.Equal(expected, stderr.Trim());
+        Assert.Equal("", stdout.Trim()); // no help unless asked for
+    }
+
+    [Fact]
+    public void Help_is_printed_when_asked_for()
+    {
+        var (code, stdout, _) = TestPaths.RunLwf("train", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--resume", stdout);
+    }
 }
