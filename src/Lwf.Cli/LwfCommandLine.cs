@@ -41,34 +41,11 @@ public static class LwfCommandLine
         string? unknown = parse.UnmatchedTokens.FirstOrDefault();
         string message = unknown is not null
             ? $"unknown {(unknown.StartsWith('-') ? "option" : command.Subcommands.Count > 0 ? "command" : "argument")} '{unknown}'" +
-              (Nearest(unknown, unknown.StartsWith('-') ? command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)) : command.Subcommands.Select(c => c.Name)) is { } near
+              (NearestName.Of(unknown, unknown.StartsWith('-') ? command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)) : command.Subcommands.Select(c => c.Name)) is { } near
                   ? $"; did you mean '{near}'?" : "")
             : parse.Errors[0].Message.TrimEnd('.');
         Console.Error.WriteLine($"error: {message} (see `lwf {(path.Length > 0 ? path + " " : "")}--help`)");
         return 2;
-    }
-
-    /// <summary>The candidate within a few edits of <paramref name="typed"/>, if one is clearly nearest.</summary>
-    private static string? Nearest(string typed, IEnumerable<string> candidates)
-    {
-        var ranked = candidates.Distinct().Select(c => (Name: c, Distance: Distance(typed, c))).OrderBy(c => c.Distance).ToList();
-        return ranked.Count > 0 && ranked[0].Distance <= Math.Max(2, typed.Length / 3) ? ranked[0].Name : null;
-    }
-
-    /// <summary>Edit distance with adjacent transpositions ('trian' is one edit from 'train').</summary>
-    private static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (int i = 1; i <= a.Length; i++)
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-            }
-        return d[a.Length, b.Length];
     }
 
     /// <summary>Wraps a command body: input errors become `error: ...` and exit code 2, never a stack trace.</summary>

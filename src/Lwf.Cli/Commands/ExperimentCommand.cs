@@ -137,7 +137,11 @@ internal static class ExperimentCommand
                 Directory.CreateDirectory(plotDir);
                 string PlotFile(string pair) => Path.GetFileName(plotDir) + "/" + string.Concat(pair.Where(char.IsLetterOrDigit)) + ".png";
                 foreach (var pairRuns in finishedRuns.GroupBy(r => r.Pair))
+                {
                     ResultsGrid.Plot(pairRuns.ToList(), pairRuns.Key, Path.Combine(Path.GetDirectoryName(outFile)!, PlotFile(pairRuns.Key)));
+                    ResultsGrid.PlotLearningCurves(pairRuns.ToList(), pairRuns.Key + ": learning over the steps",
+                        Path.Combine(Path.GetDirectoryName(outFile)!, ResultsGrid.CurvesFile(PlotFile(pairRuns.Key))));
+                }
                 var setup = new List<string>
                 {
                     $"Ran on {machine ?? $"{Environment.ProcessorCount} CPU cores"}, device {device}, " +

@@ -116,7 +116,7 @@ internal sealed class YamlSection
         {
             string key = ((YamlScalarNode)keyNode).Value ?? "";
             if (_known.Contains(key)) continue;
-            string? suggestion = _known.OrderBy(k => Distance(k, key)).FirstOrDefault(k => Distance(k, key) <= 2);
+            string? suggestion = NearestName.Of(key, _known, maxEdits: 2);
             throw new LwfInputException($"{Where(keyNode)}: unknown key '{Name(key)}'" +
                 (suggestion is null ? "" : $" (did you mean '{suggestion}'?)") + $"; known here: {string.Join(", ", _known)}");
         }
@@ -134,16 +134,5 @@ internal sealed class YamlSection
         {
             throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be {what}, got '{text}'");
         }
-    }
-
-    private static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (int i = 1; i <= a.Length; i++)
-            for (int j = 1; j <= b.Length; j++)
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1));
-        return d[a.Length, b.Length];
     }
 }

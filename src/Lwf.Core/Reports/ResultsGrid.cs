@@ -114,7 +114,7 @@ public static class ResultsGrid
             baseLines.Add($"{pairRuns.Key}: the base model scored {MeanStd.Of(baseRuns.Select(r => r.Before("learn"))).Mean:F3} on the learning task " +
                 $"and {MeanStd.Of(baseRuns.Select(r => r.Before("forget"))).Mean:F3} on the forgetting task before any training" +
                 (vanillaRuns.Count > 0 ? $"; vanilla fine-tuning ended at {MeanStd.Of(vanillaRuns.Select(r => r.Learn)).Mean:F3} and {MeanStd.Of(vanillaRuns.Select(r => r.Forget)).Mean:F3}." : "."));
-            sb.AppendLine($"![{pairRuns.Key}]({plotFileOf(pairRuns.Key)})");
+            sb.AppendLine($"![{pairRuns.Key}]({plotFileOf(pairRuns.Key)}) ![{pairRuns.Key}: learning over the steps]({CurvesFile(plotFileOf(pairRuns.Key))})");
             sb.AppendLine();
         }
         sb.AppendLine("## Reading");
@@ -217,10 +217,66 @@ public static class ResultsGrid
             scatter.Color = Colors.Black;
             scatter.MarkerSize = 4;
         }
+        // Where the base model stood before any run trained, and chance for the forgetting task's four choices.
+        for (int s = 0; s < sets.Length; s++)
+        {
+            var (set, _, color) = sets[s];
+            double level = MeanStd.Of(pairRuns.GroupBy(r => r.Seed).Select(g => g.First().Before(set))).Mean;
+            if (double.IsNaN(level)) continue;
+            var line = plot.Add.HorizontalLine(level);
+            line.Color = color;
+            line.LinePattern = LinePattern.Dashed;
+            line.LegendText = $"base model, {set}";
+        }
+        var chance = plot.Add.HorizontalLine(ForgetChance);
+        chance.Color = Colors.Gray;
+        chance.LinePattern = LinePattern.Dotted;
+        chance.LegendText = "chance, forget (4 choices)";
         plot.Axes.Bottom.SetTicks(variants.Select((_, i) => i * 3 + 0.5).ToArray(), variants.ToArray());
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
-        plot.ShowLegend();
+        plot.ShowLegend(Alignment.UpperRight);
+        ReportWriter.SavePng(plot, path);
+    }
+
+    /// <summary>The learning-curves plot beside a pair's plot: NAME.png → NAME-curves.png.</summary>
+    public static string CurvesFile(string plotFile) => Path.ChangeExtension(plotFile, null) + "-curves.png";
+
+    /// <summary>Chance accuracy of the forgetting tasks' multiple-choice evaluation (four choices).</summary>
+    public const double ForgetChance = 0.25;
+
+    /// <summary>
+    /// The learning metric over the steps (before, during every evalEvery, after) for vanilla and LWF-fisher: the mean
+    /// over seeds, with each seed's curve drawn thin beside it.
+    /// </summary>
+    public static void PlotLearningCurves(IReadOnlyList<GridRun> pairRuns, string title, string path)
+    {
+        var plot = new Plot();
+        var variants = new[] { ("vanilla", Colors.C0), (Proposed, Colors.C1) };
+        foreach (var (variant, color) in variants)
+        {
+            var runs = pairRuns.Where(r => r.Variant == variant).ToList();
+            if (runs.Count == 0) continue;
+            static List<(double Step, double Value)> Curve(GridRun r) => r.Report.Evaluations
+                .Select(e => (Step: (double)e.Step, Value: e.Results.FirstOrDefault(x => x.Set == "learn")?.Value ?? double.NaN))
+                .Where(p => !double.IsNaN(p.Value)).ToList();
+            foreach (var run in runs)
+            {
+                var c = Curve(run);
+                var seed = plot.Add.Scatter(c.Select(p => p.Step).ToArray(), c.Select(p => p.Value).ToArray());
+                seed.Color = color.WithAlpha(0.3);
+                seed.MarkerSize = 0;
+            }
+            var mean = runs.SelectMany(Curve).GroupBy(p => p.Step).OrderBy(g => g.Key).Select(g => (Step: g.Key, Value: g.Average(p => p.Value))).ToList();
+            var line = plot.Add.Scatter(mean.Select(p => p.Step).ToArray(), mean.Select(p => p.Value).ToArray());
+            line.Color = color;
+            line.LineWidth = 2;
+            line.LegendText = $"{variant} (mean of {runs.Count} seeds; thin: each seed)";
+        }
+        plot.XLabel("learning step");
+        plot.YLabel($"learn {pairRuns[0].Report.Final("learn")?.Metric}");
+        plot.Title(title);
+        plot.ShowLegend(Alignment.LowerRight);
         ReportWriter.SavePng(plot, path);
     }
 }

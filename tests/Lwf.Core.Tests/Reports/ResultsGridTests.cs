@@ -101,4 +101,21 @@ public sealed class ResultsGridTests
         Assert.Equal(["The paper's claim is not tested here: no pair ran both vanilla fine-tuning and lwf-fisher."],
             ResultsGrid.ClaimReading(Claim(0.08, 0.06).Where(r => r.Variant != "lwf-fisher").ToList()));
     }
+
+    [Fact]
+    public void Plots_of_a_pair_are_written_with_levels_and_learning_curves()
+    {
+        var runs = Claim(0.08, 0.06);
+        foreach (var r in runs) r.Report.Evaluations.Insert(1, new EvalPoint(5, "during", [new EvalResult("learn", "accuracy", r.Learn - 0.05, 10)]));
+        string dir = TestPaths.NewTempDir();
+        ResultsGrid.Plot(runs, "p", Path.Combine(dir, "p.png"));
+        ResultsGrid.PlotLearningCurves(runs, "p: learning over the steps", Path.Combine(dir, ResultsGrid.CurvesFile("p.png")));
+        foreach (var file in new[] { "p.png", "p-curves.png" })
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(dir, file));
+            Assert.True(bytes.Length > 1000, file);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        }
+        Assert.Contains("![p: learning over the steps](plots/p-curves.png)", ResultsGrid.Markdown(runs, "cmd", [], pair => $"plots/{pair}.png"));
+    }
 }
