@@ -23,7 +23,10 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     private JobSetup? _setup;
     private readonly Dictionary<int, ShardInfo> _shards = [];
     private Ring? _ring;
-    private long _epoch;
+    // Epochs grow across activations too (they start from the clock): a coordinator activated anew after its silo
+    // died never reuses the keys of the old ring's frames, which a survivor's data plane may still hold or discard
+    // (a reused key that was discarded would leave the new ring waiting out the collective timeout).
+    private long _epoch = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
     private long _operation;
 
     /// <summary>A formed ring: members by rank, each with its lead shard and its shards.</summary>
