@@ -25,6 +25,29 @@ public sealed class LocalCluster : IAsyncDisposable
         IReadOnlyDictionary<string, string?>? settings = null)
     {
         if (silos < 1) throw new ArgumentOutOfRangeException(nameof(silos), silos, "at least one silo");
+        // Ports are free when chosen, but another process may take one before the silo binds it: choose again.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnFreePortsAsync(silos, checkpointDirectory, device, settings);
+            }
+            catch (Exception e) when (attempt < 5 && AddressInUse(e)) { }
+        }
+    }
+
+    private static bool AddressInUse(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse }
+                || e.GetType().Name == "AddressInUseException")
+                return true;
+        return false;
+    }
+
+    private static async Task<LocalCluster> StartOnFreePortsAsync(int silos, string checkpointDirectory, string device,
+        IReadOnlyDictionary<string, string?>? settings)
+    {
         var ports = FreePorts(3 * silos);
         var started = new List<WebApplication>();
         try
