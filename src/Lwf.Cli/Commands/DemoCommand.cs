@@ -25,13 +25,13 @@ internal static class DemoCommand
     /// <summary>The `--tiny` configuration: a minutes-long smoke run (the tests use it), not a measurement.</summary>
     private static readonly PretrainOptions TinyBase = new()
     {
-        Layers = 1, Embedding = 32, Heads = 2, Context = 48, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60, MinWindowsPerDomain = 20,
+        Layers = 1, Embedding = 32, Heads = 2, Context = 48, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60, KnowledgeRepeats = 1,
     };
 
     public static Command Build()
     {
-        var learn = new Option<string>("--learn") { Description = "learning task", DefaultValueFactory = _ => "sentiment" };
-        var forget = new Option<string>("--forget") { Description = "forgetting task", DefaultValueFactory = _ => "fortunes" };
+        var learn = new Option<string>("--learn") { Description = "learning task", DefaultValueFactory = _ => "stated-capitals" };
+        var forget = new Option<string>("--forget") { Description = "forgetting task", DefaultValueFactory = _ => "capitals" };
         var output = new Option<string>("--out") { Description = "where the runs, table and plots go", DefaultValueFactory = _ => "lwf-demo" };
         var data = new Option<string>("--dir") { Description = "data folder", DefaultValueFactory = _ => DataCommands.DefaultDirectory };
         var baseModel = new Option<string?>("--base") { Description = "base model folder (default: $LWF_HOME/models/lwf-base, or lwf-base-tiny with --tiny)" };

@@ -27,9 +27,9 @@ internal static class ExperimentCommand
         var pretrainDefaults = new PretrainOptions();
         var jobDefaults = new PairJobSettings();
         var output = new Option<string>("--out") { Description = "the markdown to write; plots go beside it in a folder of its name", DefaultValueFactory = _ => Path.Combine("docs", "results.md") };
-        var pairs = new Option<string>("--pairs") { Description = "LEARN:FORGET pairs, comma-separated", DefaultValueFactory = _ => "sentiment:fortunes,capitals:sotu,genre:fortunes" };
+        var pairs = new Option<string>("--pairs") { Description = "LEARN:FORGET pairs, comma-separated", DefaultValueFactory = _ => "stated-capitals:capitals,stated-capitals:fortunes" };
         var variants = new Option<string>("--variants") { Description = $"comma-separated, of {string.Join(", ", TaskPair.Variants.Keys)}", DefaultValueFactory = _ => string.Join(",", TaskPair.Variants.Keys) };
-        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "1,2,3" };
+        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "1,2,3,4,5" };
         var data = new Option<string>("--dir") { Description = "data folder", DefaultValueFactory = _ => DataCommands.DefaultDirectory };
         var baseModel = new Option<string>("--base") { Description = "base model folder (pretrained there unless it holds one of these options)", DefaultValueFactory = _ => PretrainCommand.DefaultDirectory };
         var work = new Option<string>("--work") { Description = "where the job folders and runs go", DefaultValueFactory = _ => Path.Combine(ClusterState.Home, "results-runs") };
@@ -149,7 +149,10 @@ internal static class ExperimentCommand
                         $"the runs' wall times add up to {finishedRuns.Sum(r => r.WallSeconds) / 60:F1} minutes; written {DateTime.UtcNow:yyyy-MM-dd}.",
                     $"Base model: GPT-2 shape, {pretrain.Layers} layers, width {pretrain.Embedding}, {pretrain.Heads} heads, context {pretrain.Context}, " +
                         $"{based.Parameters:N0} parameters; pretrained {pretrain.Steps} steps of batch {pretrain.BatchSize} on every domain (`lwf pretrain`), " +
-                        $"held-out perplexity after pretraining: {string.Join(", ", based.Domains.Select(d => $"{d.Domain} {d.After:F0}"))}.",
+                        $"held-out perplexity after pretraining: {string.Join(", ", based.Domains.Select(d => $"{d.Domain} {d.After:F0}"))}; " +
+                        $"**what it knows of the forgetting tasks** (their multiple-choice accuracy, pretraining seed's evaluation records, chance 0.25): " +
+                        $"{string.Join(", ", based.Knowledge.Select(k => $"{k.Task} {k.Before:F3} → **{k.After:F3}**"))}" +
+                        $" (pretraining took {based.Seconds / 60:F1} minutes{(based.Cached ? ", cached for this run" : "")}).",
                     $"Each run: {grid.Settings.Steps} learning steps of {grid.Settings.MicroBatchSize} records, learning rate {grid.Settings.LearningRate}, " +
                         $"{grid.Sizes.Train} learning records and forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs forget every " +
                         $"{grid.Settings.ForgetEvery} steps the most confident {grid.Settings.ForgetFraction:P0} of the self-generated samples with α = {grid.Settings.Alpha}.",

@@ -32,11 +32,11 @@ internal static class PretrainCommand
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => defaults.LearningRate };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => defaults.Seed };
         var windows = new Option<int>("--max-windows") { Description = "training windows per domain at most", DefaultValueFactory = _ => defaults.MaxWindowsPerDomain };
-        var minWindows = new Option<int>("--min-windows") { Description = "a domain with fewer training windows is repeated up to this many", DefaultValueFactory = _ => defaults.MinWindowsPerDomain };
+        var repeats = new Option<int>("--knowledge-repeats") { Description = "times the forgetting tasks' knowledge is in the mix", DefaultValueFactory = _ => defaults.KnowledgeRepeats };
         var force = new Option<bool>("--force") { Description = "train again even when OUT holds a model of these options and data" };
         var command = new Command("pretrain", "Train the small base model on every task domain (cached: a second run with the same options reuses it)")
         {
-            data, output, layers, embedding, heads, context, steps, batch, lr, seed, windows, minWindows, force,
+            data, output, layers, embedding, heads, context, steps, batch, lr, seed, windows, repeats, force,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -45,7 +45,7 @@ internal static class PretrainCommand
                 Layers = parse.GetValue(layers), Embedding = parse.GetValue(embedding), Heads = parse.GetValue(heads),
                 Context = parse.GetValue(context), Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch),
                 LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed), MaxWindowsPerDomain = parse.GetValue(windows),
-                MinWindowsPerDomain = parse.GetValue(minWindows),
+                KnowledgeRepeats = parse.GetValue(repeats),
             };
             var report = RunWithProgress(parse.GetValue(data)!, parse.GetValue(output)!, options, parse.GetValue(force));
             Console.WriteLine(report.Cached
@@ -55,6 +55,11 @@ internal static class PretrainCommand
             Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
             foreach (var d in report.Domains)
                 Console.WriteLine($"| {d.Domain} | {d.TrainWindows} | {d.HeldOutRecords} | {d.Before:F1} | {d.After:F1} |");
+            Console.WriteLine();
+            Console.WriteLine("| forgetting task (knowledge) | train windows | eval records | chance | accuracy before | after |");
+            Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var k in report.Knowledge)
+                Console.WriteLine($"| {k.Task} | {k.TrainWindows} | {k.Records} | {k.Chance:F2} | {k.Before:F3} | {k.After:F3} |");
             return 0;
         }));
         return command;

@@ -111,7 +111,7 @@ public static class Evaluator
         {
             using var scope = NewDisposeScope();
             using var batch = TokenBatch.Create(chunk, 0, model.Device);
-            var (sum, count) = TokenLoss.PerRow(model.Forward(batch.InputIds, batch.AttentionMask), batch.InputIds, batch.LossMask);
+            var (sum, count) = model.TokenNll(batch.InputIds, batch.AttentionMask, batch.LossMask);
             nll += sum.sum().item<float>();
             tokens += count.sum().item<float>();
         }
@@ -123,7 +123,7 @@ public static class Evaluator
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         using var batch = TokenBatch.Create(records, 0, model.Device);
-        var (sum, _) = TokenLoss.PerRow(model.Forward(batch.InputIds, batch.AttentionMask), batch.InputIds, batch.LossMask);
+        var (sum, _) = model.TokenNll(batch.InputIds, batch.AttentionMask, batch.LossMask);
         return (-sum).to(ScalarType.Float64).cpu().data<double>().ToArray();
     }
 

@@ -17,10 +17,17 @@ public static class RecordGradient
     {
         using var scope = NewDisposeScope();
         model.zero_grad();
-        var (ids, mask) = Tensors(record, model.Device);
-        var loss = TokenLoss.PerRowMean(model.Forward(ids), ids, mask)[0];
+        var loss = MeanNll(model, record);
         loss.backward();
         return loss.item<float>();
+    }
+
+    /// <summary>ℓ of one record, with the vocabulary projection only where a loss token is predicted.</summary>
+    private static Tensor MeanNll(CausalLM model, TokenizedRecord record)
+    {
+        var (ids, mask) = Tensors(record, model.Device);
+        var (sum, count) = model.TokenNll(ids, null, mask);
+        return (sum / count.clamp_min(1))[0];
     }
 
     /// <summary>
@@ -50,8 +57,7 @@ public static class RecordGradient
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var (ids, mask) = Tensors(record, model.Device);
-        return -TokenLoss.PerRowMean(model.Forward(ids), ids, mask)[0].item<float>();
+        return -MeanNll(model, record).item<float>();
     }
 
     private static (Tensor Ids, Tensor Mask) Tensors(TokenizedRecord record, Device device) =>

@@ -22,6 +22,37 @@ public abstract class CausalLM : nn.Module
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
+        var hidden = Hidden(inputIds, attentionMask, positionIds, cache);
+        cache?.Advance(inputIds.shape[1]);
+        return Head(hidden).to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The summed token NLL per row [B] and the loss tokens per row [B] of inputIds [B,T], where targetMask [B,T] is
+    /// true for each token that is a loss target (predicted from position t − 1). The same numbers as
+    /// <see cref="Training.TokenLoss.PerRow"/> of <see cref="Forward"/>'s logits, but the vocabulary projection runs
+    /// only at the positions that predict a target: a prompt's tokens cost no [V]-wide logits, which with GPT-2's
+    /// 50,257 tokens and short answers is most of a small model's compute.
+    /// </summary>
+    public (Tensor Sum, Tensor Count) TokenNll(Tensor inputIds, Tensor? attentionMask, Tensor targetMask)
+    {
+        using var scope = NewDisposeScope();
+        long batch = inputIds.shape[0], length = inputIds.shape[1];
+        var hidden = Hidden(inputIds, attentionMask, null, null);                                  // [B,T,C]
+        var predicts = targetMask.narrow(1, 1, length - 1);                                         // [B,T-1]
+        var at = predicts.reshape(-1).nonzero().squeeze(1);                                         // [N] into B·(T−1)
+        var rows = hidden.narrow(1, 0, length - 1).reshape(-1, hidden.shape[2]).index_select(0, at); // [N,C]
+        var targets = inputIds.narrow(1, 1, length - 1).reshape(-1).index_select(0, at);            // [N]
+        var nll = nn.functional.cross_entropy(Head(rows).to(ScalarType.Float32), targets, reduction: nn.Reduction.None); // [N]
+        var sum = zeros(batch, dtype: ScalarType.Float32, device: inputIds.device)
+            .index_add(0, div(at, length - 1, rounding_mode: RoundingMode.floor).to(ScalarType.Int64), nll, 1);
+        var count = predicts.to(ScalarType.Float32).sum(1);
+        return (sum.MoveToOuterDisposeScope(), count.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The final hidden states [B,T,C] (after the last norm), before the vocabulary projection.</summary>
+    private Tensor Hidden(Tensor inputIds, Tensor? attentionMask, Tensor? positionIds, KvCache? cache)
+    {
         CheckTokenIds(inputIds);
         long batch = inputIds.shape[0], length = inputIds.shape[1];
         long past = cache?.Length ?? 0;
@@ -29,13 +60,14 @@ public abstract class CausalLM : nn.Module
             throw new LwfInputException($"sequence of {past + length} tokens is longer than the model's {Config.MaxPositions} positions");
         positionIds ??= arange(past, past + length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(batch, length);
         var bias = AttentionBias.Build(attentionMask, batch, length, past, inputIds.device, ComputeDType);
-        var logits = ForwardCore(inputIds, positionIds, bias, cache);
-        cache?.Advance(length);
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return HiddenCore(inputIds, positionIds, bias, cache);
     }
 
-    /// <summary>bias: [B,1,T,past+T] additive mask, or null for a plain causal mask without padding.</summary>
-    protected abstract Tensor ForwardCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache);
+    /// <summary>bias: [B,1,T,past+T] additive mask, or null for a plain causal mask without padding. Returns [B,T,C].</summary>
+    protected abstract Tensor HiddenCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache);
+
+    /// <summary>The vocabulary projection (lm_head, or the tied embeddings): [...,C] → [...,V] in the compute dtype.</summary>
+    protected abstract Tensor Head(Tensor hidden);
 
     /// <summary>Fills every parameter the way transformers initialises a fresh model.</summary>
     public abstract void InitializeWeights(long seed);

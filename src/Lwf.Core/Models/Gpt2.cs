@@ -145,11 +145,11 @@ public sealed class Gpt2LMHeadModel : CausalLM
         RegisterComponents();
     }
 
-    protected override Tensor ForwardCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache)
-    {
-        var x = transformer.forward(inputIds, positionIds, bias, cache);
-        return lm_head is null ? matmul(x, transformer.TokenEmbedding.t()) : lm_head.forward(x); // [B,T,V]
-    }
+    protected override Tensor HiddenCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache) =>
+        transformer.forward(inputIds, positionIds, bias, cache);                                           // [B,T,C]
+
+    protected override Tensor Head(Tensor hidden) =>
+        lm_head is null ? matmul(hidden, transformer.TokenEmbedding.t()) : lm_head.forward(hidden);        // [...,V]
 
     public override void InitializeWeights(long seed)
     {

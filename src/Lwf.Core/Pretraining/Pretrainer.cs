@@ -13,52 +13,12 @@ using TorchSharp;
 
 namespace Lwf.Core.Pretraining;
 
-/// <summary>The base model's shape and its training run; the defaults fit in about 12 minutes on 2 CPU cores.</summary>
-public sealed record PretrainOptions
-{
-    public int Layers { get; init; } = 4;
-    public int Embedding { get; init; } = 192;
-    public int Heads { get; init; } = 4;
-    /// <summary>Tokens per training window (and the model's positions).</summary>
-    public int Context { get; init; } = 128;
-    public int Steps { get; init; } = 500;
-    public int BatchSize { get; init; } = 8;
-    public double LearningRate { get; init; } = 2e-3;
-    public long Seed { get; init; } = 42;
-    /// <summary>Documents per domain kept out of training, for the perplexity report.</summary>
-    public int HeldOutDocuments { get; init; } = 30;
-    /// <summary>At most this many training windows from one domain, so that no corpus drowns the others.</summary>
-    public int MaxWindowsPerDomain { get; init; } = 1500;
-    /// <summary>A domain with fewer training windows is repeated up to this many, so that a small corpus is still learnt.</summary>
-    public int MinWindowsPerDomain { get; init; } = 300;
-    /// <summary>cpu, cuda or auto. Not part of the cache fingerprint: the same options train the same model on any device.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public string Device { get; init; } = "cpu";
-
-    public void Validate()
-    {
-        if (Layers < 1 || Embedding < 8 || Heads < 1 || Embedding % Heads != 0)
-            throw new LwfInputException($"the model needs layers ≥ 1 and an embedding ≥ 8 divisible by the heads (got {Layers}, {Embedding}, {Heads})");
-        if (Context < 8) throw new LwfInputException($"--context must be at least 8, got {Context}");
-        if (HeldOutDocuments < 1 || MaxWindowsPerDomain < 1) throw new LwfInputException("held-out documents and windows per domain must be at least 1");
-        if (MinWindowsPerDomain < 0 || MinWindowsPerDomain > MaxWindowsPerDomain)
-            throw new LwfInputException($"--min-windows must be between 0 and --max-windows ({MaxWindowsPerDomain}), got {MinWindowsPerDomain}");
-    }
-}
-
-/// <summary>Held-out perplexity of one domain before and after pretraining.</summary>
-public sealed record DomainPerplexity(string Domain, int TrainWindows, int HeldOutRecords, double Before, double After);
-
-/// <summary>pretrain-report.json: what was trained on what, and how well it models each domain.</summary>
-public sealed record PretrainReport(string Fingerprint, PretrainOptions Options, long Parameters, int Steps, double FinalLoss,
-    double Seconds, IReadOnlyList<DomainPerplexity> Domains, bool Cached = false);
-
 /// <summary>
-/// `lwf pretrain`: a small GPT-2-shaped model (GPT-2's tokenizer) trained from scratch on text of every
-/// domain the tasks use (Brown, reviews, country facts, State of the Union addresses, fortunes), so that
-/// the base model really knows the forgetting domains before a job fine-tunes it. The result is a Hugging
-/// Face model folder with pretrain-report.json; a folder whose report has the same fingerprint (options and
-/// fetched sources) is reused as it is.
+/// `lwf pretrain`: a small GPT-2-shaped model (GPT-2's tokenizer) trained from scratch on general English and,
+/// many times over, on the forgetting tasks' knowledge (<see cref="PretrainCorpus"/>), so that the base model
+/// really knows what a job will make it forget; the report measures that knowledge with the forgetting tasks'
+/// own evaluation. The result is a Hugging Face model folder with pretrain-report.json; a folder whose report
+/// has the same fingerprint (options and fetched sources) is reused as it is.
 /// </summary>
 public static class Pretrainer
 {
@@ -92,23 +52,38 @@ public static class Pretrainer
         var tokenizer = TextTokenizer.Load(outDirectory, config) ?? throw new InvalidOperationException("no GPT-2 tokenizer");
         var encoder = new RecordEncoder(tokenizer, config, options.Context);
 
-        var domains = PretrainCorpus.Domains(dataDirectory);
         var train = new List<TokenizedRecord>();
         var heldOut = new Dictionary<string, List<TokenizedRecord>>();
         var windowsPerDomain = new Dictionary<string, int>();
-        foreach (var (domain, documents) in domains)
+        foreach (var (domain, documents) in PretrainCorpus.General(dataDirectory))
         {
             var (trainDocs, heldOutDocs) = TaskSplits.Split(documents, d => d, documents.Count, options.HeldOutDocuments, options.Seed);
             var windows = Windows(tokenizer, trainDocs, options.Context).ToList();
             new Random(Seeds.ForRandom(options.Seed, domain.Length, windows.Count)).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(windows));
             windowsPerDomain[domain] = Math.Min(windows.Count, options.MaxWindowsPerDomain);
-            var kept = windows.Take(options.MaxWindowsPerDomain).ToList();
-            // A thin domain is seen several times (its windows repeated in order) rather than barely at all.
-            for (int i = 0; kept.Count > 0 && i < options.MinWindowsPerDomain - windowsPerDomain[domain]; i++) train.Add(kept[i % kept.Count]);
-            train.AddRange(kept);
+            train.AddRange(windows.Take(options.MaxWindowsPerDomain));
             heldOut[domain] = heldOutDocs.Select(encoder.FromText).Where(r => r.LossTokens > 0).ToList();
         }
+        var knowledge = new Dictionary<string, (int Windows, List<MultipleChoiceRecord> Eval)>();
+        foreach (var (task, documents) in PretrainCorpus.Knowledge(dataDirectory))
+        {
+            // Each repeat cuts the documents in another order, so a fact sits in other windows with other neighbours.
+            int windows = 0;
+            for (int repeat = 0; repeat < options.KnowledgeRepeats; repeat++)
+            {
+                var order = documents.ToArray();
+                new Random(Seeds.ForRandom(options.Seed, task.Length, repeat)).Shuffle(order);
+                var cut = Windows(tokenizer, order, options.Context).ToList();
+                windows += cut.Count;
+                train.AddRange(cut);
+            }
+            windowsPerDomain[task] = windows;
+            var eval = TaskBuilders.Get(TaskBuilders.Forgetting, task, "forgetting")(dataDirectory, TaskSizes.Experiment, options.Seed).Eval;
+            knowledge[task] = (windows, eval.Select(JsonlDataset.ParseMultipleChoice).ToList());
+        }
+        new Random(Seeds.ForRandom(options.Seed, 53)).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(train));
         var before = heldOut.ToDictionary(kv => kv.Key, kv => Evaluator.Perplexity(model, kv.Value, 16));
+        var knownBefore = knowledge.ToDictionary(kv => kv.Key, kv => Evaluator.MultipleChoiceAccuracy(model, encoder, kv.Value.Eval));
 
         var tuneOptions = new FineTuneOptions
         {
@@ -124,8 +99,11 @@ public static class Pretrainer
             }
 
         var report = new PretrainReport(fingerprint, options, model.ParameterCount, options.Steps, loss, clock.Elapsed.TotalSeconds,
-            domains.Keys.Select(d => new DomainPerplexity(d, windowsPerDomain[d], heldOut[d].Count, before[d],
-                Evaluator.Perplexity(model, heldOut[d], 16))).ToList());
+            heldOut.Keys.Select(d => new DomainPerplexity(d, windowsPerDomain[d], heldOut[d].Count, before[d],
+                Evaluator.Perplexity(model, heldOut[d], 16))).ToList(),
+            knowledge.Select(kv => new KnowledgeAccuracy(kv.Key, kv.Value.Windows, kv.Value.Eval.Count,
+                kv.Value.Eval.Average(q => 1.0 / q.Choices.Length), knownBefore[kv.Key],
+                Evaluator.MultipleChoiceAccuracy(model, encoder, kv.Value.Eval))).ToList());
         PretrainedModel.Save(model, outDirectory);
         AtomicFile.WriteText(reportPath, JsonSerializer.Serialize(report, Json));
         return report;
@@ -152,27 +130,4 @@ public static class Pretrainer
         string text = JsonSerializer.Serialize(options) + "|" + string.Join(",", sources) + "|" + PretrainCorpus.Version;
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
     }
-}
-
-/// <summary>The pretraining text, by domain: every corpus the tasks draw on, as documents.</summary>
-public static class PretrainCorpus
-{
-    /// <summary>Bumped when the text below changes, so cached base models are rebuilt.</summary>
-    public const int Version = 2;
-
-    public static readonly string[] Sources = ["brown", "sentiment", "countries", "sotu", "fortunes"];
-
-    public static Dictionary<string, List<string>> Domains(string dataDirectory) => new()
-    {
-        // The held-out Brown documents stay out: they are every job's held-out perplexity text.
-        ["brown"] = BrownCorpus.Documents(dataDirectory).Where(d => !d.HeldOut).Select(d => string.Join(' ', d.Sentences)).ToList(),
-        ["reviews"] = TaskBuilders.Reviews(dataDirectory).Select(r => r.Text).ToList(),
-        ["countries"] = TaskBuilders.CountryFacts(dataDirectory),
-        ["sotu"] = Paragraphs(TaskBuilders.StateOfTheUnionAddresses(dataDirectory)),
-        ["fortunes"] = TaskBuilders.FortuneTexts(dataDirectory),
-    };
-
-    /// <summary>Long addresses cut into paragraphs of about 120 words (more documents to hold out and shuffle).</summary>
-    private static List<string> Paragraphs(IEnumerable<string> texts) =>
-        texts.SelectMany(t => t.Split(' ', StringSplitOptions.RemoveEmptyEntries).Chunk(120).Select(words => string.Join(' ', words))).ToList();
 }

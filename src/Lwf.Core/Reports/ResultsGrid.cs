@@ -235,7 +235,7 @@ public static class ResultsGrid
         plot.Axes.Bottom.SetTicks(variants.Select((_, i) => i * 3 + 0.5).ToArray(), variants.ToArray());
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Bottom); // outside the data: a legend over the bars would hide some
         ReportWriter.SavePng(plot, path);
     }
 
@@ -276,7 +276,7 @@ public static class ResultsGrid
         plot.XLabel("learning step");
         plot.YLabel($"learn {pairRuns[0].Report.Final("learn")?.Metric}");
         plot.Title(title);
-        plot.ShowLegend(Alignment.LowerRight);
+        plot.ShowLegend(Edge.Bottom);
         ReportWriter.SavePng(plot, path);
     }
 }

@@ -40,7 +40,7 @@ public static class RunComparison
         plot.Axes.Bottom.SetTicks(runs.Select((_, i) => i * 3 + 0.5).ToArray(), runs.Select(r => r.Name).ToArray());
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
-        plot.ShowLegend();
+        plot.ShowLegend(Edge.Bottom);
         ReportWriter.SavePng(plot, path);
     }
 }

@@ -17,13 +17,15 @@ public static partial class TaskBuilders
     public static readonly IReadOnlyDictionary<string, Builder> Learning = new Dictionary<string, Builder>
     {
         ["sentiment"] = Sentiment,
-        ["capitals"] = Capitals,
+        ["stated-capitals"] = StatedCapitals,
+        ["stated-endings"] = StatedEndings,
         ["arithmetic"] = Arithmetic,
         ["genre"] = Genre,
     };
 
     public static readonly IReadOnlyDictionary<string, Builder> Forgetting = new Dictionary<string, Builder>
     {
+        ["capitals"] = Capitals,
         ["fortunes"] = Fortunes,
         ["sotu"] = StateOfTheUnion,
     };
@@ -47,18 +49,52 @@ public static partial class TaskBuilders
             }).ToList());
     }
 
-    /// <summary>Country → capital (world-countries), evaluated as four-way multiple choice.</summary>
+    /// <summary>
+    /// Forgetting task: the capital of each country, knowledge the base model learnt in pretraining (the country
+    /// facts). The base model completes "The capital of X is" in self-generation; evaluated as four-way multiple
+    /// choice among other countries' capitals, on countries none of the prompts name.
+    /// </summary>
     public static TaskSet Capitals(string dataDirectory, TaskSizes sizes, long seed)
     {
         var countries = CountryCapitals(dataDirectory);
-        var (train, eval) = TaskSplits.Split(countries, c => c.Country, sizes.Train, sizes.Eval, seed);
+        var (prompts, eval) = TaskSplits.Split(countries, c => c.Country, sizes.Train, sizes.Eval, seed);
         var capitals = countries.Select(c => c.Capital).ToList();
         var random = new Random(Seeds.ForRandom(seed, 23));
-        static string Prompt(string country) => $"Q: What is the capital of {country}?\nA:";
-        return new TaskSet("capitals", "the capital of each country",
-            train.Select(c => TaskSplits.PromptResponse(Prompt(c.Country), " " + c.Capital)).ToList(), [],
-            eval.Select(c => TaskSplits.MultipleChoice(Prompt(c.Country), " " + c.Capital,
+        return new TaskSet("capitals", "the capital of each country, as the base model learnt it", [],
+            prompts.Select(c => new JsonObject { ["prompt"] = CapitalPrompt(c.Country) }).ToList(),
+            eval.Select(c => TaskSplits.MultipleChoice(CapitalPrompt(c.Country), " " + c.Capital,
                 TaskSplits.Others(capitals, c.Capital, 3, random).Select(o => " " + o), random)).ToList());
+    }
+
+    /// <summary>The sentence of the country facts that states a capital, cut before the capital.</summary>
+    public static string CapitalPrompt(string country) => $"The capital of {country} is";
+
+    /// <summary>
+    /// Learning task that competes with what the base model knows: a passage states a capital that is not the
+    /// country's own (another country's), and the question asks for the capital the passage states. Evaluated as
+    /// four-way multiple choice with the country's real capital among the wrong choices, so the model's own
+    /// knowledge of capitals is exactly what it has to set aside; train and eval name different countries.
+    /// </summary>
+    public static TaskSet StatedCapitals(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        var countries = CountryCapitals(dataDirectory);
+        var (train, eval) = TaskSplits.Split(countries, c => c.Country, sizes.Train, sizes.Eval, seed);
+        var capitals = countries.Select(c => c.Capital).Distinct().ToList();
+        var random = new Random(Seeds.ForRandom(seed, 29));
+        static string Prompt(string country, string stated) =>
+            $"Passage: In this story, the capital of {country} is {stated}.\nQ: In the story, what is the capital of {country}?\nA:";
+        var trainRecords = train.Select(c =>
+        {
+            string stated = TaskSplits.Others(capitals, c.Capital, 1, random).Single();
+            return TaskSplits.PromptResponse(Prompt(c.Country, stated), " " + stated);
+        }).ToList();
+        var evalRecords = eval.Select(c =>
+        {
+            string stated = TaskSplits.Others(capitals, c.Capital, 1, random).Single();
+            var wrong = TaskSplits.Others(capitals, stated, 10, random).Where(o => o != c.Capital).Distinct().Take(2).Prepend(c.Capital);
+            return TaskSplits.MultipleChoice(Prompt(c.Country, stated), " " + stated, wrong.Select(o => " " + o), random);
+        }).ToList();
+        return new TaskSet("stated-capitals", "the capital a passage states, which is not the country's real one", trainRecords, [], evalRecords);
     }
 
     /// <summary>Every country with one named capital, from world-countries' countries.json.</summary>
@@ -71,42 +107,9 @@ public static partial class TaskBuilders
             .Select(c => (c.Country, c.Capitals[0])).ToList();
     }
 
-    /// <summary>
-    /// A short paragraph of facts per country from world-countries (official name, region, capital, languages,
-    /// currencies, neighbours, demonym): the pretraining text of the country domain.
-    /// </summary>
-    public static List<string> CountryFacts(string dataDirectory)
-    {
-        string file = Path.Combine(CorpusFetcher.Require(dataDirectory, "countries"), "package", "countries.json");
-        var countries = JsonNode.Parse(File.ReadAllText(file))!.AsArray().Select(c => c!.AsObject()).ToList();
-        var names = countries.ToDictionary(c => c["cca3"]!.GetValue<string>(), c => c["name"]!["common"]!.GetValue<string>());
-        static string List(IEnumerable<string> items)
-        {
-            var all = items.Where(i => i.Length > 0).ToList();
-            return all.Count <= 1 ? string.Concat(all) : string.Join(", ", all[..^1]) + " and " + all[^1];
-        }
-        return countries.Select(c =>
-        {
-            string name = c["name"]!["common"]!.GetValue<string>(), official = c["name"]!["official"]!.GetValue<string>();
-            var text = new List<string> { official == name ? $"{name} is a country" : $"{name}, officially {official}, is a country" };
-            string subregion = c["subregion"]?.GetValue<string>() ?? "", region = c["region"]?.GetValue<string>() ?? "";
-            if (subregion.Length > 0 || region.Length > 0) text[0] += $" in {(subregion.Length > 0 ? subregion : region)}";
-            text[0] += ".";
-            var capitals = c["capital"]?.AsArray().Select(x => x!.GetValue<string>()).Where(x => x.Length > 0).ToList() ?? [];
-            if (capitals.Count > 0) text.Add($"The capital of {name} is {List(capitals)}.");
-            var languages = c["languages"]?.AsObject().Select(kv => kv.Value!.GetValue<string>()).ToList() ?? [];
-            if (languages.Count > 0) text.Add($"People in {name} speak {List(languages)}.");
-            var currencies = c["currencies"]?.AsObject().Select(kv => kv.Value!["name"]?.GetValue<string>() ?? "").ToList() ?? [];
-            if (currencies.Count > 0) text.Add($"The currency of {name} is the {List(currencies)}.");
-            var borders = c["borders"]?.AsArray().Select(b => names.GetValueOrDefault(b!.GetValue<string>(), "")).ToList() ?? [];
-            text.Add(borders.Count > 0 ? $"{name} borders {List(borders)}." : c["landlocked"]?.GetValue<bool>() == true ? "" : $"{name} has no land borders.");
-            string demonym = c["demonyms"]?["eng"]?["m"]?.GetValue<string>() ?? "";
-            if (demonym.Length > 0) text.Add($"Someone from {name} is {(IsVowel(demonym[0]) ? "an" : "a")} {demonym}.");
-            return string.Join(' ', text.Where(t => t.Length > 0));
-        }).ToList();
-    }
-
-    private static bool IsVowel(char c) => "AEIOUaeiou".Contains(c);
+    /// <summary>"The capital of X is Y." for every country with one named capital: the pretraining text of the capitals knowledge.</summary>
+    public static List<string> CapitalFacts(string dataDirectory) =>
+        CountryCapitals(dataDirectory).Select(c => $"{CapitalPrompt(c.Country)} {c.Capital}.").ToList();
 
     /// <summary>Generated word problems (+, −, ×, ÷ with whole answers), each answer computed and checked; exact-match evaluation.</summary>
     public static TaskSet Arithmetic(string dataDirectory, TaskSizes sizes, long seed)
@@ -142,8 +145,48 @@ public static partial class TaskBuilders
 
     /// <summary>Fortune cookies (fortunes-min): the base model completes their openings; evaluated by choosing the true ending among four.</summary>
     public static TaskSet Fortunes(string dataDirectory, TaskSizes sizes, long seed) =>
-        Completion("fortunes", "fortune cookies: complete the saying",
-            FortuneTexts(dataDirectory).Where(f => f.Length is >= 40 and <= 300).ToList(), sizes, seed);
+        Completion("fortunes", "fortune cookies: complete the saying", ShortFortunes(dataDirectory), sizes, seed);
+
+    /// <summary>
+    /// Learning task that competes with the fortunes the base model knows by heart: a passage is a fortune's opening
+    /// with another fortune's ending, and the answer is the passage's own ending. Evaluated as four-way multiple
+    /// choice with the fortune's real ending among the wrong choices; train and eval use different fortunes.
+    /// </summary>
+    public static TaskSet StatedEndings(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        var fortunes = ShortFortunes(dataDirectory);
+        var (train, eval) = TaskSplits.Split(fortunes, f => f, sizes.Train, sizes.Eval, seed);
+        var endings = fortunes.Select(f => Cut(f).Ending).ToList();
+        var random = new Random(Seeds.ForRandom(seed, 43));
+        static string Prompt(string opening, string stated) => $"Passage: {opening}{stated}\nQ: How does the passage end?\nA:";
+        var trainRecords = train.Select(f =>
+        {
+            var (opening, real) = Cut(f);
+            string stated = TaskSplits.Others(endings, real, 1, random).Single();
+            return TaskSplits.PromptResponse(Prompt(opening, stated), stated);
+        }).ToList();
+        var evalRecords = eval.Select(f =>
+        {
+            var (opening, real) = Cut(f);
+            string stated = TaskSplits.Others(endings, real, 1, random).Single();
+            var wrong = TaskSplits.Others(endings, stated, 10, random).Where(o => o != real).Distinct().Take(2).Prepend(real);
+            return TaskSplits.MultipleChoice(Prompt(opening, stated), stated, wrong, random);
+        }).ToList();
+        return new TaskSet("stated-endings", "the ending a passage states, which is not the fortune's real one", trainRecords, [], evalRecords);
+    }
+
+    /// <summary>
+    /// The forgetting task's pool, all of it in the base model's pretraining: 300 fortunes of 40–140 characters, the
+    /// same 300 whatever the job's seed (a seed only splits them into prompts and evaluation).
+    /// </summary>
+    public static List<string> ShortFortunes(string dataDirectory)
+    {
+        var pool = FortuneTexts(dataDirectory).Where(f => f.Length is >= 40 and <= 140).Distinct().Order(StringComparer.Ordinal).ToArray();
+        new Random(FortunePoolSeed).Shuffle(pool);
+        return pool.Take(FortunePoolSize).ToList();
+    }
+
+    private const int FortunePoolSize = 300, FortunePoolSeed = 2505;
 
     /// <summary>Every fortune of fortunes-min's three files, on one line each.</summary>
     public static List<string> FortuneTexts(string dataDirectory)

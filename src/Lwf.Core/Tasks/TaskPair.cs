@@ -4,9 +4,13 @@ using Lwf.Core.Data;
 
 namespace Lwf.Core.Tasks;
 
-/// <summary>The job knobs a pair's job files share; the defaults are the demo's.</summary>
-public sealed record PairJobSettings(int Steps = 40, int MicroBatchSize = 8, double LearningRate = 3e-4, int MaxLength = 96,
-    int SelfGenTokens = 12, int FisherRecords = 32, int ForgetEvery = 5, double Alpha = 0.5, double ForgetFraction = 0.3, string Device = "cpu");
+/// <summary>
+/// The job knobs a pair's job files share; the defaults are the demo's. 120 steps at 1e-3: on the 2-core machine the
+/// stated-capitals task was not learnt in 40 steps at 3e-4 (0.20 → 0.26) nor at 1e-3 (0.26), and was at 120 steps of 1e-3
+/// (0.20 → 0.56); the model starts copying the passage's capital between steps 60 and 100.
+/// </summary>
+public sealed record PairJobSettings(int Steps = 120, int MicroBatchSize = 8, double LearningRate = 1e-3, int MaxLength = 96,
+    int SelfGenTokens = 12, int FisherRecords = 32, int ForgetEvery = 10, double Alpha = 0.1, double ForgetFraction = 0.3, string Device = "cpu");
 
 /// <summary>
 /// A learning task and a forgetting task written as an LWF job folder: learn-train.jsonl, learn-eval.jsonl,
@@ -79,6 +83,7 @@ public static class TaskPair
 
                 eval:
                   maxNewTokens: 8
+                  evalEvery: {Math.Max(1, s.Steps / 4)}
 
                 """));
         return dir;

@@ -25,7 +25,7 @@ public static class LearningGradient
         {
             using var scope = NewDisposeScope();
             using var batch = TokenBatch.Create(micro, padId, model.Device);
-            var (sum, _) = TokenLoss.PerRow(model.Forward(batch.InputIds, batch.AttentionMask), batch.InputIds, batch.LossMask);
+            var (sum, _) = model.TokenNll(batch.InputIds, batch.AttentionMask, batch.LossMask);
             var total = sum.sum();
             total.backward();
             return (total.item<float>(), batch.LossTokens, batch.InputTokens, micro.Count);

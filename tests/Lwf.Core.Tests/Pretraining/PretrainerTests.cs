@@ -8,7 +8,7 @@ public sealed class PretrainerTests(CorpusFixture corpora) : IClassFixture<Corpu
 {
     private static readonly PretrainOptions Tiny = new()
     {
-        Layers = 1, Embedding = 32, Heads = 2, Context = 32, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60, MinWindowsPerDomain = 20,
+        Layers = 1, Embedding = 32, Heads = 2, Context = 32, Steps = 20, BatchSize = 4, HeldOutDocuments = 10, MaxWindowsPerDomain = 60, KnowledgeRepeats = 1,
     };
 
     [Fact]
@@ -17,7 +17,15 @@ public sealed class PretrainerTests(CorpusFixture corpora) : IClassFixture<Corpu
         string dir = Path.Combine(TestPaths.NewTempDir(), "base");
         var report = Pretrainer.Run(corpora.DataDirectory, dir, Tiny);
         Assert.False(report.Cached);
-        Assert.Equal(["brown", "reviews", "countries", "sotu", "fortunes"], report.Domains.Select(d => d.Domain));
+        Assert.Equal(["brown", "sotu"], report.Domains.Select(d => d.Domain));
+        // The knowledge is measured with the forgetting tasks' own evaluation, against four choices.
+        Assert.Equal(["capitals", "fortunes"], report.Knowledge.Select(k => k.Task));
+        Assert.All(report.Knowledge, k =>
+        {
+            Assert.True(k.TrainWindows > 0 && k.Records > 0, k.Task);
+            Assert.InRange(k.Chance, 0.25, 0.34); // four choices, a few records with three where distractors repeat
+            Assert.InRange(k.After, 0, 1);
+        });
         Assert.All(report.Domains, d =>
         {
             Assert.True(d.TrainWindows > 0 && d.HeldOutRecords > 0, d.Domain);

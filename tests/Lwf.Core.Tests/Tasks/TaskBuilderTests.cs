@@ -137,9 +137,12 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
         var capitalTask = TaskBuilders.Capitals(Data, Sizes, 7);
         foreach (var r in capitalTask.Eval)
         {
-            string country = Regex.Match(r["prompt"]!.GetValue<string>(), "capital of (.*)\\?").Groups[1].Value;
+            string country = Regex.Match(r["prompt"]!.GetValue<string>(), "^The capital of (.*) is$").Groups[1].Value;
             Assert.Equal(" " + capitals[country], CorrectChoice(r));
         }
+        // The prompts are what self-generation completes: the same sentence, for countries the evaluation does not name.
+        Assert.All(capitalTask.Prompts, p => Assert.Matches("^The capital of .+ is$", p["prompt"]!.GetValue<string>()));
+        Assert.Empty(capitalTask.Prompts.Select(Prompt).Intersect(capitalTask.Eval.Select(Prompt)));
 
         string file = Path.Combine(Data, "sentiment", "package", "sentiment-analysis-example", "shuffled-sentiment-training-data.json");
         var labels = JsonNode.Parse(File.ReadAllText(file))!.AsArray().GroupBy(r => r![0]!.GetValue<string>().Trim()).ToDictionary(g => g.Key, g => g.First()![1]!.GetValue<string>());
@@ -148,6 +151,68 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
         {
             string text = Regex.Match(r["prompt"]!.GetValue<string>(), "^Review: (.*)\nSentiment:$", RegexOptions.Singleline).Groups[1].Value;
             Assert.Equal(labels[text] == "1" ? " positive" : " negative", CorrectChoice(r));
+        }
+    }
+
+    [Fact]
+    public void Stated_capitals_answer_with_the_passages_capital_and_offer_the_real_one_as_a_wrong_choice()
+    {
+        var capitals = TaskBuilders.CountryCapitals(Data).ToDictionary(c => c.Country, c => c.Capital);
+        var task = TaskBuilders.StatedCapitals(Data, Sizes, 7);
+        var pattern = new Regex("^Passage: In this story, the capital of (.*) is (.*)\\.\nQ: In the story, what is the capital of (.*)\\?\nA:$");
+        (string Country, string Stated) Read(JsonObject r)
+        {
+            var m = pattern.Match(r["prompt"]!.GetValue<string>());
+            Assert.True(m.Success, r["prompt"]!.GetValue<string>());
+            Assert.Equal(m.Groups[1].Value, m.Groups[3].Value);
+            return (m.Groups[1].Value, m.Groups[2].Value);
+        }
+        Assert.NotEmpty(task.Train);
+        foreach (var r in task.Train)
+        {
+            var (country, stated) = Read(r);
+            Assert.NotEqual(capitals[country], stated);
+            Assert.Equal(" " + stated, r["response"]!.GetValue<string>());
+        }
+        Assert.NotEmpty(task.Eval);
+        foreach (var r in task.Eval)
+        {
+            var (country, stated) = Read(r);
+            Assert.NotEqual(capitals[country], stated);
+            Assert.Equal(" " + stated, CorrectChoice(r));
+            Assert.Contains(" " + capitals[country], r["choices"]!.AsArray().Select(c => c!.GetValue<string>()));
+            Assert.Equal(4, r["choices"]!.AsArray().Count);
+        }
+        Assert.Empty(task.Train.Select(r => Read(r).Country).Intersect(task.Eval.Select(r => Read(r).Country)));
+    }
+
+    [Fact]
+    public void Stated_endings_answer_with_the_passages_ending_and_offer_the_fortunes_real_ending_as_a_wrong_choice()
+    {
+        var fortunes = TaskBuilders.ShortFortunes(Data);
+        var realEnding = fortunes.Select(TaskBuilders.Cut).DistinctBy(c => c.Opening).ToDictionary(c => c.Opening, c => c.Ending);
+        var task = TaskBuilders.StatedEndings(Data, Sizes, 7);
+        var pattern = new Regex("^Passage: (.*)\nQ: How does the passage end\\?\nA:$", RegexOptions.Singleline);
+        (string Opening, string Stated) Read(JsonObject r, string stated)
+        {
+            var m = pattern.Match(r["prompt"]!.GetValue<string>());
+            Assert.True(m.Success, r["prompt"]!.GetValue<string>());
+            Assert.EndsWith(stated, m.Groups[1].Value);
+            return (m.Groups[1].Value[..^stated.Length], stated);
+        }
+        Assert.NotEmpty(task.Train);
+        foreach (var r in task.Train)
+        {
+            var (opening, stated) = Read(r, r["response"]!.GetValue<string>());
+            Assert.NotEqual(realEnding[opening], stated);
+        }
+        Assert.NotEmpty(task.Eval);
+        foreach (var r in task.Eval)
+        {
+            var (opening, stated) = Read(r, CorrectChoice(r));
+            Assert.NotEqual(realEnding[opening], stated);
+            Assert.Contains(realEnding[opening], r["choices"]!.AsArray().Select(c => c!.GetValue<string>()));
+            Assert.Equal(4, r["choices"]!.AsArray().Count);
         }
     }
 
@@ -180,7 +245,7 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
     public void Unknown_tasks_and_missing_corpora_are_named()
     {
         var error = Assert.Throws<LwfInputException>(() => TaskPair.Write(TestPaths.NewTempDir(), Data, "poetry", "fortunes", JobFiles.TinyModel, Sizes, 1));
-        Assert.Contains("no learning task 'poetry' (known: sentiment, capitals, arithmetic, genre)", error.Message);
+        Assert.Contains("no learning task 'poetry' (known: sentiment, stated-capitals, stated-endings, arithmetic, genre)", error.Message);
         string empty = TestPaths.NewTempDir();
         error = Assert.Throws<LwfInputException>(() => TaskBuilders.Sentiment(empty, Sizes, 1));
         Assert.Contains("run `lwf data fetch", error.Message);
