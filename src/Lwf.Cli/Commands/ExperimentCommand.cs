@@ -27,7 +27,7 @@ internal static class ExperimentCommand
         var pretrainDefaults = new PretrainOptions();
         var jobDefaults = new PairJobSettings();
         var output = new Option<string>("--out") { Description = "the markdown to write; plots go beside it in a folder of its name", DefaultValueFactory = _ => Path.Combine("docs", "results.md") };
-        var pairs = new Option<string>("--pairs") { Description = "LEARN:FORGET pairs, comma-separated", DefaultValueFactory = _ => "stated-capitals:capitals,stated-capitals:fortunes" };
+        var pairs = new Option<string>("--pairs") { Description = "LEARN:FORGET pairs, comma-separated", DefaultValueFactory = _ => "stated-capitals:capitals,stated-endings:fortunes,stated-capitals:fortunes" };
         var variants = new Option<string>("--variants") { Description = $"comma-separated, of {string.Join(", ", TaskPair.Variants.Keys)}", DefaultValueFactory = _ => string.Join(",", TaskPair.Variants.Keys) };
         var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "1,2,3,4,5" };
         var data = new Option<string>("--dir") { Description = "data folder", DefaultValueFactory = _ => DataCommands.DefaultDirectory };
@@ -40,7 +40,7 @@ internal static class ExperimentCommand
         var pretrainBatch = new Option<int>("--pretrain-batch") { DefaultValueFactory = _ => pretrainDefaults.BatchSize };
         var steps = new Option<int>("--steps") { Description = "learning steps per run", DefaultValueFactory = _ => jobDefaults.Steps };
         var lr = new Option<double>("--lr") { Description = "learning rate of the learning (and forgetting) steps", DefaultValueFactory = _ => jobDefaults.LearningRate };
-        var train = new Option<int>("--train") { Description = "learning records (and forgetting prompts) per pair", DefaultValueFactory = _ => TaskSizes.Experiment.Train };
+        var train = new Option<int>("--train") { Description = "learning records per pair (forgetting prompts: 100)", DefaultValueFactory = _ => TaskSizes.Experiment.Train };
         var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => TaskSizes.Experiment.Eval };
         var device = new Option<string>("--device") { Description = "cpu or cuda (silos and trainer)", DefaultValueFactory = _ => "cpu" };
         var silos = new Option<int>("--silos") { Description = "embedded silos; 0 runs each job in this process", DefaultValueFactory = _ => 2 };
@@ -146,7 +146,9 @@ internal static class ExperimentCommand
                 {
                     $"Ran on {machine ?? $"{Environment.ProcessorCount} CPU cores"}, device {device}, " +
                         $"{(silos > 0 ? $"{silos} embedded silos" : "each job in one process (`lwf train`)")}, {parallel} job(s) at a time; " +
-                        $"the runs' wall times add up to {finishedRuns.Sum(r => r.WallSeconds) / 60:F1} minutes; written {DateTime.UtcNow:yyyy-MM-dd}.",
+                        $"the runs' wall times add up to {finishedRuns.Sum(r => r.WallSeconds) / 60:F1} minutes; the command ran {clock.Elapsed.TotalMinutes:F1} minutes" +
+                        (based.Cached ? $" with the base model cached, {(clock.Elapsed.TotalSeconds + based.Seconds) / 60:F1} minutes with its pretraining ({based.Seconds / 60:F1} minutes, from its report)" : ", its pretraining included") +
+                        $"; written {DateTime.UtcNow:yyyy-MM-dd}.",
                     $"Base model: GPT-2 shape, {pretrain.Layers} layers, width {pretrain.Embedding}, {pretrain.Heads} heads, context {pretrain.Context}, " +
                         $"{based.Parameters:N0} parameters; pretrained {pretrain.Steps} steps of batch {pretrain.BatchSize} on every domain (`lwf pretrain`), " +
                         $"held-out perplexity after pretraining: {string.Join(", ", based.Domains.Select(d => $"{d.Domain} {d.After:F0}"))}; " +
@@ -154,7 +156,7 @@ internal static class ExperimentCommand
                         $"{string.Join(", ", based.Knowledge.Select(k => $"{k.Task} {k.Before:F3} → **{k.After:F3}**"))}" +
                         $" (pretraining took {based.Seconds / 60:F1} minutes{(based.Cached ? ", cached for this run" : "")}).",
                     $"Each run: {grid.Settings.Steps} learning steps of {grid.Settings.MicroBatchSize} records, learning rate {grid.Settings.LearningRate}, " +
-                        $"{grid.Sizes.Train} learning records and forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs forget every " +
+                        $"{grid.Sizes.Train} learning records, {grid.Sizes.ForgetPrompts} forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs forget every " +
                         $"{grid.Settings.ForgetEvery} steps the most confident {grid.Settings.ForgetFraction:P0} of the self-generated samples with α = {grid.Settings.Alpha}.",
                     $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train and evaluate) and seeds the job.",
                 };

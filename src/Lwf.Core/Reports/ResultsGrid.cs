@@ -113,7 +113,9 @@ public static class ResultsGrid
             var vanillaRuns = list.Where(r => r.Variant == "vanilla").ToList();
             baseLines.Add($"{pairRuns.Key}: the base model scored {MeanStd.Of(baseRuns.Select(r => r.Before("learn"))).Mean:F3} on the learning task " +
                 $"and {MeanStd.Of(baseRuns.Select(r => r.Before("forget"))).Mean:F3} on the forgetting task before any training" +
-                (vanillaRuns.Count > 0 ? $"; vanilla fine-tuning ended at {MeanStd.Of(vanillaRuns.Select(r => r.Learn)).Mean:F3} and {MeanStd.Of(vanillaRuns.Select(r => r.Forget)).Mean:F3}." : "."));
+                (vanillaRuns.Count > 0 ? $"; vanilla fine-tuning ended at {MeanStd.Of(vanillaRuns.Select(r => r.Learn)).Mean:F3} and {MeanStd.Of(vanillaRuns.Select(r => r.Forget)).Mean:F3}: " +
+                    $"it raised the learning metric by {OverBase(vanillaRuns, "learn", r => r.Learn, +1)} over the base model, " +
+                    $"and moved the forgetting metric by {OverBase(vanillaRuns, "forget", r => r.Forget, -1)} (paired by seed)." : "."));
             sb.AppendLine($"![{pairRuns.Key}]({plotFileOf(pairRuns.Key)}) ![{pairRuns.Key}: learning over the steps]({CurvesFile(plotFileOf(pairRuns.Key))})");
             sb.AppendLine();
         }
@@ -138,6 +140,13 @@ public static class ResultsGrid
         sb.AppendLine();
         foreach (var line in reading) sb.AppendLine($"- {line}");
         return sb.ToString();
+    }
+
+    /// <summary>A run's final value on a set minus the base model's before it, paired by seed: the mean and its 95 % interval.</summary>
+    private static string OverBase(IEnumerable<GridRun> runs, string set, Func<GridRun, double> final, int wanted)
+    {
+        var d = runs.Select(r => final(r) - r.Before(set)).Where(double.IsFinite).ToList();
+        return d.Count == 0 ? "(not measured)" : PairedDifference.Of(d, wanted).Format();
     }
 
     /// <summary>One plain sentence per variant and pair: did learning gain, did forgetting happen, by the 95 % intervals of the paired differences.</summary>

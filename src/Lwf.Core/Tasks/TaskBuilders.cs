@@ -57,7 +57,7 @@ public static partial class TaskBuilders
     public static TaskSet Capitals(string dataDirectory, TaskSizes sizes, long seed)
     {
         var countries = CountryCapitals(dataDirectory);
-        var (prompts, eval) = TaskSplits.Split(countries, c => c.Country, sizes.Train, sizes.Eval, seed);
+        var (prompts, eval) = TaskSplits.Split(countries, c => c.Country, sizes.ForgetPrompts, sizes.Eval, seed);
         var capitals = countries.Select(c => c.Capital).ToList();
         var random = new Random(Seeds.ForRandom(seed, 23));
         return new TaskSet("capitals", "the capital of each country, as the base model learnt it", [],
@@ -225,7 +225,7 @@ public static partial class TaskBuilders
     /// <summary>Passages cut in two: prompts are openings; eval asks for the true ending among the endings of other passages.</summary>
     private static TaskSet Completion(string name, string description, IReadOnlyList<string> passages, TaskSizes sizes, long seed)
     {
-        var (prompts, eval) = TaskSplits.Split(passages, p => p, sizes.Train, sizes.Eval, seed);
+        var (prompts, eval) = TaskSplits.Split(passages, p => p, sizes.ForgetPrompts, sizes.Eval, seed);
         var random = new Random(Seeds.ForRandom(seed, 41));
         var evalEndings = eval.Select(p => Cut(p).Ending).ToList();
         return new TaskSet(name, description, [],

@@ -83,7 +83,7 @@ public static class TaskPair
 
                 eval:
                   maxNewTokens: 8
-                  evalEvery: {Math.Max(1, s.Steps / 4)}
+                  evalEvery: {Math.Max(1, s.Steps / 3)}
 
                 """));
         return dir;

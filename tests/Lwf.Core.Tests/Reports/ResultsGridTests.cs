@@ -54,6 +54,9 @@ public sealed class ResultsGridTests
         Assert.Contains("**The paper's claim**", md);
         Assert.Contains("**does not hold at this scale: on 0 of 1 pair**", md);
         Assert.Contains("lwf-inverse not run, so not compared", md);
+        // What vanilla fine-tuning learnt, paired by seed against the base model (0.5 before every seed): +0, +0.2, +0.1,
+        // a mean of 0.1 with t(0.975, 2) = 4.3027 times 0.1/√3 on either side.
+        Assert.Contains("it raised the learning metric by +0.100 [-0.148, +0.348] over the base model", md);
         Assert.True(md.IndexOf("| vanilla |", StringComparison.Ordinal) < md.IndexOf("| lwf-fisher |", StringComparison.Ordinal));
     }
 
