@@ -21,6 +21,12 @@ public static class RunComparison
         var sb = new StringBuilder();
         sb.AppendLine($"| run | learn {first.Metric("learn")} | forget {first.Metric("forget")} | held-out {first.Metric("held-out")} | wall time |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+        // Every run starts from the same base model on the same data: its level before training, once, for the changes to read against.
+        if (first.Report.Before is { } before)
+        {
+            double Level(string set) => before.Results.FirstOrDefault(r => r.Set == set)?.Value ?? double.NaN;
+            sb.AppendLine($"| base model, before | {Level("learn"):F4} | {Level("forget"):F4} | {Level("held-out"):F1} | – |");
+        }
         foreach (var run in runs)
             sb.AppendLine($"| {run.Name} | {run.After("learn"):F4} | {run.After("forget"):F4} | {run.After("held-out"):F1} | {run.WallSeconds:F0} s |");
         return sb.ToString();
