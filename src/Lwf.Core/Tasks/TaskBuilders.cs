@@ -80,21 +80,32 @@ public static partial class TaskBuilders
         var countries = CountryCapitals(dataDirectory);
         var (train, eval) = TaskSplits.Split(countries, c => c.Country, sizes.Train, sizes.Eval, seed);
         var capitals = countries.Select(c => c.Capital).Distinct().ToList();
-        var random = new Random(Seeds.ForRandom(seed, 29));
-        static string Prompt(string country, string stated) =>
-            $"Passage: In this story, the capital of {country} is {stated}.\nQ: In the story, what is the capital of {country}?\nA:";
-        var trainRecords = train.Select(c =>
-        {
-            string stated = TaskSplits.Others(capitals, c.Capital, 1, random).Single();
-            return TaskSplits.PromptResponse(Prompt(c.Country, stated), " " + stated);
-        }).ToList();
-        var evalRecords = eval.Select(c =>
-        {
-            string stated = TaskSplits.Others(capitals, c.Capital, 1, random).Single();
-            var wrong = TaskSplits.Others(capitals, stated, 10, random).Where(o => o != c.Capital).Distinct().Take(2).Prepend(c.Capital);
-            return TaskSplits.MultipleChoice(Prompt(c.Country, stated), " " + stated, wrong.Select(o => " " + o), random);
-        }).ToList();
+        static string Prompt((string Country, string Capital) c, string stated) =>
+            $"Passage: In this story, the capital of {c.Country} is {stated}.\nQ: In the story, what is the capital of {c.Country}?\nA:";
+        var (trainRecords, evalRecords) = StatedRecords(train, eval, c => c.Capital, capitals, Prompt, stated => " " + stated, new Random(Seeds.ForRandom(seed, 29)));
         return new TaskSet("stated-capitals", "the capital a passage states, which is not the country's real one", trainRecords, [], evalRecords);
+    }
+
+    /// <summary>
+    /// The records of a task whose passage states an answer that is not the item's real one (another item's, drawn
+    /// from <paramref name="pool"/>): trained to give the stated answer; evaluated as four-way multiple choice with
+    /// the real answer among the wrong ones, so that what the base model knows is what it has to set aside.
+    /// </summary>
+    private static (List<JsonObject> Train, List<JsonObject> Eval) StatedRecords<T>(List<T> train, List<T> eval, Func<T, string> real,
+        IReadOnlyList<string> pool, Func<T, string, string> prompt, Func<string, string> answer, Random random)
+    {
+        var trainRecords = train.Select(item =>
+        {
+            string stated = TaskSplits.Others(pool, real(item), 1, random).Single();
+            return TaskSplits.PromptResponse(prompt(item, stated), answer(stated));
+        }).ToList();
+        var evalRecords = eval.Select(item =>
+        {
+            string stated = TaskSplits.Others(pool, real(item), 1, random).Single();
+            var wrong = TaskSplits.Others(pool, stated, 10, random).Where(o => o != real(item)).Distinct().Take(2).Prepend(real(item));
+            return TaskSplits.MultipleChoice(prompt(item, stated), answer(stated), wrong.Select(answer), random);
+        }).ToList();
+        return (trainRecords, evalRecords);
     }
 
     /// <summary>Every country with one named capital, from world-countries' countries.json.</summary>
@@ -157,21 +168,11 @@ public static partial class TaskBuilders
         var fortunes = ShortFortunes(dataDirectory);
         var (train, eval) = TaskSplits.Split(fortunes, f => f, sizes.Train, sizes.Eval, seed);
         var endings = fortunes.Select(f => Cut(f).Ending).ToList();
-        var random = new Random(Seeds.ForRandom(seed, 43));
-        static string Prompt(string opening, string stated) => $"Passage: {opening}{stated}\nQ: How does the passage end?\nA:";
-        var trainRecords = train.Select(f =>
-        {
-            var (opening, real) = Cut(f);
-            string stated = TaskSplits.Others(endings, real, 1, random).Single();
-            return TaskSplits.PromptResponse(Prompt(opening, stated), stated);
-        }).ToList();
-        var evalRecords = eval.Select(f =>
-        {
-            var (opening, real) = Cut(f);
-            string stated = TaskSplits.Others(endings, real, 1, random).Single();
-            var wrong = TaskSplits.Others(endings, stated, 10, random).Where(o => o != real).Distinct().Take(2).Prepend(real);
-            return TaskSplits.MultipleChoice(Prompt(opening, stated), stated, wrong, random);
-        }).ToList();
+        // Tried on this machine (vanilla, 120 steps, seed 1): ending the prompt with the fortune's opening itself
+        // ("The passage again: OPENING", so that the passage competes with the memorised completion token by token)
+        // was not learnt (0.19 → 0.16), nor was asking for the passage's last word alone (0.21 → 0.23); this question was (0.29 → 0.46).
+        static string Prompt(string fortune, string stated) => $"Passage: {Cut(fortune).Opening}{stated}\nQ: How does the passage end?\nA:";
+        var (trainRecords, evalRecords) = StatedRecords(train, eval, f => Cut(f).Ending, endings, Prompt, stated => stated, new Random(Seeds.ForRandom(seed, 43)));
         return new TaskSet("stated-endings", "the ending a passage states, which is not the fortune's real one", trainRecords, [], evalRecords);
     }
 
