@@ -14,6 +14,12 @@ public interface ITrainerGrain : IGrainWithStringKey
     /// <summary>Stops within one step, keeping the last checkpoint.</summary>
     ValueTask<JobStatus> Cancel();
 
+    /// <summary>
+    /// A cancelled job goes on from its newest checkpoint (its start if it has none) and the answer is pending; a
+    /// job in any other phase is left as it is, and the answer's message says why.
+    /// </summary>
+    ValueTask<JobStatus> Resume();
+
     ValueTask<ResultFile[]> ListResults();
 
     ValueTask<byte[]> GetResultChunk(string relativePath, long offset, int length);

@@ -83,10 +83,12 @@ internal static class JobClient
     {
         var trainer = grains.GetGrain<ITrainerGrain>(jobId);
         var files = await trainer.ListResults();
-        // The names come from the cluster: each must stay inside outDir, checked before anything is written.
+        // The names come from the cluster: each must stay inside outDir, links already there followed, checked before anything is written.
         string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir)) + Path.DirectorySeparatorChar;
+        var confined = new Lwf.Core.Jobs.DataRoot(outDir);
         foreach (var file in files)
-            if (Path.IsPathRooted(file.RelativePath) || !Path.GetFullPath(Path.Combine(root, file.RelativePath)).StartsWith(root, StringComparison.Ordinal))
+            if (Path.IsPathRooted(file.RelativePath) || !Path.GetFullPath(Path.Combine(root, file.RelativePath)).StartsWith(root, StringComparison.Ordinal)
+                || !confined.Holds(Path.Combine(root, file.RelativePath)))
                 throw new LwfInputException($"the cluster named a result file outside --out ('{file.RelativePath}'): nothing was written");
         foreach (var file in files)
         {

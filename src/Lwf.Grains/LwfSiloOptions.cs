@@ -15,8 +15,12 @@ public sealed class LwfSiloOptions
     [Required]
     public string CheckpointDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "lwf-checkpoints");
 
-    /// <summary>Job files and every path they name must lie under this folder; empty = anywhere.</summary>
+    /// <summary>Job files and every path they name must lie under this folder, symbolic links followed; empty = anywhere.</summary>
     public string DataRoot { get; set; } = "";
+
+    /// <summary>A job file, read only once the data root holds it, and refused unless the root holds every path it names (no root: read as it is).</summary>
+    public Core.Jobs.JobSpec LoadJob(string jobFile) =>
+        string.IsNullOrEmpty(DataRoot) ? Core.Jobs.JobSpec.Load(jobFile) : new Core.Jobs.DataRoot(DataRoot).Load(jobFile);
 
     /// <summary>
     /// The TCP port of this silo's data plane (the collective's bytes between silos); 0: any free port.

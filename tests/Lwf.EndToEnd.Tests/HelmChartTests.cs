@@ -103,10 +103,10 @@ public sealed class HelmChartTests
         Assert.Equal(env["Lwf__DataPlanePort"], Port(silo, "dataplane").ToString());
         Assert.Equal($"http://0.0.0.0:{Port(silo, "http")}", env["Urls"]);
 
-        // Redis: the connection string names the bundled Service's host and port.
+        // Redis: the connection string names the bundled Service's host and port, and its password.
         var redisService = One(manifests, "Service", "lwf-lwf-orleans-redis");
         One(manifests, "Deployment", "lwf-lwf-orleans-redis");
-        Assert.Equal($"{redisService.Name}:{List(redisService.Body, "spec", "ports")[0]["port"]}", env["Cluster__RedisConnectionString"]);
+        Assert.Equal($"{redisService.Name}:{List(redisService.Body, "spec", "ports")[0]["port"]},password=$(REDIS_PASSWORD)", env["Cluster__RedisConnectionString"]);
 
         // Probes on the health endpoints, through the named HTTP port.
         Assert.Equal("/health/live", Map(silo, "livenessProbe", "httpGet")["path"]);
@@ -204,6 +204,60 @@ public sealed class HelmChartTests
         }
     }
 
+    [SkippableFact]
+    public void The_bundled_redis_wants_a_password_from_a_secret_and_network_policies_let_in_only_the_release_and_labelled_clients()
+    {
+        var manifests = Render();
+        // Redis: protected mode and a password, made by the chart (kept across upgrades and uninstalls), that the silos' connection string carries.
+        var secret = One(manifests, "Secret", "lwf-lwf-orleans-redis-auth");
+        Assert.Equal("keep", Map(secret.Body, "metadata", "annotations")["helm.sh/resource-policy"]);
+        string password = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)Map(secret.Body, "data")["password"]));
+        Assert.Matches("^[A-Za-z0-9]{32}$", password);
+        var redis = Named(List(One(manifests, "Deployment", "lwf-lwf-orleans-redis").Body, "spec", "template", "spec", "containers"), "redis");
+        var args = Assert.IsType<List<object>>(redis["args"]).Cast<string>().ToList();
+        Assert.Equal("yes", args[args.IndexOf("--protected-mode") + 1]);
+        Assert.Equal("$(REDIS_PASSWORD)", args[args.IndexOf("--requirepass") + 1]);
+        var redisEnv = PodEnvironment(manifests, redis);
+        Assert.Equal(password, redisEnv["REDIS_PASSWORD"]);
+        Assert.Equal(password, redisEnv["REDISCLI_AUTH"]); // the readiness probe's redis-cli ping
+        var silo = One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo");
+        Assert.Equal($"lwf-lwf-orleans-redis:6379,password={password}", PodEnvironment(manifests, SiloContainer(silo))["Cluster__RedisConnectionString"]);
+
+        // Who may open which port: a peer admits a pod of the release's namespace whose labels hold its podSelector's.
+        var siloPolicy = One(manifests, "NetworkPolicy", "lwf-lwf-orleans-silos");
+        var redisPolicy = One(manifests, "NetworkPolicy", "lwf-lwf-orleans-redis");
+        bool Admits(Manifest policy, int port, Dictionary<object, object> labels) =>
+            List(policy.Body, "spec", "ingress").Where(rule => List(rule, "ports").Any(p => p["port"].ToString() == port.ToString()))
+                .SelectMany(rule => List(rule, "from"))
+                .Any(peer => !peer.ContainsKey("namespaceSelector") && peer.TryGetValue("podSelector", out var selector)
+                    && Map(selector, "matchLabels").All(kv => labels.TryGetValue(kv.Key, out var v) && Equals(v, kv.Value)));
+        var siloLabels = Map(silo.Body, "spec", "template", "metadata", "labels");
+        var redisLabels = Map(One(manifests, "Deployment", "lwf-lwf-orleans-redis").Body, "spec", "template", "metadata", "labels");
+        Assert.All(Map(siloPolicy.Body, "spec", "podSelector", "matchLabels"), kv => Assert.Equal(kv.Value, siloLabels[kv.Key]));
+        Assert.All(Map(redisPolicy.Body, "spec", "podSelector", "matchLabels"), kv => Assert.Equal(kv.Value, redisLabels[kv.Key]));
+        foreach (var policy in new[] { siloPolicy, redisPolicy })
+            Assert.Equal(["Ingress"], Assert.IsType<List<object>>(Map(policy.Body, "spec")["policyTypes"]).Cast<string>());
+        var helmTest = Map(One(manifests, "Pod", "lwf-lwf-orleans-test-cluster-reachable").Body, "metadata", "labels");
+        var client = new Dictionary<object, object> { ["lwf-orleans.io/client"] = "true", ["app"] = "notebook" };
+        var stranger = new Dictionary<object, object> { ["app"] = "notebook" };
+        foreach (int port in new[] { 11111, 11112 }) // silo-to-silo and the data plane: silos only
+        {
+            Assert.True(Admits(siloPolicy, port, siloLabels));
+            Assert.False(Admits(siloPolicy, port, helmTest));
+            Assert.False(Admits(siloPolicy, port, client));
+            Assert.False(Admits(siloPolicy, port, stranger));
+        }
+        foreach (var (policy, port) in new[] { (siloPolicy, 30000), (redisPolicy, 6379) }) // the gateway and Redis: the release and its clients
+        {
+            Assert.True(Admits(policy, port, siloLabels));
+            Assert.True(Admits(policy, port, helmTest));
+            Assert.True(Admits(policy, port, client));
+            Assert.False(Admits(policy, port, stranger));
+        }
+        Assert.False(Admits(redisPolicy, 11111, siloLabels)); // the Redis pod opens no other port
+        Assert.DoesNotContain(Render("--set", "networkPolicy.enabled=false"), m => m.Kind == "NetworkPolicy");
+    }
+
     /// <summary>
     /// A silo's environment as Kubernetes would give it: values, Secret keys, the pod's IP (here loopback), and
     /// $(VAR) references expanded.
@@ -220,7 +274,9 @@ public sealed class HelmChartTests
             else
             {
                 var key = Map(entry, "valueFrom", "secretKeyRef");
-                env[name] = (string)Map(One(manifests, "Secret", (string)key["name"]).Body, "stringData")[(string)key["key"]];
+                var secret = One(manifests, "Secret", (string)key["name"]).Body;
+                env[name] = secret.ContainsKey("stringData") ? (string)Map(secret, "stringData")[(string)key["key"]]
+                    : System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)Map(secret, "data")[(string)key["key"]]));
             }
         }
         foreach (string name in env.Keys.ToList())
@@ -234,7 +290,7 @@ public sealed class HelmChartTests
         var manifests = Render("-f", Path.Combine(Chart, "values-gpu.yaml"));
         var clusterOptions = typeof(global::Lwf.Silo.LwfClusterOptions).GetProperties().Select(p => p.Name).ToHashSet();
         var siloOptions = typeof(global::Lwf.Grains.LwfSiloOptions).GetProperties().Select(p => p.Name).ToHashSet();
-        string[] others = ["POD_IP", "Urls", "HOME", "LWF_HOME", "Logging__LogLevel__Default"];
+        string[] others = ["POD_IP", "REDIS_PASSWORD", "Urls", "HOME", "LWF_HOME", "Logging__LogLevel__Default"];
         foreach (var deployment in manifests.Where(m => m.Kind == "Deployment" && m.Name.EndsWith("-silo", StringComparison.Ordinal)))
             foreach (string name in PodEnvironment(manifests, SiloContainer(deployment)).Keys)
             {

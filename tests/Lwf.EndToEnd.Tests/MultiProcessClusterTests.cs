@@ -56,6 +56,9 @@ public sealed class MultiProcessClusterTests
             var unknown = lwf.Run("cancel", "no-such-job");
             Assert.Equal(2, unknown.ExitCode);
             Assert.Contains("error: no job 'no-such-job' on this cluster", unknown.Stderr);
+            var notCancelled = lwf.Run("resume", id); // only a cancelled job goes on
+            Assert.Equal(2, notCancelled.ExitCode);
+            Assert.Contains($"error: {id}: only a cancelled job is resumed; this one is done", notCancelled.Stderr);
             string results = Lwf.NewTempDir();
             lwf.Ok("results", id, "--out", results);
             foreach (var file in new[] { "report.json", "report.md", "loss-curves.png", "confidence-histogram.png", "model/model.safetensors" })
@@ -204,11 +207,11 @@ public sealed class MultiProcessClusterTests
     public void Bad_jobs_are_refused_at_submit_and_an_id_runs_once()
     {
         var lwf = new Lwf(Lwf.NewTempDir());
-        string data = Path.Combine(Lwf.RepoRoot, "cluster");
+        string data = Lwf.RepoRoot; // the data root: the tiny job and what it reads are inside
         lwf.Ok("cluster", "up", "--silos", "1", "--data-root", data);
         try
         {
-            string dir = Path.Combine(data, "jobs");
+            string dir = Path.Combine(data, "cluster", "jobs");
             string typo = Path.Combine(dir, $".typo-{Guid.NewGuid():N}.yaml");
             File.WriteAllText(typo, File.ReadAllText(TinyJob).Replace("forgetEvery: 3", "forgetEvey: 3"));
             try
@@ -219,10 +222,48 @@ public sealed class MultiProcessClusterTests
             }
             finally { File.Delete(typo); }
 
-            // The tiny job reads data under examples/: outside this cluster's data root.
-            var outside = lwf.Run("submit", TinyJob);
+            // Outside the root: a job file (refused before it is read), and a model named by its absolute path.
+            string elsewhere = Lwf.NewTempDir();
+            string outsideModel = Path.Combine(elsewhere, "models", "gpt2-tiny-bpe");
+            Directory.CreateDirectory(outsideModel);
+            File.Copy(Path.Combine(data, "examples", "models", "gpt2-tiny-bpe", "config.json"), Path.Combine(outsideModel, "config.json"));
+            string licenses = Path.Combine(elsewhere, "jobs", "licenses");
+            Directory.CreateDirectory(licenses);
+            foreach (string file in Directory.GetFiles(Path.Combine(data, "examples", "jobs", "licenses"), "*.jsonl"))
+                File.Copy(file, Path.Combine(licenses, Path.GetFileName(file)));
+            string outsideJob = Path.Combine(elsewhere, "job.yaml");
+            File.Copy(TinyJob, outsideJob);
+            var outside = lwf.Run("submit", outsideJob);
             Assert.Equal(2, outside.ExitCode);
-            Assert.Contains("is outside the cluster's data root", outside.Stderr);
+            Assert.Contains($"{outsideJob}: job file {outsideJob} is outside the cluster's data root {data}", outside.Stderr);
+            string absolute = Path.Combine(dir, $".absolute-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(absolute, File.ReadAllText(TinyJob).Replace("../../examples/models/gpt2-tiny-bpe", outsideModel));
+            try
+            {
+                var (code, _, stderr) = lwf.Run("submit", absolute);
+                Assert.Equal(2, code);
+                Assert.Contains($"model {outsideModel} is outside the cluster's data root {data}", stderr);
+                Assert.DoesNotContain("symbolic link", stderr);
+            }
+            finally { File.Delete(absolute); }
+
+            // A link inside the data root that leads out of it is followed, and refused: cluster/jobs/.elsewhere-* → the folder outside.
+            string link = Path.Combine(dir, $".elsewhere-{Guid.NewGuid():N}");
+            Directory.CreateSymbolicLink(link, elsewhere);
+            string linked = Path.Combine(dir, $".linked-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(linked, File.ReadAllText(TinyJob).Replace("../../examples/", Path.GetFileName(link) + "/"));
+            try
+            {
+                var (code, _, stderr) = lwf.Run("submit", linked);
+                Assert.Equal(2, code);
+                Assert.Contains($"model {Path.Combine(link, "models", "gpt2-tiny-bpe")} is outside the cluster's data root {data} (a symbolic link on the way leads out of it)", stderr);
+                Assert.DoesNotContain(elsewhere, stderr); // where the link leads is not told
+            }
+            finally
+            {
+                File.Delete(linked);
+                Directory.Delete(link);
+            }
 
             string missing = Path.Combine(dir, $".missing-{Guid.NewGuid():N}.yaml");
             File.WriteAllText(missing, File.ReadAllText(TinyJob).Replace("held-out.jsonl", "no-such-file.jsonl"));

@@ -35,7 +35,7 @@ public sealed class JobLifecycleTests
     }
 
     [Fact]
-    public async Task A_cancelled_job_stops_keeps_its_checkpoints_and_is_never_resumed()
+    public async Task A_cancelled_job_stops_keeps_its_checkpoints_is_not_resumed_by_itself_and_goes_on_when_asked()
     {
         string job = LongTinyJob();
         try
@@ -60,6 +60,21 @@ public sealed class JobLifecycleTests
             var later = await trainer.GetStatus();
             Assert.Equal(JobPhase.Cancelled, later.Phase);
             Assert.Equal(cancelled.Step, later.Step);
+
+            // `lwf resume`: it goes on from where it stopped and ends done, every learning step in its report once.
+            var resuming = await trainer.Resume();
+            Assert.Equal(JobPhase.Pending, resuming.Phase);
+            var done = await WaitFor(trainer, s => s.Phase.IsFinal(), TimeSpan.FromMinutes(3));
+            Assert.True(done.Phase == JobPhase.Done, $"{done.Phase}: {done.Message}");
+            var report = Lwf.Core.Reports.LwfReport.Load(Path.Combine(checkpoints, "cancel-me", "results", "report.json"));
+            Assert.Equal(Enumerable.Range(1, 30), report.LearningLoss.Select(l => l.Step));
+            Assert.Single(report.Notes, n => n.StartsWith("resumed from", StringComparison.Ordinal));
+            // Only a cancelled job is resumed: a done one is left as it is, and an id with no job is no job.
+            var again = await trainer.Resume();
+            Assert.Equal(JobPhase.Done, again.Phase);
+            Assert.Equal("only a cancelled job is resumed; this one is done", again.Message);
+            var nothing = await cluster.Client.GetGrain<ITrainerGrain>("no-such-job").Resume();
+            Assert.Equal((JobPhase.Failed, "no job 'no-such-job'"), (nothing.Phase, nothing.Message));
         }
         finally
         {

@@ -65,20 +65,50 @@ app.kubernetes.io/part-of: lwf-orleans
 
 {{/* The Redis connection string as an env entry: the bundled Service, an external string (kept in the chart's Secret) or the user's Secret. */}}
 {{- define "lwf-orleans.redisEnv" -}}
-- name: Cluster__RedisConnectionString
 {{- if .Values.redis.bundled }}
-  value: {{ printf "%s-redis:6379" (include "lwf-orleans.fullname" .) | quote }}
+{{ include "lwf-orleans.redisPasswordEnv" (list . "REDIS_PASSWORD") }}
+- name: Cluster__RedisConnectionString
+  value: {{ printf "%s-redis:6379,password=$(REDIS_PASSWORD)" (include "lwf-orleans.fullname" .) | quote }}
 {{- else if .Values.redis.external.existingSecret }}
+- name: Cluster__RedisConnectionString
   valueFrom:
     secretKeyRef:
       name: {{ .Values.redis.external.existingSecret }}
       key: {{ .Values.redis.external.existingSecretKey }}
 {{- else if .Values.redis.external.connectionString }}
+- name: Cluster__RedisConnectionString
   valueFrom:
     secretKeyRef:
       name: {{ include "lwf-orleans.fullname" . }}-redis
       key: connectionString
 {{- else }}
 {{- fail "redis.bundled is false: set redis.external.connectionString or redis.external.existingSecret" }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret that holds the bundled Redis's password. */}}
+{{- define "lwf-orleans.redisAuthSecret" -}}
+{{- default (printf "%s-redis-auth" (include "lwf-orleans.fullname" .)) .Values.redis.auth.existingSecret }}
+{{- end }}
+
+{{/* An env entry (list $ "NAME") holding the bundled Redis's password, from its Secret. */}}
+{{- define "lwf-orleans.redisPasswordEnv" -}}
+{{- $root := index . 0 -}}
+- name: {{ index . 1 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lwf-orleans.redisAuthSecret" $root }}
+      key: {{ $root.Values.redis.auth.existingSecretKey }}
+{{- end }}
+
+{{/* NetworkPolicy peers of the client-facing ports: the release's pods, and pods labelled as clients. */}}
+{{- define "lwf-orleans.clientPeers" -}}
+- podSelector:
+    matchLabels:
+      {{- include "lwf-orleans.selectorLabels" . | nindent 6 }}
+{{- with .Values.networkPolicy.clientLabels }}
+- podSelector:
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
 {{- end }}
 {{- end }}

@@ -5,10 +5,10 @@ using Lwf.Grains.Jobs;
 
 namespace Lwf.Cli.Commands;
 
-/// <summary>`lwf submit|watch|status|cancel|results`: jobs on a running cluster.</summary>
+/// <summary>`lwf submit|watch|status|cancel|resume|results`: jobs on a running cluster.</summary>
 internal static class JobCommands
 {
-    public static IEnumerable<Command> Build() => [Submit(), Watch(), Status(), Cancel(), Results()];
+    public static IEnumerable<Command> Build() => [Submit(), Watch(), Status(), Cancel(), Resume(), Results()];
 
     private static Option<string?> Gateway() => new("--gateway") { Description = "a silo gateway HOST:PORT[,HOST:PORT] (default: the cluster `lwf cluster up` started)" };
 
@@ -68,6 +68,11 @@ internal static class JobCommands
         return command;
     }
 
+    /// <summary>The id, refused unless the cluster has a job of that id (a trainer grain of any id would answer).</summary>
+    private static async Task<string> ExistingJob(IGrainFactory client, string jobId) =>
+        (await client.GetGrain<IJobDirectoryGrain>(0).List()).Contains(jobId) ? jobId
+            : throw new LwfInputException($"no job '{jobId}' on this cluster (`lwf status` lists them)");
+
     private static Command Cancel()
     {
         var id = new Argument<string>("id") { Description = "job id" };
@@ -75,11 +80,25 @@ internal static class JobCommands
         var command = new Command("cancel", "Stop a job within one step (its last checkpoint is kept)") { id, gateway };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
-            string jobId = parse.GetValue(id)!;
-            if (!(await client.GetGrain<IJobDirectoryGrain>(0).List()).Contains(jobId))
-                throw new LwfInputException($"no job '{jobId}' on this cluster (`lwf status` lists them)");
+            string jobId = await ExistingJob(client, parse.GetValue(id)!);
             var s = await client.GetGrain<ITrainerGrain>(jobId).Cancel();
             Console.WriteLine($"{s.JobId}: cancelling at step {s.Step}/{s.TotalSteps}");
+            return 0;
+        })));
+        return command;
+    }
+
+    private static Command Resume()
+    {
+        var id = new Argument<string>("id") { Description = "job id of a cancelled job" };
+        var gateway = Gateway();
+        var command = new Command("resume", "Go on with a cancelled job from where it stopped (its newest checkpoint); `lwf watch` follows it") { id, gateway };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            string jobId = await ExistingJob(client, parse.GetValue(id)!);
+            var s = await client.GetGrain<ITrainerGrain>(jobId).Resume();
+            if (s.Phase != JobPhase.Pending) throw new LwfInputException($"{jobId}: {s.Message}");
+            Console.WriteLine($"{jobId}: {s.Message}");
             return 0;
         })));
         return command;

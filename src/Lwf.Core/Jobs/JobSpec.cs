@@ -49,9 +49,10 @@ public sealed record JobSpec
     public required EvalSettings Eval { get; init; }
     public CheckpointSettings Checkpoint { get; init; } = new();
 
-    public static JobSpec Load(string file)
+    /// <summary>Reads and checks a job file; with a <paramref name="dataRoot"/>, every path it names must lie under it.</summary>
+    public static JobSpec Load(string file, DataRoot? dataRoot = null)
     {
-        var root = YamlSection.LoadRoot(file);
+        var root = YamlSection.LoadRoot(file, dataRoot);
         string name = root.String("name") ?? Path.GetFileNameWithoutExtension(file);
         string model = root.FilePath("model") ?? throw new LwfInputException($"{file}: missing key 'model' (a Hugging Face model folder)");
         long seed = root.Long("seed") ?? 42;

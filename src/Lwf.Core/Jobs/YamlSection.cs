@@ -14,13 +14,15 @@ internal sealed class YamlSection
     private readonly YamlMappingNode _node;
     private readonly string _path;
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+    private readonly DataRoot? _root;
 
-    public YamlSection(string file, YamlMappingNode node, string path)
+    public YamlSection(string file, YamlMappingNode node, string path, DataRoot? root)
     {
-        _file = file; _node = node; _path = path;
+        _file = file; _node = node; _path = path; _root = root;
     }
 
-    public static YamlSection LoadRoot(string file)
+    /// <summary>The job file's root mapping; with a <paramref name="root"/>, every path it names is confined to it (<see cref="FilePath"/>).</summary>
+    public static YamlSection LoadRoot(string file, DataRoot? root = null)
     {
         if (!System.IO.File.Exists(file)) throw new LwfInputException($"{file}: job file not found");
         var stream = new YamlStream();
@@ -33,9 +35,9 @@ internal sealed class YamlSection
         {
             throw new LwfInputException($"{file}:{e.Start.Line}:{e.Start.Column}: not valid YAML: {e.Message}");
         }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode doc)
             throw new LwfInputException($"{file}: a job file is a mapping of keys (model, data, train, ...)");
-        return new YamlSection(file, root, "");
+        return new YamlSection(file, doc, "", root);
     }
 
     public string File => _file;
@@ -56,9 +58,9 @@ internal sealed class YamlSection
     public YamlSection Section(string key)
     {
         var node = Get(key);
-        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key));
+        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key), _root);
         if (node is not YamlMappingNode map) throw new LwfInputException($"{Where(node)}: '{Name(key)}' must be a mapping of keys");
-        return new YamlSection(_file, map, Name(key));
+        return new YamlSection(_file, map, Name(key), _root);
     }
 
     public string? String(string key)
@@ -98,12 +100,14 @@ internal sealed class YamlSection
         throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}, got '{text}'");
     }
 
-    /// <summary>A path relative to the job file's folder; must exist when <paramref name="mustExist"/>.</summary>
+    /// <summary>A path relative to the job file's folder, inside the data root if there is one; must exist when <paramref name="mustExist"/>.</summary>
     public string? FilePath(string key, bool mustExist = true)
     {
         var text = String(key);
         if (text is null) return null;
         string full = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(_file))!, text));
+        // Confined before it is looked at: whether a path outside the root exists is not the caller's to learn.
+        _root?.Require(_file, Name(key), full);
         if (mustExist && !System.IO.File.Exists(full) && !Directory.Exists(full))
             throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}': {text} not found ({full})");
         return full;

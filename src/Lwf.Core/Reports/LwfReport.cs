@@ -41,6 +41,12 @@ public sealed class LwfReport
     /// <summary>The last evaluation's result on a set (null when the run has no such set).</summary>
     public EvalResult? Final(string set) => Evaluations.LastOrDefault()?.Results.FirstOrDefault(r => r.Set == set);
 
+    /// <summary>The last evaluation's value on a set (NaN when the run has no such set).</summary>
+    public double FinalValue(string set) => Final(set)?.Value ?? double.NaN;
+
+    /// <summary>The base model's value on a set, evaluated before the run trained (NaN when not evaluated).</summary>
+    public double ValueBefore(string set) => Before?.Results.FirstOrDefault(r => r.Set == set)?.Value ?? double.NaN;
+
     /// <summary>Reads a run's report.json (as <see cref="ReportWriter"/> writes it).</summary>
     public static LwfReport Load(string path)
     {

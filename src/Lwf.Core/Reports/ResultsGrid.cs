@@ -7,12 +7,12 @@ namespace Lwf.Core.Reports;
 /// <summary>One run of the grid: which pair, which way of running it, which seed, what it measured.</summary>
 public sealed record GridRun(string Pair, string Variant, long Seed, LwfReport Report, double WallSeconds)
 {
-    public double Learn => Report.Final("learn")?.Value ?? double.NaN;
-    public double Forget => Report.Final("forget")?.Value ?? double.NaN;
-    public double HeldOut => Report.Final("held-out")?.Value ?? double.NaN;
+    public double Learn => Report.FinalValue("learn");
+    public double Forget => Report.FinalValue("forget");
+    public double HeldOut => Report.FinalValue("held-out");
 
     /// <summary>The base model's value on a set, evaluated before the run trained (NaN when not evaluated).</summary>
-    public double Before(string set) => Report.Before?.Results.FirstOrDefault(r => r.Set == set)?.Value ?? double.NaN;
+    public double Before(string set) => Report.ValueBefore(set);
 }
 
 /// <summary>A mean and the sample standard deviation (n − 1) of a few numbers; NaN deviation for one number.</summary>

@@ -7,7 +7,7 @@ namespace Lwf.Core.Reports;
 public sealed record ComparedRun(string Name, LwfReport Report, double WallSeconds)
 {
     /// <summary>The value of an evaluation set's metric after training (NaN when the run has no such set).</summary>
-    public double After(string set) => Report.Final(set)?.Value ?? double.NaN;
+    public double After(string set) => Report.FinalValue(set);
 
     public string Metric(string set) => Report.Final(set)?.Metric ?? "";
 }
@@ -22,11 +22,8 @@ public static class RunComparison
         sb.AppendLine($"| run | learn {first.Metric("learn")} | forget {first.Metric("forget")} | held-out {first.Metric("held-out")} | wall time |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
         // Every run starts from the same base model on the same data: its level before training, once, for the changes to read against.
-        if (first.Report.Before is { } before)
-        {
-            double Level(string set) => before.Results.FirstOrDefault(r => r.Set == set)?.Value ?? double.NaN;
-            sb.AppendLine($"| base model, before | {Level("learn"):F4} | {Level("forget"):F4} | {Level("held-out"):F1} | – |");
-        }
+        if (first.Report.Before is not null)
+            sb.AppendLine($"| base model, before | {first.Report.ValueBefore("learn"):F4} | {first.Report.ValueBefore("forget"):F4} | {first.Report.ValueBefore("held-out"):F1} | – |");
         foreach (var run in runs)
             sb.AppendLine($"| {run.Name} | {run.After("learn"):F4} | {run.After("forget"):F4} | {run.After("held-out"):F1} | {run.WallSeconds:F0} s |");
         return sb.ToString();

@@ -65,7 +65,7 @@ public sealed partial class TrainerGrain(
         JobSpec spec;
         try
         {
-            spec = JobSpec.Load(record.State.JobFile);
+            spec = options.Value.LoadJob(record.State.JobFile);
         }
         catch (LwfInputException e)
         {
@@ -95,19 +95,18 @@ public sealed partial class TrainerGrain(
         JobSpec spec;
         try
         {
-            spec = JobSpec.Load(request.JobFile);
-            CheckDataRoot(spec);
+            spec = options.Value.LoadJob(request.JobFile);
         }
         catch (LwfInputException e)
         {
             return NewStatus(JobPhase.Failed, 0, 0, e.Message); // refused: nothing recorded, nothing started
         }
         record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending };
-        await StartAsync(spec, resume: false);
-        return _status!;
+        return await StartAsync(spec, resume: false);
     }
 
-    private async Task StartAsync(JobSpec spec, bool resume)
+    /// <summary>Records a new activation of the job and starts its loop; returns the status it starts from (pending).</summary>
+    private async Task<JobStatus> StartAsync(JobSpec spec, bool resume)
     {
         record.State.Incarnation++;
         if (record.State.Shards == 0) record.State.Shards = options.Value.ShardsPerJob > 0 ? options.Value.ShardsPerJob : 2 * await ActiveSilos();
@@ -119,26 +118,16 @@ public sealed partial class TrainerGrain(
         {
             _status = NewStatus(JobPhase.Pending, 0, spec.Train.Steps, resume ? "resuming (from the surviving replicas, else the newest checkpoint)" : null);
             metrics.JobPhaseChanged(JobId, JobPhase.Pending);
+            var started = _status;
+            _cancel?.Dispose();
             _cancel = new CancellationTokenSource();
             _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, _cancel.Token));
+            return started;
         }
     }
 
     private JobStatus NewStatus(JobPhase phase, int step, int totalSteps, string? message) =>
         new(JobId, phase, step, totalSteps, null, null, 0, message, new Dictionary<string, int>(), null, silo.SiloAddress.ToString());
-
-    private void CheckDataRoot(JobSpec spec)
-    {
-        string root = options.Value.DataRoot;
-        if (string.IsNullOrEmpty(root)) return;
-        string full = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-        var paths = new[] { ("job file", spec.SourcePath), ("model", spec.Model), ("data.learnTrain", spec.Data.LearnTrain),
-            ("data.learnEval", spec.Data.LearnEval), ("data.forgetPrompts", spec.Data.ForgetPrompts), ("data.forgetEval", spec.Data.ForgetEval),
-            ("data.heldOut", spec.Data.HeldOut) };
-        foreach (var (key, path) in paths)
-            if (path is not null && !Path.GetFullPath(path).StartsWith(full, StringComparison.Ordinal))
-                throw new LwfInputException($"{spec.SourcePath}: {key} {path} is outside the cluster's data root {root}");
-    }
 
     private async Task RunAsync(JobSpec spec, int incarnation, int shards, bool resume, CancellationToken cancellation)
     {
@@ -299,9 +288,42 @@ public sealed partial class TrainerGrain(
         return GetStatus();
     }
 
+    public async ValueTask<JobStatus> Resume()
+    {
+        lock (_gate)
+        {
+            if (_status is null || !record.RecordExists) return NewStatus(JobPhase.Failed, 0, 0, $"no job '{JobId}'");
+            // The record, not the live status, decides: a run that has just stopped says cancelled before its
+            // record does, and its last write must not land on the resumed run's.
+            if (_status.Phase != JobPhase.Cancelled || record.State.Phase != JobPhase.Cancelled || _run is { IsCompleted: false })
+                return _status with { Message = _status.Phase == JobPhase.Cancelled
+                    ? "the job is still stopping; resume it again in a moment"
+                    : $"only a cancelled job is resumed; this one is {_status.Phase.ToString().ToLowerInvariant()}" };
+        }
+        JobSpec spec;
+        try
+        {
+            spec = options.Value.LoadJob(record.State.JobFile);
+        }
+        catch (LwfInputException e)
+        {
+            // The job stays cancelled: its record is not touched.
+            return _status! with { Message = $"cannot resume: {e.Message}" };
+        }
+        LogResuming(logger, JobId, silo.SiloAddress.ToString(), record.State.Incarnation + 1);
+        // The cancelled run let go of its replicas: its live state names none that survive, so the job goes on
+        // from its newest checkpoint.
+        string live = Path.Combine(JobDirectory, "live");
+        if (Directory.Exists(live)) Directory.Delete(live, recursive: true);
+        record.State.Phase = JobPhase.Pending;
+        record.State.Final = null;
+        return await StartAsync(spec, resume: true);
+    }
+
     public ValueTask<ResultFile[]> ListResults()
     {
-        if (!Directory.Exists(ResultsDirectory)) return new([]);
+        // The folder is named by the grain's key: a key that is no job id could name a folder elsewhere.
+        if (!JobIds.IsValid(JobId) || !Directory.Exists(ResultsDirectory)) return new([]);
         return new(Directory.EnumerateFiles(ResultsDirectory, "*", SearchOption.AllDirectories)
             .Where(f => !Path.GetFileName(f).StartsWith('.'))
             .Select(f => new ResultFile(Path.GetRelativePath(ResultsDirectory, f), new FileInfo(f).Length)).ToArray());
@@ -309,8 +331,8 @@ public sealed partial class TrainerGrain(
 
     public async ValueTask<byte[]> GetResultChunk(string relativePath, long offset, int length)
     {
-        string path = Path.GetFullPath(Path.Combine(ResultsDirectory, relativePath));
-        if (!path.StartsWith(Path.GetFullPath(ResultsDirectory) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        string path = Path.Combine(ResultsDirectory, relativePath);
+        if (!JobIds.IsValid(JobId) || Path.IsPathRooted(relativePath) || !new DataRoot(ResultsDirectory).Holds(path) || !File.Exists(path))
             throw new ArgumentException($"{relativePath} is not a result file");
         await using var stream = File.OpenRead(path);
         stream.Position = offset;
