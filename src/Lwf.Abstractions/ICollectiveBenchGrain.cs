@@ -1,6 +1,7 @@
 namespace Lwf.Abstractions;
 
 /// <summary>`lwf bench allreduce`: one per silo ("bench/RANK"); runs the jobs' ring all-reduce on a float32 buffer.</summary>
+[ClientApi]
 public interface ICollectiveBenchGrain : IGrainWithStringKey
 {
     /// <summary>Makes a buffer of this many MiB; returns the silo's data-plane endpoint.</summary>

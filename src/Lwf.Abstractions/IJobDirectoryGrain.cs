@@ -1,6 +1,7 @@
 namespace Lwf.Abstractions;
 
 /// <summary>The cluster's list of jobs (key 0), for `lwf status` without an id.</summary>
+[ClientApi]
 public interface IJobDirectoryGrain : IGrainWithIntegerKey
 {
     ValueTask<string[]> List();

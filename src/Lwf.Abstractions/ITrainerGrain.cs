@@ -4,6 +4,7 @@ namespace Lwf.Abstractions;
 /// The job's schedule and state machine: samplers, the forgetting set, when to forget, checkpoints, evaluation.
 /// It holds no model: the silos' replicas do. Keyed by job id.
 /// </summary>
+[ClientApi]
 public interface ITrainerGrain : IGrainWithStringKey
 {
     /// <summary>Validates and starts the job; a second submit of the same id returns its status and starts nothing.</summary>

@@ -55,6 +55,7 @@ public static class LwfSiloHost
             silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = cluster.MaxMessageBodyBytes);
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
             silo.AddPlacementDirector<ShardSpreadPlacement, ShardSpreadPlacementDirector>();
+            silo.AddIncomingGrainCallFilter<Lwf.Grains.Security.ClientCallFilter>();
             silo.AddMemoryGrainStorageAsDefault();
             // The strongly consistent directory keeps a grain's entry when the silo holding that part of the
             // directory dies; with the default one, a running trainer could get a second activation.

@@ -1,0 +1,79 @@
+using System.Net;
+using Lwf.Abstractions;
+using Lwf.Grains.Security;
+using Lwf.Silo;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace Lwf.Grains.Tests;
+
+/// <summary>
+/// A program that knows only the gateway's port and the cluster's id, as a stranger on the machine would: it reaches
+/// the client API and nothing else, while the silos' own calls (a job's whole run) go through.
+/// </summary>
+public sealed class ClientCallFilterTests
+{
+    /// <summary>An Orleans client of its own process's making, connected through the first silo's gateway over TCP.</summary>
+    private static async Task<IHost> ForeignClient(LocalCluster cluster)
+    {
+        var silo = cluster.Silos[0];
+        var ids = silo.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+        int gateway = int.Parse(silo.Configuration["Cluster:GatewayPort"]!);
+        var builder = Host.CreateApplicationBuilder();
+        builder.UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(new IPEndPoint(IPAddress.Loopback, gateway));
+            client.Configure<ClusterOptions>(o => { o.ClusterId = ids.ClusterId; o.ServiceId = ids.ServiceId; });
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+
+    [Fact]
+    public async Task A_foreign_client_reaches_the_client_api_only_and_the_silos_own_calls_pass()
+    {
+        string job = Repo.Path("cluster", "jobs", "tiny-lwf.yaml");
+        string checkpoints = Repo.NewTempDir();
+        await using var cluster = await LocalCluster.StartAsync(1, checkpoints);
+        using var foreign = await ForeignClient(cluster);
+        var client = foreign.Services.GetRequiredService<IClusterClient>();
+
+        // The client API answers: a job submitted by the stranger is a job like any other.
+        var status = await client.GetGrain<ITrainerGrain>("from-outside").Submit(new JobRequest(job));
+        Assert.NotEqual(JobPhase.Failed, status.Phase);
+        Assert.Contains("from-outside", await client.GetGrain<IJobDirectoryGrain>(0).List());
+
+        // The silos' own methods do not: not a shard's Prepare (which would change that job's data), not the coordinator's steps.
+        var prepare = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            await client.GetGrain<IShardGrain>("from-outside/0").Prepare(new ShardSetup(job, 0, 2, Repo.NewTempDir(), null)));
+        Assert.Equal("IShardGrain.Prepare is not part of the client API: only the cluster's silos call it", prepare.Message);
+        Assert.IsType<UnauthorizedAccessException>(prepare);
+        var step = await Assert.ThrowsAnyAsync<Exception>(async () => await client.GetGrain<ICoordinatorGrain>("from-outside").LearningStep([0], false));
+        Assert.Equal("ICoordinatorGrain.LearningStep is not part of the client API: only the cluster's silos call it", step.Message);
+
+        // The job the stranger submitted ran to its end through the silos' own calls (trainer → coordinator → shards).
+        var trainer = client.GetGrain<ITrainerGrain>("from-outside");
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (!(status = await trainer.GetStatus()).Phase.IsFinal() && DateTime.UtcNow < deadline) await Task.Delay(200);
+        Assert.True(status.Phase == JobPhase.Done, $"{status.Phase}: {status.Message}");
+    }
+
+    [Fact]
+    public void The_client_api_is_what_the_console_calls()
+    {
+        static bool Api(Type type, string method) => type.GetMethods().Where(m => m.Name == method).All(ClientCallFilter.IsClientApi);
+        foreach (var method in typeof(ITrainerGrain).GetMethods()) Assert.True(ClientCallFilter.IsClientApi(method), method.Name);
+        Assert.True(Api(typeof(IJobDirectoryGrain), nameof(IJobDirectoryGrain.List)));
+        Assert.True(Api(typeof(IManagementGrain), nameof(IManagementGrain.GetHosts)));
+        Assert.False(Api(typeof(IManagementGrain), nameof(IManagementGrain.ForceGarbageCollection)));
+        foreach (var method in typeof(IShardGrain).GetMethods().Concat(typeof(ICoordinatorGrain).GetMethods()))
+            Assert.False(ClientCallFilter.IsClientApi(method), method.Name);
+        // Every LWF grain interface is either client API or the silos' own: a new one is refused to clients until marked.
+        var interfaces = typeof(ClientApiAttribute).Assembly.GetTypes().Where(t => t.IsInterface && typeof(IGrain).IsAssignableFrom(t)).ToList();
+        Assert.Equal(["ICollectiveBenchGrain", "IJobDirectoryGrain", "ITrainerGrain"],
+            interfaces.Where(t => t.GetMethods().All(ClientCallFilter.IsClientApi)).Select(t => t.Name).Order());
+    }
+}
