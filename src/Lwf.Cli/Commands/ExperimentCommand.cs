@@ -38,12 +38,12 @@ internal static class ExperimentCommand
         var heads = new Option<int>("--heads") { DefaultValueFactory = _ => pretrainDefaults.Heads };
         var pretrainSteps = new Option<int>("--pretrain-steps") { DefaultValueFactory = _ => pretrainDefaults.Steps };
         var pretrainBatch = new Option<int>("--pretrain-batch") { DefaultValueFactory = _ => pretrainDefaults.BatchSize };
-        var steps = new Option<int>("--steps") { Description = "learning steps per run", DefaultValueFactory = _ => jobDefaults.Steps };
+        var steps = new Option<int>("--steps") { Description = "learning steps per run", DefaultValueFactory = _ => GridSteps };
         var lr = new Option<double>("--lr") { Description = "learning rate of the learning (and forgetting) steps", DefaultValueFactory = _ => jobDefaults.LearningRate };
         var train = new Option<int>("--train") { Description = "learning records per pair (forgetting prompts: 100)", DefaultValueFactory = _ => TaskSizes.Experiment.Train };
         var eval = new Option<int>("--eval") { Description = "evaluation records per task", DefaultValueFactory = _ => TaskSizes.Experiment.Eval };
         var device = new Option<string>("--device") { Description = "cpu or cuda (silos and trainer)", DefaultValueFactory = _ => "cpu" };
-        var silos = new Option<int>("--silos") { Description = "embedded silos; 0 runs each job in this process", DefaultValueFactory = _ => 2 };
+        var silos = new Option<int>("--silos") { Description = "embedded silos; 0 runs each job in this process", DefaultValueFactory = _ => 1 };
         var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
         var reuse = new Option<bool>("--reuse") { Description = "keep runs already in --work from the same job file (an interrupted grid goes on where it stopped)" };
         var machine = new Option<string?>("--machine") { Description = "what ran it, for the setup list (default: cores and device)" };
@@ -75,7 +75,7 @@ internal static class ExperimentCommand
                 Layers = parse.GetValue(layers), Embedding = parse.GetValue(embedding), Heads = parse.GetValue(heads),
                 Steps = parse.GetValue(pretrainSteps), BatchSize = parse.GetValue(pretrainBatch), Device = dev,
             };
-            var settings = new PairJobSettings(Steps: parse.GetValue(steps), LearningRate: parse.GetValue(lr), Device: dev);
+            var settings = new PairJobSettings(Steps: parse.GetValue(steps), LearningRate: parse.GetValue(lr), Device: dev, RunTogether: true);
             if (settings.Steps < 1 || settings.LearningRate <= 0) throw new LwfInputException("--steps must be at least 1 and --lr above 0");
             var sizes = TaskSizes.Experiment with { Train = parse.GetValue(train), Eval = parse.GetValue(eval) };
             return TorchThread.Serve(RunAsync(new Grid(pairList, variantList, seedList, sizes, settings), pretrain, Path.GetFullPath(parse.GetValue(output)!),
@@ -84,6 +84,12 @@ internal static class ExperimentCommand
         }));
         return command;
     }
+
+    /// <summary>
+    /// Learning steps of a grid run: twice the demo's. Measured on the 2-core machine (vanilla, seeds 1 and 2): at 120 steps
+    /// stated-capitals rose +0.21 and stated-endings +0.17 over the base; at 240, +0.38 and +0.27.
+    /// </summary>
+    private const int GridSteps = 240;
 
     /// <summary>In a finished run's folder: the SHA-256 of the job file it ran and its wall time.</summary>
     private const string RunRecord = "experiment-run.txt";

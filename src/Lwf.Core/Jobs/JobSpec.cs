@@ -24,9 +24,17 @@ public sealed record ForgettingSettings
 }
 
 /// <summary>A checkpoint every <c>Every</c> learning steps (0: only at the end) and at the end; the newest <c>Keep</c> stay on disk.</summary>
-public sealed record CheckpointSettings(int Every = 100, int Keep = 2);
+/// <param name="Save">
+/// False: no checkpoint at all, so the run cannot be resumed (a grid's runs: each is short, reruns whole, and its
+/// checkpoints were deleted unread).
+/// </param>
+public sealed record CheckpointSettings(int Every = 100, int Keep = 2, bool Save = true);
 
-public sealed record EvalSettings(int EvalEvery = 0, int MaxNewTokens = 16, int BatchSize = 16);
+/// <param name="Before">
+/// Evaluate the model before the first step. A grid runs every variant of a seed from the same base model on the same
+/// sets, so one variant's "before" serves them all and the others skip it.
+/// </param>
+public sealed record EvalSettings(int EvalEvery = 0, int MaxNewTokens = 16, int BatchSize = 16, bool Before = true);
 
 /// <summary>
 /// A job file (YAML; JSON accepted): the model, the datasets and every knob, with defaults. Paths are
@@ -133,11 +141,11 @@ public sealed record JobSpec
         forgetting.RejectUnknownKeys();
 
         var eval = root.Section("eval");
-        var evalSettings = new EvalSettings(eval.Int("evalEvery") ?? 0, eval.Int("maxNewTokens") ?? 16, eval.Int("batchSize") ?? 16);
+        var evalSettings = new EvalSettings(eval.Int("evalEvery") ?? 0, eval.Int("maxNewTokens") ?? 16, eval.Int("batchSize") ?? 16, eval.Bool("before") ?? true);
         eval.RejectUnknownKeys();
 
         var checkpoint = root.Section("checkpoint");
-        var checkpointSettings = new CheckpointSettings(checkpoint.Int("every") ?? 100, checkpoint.Int("keep") ?? 2);
+        var checkpointSettings = new CheckpointSettings(checkpoint.Int("every") ?? 100, checkpoint.Int("keep") ?? 2, checkpoint.Bool("save") ?? true);
         checkpoint.RejectUnknownKeys();
 
         var spec = new JobSpec

@@ -98,7 +98,7 @@ public sealed class LwfJobRunner
         report.Parameters = parameters;
         Stage("load");
 
-        if (state is null)
+        if (state is null && spec.Eval.Before)
         {
             report.Evaluations.Add(await Evaluate(group, 0, "before", cancellation));
             Stage("evaluate");
@@ -246,7 +246,7 @@ public sealed class LwfJobRunner
                 if (spec.Eval.EvalEvery > 0 && n % spec.Eval.EvalEvery == 0 && !last)
                     report.Evaluations.Add(await Evaluate(group, n, "during", cancellation));
                 Report("training", n, spec.Train.Steps);
-                if (last || spec.Checkpoint.Every > 0 && n % spec.Checkpoint.Every == 0) SaveCheckpoint(n);
+                if (spec.Checkpoint.Save && (last || spec.Checkpoint.Every > 0 && n % spec.Checkpoint.Every == 0)) SaveCheckpoint(n);
                 RecordLive(Snapshot(n));
             }
             Stage("training");

@@ -43,6 +43,13 @@ public static class ResultsGrid
     private static IEnumerable<string> VariantsOf(IEnumerable<GridRun> runs) =>
         runs.Select(r => r.Variant).Distinct().OrderBy(v => v == "vanilla" ? -1 : Tasks.TaskPair.Variants.Keys.ToList().IndexOf(v));
 
+    /// <summary>
+    /// Per seed, the run that evaluated the base model before training (the grid's vanilla run: every variant of a seed
+    /// starts from the same base on the same sets, so the others skip it).
+    /// </summary>
+    public static List<GridRun> BaseRuns(IEnumerable<GridRun> pairRuns) =>
+        pairRuns.GroupBy(r => r.Seed).Select(g => g.FirstOrDefault(r => r.Report.Before is not null)).OfType<GridRun>().ToList();
+
     /// <summary>Per seed, variant minus <paramref name="against"/> (vanilla by default) on one measure; seeds without both runs are left out.</summary>
     public static List<double> PairedDifferences(IReadOnlyList<GridRun> pairRuns, string variant, Func<GridRun, double> measure, string against = "vanilla") =>
         pairRuns.Where(r => r.Variant == variant)
@@ -81,8 +88,7 @@ public static class ResultsGrid
             sb.AppendLine();
             sb.AppendLine($"| run | learn {learnMetric} | forget {forgetMetric} | held-out perplexity | forgetting steps | wall time (s) | seeds |");
             sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-            // The base model before any run trained: the same for every variant of a seed, so taken once per seed.
-            var bases = list.GroupBy(r => r.Seed).Select(g => g.First()).ToList();
+            var bases = BaseRuns(list);
             sb.AppendLine($"| base model, before | {MeanStd.Of(bases.Select(r => r.Before("learn"))).Format("F3")} | " +
                 $"{MeanStd.Of(bases.Select(r => r.Before("forget"))).Format("F3")} | {MeanStd.Of(bases.Select(r => r.Before("held-out"))).Format("F1")} | – | – | {bases.Count} |");
             foreach (var variant in VariantsOf(list))
@@ -109,10 +115,9 @@ public static class ResultsGrid
                 }
                 sb.AppendLine();
             }
-            var baseRuns = list.GroupBy(r => r.Seed).Select(g => g.First()).ToList();
             var vanillaRuns = list.Where(r => r.Variant == "vanilla").ToList();
-            baseLines.Add($"{pairRuns.Key}: the base model scored {MeanStd.Of(baseRuns.Select(r => r.Before("learn"))).Mean:F3} on the learning task " +
-                $"and {MeanStd.Of(baseRuns.Select(r => r.Before("forget"))).Mean:F3} on the forgetting task before any training" +
+            baseLines.Add($"{pairRuns.Key}: the base model scored {MeanStd.Of(bases.Select(r => r.Before("learn"))).Mean:F3} on the learning task " +
+                $"and {MeanStd.Of(bases.Select(r => r.Before("forget"))).Mean:F3} on the forgetting task before any training" +
                 (vanillaRuns.Count > 0 ? $"; vanilla fine-tuning ended at {MeanStd.Of(vanillaRuns.Select(r => r.Learn)).Mean:F3} and {MeanStd.Of(vanillaRuns.Select(r => r.Forget)).Mean:F3}: " +
                     $"it raised the learning metric by {OverBase(vanillaRuns, "learn", r => r.Learn, +1)} over the base model, " +
                     $"and moved the forgetting metric by {OverBase(vanillaRuns, "forget", r => r.Forget, -1)} (paired by seed)." : "."));
@@ -145,7 +150,7 @@ public static class ResultsGrid
     /// <summary>A run's final value on a set minus the base model's before it, paired by seed: the mean and its 95 % interval.</summary>
     private static string OverBase(IEnumerable<GridRun> runs, string set, Func<GridRun, double> final, int wanted)
     {
-        var d = runs.Select(r => final(r) - r.Before(set)).Where(double.IsFinite).ToList();
+        var d = runs.Select(r => final(r) - r.Before(set)).Where(double.IsFinite).ToList(); // the vanilla runs: they hold the base's evaluation
         return d.Count == 0 ? "(not measured)" : PairedDifference.Of(d, wanted).Format();
     }
 
@@ -230,7 +235,7 @@ public static class ResultsGrid
         for (int s = 0; s < sets.Length; s++)
         {
             var (set, _, color) = sets[s];
-            double level = MeanStd.Of(pairRuns.GroupBy(r => r.Seed).Select(g => g.First().Before(set))).Mean;
+            double level = MeanStd.Of(BaseRuns(pairRuns).Select(r => r.Before(set))).Mean;
             if (double.IsNaN(level)) continue;
             var line = plot.Add.HorizontalLine(level);
             line.Color = color;
@@ -266,7 +271,11 @@ public static class ResultsGrid
         {
             var runs = pairRuns.Where(r => r.Variant == variant).ToList();
             if (runs.Count == 0) continue;
-            static List<(double Step, double Value)> Curve(GridRun r) => r.Report.Evaluations
+            // A run that skipped the base's evaluation starts from its seed's (the same model on the same set).
+            var bases = BaseRuns(pairRuns).ToDictionary(r => r.Seed);
+            List<(double Step, double Value)> Curve(GridRun r) =>
+                (r.Report.Before is null && bases.TryGetValue(r.Seed, out var b) ? [b.Report.Before!] : Array.Empty<EvalPoint>())
+                .Concat(r.Report.Evaluations)
                 .Select(e => (Step: (double)e.Step, Value: e.Results.FirstOrDefault(x => x.Set == "learn")?.Value ?? double.NaN))
                 .Where(p => !double.IsNaN(p.Value)).ToList();
             foreach (var run in runs)

@@ -109,6 +109,25 @@ public sealed class LwfJobRunnerTests
     }
 
     [Fact]
+    public void Skipping_the_base_evaluation_and_the_checkpoints_trains_the_same_weights()
+    {
+        var (full, fullReport) = Run("");
+        string dir = TestPaths.NewTempDir();
+        string job = JobFiles.Write(dir);
+        File.AppendAllText(job, "\n  before: false\ncheckpoint:\n  save: false\n"); // eval is the file's last section
+        string outDir = Path.Combine(dir, "out");
+        var report = new LwfJobRunner(JobSpec.Load(job)).Run(outDir);
+
+        Assert.NotNull(fullReport.Before);
+        Assert.Null(report.Before);
+        Assert.Equal(fullReport.Evaluations.Skip(1).Select(e => (e.Step, e.Phase)), report.Evaluations.Select(e => (e.Step, e.Phase)));
+        Assert.NotEmpty(Directory.EnumerateDirectories(Path.Combine(full, "checkpoints"), "checkpoint-*"));
+        string checkpoints = Path.Combine(outDir, "checkpoints");
+        Assert.False(Directory.Exists(checkpoints) && Directory.EnumerateDirectories(checkpoints, "checkpoint-*").Any());
+        Assert.Equal(Weights(full), Weights(outDir));
+    }
+
+    [Fact]
     public void Ahead_takes_the_same_number_of_forgetting_steps_before_learning()
     {
         var (_, report) = Run("  schedule: ahead");

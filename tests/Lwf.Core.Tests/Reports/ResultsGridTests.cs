@@ -15,6 +15,27 @@ public sealed class ResultsGridTests
     }
 
     [Fact]
+    public void The_base_model_level_comes_from_the_run_of_each_seed_that_evaluated_it()
+    {
+        // As the grid runs them: only vanilla evaluates the base; the others skip it (eval.before: false).
+        static GridRun Skipping(GridRun r)
+        {
+            r.Report.Evaluations.RemoveAll(e => e.Phase == "before");
+            return r;
+        }
+        var runs = new List<GridRun>
+        {
+            Skipping(Run("p", "lwf-fisher", 1, 0.6, 0.3, 90)), Skipping(Run("p", "lwf-fisher", 2, 0.6, 0.3, 90)),
+            Run("p", "vanilla", 1, 0.9, 0.4, 100), Run("p", "vanilla", 2, 0.7, 0.4, 100),
+        };
+        runs[3].Report.Evaluations[0] = new EvalPoint(0, "before", [new EvalResult("learn", "accuracy", 0.3, 10)]);
+        Assert.Equal(["vanilla", "vanilla"], ResultsGrid.BaseRuns(runs).Select(r => r.Variant));
+        string md = ResultsGrid.Markdown(runs, "lwf experiment", ["setup"], pair => $"plots/{pair}.png");
+        Assert.Contains("| base model, before | 0.400 ± 0.141 |", md); // seeds 1 and 2: 0.5 and 0.3
+        Assert.Contains("it raised the learning metric by +0.400 [+0.400, +0.400] over the base model", md); // 0.9 − 0.5 and 0.7 − 0.3, paired by seed
+    }
+
+    [Fact]
     public void Mean_and_sample_deviation_match_the_textbook()
     {
         var s = MeanStd.Of([2, 4, 4, 4, 5, 5, 7, 9]);
