@@ -24,17 +24,20 @@ internal sealed class ClusterConnection : IAsyncDisposable
     {
         var config = new ConfigurationBuilder().AddEnvironmentVariables().Build();
         string clusterId = config["Cluster:ClusterId"] ?? "lwf", serviceId = config["Cluster:ServiceId"] ?? "lwf";
+        var gateways = gateway is null ? null : ParseGateways(gateway); // a mistake in it is the user's, told before anything starts
         var builder = Host.CreateApplicationBuilder();
         // stdout is the command's answer (a job id, a table): the client's own logs go to stderr, warnings only.
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddFilter("Orleans", LogLevel.Error);
+        // Orleans' own errors while connecting repeat, with stack traces, what the one error line below says.
+        builder.Logging.AddFilter("Orleans", LogLevel.Critical);
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Critical);
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.UseOrleansClient(client =>
         {
             if (gateway is not null)
-                client.UseStaticClustering(ParseGateways(gateway));
+                client.UseStaticClustering(gateways!);
             else if (config["Cluster:Clustering"] == "redis")
                 client.UseRedisClustering(config["Cluster:RedisConnectionString"]
                     ?? throw new LwfInputException("Cluster__RedisConnectionString is not set"));
@@ -57,7 +60,10 @@ internal sealed class ClusterConnection : IAsyncDisposable
         catch (Exception e) when (e is not LwfInputException)
         {
             host.Dispose();
-            throw new LwfInputException($"could not reach the cluster ({e.GetType().Name}: {e.Message})");
+            var cause = e;
+            while (cause.InnerException is not null) cause = cause.InnerException;
+            string why = cause is OperationCanceledException ? "no gateway answered within 30 s" : cause.Message.TrimEnd('.');
+            throw new LwfInputException($"could not reach the cluster at {gateway ?? "the gateways " + ClusterState.FilePath + " names"}: {why}");
         }
         return new ClusterConnection(host);
     }
@@ -68,9 +74,17 @@ internal sealed class ClusterConnection : IAsyncDisposable
             int colon = part.LastIndexOf(':');
             if (colon <= 0 || !int.TryParse(part[(colon + 1)..], out int port))
                 throw new LwfInputException($"--gateway '{part}' is not HOST:PORT");
-            string host = part[..colon];
-            var address = IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host).First();
-            return new IPEndPoint(address, port);
+            if (port is < 1 or > 65535) throw new LwfInputException($"--gateway '{part}': port {port} is outside 1..65535");
+            string host = part[..colon].Trim('[', ']');
+            if (IPAddress.TryParse(host, out var ip)) return new IPEndPoint(ip, port);
+            try
+            {
+                return new IPEndPoint(Dns.GetHostAddresses(host).First(), port);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException or ArgumentException)
+            {
+                throw new LwfInputException($"--gateway '{part}': host '{host}' does not resolve");
+            }
         }).ToArray();
 
     public async ValueTask DisposeAsync()

@@ -23,6 +23,7 @@ public static class LwfCommandLine
         root.Subcommands.Add(DemoCommand.Build());
         root.Subcommands.Add(ExperimentCommand.Build());
         root.Subcommands.Add(BenchCommands.Build());
+        root.Subcommands.Add(SoakCommand.Build());
         return root;
     }
 

@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
 
 namespace Lwf.EndToEnd.Tests;
 
@@ -202,6 +205,67 @@ public sealed class MultiProcessClusterTests
         {
             lwf.Run("cluster", "down");
         }
+    }
+
+    [Fact]
+    public void The_data_plane_gives_a_stranger_no_byte_and_two_thousand_idle_connections_do_not_keep_a_job_out()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        lwf.Ok("cluster", "up", "--silos", "2");
+        var idle = new List<Socket>();
+        try
+        {
+            var ports = DataPlanePorts(lwf);
+            Assert.Equal(2, ports.Count);
+            // A stranger that connects and says nothing: not one byte back, and closed within the read timeout (30 s).
+            using (var stranger = new Socket(SocketType.Stream, ProtocolType.Tcp))
+            {
+                stranger.Connect(IPAddress.Loopback, ports[0]);
+                stranger.ReceiveTimeout = 90_000;
+                var clock = Stopwatch.StartNew();
+                Assert.Equal(0, stranger.Receive(new byte[64])); // an orderly close with no data
+                Assert.InRange(clock.Elapsed.TotalSeconds, 25, 60);
+            }
+            // 2,000 idle connections, 1,000 on each silo's data plane (whose cap is 256), then a job: the ring's peers
+            // connect while the idle ones are still open, and must get in.
+            foreach (int port in ports)
+                for (int i = 0; i < 1000; i++)
+                {
+                    var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                    socket.Connect(IPAddress.Loopback, port);
+                    idle.Add(socket);
+                }
+            string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+            var (code, stdout, stderr) = lwf.Run("watch", id);
+            Assert.True(code == 0, stdout + stderr);
+            Assert.Contains($"{id}: done", lwf.Ok("status", id));
+            Assert.All(lwf.Silos(), s => Assert.True(Process.GetProcessById(s.Pid) is { HasExited: false }));
+            string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
+            Assert.Contains("closed the one that had waited longest without a whole frame header", logs);
+            Assert.DoesNotContain("Unhandled exception", logs);
+        }
+        finally
+        {
+            foreach (var socket in idle) socket.Dispose();
+            lwf.Run("cluster", "down");
+        }
+    }
+
+    /// <summary>Each silo's data-plane port: the one of its listeners that is not its silo, gateway or HTTP port.</summary>
+    private static List<int> DataPlanePorts(Lwf lwf)
+    {
+        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(lwf.Home, "cluster.json")));
+        var ss = Process.Start(new ProcessStartInfo("ss", "-H -ltnp") { RedirectStandardOutput = true, UseShellExecute = false })!;
+        string listing = ss.StandardOutput.ReadToEnd();
+        ss.WaitForExit();
+        return state.RootElement.GetProperty("Silos").EnumerateArray().Select(silo =>
+        {
+            var known = new[] { "SiloPort", "GatewayPort", "HttpPort" }.Select(p => silo.GetProperty(p).GetInt32()).ToHashSet();
+            int pid = silo.GetProperty("Pid").GetInt32();
+            return listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(line => line.Contains($"pid={pid},"))
+                .Select(line => int.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3].Split(':')[^1]))
+                .Single(port => !known.Contains(port));
+        }).ToList();
     }
 
     [Fact]

@@ -16,6 +16,8 @@ internal static class TrainCommand
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             var spec = JobSpec.Load(parse.GetValue(job)!);
+            // Every input as the run will read it, before the run touches OUT (it clears old checkpoints once it has loaded).
+            JobInputs.Check(spec);
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
             Directory.CreateDirectory(outDir);
             var progress = new ConsoleProgress();

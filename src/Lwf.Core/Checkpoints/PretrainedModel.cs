@@ -17,6 +17,9 @@ public static class PretrainedModel
     public const string IndexFile = "model.safetensors.index.json";
     public const long DefaultMaxShardBytes = 5L * 1024 * 1024 * 1024;
 
+    /// <summary>Far above what a silo trains (a 70 B model does not fit one); a config beyond it is a mistake.</summary>
+    public const double MaxParameters = 200e9;
+
     /// <summary>Files copied along when a model is saved from a folder that has them.</summary>
     private static readonly string[] CompanionFiles =
         ["generation_config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.model", "special_tokens_map.json"];
@@ -26,6 +29,11 @@ public static class PretrainedModel
     public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null, long initSeed = 0)
     {
         var config = ModelConfig.Load(dir);
+        // Sizes each in range can still multiply into terabytes: refused before libtorch is asked for them.
+        double parameters = (double)config.VocabSize * config.HiddenSize * (config.TieWordEmbeddings ? 1 : 2)
+            + (double)config.NumLayers * (4.0 * config.HiddenSize * config.HiddenSize + 3.0 * config.HiddenSize * config.IntermediateSize);
+        if (parameters > MaxParameters)
+            throw new LwfInputException($"{Path.Combine(dir, "config.json")}: the config describes about {parameters:G3} parameters; the limit is {MaxParameters:G3}");
         var model = CausalLM.Create(config);
         model.to(dtype ?? config.DType);
         var files = WeightFiles(dir);
@@ -81,6 +89,9 @@ public static class PretrainedModel
                 used.Add(key);
                 var file = available[key];
                 var entry = file.Entries[key];
+                // Integers copied into a float parameter are numbers no training made (a float tensor labelled I32 loads "fine").
+                if (parameter.is_floating_point() && entry.DType is not ("F64" or "F32" or "F16" or "BF16"))
+                    throw new LwfInputException($"{file.Path}: tensor '{key}' is stored as {entry.DType}, but the model's weights are floating point");
                 if (!entry.Shape.SequenceEqual(parameter.shape))
                     throw new LwfInputException($"{file.Path}: tensor '{key}' has shape [{string.Join(",", entry.Shape)}] but the config gives [{string.Join(",", parameter.shape)}]");
                 using var loaded = file.Read(key);

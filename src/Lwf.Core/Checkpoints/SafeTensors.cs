@@ -65,6 +65,14 @@ public sealed class SafeTensorsFile : IDisposable
         JsonObject header;
         try
         {
+            // A name given twice: which of its tensors is meant would be anyone's guess.
+            using (var document = JsonDocument.Parse(headerBytes))
+                if (document.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    var seen = new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var property in document.RootElement.EnumerateObject())
+                        if (!seen.Add(property.Name)) throw new LwfInputException($"{path}: the header names tensor '{property.Name}' twice");
+                }
             header = JsonNode.Parse(headerBytes) as JsonObject
                 ?? throw new LwfInputException($"{path}: the header is not a JSON object");
         }
@@ -117,8 +125,16 @@ public sealed class SafeTensorsFile : IDisposable
             throw new LwfInputException($"{path}: tensor '{name}': shape and data_offsets must be non-negative integers");
         }
         if (shape.Any(d => d < 0)) throw new LwfInputException($"{path}: tensor '{name}': negative dimension in shape [{string.Join(",", shape)}]");
-        long elements = shape.Aggregate(1L, (a, d) => checked(a * d));
-        long expected = checked(elements * elementSize);
+        long elements, expected;
+        try
+        {
+            elements = shape.Aggregate(1L, (a, d) => checked(a * d));
+            expected = checked(elements * elementSize);
+        }
+        catch (OverflowException)
+        {
+            throw new LwfInputException($"{path}: tensor '{name}': shape [{string.Join(",", shape)}] is more bytes than a file can hold");
+        }
         if (begin < 0 || end < begin)
             throw new LwfInputException($"{path}: tensor '{name}': data_offsets [{begin}, {end}] are not an increasing pair");
         if (end - begin != expected)

@@ -112,7 +112,8 @@ public sealed class JsonlDataset
         int index;
         if (answer.GetValueKind() == JsonValueKind.Number)
         {
-            index = answer.GetValue<int>();
+            if (!answer.AsValue().TryGetValue(out index))
+                throw new LwfInputException($"'answer' {answer.ToJsonString()} is not a whole number (a choice index)");
             if (index < 0 || index >= choices.Length) throw new LwfInputException($"'answer' {index} is not an index into the {choices.Length} choices");
         }
         else if (answer.GetValueKind() == JsonValueKind.String)

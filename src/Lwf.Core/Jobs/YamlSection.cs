@@ -25,9 +25,24 @@ internal sealed class YamlSection
     public static YamlSection LoadRoot(string file, DataRoot? root = null)
     {
         if (!System.IO.File.Exists(file)) throw new LwfInputException($"{file}: job file not found");
+        long bytes = new FileInfo(file).Length;
+        if (bytes > MaxFileBytes) throw new LwfInputException($"{file}: a job file of {bytes:N0} bytes; the limit is {MaxFileBytes:N0}");
         var stream = new YamlStream();
         try
         {
+            // The nesting is measured on the parser's events before any node is built: building nodes recurses, and a
+            // file nested 200,000 deep overflowed the stack of the process that read it.
+            using (var scan = new StreamReader(file))
+            {
+                var parser = new Parser(scan);
+                int depth = 0;
+                while (parser.MoveNext())
+                {
+                    if ((parser.Current is YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart) && ++depth > MaxDepth)
+                        throw new LwfInputException($"{file}:{parser.Current!.Start.Line}:{parser.Current.Start.Column}: nested more than {MaxDepth} deep; a job file is a few levels of keys");
+                    if (parser.Current is YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd) depth--;
+                }
+            }
             using var reader = new StreamReader(file);
             stream.Load(reader); // JSON is YAML too, so .json job files load the same way
         }
@@ -35,12 +50,19 @@ internal sealed class YamlSection
         {
             throw new LwfInputException($"{file}:{e.Start.Line}:{e.Start.Column}: not valid YAML: {e.Message}");
         }
+
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode doc)
             throw new LwfInputException($"{file}: a job file is a mapping of keys (model, data, train, ...)");
         return new YamlSection(file, doc, "", root);
     }
 
     public string File => _file;
+
+    /// <summary>Far above any real job file; a bigger one is a mistake or an attack, refused before it is parsed.</summary>
+    public const long MaxFileBytes = 1 << 20;
+
+    /// <summary>Mappings and sequences inside each other, at most.</summary>
+    public const int MaxDepth = 32;
 
     private string Name(string key) => _path.Length == 0 ? key : $"{_path}.{key}";
 
@@ -118,7 +140,9 @@ internal sealed class YamlSection
     {
         foreach (var (keyNode, _) in _node.Children)
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
+            if (keyNode is not YamlScalarNode scalar)
+                throw new LwfInputException($"{Where(keyNode)}: a key must be a plain name, not a {(keyNode is YamlSequenceNode ? "list" : "mapping")}");
+            string key = scalar.Value ?? "";
             if (_known.Contains(key)) continue;
             string? suggestion = NearestName.Of(key, _known, maxEdits: 2);
             throw new LwfInputException($"{Where(keyNode)}: unknown key '{Name(key)}'" +

@@ -78,18 +78,18 @@ public sealed class ModelConfig
         };
         if (family == ModelFamily.Gpt2)
         {
-            int hidden = r.Int("n_embd");
-            int heads = r.Int("n_head");
+            int hidden = r.Size("n_embd");
+            int heads = r.Size("n_head");
             if (hidden % heads != 0) throw new LwfInputException($"{source}: n_embd {hidden} is not divisible by n_head {heads}");
             if (r.Bool("scale_attn_by_inverse_layer_idx") == true || r.Bool("reorder_and_upcast_attn") == true)
                 throw new LwfInputException($"{source}: scale_attn_by_inverse_layer_idx and reorder_and_upcast_attn are not supported");
             return new ModelConfig
             {
                 Family = family, ModelType = modelType, Json = json, DType = dtype,
-                VocabSize = r.Int("vocab_size"), HiddenSize = hidden, NumLayers = r.Int("n_layer"),
+                VocabSize = r.Size("vocab_size"), HiddenSize = hidden, NumLayers = r.Size("n_layer"),
                 NumHeads = heads, NumKeyValueHeads = heads, HeadDim = hidden / heads,
-                IntermediateSize = r.OptionalInt("n_inner") ?? 4 * hidden,
-                MaxPositions = r.Int("n_positions"),
+                IntermediateSize = r.OptionalSize("n_inner") ?? 4 * hidden,
+                MaxPositions = r.Size("n_positions"),
                 NormEps = r.OptionalDouble("layer_norm_epsilon") ?? 1e-5,
                 Activation = r.String("activation_function") ?? "gelu_new",
                 TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? true,
@@ -100,18 +100,18 @@ public sealed class ModelConfig
         }
         else
         {
-            int hidden = r.Int("hidden_size");
-            int heads = r.Int("num_attention_heads");
-            int kvHeads = r.OptionalInt("num_key_value_heads") ?? heads;
+            int hidden = r.Size("hidden_size");
+            int heads = r.Size("num_attention_heads");
+            int kvHeads = r.OptionalSize("num_key_value_heads") ?? heads;
             if (heads % kvHeads != 0) throw new LwfInputException($"{source}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
-            int headDim = r.OptionalInt("head_dim") ?? hidden / heads;
+            int headDim = r.OptionalSize("head_dim") ?? hidden / heads;
             return new ModelConfig
             {
                 Family = family, ModelType = modelType, Json = json, DType = dtype,
-                VocabSize = r.Int("vocab_size"), HiddenSize = hidden, NumLayers = r.Int("num_hidden_layers"),
+                VocabSize = r.Size("vocab_size"), HiddenSize = hidden, NumLayers = r.Size("num_hidden_layers"),
                 NumHeads = heads, NumKeyValueHeads = kvHeads, HeadDim = headDim,
-                IntermediateSize = r.Int("intermediate_size"),
-                MaxPositions = r.OptionalInt("max_position_embeddings") ?? 2048,
+                IntermediateSize = r.Size("intermediate_size"),
+                MaxPositions = r.OptionalSize("max_position_embeddings") ?? 2048,
                 NormEps = r.OptionalDouble("rms_norm_eps") ?? 1e-6,
                 Activation = r.String("hidden_act") ?? "silu",
                 TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? false,
@@ -136,6 +136,14 @@ public sealed class ModelConfig
     private sealed class ConfigReader(JsonObject json, string source)
     {
         public int Int(string key) => OptionalInt(key) ?? throw new LwfInputException($"{source}: missing key '{key}'");
+
+        /// <summary>A dimension or count: a zero or negative one would fail deep inside the model (a division by n_head, an empty matrix).</summary>
+        public int Size(string key) => OptionalSize(key) ?? throw new LwfInputException($"{source}: missing key '{key}'");
+
+        public int? OptionalSize(string key) => OptionalInt(key) is not { } v ? null
+            : v is >= 1 and <= MaxSize ? v : throw new LwfInputException($"{source}: key '{key}' must be an integer in 1..{MaxSize}, got {v}");
+
+        private const int MaxSize = 10_000_000;
 
         public int? OptionalInt(string key) => Value(key, n => n.GetValue<int>(), "an integer");
 

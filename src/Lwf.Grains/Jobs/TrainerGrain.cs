@@ -3,6 +3,7 @@ using Lwf.Abstractions;
 using Lwf.Core;
 using Lwf.Core.Jobs;
 using Lwf.Core.Reports;
+using Lwf.Grains.Replicas;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -96,10 +97,18 @@ public sealed partial class TrainerGrain(
         try
         {
             spec = options.Value.LoadJob(request.JobFile);
+            // The model and the data as the shards will read them: a bad one is refused now, not found by the job.
+            await TorchThread.RunAsync(() => { JobInputs.Check(spec); return 0; });
         }
         catch (LwfInputException e)
         {
             return NewStatus(JobPhase.Failed, 0, 0, e.Message); // refused: nothing recorded, nothing started
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException
+                                      or OverflowException or FormatException or System.Runtime.InteropServices.ExternalException)
+        {
+            // An input no check names yet: refused all the same, with what went wrong, never an unhandled grain error.
+            return NewStatus(JobPhase.Failed, 0, 0, $"{request.JobFile}: its inputs could not be read: {e.Message}");
         }
         record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending };
         return await StartAsync(spec, resume: false);

@@ -73,6 +73,27 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     /// <summary>Connections being served now.</summary>
     public int Connections => Volatile.Read(ref _connections);
 
+    // Connections that have not yet sent a whole frame header, by their order of arrival. A peer of the ring sends its
+    // first frame as soon as it connects; a stranger that connects and waits is the one that makes room at the cap.
+    private readonly ConcurrentDictionary<Socket, long> _unproven = new();
+    private long _arrivals;
+
+    /// <summary>
+    /// At the cap: closes the connection that has waited longest without a whole frame header, so that idle strangers can
+    /// never keep the ring's peers out (refusing the newcomer would). False when every connection has proved itself.
+    /// </summary>
+    private bool EvictOldestUnproven()
+    {
+        foreach (var socket in _unproven.OrderBy(p => p.Value).Select(p => p.Key))
+        {
+            if (!_unproven.TryRemove(socket, out _)) continue;
+            try { socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            socket.Dispose(); // its ServeAsync ends and frees the slot
+            return true;
+        }
+        return false;
+    }
+
     private async Task AcceptLoop()
     {
         while (!_stopping.IsCancellationRequested)
@@ -89,11 +110,16 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
             }
             if (Interlocked.Increment(ref _connections) > options.Value.DataPlaneMaxConnections)
             {
-                Interlocked.Decrement(ref _connections);
-                LogRefused(logger, options.Value.DataPlaneMaxConnections);
-                socket.Dispose();
-                continue;
+                if (EvictOldestUnproven()) LogEvicted(logger, options.Value.DataPlaneMaxConnections);
+                else
+                {
+                    Interlocked.Decrement(ref _connections);
+                    LogRefused(logger, options.Value.DataPlaneMaxConnections);
+                    socket.Dispose();
+                    continue;
+                }
             }
+            _unproven[socket] = Interlocked.Increment(ref _arrivals);
             socket.NoDelay = true;
             _ = Task.Run(() => ServeAsync(socket));
         }
@@ -119,7 +145,6 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
                 if (first) frame.CancelAfter(timeout);
                 if (!await ReceiveExactlyAsync(socket, header.AsMemory(0, 1), endOk: true, frame.Token)) return;
                 frame.CancelAfter(timeout);
-                first = false;
                 await ReceiveExactlyAsync(socket, header.AsMemory(1), cancellation: frame.Token);
                 int keyLength = BinaryPrimitives.ReadInt32LittleEndian(header);
                 if (keyLength is <= 0 or > MaxKeyBytes) { LogBadFrame(logger, $"key length {keyLength}"); return; }
@@ -128,6 +153,9 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
                 await ReceiveExactlyAsync(socket, length, cancellation: frame.Token);
                 long payloadLength = BinaryPrimitives.ReadInt64LittleEndian(length);
                 if (payloadLength is < 0 or > MaxPayloadBytes) { LogBadFrame(logger, $"payload length {payloadLength}"); return; }
+                // A whole, valid header: a peer in the middle of its first (maybe 256 MiB) frame is no longer the one
+                // that makes room at the cap; a stranger that stalls now meets the read timeout.
+                if (first) _unproven.TryRemove(socket, out long _);
                 var buffer = ArrayPool<byte>.Shared.Rent((int)payloadLength);
                 try
                 {
@@ -139,6 +167,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
                     throw;
                 }
                 metrics.BytesReceived(payloadLength + 12 + keyLength);
+                first = false;
                 Deliver(Encoding.UTF8.GetString(keyBytes), new Payload(buffer, (int)payloadLength));
             }
         }
@@ -149,6 +178,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
         finally
         {
+            _unproven.TryRemove(socket, out long _);
             Interlocked.Decrement(ref _connections);
         }
     }
@@ -261,6 +291,9 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: {Limit} connections are open; a new one was closed")]
     private static partial void LogRefused(ILogger logger, int limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: {Limit} connections are open; closed the one that had waited longest without a whole frame header")]
+    private static partial void LogEvicted(ILogger logger, int limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: dropped a connection that sent a bad frame ({Reason})")]
     private static partial void LogBadFrame(ILogger logger, string reason);
