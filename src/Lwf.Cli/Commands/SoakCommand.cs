@@ -133,7 +133,8 @@ internal static class SoakCommand
             if (wasKilled) continue;
             if (child.ExitCode != 0)
             {
-                failures.Add($"lwf train exited {child.ExitCode} without being killed: {stderr.Result.Trim().Split('\n').LastOrDefault()}");
+                failures.Add($"lwf train exited {child.ExitCode} without being killed (resumed: {latest is not null}); its stderr ends:\n" +
+                    string.Join('\n', stderr.Result.Trim().Split('\n').Where(l => !l.Contains('[')).TakeLast(25)));
                 break;
             }
             finished++;

@@ -19,6 +19,9 @@ public sealed class TrainingReplicaTests
         var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  schedule: none", train: $"  gradientPrecision: {precision}"));
         using var replica = new TrainingReplica(spec, CPU);
         var records = JsonlDataset.Load(spec.Data.LearnTrain, replica.Encoder, spec.SkipBadLines).Records;
+        // Handles an earlier test left to the finalizer must not be freed in the middle of the count.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         var live = new List<long>();
         for (int step = 0; step < 6; step++)
         {
