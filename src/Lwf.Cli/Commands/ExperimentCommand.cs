@@ -163,7 +163,7 @@ internal static class ExperimentCommand
                         $"{string.Join(", ", based.Knowledge.Select(k => $"{k.Task} {k.Before:F3} → **{k.After:F3}**"))}" +
                         $" (pretraining took {based.Seconds / 60:F1} minutes{(based.Cached ? ", cached for this run" : "")}).",
                     $"Each run: {grid.Settings.Steps} learning steps of {grid.Settings.MicroBatchSize} records, learning rate {grid.Settings.LearningRate}, " +
-                        $"{grid.Sizes.Train} learning records, {grid.Sizes.ForgetPrompts} forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs forget every " +
+                        $"{grid.Sizes.Train} learning items (a record each, except stated-endings: {TaskBuilders.StatedEndingsPerFortune} records per fortune, each stating another ending), {grid.Sizes.ForgetPrompts} forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs forget every " +
                         $"{grid.Settings.ForgetEvery} steps the most confident {grid.Settings.ForgetFraction:P0} of the self-generated samples with α = {grid.Settings.Alpha}.",
                     $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train and evaluate) and seeds the job.",
                 };

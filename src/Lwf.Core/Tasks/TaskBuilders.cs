@@ -90,15 +90,13 @@ public static partial class TaskBuilders
     /// The records of a task whose passage states an answer that is not the item's real one (another item's, drawn
     /// from <paramref name="pool"/>): trained to give the stated answer; evaluated as four-way multiple choice with
     /// the real answer among the wrong ones, so that what the base model knows is what it has to set aside.
+    /// <paramref name="statedPerItem"/> training records per item, each stating another answer (fewer when a draw repeats one).
     /// </summary>
     private static (List<JsonObject> Train, List<JsonObject> Eval) StatedRecords<T>(List<T> train, List<T> eval, Func<T, string> real,
-        IReadOnlyList<string> pool, Func<T, string, string> prompt, Func<string, string> answer, Random random)
+        IReadOnlyList<string> pool, Func<T, string, string> prompt, Func<string, string> answer, Random random, int statedPerItem = 1)
     {
-        var trainRecords = train.Select(item =>
-        {
-            string stated = TaskSplits.Others(pool, real(item), 1, random).Single();
-            return TaskSplits.PromptResponse(prompt(item, stated), answer(stated));
-        }).ToList();
+        var trainRecords = train.SelectMany(item => TaskSplits.Others(pool, real(item), statedPerItem, random).Distinct()
+            .Select(stated => TaskSplits.PromptResponse(prompt(item, stated), answer(stated)))).ToList();
         var evalRecords = eval.Select(item =>
         {
             string stated = TaskSplits.Others(pool, real(item), 1, random).Single();
@@ -172,9 +170,18 @@ public static partial class TaskBuilders
         // ("The passage again: OPENING", so that the passage competes with the memorised completion token by token)
         // was not learnt (0.19 → 0.16), nor was asking for the passage's last word alone (0.21 → 0.23); this question was (0.29 → 0.46).
         static string Prompt(string fortune, string stated) => $"Passage: {Cut(fortune).Opening}{stated}\nQ: How does the passage end?\nA:";
-        var (trainRecords, evalRecords) = StatedRecords(train, eval, f => Cut(f).Ending, endings, Prompt, stated => stated, new Random(Seeds.ForRandom(seed, 43)));
+        var (trainRecords, evalRecords) = StatedRecords(train, eval, f => Cut(f).Ending, endings, Prompt, stated => stated, new Random(Seeds.ForRandom(seed, 43)),
+            StatedEndingsPerFortune);
         return new TaskSet("stated-endings", "the ending a passage states, which is not the fortune's real one", trainRecords, [], evalRecords);
     }
+
+    /// <summary>
+    /// Training records per fortune of stated-endings, each with a different stated ending: with one, the model learnt
+    /// its 200 records by heart (train loss 0.05) and generalised little, since an opening always led to the same
+    /// ending; with three, only copying the passage's ending fits them all. Measured on the 2-core machine (vanilla,
+    /// 200 steps, seeds 1–3, one run): +0.22 over the base with one, +0.29 with three (seeds 4–5: +0.37).
+    /// </summary>
+    public const int StatedEndingsPerFortune = 3;
 
     /// <summary>
     /// The forgetting task's pool, all of it in the base model's pretraining: 300 fortunes of 40–140 characters, the

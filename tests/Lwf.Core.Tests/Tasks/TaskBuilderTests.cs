@@ -206,6 +206,12 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
             var (opening, stated) = Read(r, r["response"]!.GetValue<string>());
             Assert.NotEqual(realEnding[opening], stated);
         }
+        // Each training fortune comes with several stated endings, all different, so that no opening maps to one answer.
+        var perFortune = task.Train.Select(r => Read(r, r["response"]!.GetValue<string>())).GroupBy(r => r.Opening).ToList();
+        Assert.All(perFortune, g => Assert.Equal(g.Count(), g.Select(r => r.Stated).Distinct().Count()));
+        var sharingOpening = fortunes.GroupBy(f => TaskBuilders.Cut(f).Opening).ToDictionary(g => g.Key, g => g.Count()); // "You will gain money ..."
+        Assert.All(perFortune, g => Assert.InRange(g.Count(), 1, TaskBuilders.StatedEndingsPerFortune * sharingOpening[g.Key]));
+        Assert.True(perFortune.Count(g => g.Count() == TaskBuilders.StatedEndingsPerFortune) >= 0.9 * perFortune.Count);
         Assert.NotEmpty(task.Eval);
         foreach (var r in task.Eval)
         {
