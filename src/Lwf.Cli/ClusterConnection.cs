@@ -1,5 +1,6 @@
 using System.Net;
 using Lwf.Core;
+using Lwf.Grains.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -25,6 +26,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         var config = new ConfigurationBuilder().AddEnvironmentVariables().Build();
         string clusterId = config["Cluster:ClusterId"] ?? "lwf", serviceId = config["Cluster:ServiceId"] ?? "lwf";
         var gateways = gateway is null ? null : ParseGateways(gateway); // a mistake in it is the user's, told before anything starts
+        var certificates = Certificates(config);
         var builder = Host.CreateApplicationBuilder();
         // stdout is the command's answer (a job id, a table): the client's own logs go to stderr, warnings only.
         builder.Logging.ClearProviders();
@@ -49,6 +51,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             else
                 throw new LwfInputException($"no cluster to talk to: start one with `lwf cluster up`, or give --gateway HOST:PORT ({ClusterState.FilePath} does not exist)");
             client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; });
+            if (certificates is not null) client.UseClusterTls(certificates);
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
         });
         var host = builder.Build();
@@ -66,6 +69,22 @@ internal sealed class ClusterConnection : IAsyncDisposable
             throw new LwfInputException($"could not reach the cluster at {gateway ?? "the gateways " + ClusterState.FilePath + " names"}: {why}");
         }
         return new ClusterConnection(host);
+    }
+
+    /// <summary>
+    /// The cluster's certificates for mutual TLS: from Cluster__TlsDirectory, else from the folder `lwf cluster up` made;
+    /// none when Cluster__Tls=off (a cluster that runs without TLS).
+    /// </summary>
+    private static ClusterCertificates? Certificates(IConfiguration config)
+    {
+        if (config["Cluster:Tls"] is { } mode && mode != ClusterTls.Mutual)
+            return mode == ClusterTls.Off ? null : throw new LwfInputException($"Cluster__Tls must be {ClusterTls.Mutual} or {ClusterTls.Off}, got '{mode}'");
+        string directory = config["Cluster:TlsDirectory"] is { Length: > 0 } d ? d : ClusterState.TlsDirectory;
+        if (!Directory.Exists(directory))
+            throw new LwfInputException($"no TLS files for the cluster in {directory}: `lwf cluster up` puts its own there; for another cluster copy its " +
+                $"{ClusterCertificates.AuthorityFile}, {ClusterCertificates.CertificateFile} and {ClusterCertificates.KeyFile} into a folder and set Cluster__TlsDirectory " +
+                "(Cluster__Tls=off for a cluster that runs without TLS)");
+        return ClusterCertificates.Load(directory);
     }
 
     private static IPEndPoint[] ParseGateways(string text) =>

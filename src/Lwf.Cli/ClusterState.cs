@@ -23,6 +23,9 @@ public sealed record ClusterState(string ClusterId, string CheckpointDirectory, 
 
     public static string FilePath => Path.Combine(Home, "cluster.json");
 
+    /// <summary>The cluster's TLS files (ca.crt, tls.crt, tls.key): made by `lwf cluster up`, read by the silos it starts and by every client.</summary>
+    public static string TlsDirectory => Path.Combine(Home, "tls");
+
     public static ClusterState? Load()
     {
         if (!File.Exists(FilePath)) return null;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Lwf.Grains.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,9 +15,16 @@ public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly List<WebApplication> _silos;
 
-    private LocalCluster(List<WebApplication> silos) => _silos = silos;
+    private LocalCluster(List<WebApplication> silos, ClusterCertificates certificates)
+    {
+        _silos = silos;
+        Certificates = certificates;
+    }
 
     public IReadOnlyList<WebApplication> Silos => _silos;
+
+    /// <summary>The cluster's TLS identity, made for it alone when it starts (a client from outside needs it to connect).</summary>
+    public ClusterCertificates Certificates { get; }
 
     /// <summary>A client of the cluster (the first silo's own).</summary>
     public IClusterClient Client => _silos[0].Services.GetRequiredService<IClusterClient>();
@@ -50,6 +58,7 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         var ports = FreePorts(3 * silos);
         var started = new List<WebApplication>();
+        var certificates = ClusterCertificates.Create($"lwf-embedded-{ports[0]}");
         try
         {
             for (int i = 0; i < silos; i++)
@@ -70,15 +79,16 @@ public sealed class LocalCluster : IAsyncDisposable
                     ["Logging:LogLevel:Orleans"] = "Error",
                 };
                 if (settings is not null) foreach (var (k, v) in settings) config[k] = v;
-                var app = LwfSiloHost.Build([], c => c.AddInMemoryCollection(config));
+                var app = LwfSiloHost.Build([], c => c.AddInMemoryCollection(config), certificates);
                 await app.StartAsync();
                 started.Add(app);
             }
-            return new LocalCluster(started);
+            return new LocalCluster(started, certificates);
         }
         catch
         {
             foreach (var app in started) await app.DisposeAsync();
+            certificates.Dispose();
             throw;
         }
     }
@@ -96,6 +106,7 @@ public sealed class LocalCluster : IAsyncDisposable
             try { await _silos[i].StopAsync(); } catch (Exception) { }
             await _silos[i].DisposeAsync();
         }
+        Certificates.Dispose();
     }
 
     /// <summary>Ports free right now on loopback (all held open until every one is chosen).</summary>

@@ -32,6 +32,16 @@ public sealed class LwfClusterOptions
 
     public string? RedisConnectionString { get; set; }
 
+    /// <summary>
+    /// mutual (the default): silo to silo, client to gateway and the data plane are mutual TLS with the certificates in
+    /// <see cref="TlsDirectory"/>; off: plain TCP, for a network nothing else can reach.
+    /// </summary>
+    [Required, RegularExpression("^(mutual|off)$", ErrorMessage = "Cluster:Tls must be mutual or off")]
+    public string Tls { get; set; } = Lwf.Grains.Security.ClusterTls.Mutual;
+
+    /// <summary>The folder holding ca.crt, tls.crt and tls.key (a Kubernetes TLS Secret's layout; `lwf cluster certs` makes one).</summary>
+    public string? TlsDirectory { get; set; }
+
     public string? AdoNetConnectionString { get; set; }
 
     public string AdoNetInvariant { get; set; } = "Npgsql";

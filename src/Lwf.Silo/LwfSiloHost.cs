@@ -3,6 +3,7 @@ using Lwf.Core.Models;
 using Lwf.Grains;
 using Lwf.Grains.Jobs;
 using Lwf.Grains.Replicas;
+using Lwf.Grains.Security;
 using Lwf.Grains.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
@@ -26,14 +27,17 @@ namespace Lwf.Silo;
 /// </summary>
 public static class LwfSiloHost
 {
-    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
+    /// <param name="certificates">The cluster's TLS identity when the caller made one (the embedded cluster); else it is read from Cluster:TlsDirectory.</param>
+    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null, ClusterCertificates? certificates = null)
     {
         Lwf.Core.NativeMemory.KeepLargeAllocationsOnHeap();
         TorchWarmup.Run();
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder.Configuration);
         var cluster = builder.Configuration.GetSection(LwfClusterOptions.Section).Get<LwfClusterOptions>() ?? new LwfClusterOptions();
-        Validate(cluster);
+        Validate(cluster, certificates is not null);
+        var tls = cluster.Tls == ClusterTls.Off ? null : certificates ?? ClusterCertificates.Load(cluster.TlsDirectory!);
+        if (tls is not null) builder.Services.AddSingleton(tls);
         builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Lwf.Grains.Telemetry.LwfMetrics>();
@@ -44,13 +48,14 @@ public static class LwfSiloHost
         builder.Services.AddSingleton<ModelReplicas>();
         // The data plane advertises the silo's own address unless Lwf:DataPlaneHost names one.
         builder.Services.AddSingleton(sp => new DataPlane(sp.GetRequiredService<IOptions<LwfSiloOptions>>(),
-            sp.GetRequiredService<Lwf.Grains.Telemetry.LwfMetrics>(), sp.GetRequiredService<ILogger<DataPlane>>()) { AdvertisedHost = (cluster.Clustering == "localhost" ? IPAddress.Loopback : Advertised(cluster)).ToString() });
+            sp.GetRequiredService<Lwf.Grains.Telemetry.LwfMetrics>(), sp.GetRequiredService<ILogger<DataPlane>>(), tls) { AdvertisedHost = (cluster.Clustering == "localhost" ? IPAddress.Loopback : Advertised(cluster)).ToString() });
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPlane>());
         builder.Services.AddKeyedSingleton<IGrainStorage, JobFolderStorage>(JobFolderStorage.Name);
         builder.Services.AddHostedService<JobWatchdog>();
         builder.UseOrleans(silo =>
         {
             ConfigureClustering(silo, cluster);
+            if (tls is not null) silo.UseClusterTls(tls);
             silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
             silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = cluster.MaxMessageBodyBytes);
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
@@ -71,13 +76,16 @@ public static class LwfSiloHost
         return app;
     }
 
-    private static void Validate(LwfClusterOptions cluster)
+    private static void Validate(LwfClusterOptions cluster, bool haveCertificates)
     {
         var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
         if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(cluster, new(cluster), results, validateAllProperties: true))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
         if (cluster.Clustering == "redis" && string.IsNullOrWhiteSpace(cluster.RedisConnectionString))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:RedisConnectionString is required for redis clustering"]);
+        if (cluster.Tls == ClusterTls.Mutual && !haveCertificates && string.IsNullOrWhiteSpace(cluster.TlsDirectory))
+            throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions),
+                ["Cluster:TlsDirectory is required: mutual TLS is on by default (`lwf cluster certs --out DIR` makes ca.crt, tls.crt and tls.key; Cluster:Tls=off runs without, on a network nothing else can reach)"]);
         if (cluster.Clustering == "adonet" && string.IsNullOrWhiteSpace(cluster.AdoNetConnectionString))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:AdoNetConnectionString is required for adonet clustering"]);
     }

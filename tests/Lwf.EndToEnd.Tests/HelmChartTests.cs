@@ -205,6 +205,41 @@ public sealed class HelmChartTests
     }
 
     [SkippableFact]
+    public void Every_silo_and_the_test_pod_get_the_clusters_certificates_from_one_secret_that_the_silos_can_load()
+    {
+        var manifests = Render("-f", Path.Combine(Chart, "values-gpu.yaml"));
+        var secret = One(manifests, "Secret", "lwf-lwf-orleans-tls");
+        Assert.Equal("kubernetes.io/tls", secret.Body["type"]);
+        Assert.Equal("keep", Map(secret.Body, "metadata", "annotations")["helm.sh/resource-policy"]);
+        // What helm's genCA/genSignedCert made is what a silo loads: the member certificate chains to ca.crt.
+        string dir = Lwf.NewTempDir();
+        foreach (string file in new[] { "ca.crt", "tls.crt", "tls.key" })
+            File.WriteAllBytes(Path.Combine(dir, file), Convert.FromBase64String((string)Map(secret.Body, "data")[file]));
+        using (var loaded = global::Lwf.Grains.Security.ClusterCertificates.Load(dir))
+            Assert.True(loaded.IsMember(loaded.Member));
+        var pods = new[]
+        {
+            (Spec: Map(One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo").Body, "spec", "template", "spec"), Container: "silo"),
+            (Spec: Map(One(manifests, "Deployment", "lwf-lwf-orleans-gpu-silo").Body, "spec", "template", "spec"), Container: "silo"),
+            (Spec: Map(One(manifests, "Pod", "lwf-lwf-orleans-test-cluster-reachable").Body, "spec"), Container: "lwf-status"),
+        };
+        foreach (var (spec, name) in pods)
+        {
+            var container = Named(List(spec, "containers"), name);
+            Assert.Equal("/etc/lwf/tls", Env(container)["Cluster__TlsDirectory"]);
+            Assert.Equal("/etc/lwf/tls", Named(List(container, "volumeMounts"), "tls")["mountPath"]);
+            Assert.Equal("lwf-lwf-orleans-tls", Map(Named(List(spec, "volumes"), "tls"), "secret")["secretName"]);
+        }
+        // A Secret of one's own (cert-manager's): mounted, none made. TLS off: said so to every silo, no Secret.
+        var own = Render("--set", "tls.existingSecret=cluster-certs");
+        Assert.DoesNotContain(own, m => m.Kind == "Secret" && m.Name.EndsWith("-tls"));
+        Assert.Equal("cluster-certs", Map(Named(List(Map(One(own, "Deployment", "lwf-lwf-orleans-cpu-silo").Body, "spec", "template", "spec"), "volumes"), "tls"), "secret")["secretName"]);
+        var off = Render("--set", "tls.enabled=false");
+        Assert.DoesNotContain(off, m => m.Kind == "Secret" && m.Name.EndsWith("-tls"));
+        Assert.Equal("off", Env(SiloContainer(One(off, "Deployment", "lwf-lwf-orleans-cpu-silo")))["Cluster__Tls"]);
+    }
+
+    [SkippableFact]
     public void The_bundled_redis_wants_a_password_from_a_secret_and_network_policies_let_in_only_the_release_and_labelled_clients()
     {
         var manifests = Render();

@@ -208,6 +208,41 @@ public sealed class MultiProcessClusterTests
     }
 
     [Fact]
+    public void Cluster_up_makes_its_own_authority_and_a_client_without_its_certificate_is_refused_in_one_line()
+    {
+        var lwf = new Lwf(Lwf.NewTempDir());
+        lwf.Ok("cluster", "up", "--silos", "1");
+        try
+        {
+            string tls = Path.Combine(lwf.Home, "tls");
+            foreach (string file in new[] { "ca.crt", "tls.crt", "tls.key" })
+                if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(tls, file)));
+            lwf.Ok("status"); // the cluster's own certificate: in
+
+            // Plain TCP, and another authority's certificate (made by `lwf cluster certs`): one error line, exit 2.
+            string foreign = Path.Combine(Lwf.NewTempDir(), "foreign");
+            Assert.Contains("wrote", lwf.Ok("cluster", "certs", "--out", foreign));
+            var twice = lwf.Run("cluster", "certs", "--out", foreign);
+            Assert.Equal(2, twice.ExitCode);
+            Assert.Contains("already holds ca.crt, tls.crt, tls.key", twice.Stderr);
+            foreach (var (key, value) in new[] { ("Cluster__Tls", "off"), ("Cluster__TlsDirectory", foreign) })
+            {
+                var stranger = new Lwf(lwf.Home);
+                stranger.Env[key] = value;
+                var (code, stdout, stderr) = stranger.Run("status");
+                Assert.True(code == 2, $"{key}={value}: exit {code}\n{stdout}\n{stderr}");
+                var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                Assert.True(lines.Length == 1 && lines[0].StartsWith("error: could not reach the cluster", StringComparison.Ordinal), $"{key}={value}:\n{stderr}");
+            }
+            Assert.All(lwf.Silos(), s => Assert.False(Process.GetProcessById(s.Pid).HasExited));
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+        }
+    }
+
+    [Fact]
     public void The_data_plane_gives_a_stranger_no_byte_and_two_thousand_idle_connections_do_not_keep_a_job_out()
     {
         var lwf = new Lwf(Lwf.NewTempDir());

@@ -10,27 +10,16 @@ using Orleans.Configuration;
 namespace Lwf.Grains.Tests;
 
 /// <summary>
-/// A program that knows only the gateway's port and the cluster's id, as a stranger on the machine would: it reaches
-/// the client API and nothing else, while the silos' own calls (a job's whole run) go through.
+/// A program that knows the gateway's port and the cluster's id and holds a client certificate: it reaches the client
+/// API and nothing else, while the silos' own calls (a job's whole run) go through.
 /// </summary>
 public sealed class ClientCallFilterTests
 {
-    /// <summary>An Orleans client of its own process's making, connected through the first silo's gateway over TCP.</summary>
-    private static async Task<IHost> ForeignClient(LocalCluster cluster)
-    {
-        var silo = cluster.Silos[0];
-        var ids = silo.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
-        int gateway = int.Parse(silo.Configuration["Cluster:GatewayPort"]!);
-        var builder = Host.CreateApplicationBuilder();
-        builder.UseOrleansClient(client =>
-        {
-            client.UseStaticClustering(new IPEndPoint(IPAddress.Loopback, gateway));
-            client.Configure<ClusterOptions>(o => { o.ClusterId = ids.ClusterId; o.ServiceId = ids.ServiceId; });
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
+    /// <summary>
+    /// An Orleans client of its own process's making, connected through the first silo's gateway over TCP: it holds the
+    /// cluster's certificate (without it, it could not connect at all: <see cref="ClusterTlsTests"/>).
+    /// </summary>
+    private static Task<IHost> ForeignClient(LocalCluster cluster) => ClusterTlsTests.Client(cluster, cluster.Certificates);
 
     [Fact]
     public async Task A_foreign_client_reaches_the_client_api_only_and_the_silos_own_calls_pass()

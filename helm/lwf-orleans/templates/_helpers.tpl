@@ -61,6 +61,36 @@ app.kubernetes.io/part-of: lwf-orleans
   value: {{ include "lwf-orleans.clusterId" . | quote }}
 - name: Cluster__ServiceId
   value: {{ .Values.cluster.serviceId | quote }}
+{{- if .Values.tls.enabled }}
+- name: Cluster__TlsDirectory
+  value: {{ .Values.tls.mountPath | quote }}
+{{- else }}
+- name: Cluster__Tls
+  value: "off"
+{{- end }}
+{{- end }}
+
+{{/* The Secret with the cluster's TLS files (ca.crt, tls.crt, tls.key). */}}
+{{- define "lwf-orleans.tlsSecret" -}}
+{{- default (printf "%s-tls" (include "lwf-orleans.fullname" .)) .Values.tls.existingSecret }}
+{{- end }}
+
+{{/* The TLS Secret's volume (under "volumes:") and its mount (under "volumeMounts:"), for pods that talk to the cluster. */}}
+{{- define "lwf-orleans.tlsVolume" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "lwf-orleans.tlsSecret" . }}
+    defaultMode: 0400
+{{- end }}
+{{- end }}
+
+{{- define "lwf-orleans.tlsMount" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ .Values.tls.mountPath }}
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* The Redis connection string as an env entry: the bundled Service, an external string (kept in the chart's Secret) or the user's Secret. */}}

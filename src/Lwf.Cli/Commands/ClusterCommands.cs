@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Lwf.Core;
+using Lwf.Grains.Security;
 using Lwf.Silo;
 
 namespace Lwf.Cli.Commands;
@@ -18,6 +19,34 @@ internal static partial class ClusterCommands
         command.Subcommands.Add(Up());
         command.Subcommands.Add(Status());
         command.Subcommands.Add(Down());
+        command.Subcommands.Add(Certs());
+        return command;
+    }
+
+    /// <summary>`lwf cluster certs --out DIR`: a new authority and member certificate for a cluster of one's own (Kubernetes, other machines).</summary>
+    private static Command Certs()
+    {
+        var output = new Option<string>("--out") { Required = true, Description = "folder to write ca.crt, tls.crt and tls.key into (it must not hold them already)" };
+        var name = new Option<string>("--name") { DefaultValueFactory = _ => "lwf", Description = "the cluster's name, in the authority's subject" };
+        var days = new Option<int>("--days") { DefaultValueFactory = _ => 365, Description = "validity in days" };
+        var command = new Command("certs", "Make the cluster's certificate authority and member certificate for mutual TLS (silos, clients, data plane)")
+        {
+            output, name, days,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            string dir = Path.GetFullPath(parse.GetValue(output)!);
+            int validity = parse.GetValue(days);
+            if (validity is < 1 or > 3650) throw new LwfInputException($"--days must be within 1..3650, got {validity}");
+            var existing = new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile }
+                .Where(f => File.Exists(Path.Combine(dir, f))).ToList();
+            if (existing.Count > 0) throw new LwfInputException($"{dir} already holds {string.Join(", ", existing)}: remove them or choose another --out (nothing was written)");
+            using var certificates = ClusterCertificates.Create(parse.GetValue(name)!, TimeSpan.FromDays(validity));
+            certificates.Save(dir);
+            Console.WriteLine($"wrote {dir}/{{{ClusterCertificates.AuthorityFile},{ClusterCertificates.CertificateFile},{ClusterCertificates.KeyFile}}} " +
+                $"(valid until {certificates.Member.NotAfter:yyyy-MM-dd}); silos: Cluster__TlsDirectory={dir}; clients: the same, or a copy of the folder");
+            return 0;
+        }));
         return command;
     }
 
@@ -28,11 +57,20 @@ internal static partial class ClusterCommands
         {
             TreatUnmatchedTokensAsErrors = false,
         };
-        command.SetAction(parse =>
+        command.SetAction(LwfCommandLine.Guard(parse =>
         {
-            using var host = LwfSiloHost.Build([.. parse.UnmatchedTokens]);
-            return TorchThread.Serve(host.RunAsync().ContinueWith(t => { t.GetAwaiter().GetResult(); return 0; }, TaskScheduler.Default));
-        });
+            Microsoft.AspNetCore.Builder.WebApplication host;
+            try
+            {
+                host = LwfSiloHost.Build([.. parse.UnmatchedTokens]);
+            }
+            catch (Microsoft.Extensions.Options.OptionsValidationException e)
+            {
+                throw new LwfInputException(string.Join("; ", e.Failures));
+            }
+            using (host)
+                return TorchThread.Serve(host.RunAsync().ContinueWith(t => { t.GetAwaiter().GetResult(); return 0; }, TaskScheduler.Default));
+        }));
         return command;
     }
 
@@ -78,6 +116,7 @@ internal static partial class ClusterCommands
     internal static ClusterState StartSilos(int n, string device, string? checkpoints, string? dataRoot, string? redis = null)
     {
         Directory.CreateDirectory(ClusterState.Home);
+        EnsureCertificates();
         var ports = LocalCluster.FreePorts(4 * n);
         var state = new ClusterState($"lwf-local-{ports[0]}",
             Path.GetFullPath(checkpoints ?? Path.Combine(ClusterState.Home, "checkpoints")), device, [])
@@ -92,6 +131,26 @@ internal static partial class ClusterCommands
         }
         WaitReady(state, TimeSpan.FromSeconds(120));
         return state;
+    }
+
+    /// <summary>
+    /// The local cluster's TLS files in $LWF_HOME/tls: kept from an earlier `up` when they still load (a client that
+    /// copied them goes on working), made anew otherwise.
+    /// </summary>
+    private static void EnsureCertificates()
+    {
+        string dir = ClusterState.TlsDirectory;
+        try
+        {
+            if (Directory.Exists(dir))
+            {
+                using var kept = ClusterCertificates.Load(dir);
+                if (kept.Member.NotAfter > DateTime.Now.AddDays(1)) return;
+            }
+        }
+        catch (LwfInputException) { }
+        using var made = ClusterCertificates.Create($"local {Environment.MachineName}");
+        made.Save(dir);
     }
 
     /// <summary>Stops the recorded silo processes (SIGTERM, then SIGKILL after 15 s) and forgets them.</summary>
@@ -126,6 +185,7 @@ internal static partial class ClusterCommands
             env["Cluster__AdvertisedAddress"] = "127.0.0.1";
         }
         env["Cluster__ClusterId"] = state.ClusterId;
+        env["Cluster__TlsDirectory"] = ClusterState.TlsDirectory;
         env["Cluster__SiloPort"] = siloPort.ToString();
         env["Cluster__GatewayPort"] = gatewayPort.ToString();
         env["Cluster__PrimarySiloPort"] = primaryPort.ToString();

@@ -2,8 +2,11 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
+using Lwf.Grains.Security;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,8 +19,11 @@ namespace Lwf.Grains.Transport;
 /// peer and writes frames in order; the receiver parks each payload under its key until the collective takes it
 /// (<see cref="ReceiveAsync"/>). Keys name the job, the ring's epoch, the operation, the bucket and the ring step,
 /// so a frame can only be taken by the step it was sent for. Bounded: keys ≤ 1 KiB, payloads ≤ 256 MiB.
+/// With <paramref name="certificates"/> (the default in a cluster) every connection is mutual TLS: a peer that holds no
+/// certificate of the cluster's authority gets no frame in and no byte out.
 /// </summary>
-public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics, ILogger<DataPlane> logger)
+public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetry.LwfMetrics metrics, ILogger<DataPlane> logger,
+    ClusterCertificates? certificates = null)
     : IHostedService, IDisposable
 {
     public const int MaxKeyBytes = 1024;
@@ -137,20 +143,30 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         var length = new byte[8];
         var timeout = TimeSpan.FromSeconds(options.Value.DataPlaneReadTimeoutSeconds);
         bool first = true;
+        Stream stream = new NetworkStream(socket, ownsSocket: false);
         try
         {
+            if (certificates is not null)
+            {
+                // The handshake comes first and within the read timeout; the server says nothing before the peer's hello.
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = tls;
+                using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                handshake.CancelAfter(timeout);
+                await tls.AuthenticateAsServerAsync(certificates.ServerOptions(), handshake.Token);
+            }
             while (!_stopping.IsCancellationRequested)
             {
                 using var frame = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
                 if (first) frame.CancelAfter(timeout);
-                if (!await ReceiveExactlyAsync(socket, header.AsMemory(0, 1), endOk: true, frame.Token)) return;
+                if (!await ReceiveExactlyAsync(stream, header.AsMemory(0, 1), endOk: true, frame.Token)) return;
                 frame.CancelAfter(timeout);
-                await ReceiveExactlyAsync(socket, header.AsMemory(1), cancellation: frame.Token);
+                await ReceiveExactlyAsync(stream, header.AsMemory(1), cancellation: frame.Token);
                 int keyLength = BinaryPrimitives.ReadInt32LittleEndian(header);
                 if (keyLength is <= 0 or > MaxKeyBytes) { LogBadFrame(logger, $"key length {keyLength}"); return; }
                 var keyBytes = new byte[keyLength];
-                await ReceiveExactlyAsync(socket, keyBytes, cancellation: frame.Token);
-                await ReceiveExactlyAsync(socket, length, cancellation: frame.Token);
+                await ReceiveExactlyAsync(stream, keyBytes, cancellation: frame.Token);
+                await ReceiveExactlyAsync(stream, length, cancellation: frame.Token);
                 long payloadLength = BinaryPrimitives.ReadInt64LittleEndian(length);
                 if (payloadLength is < 0 or > MaxPayloadBytes) { LogBadFrame(logger, $"payload length {payloadLength}"); return; }
                 // A whole, valid header: a peer in the middle of its first (maybe 256 MiB) frame is no longer the one
@@ -159,7 +175,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
                 var buffer = ArrayPool<byte>.Shared.Rent((int)payloadLength);
                 try
                 {
-                    await ReceiveExactlyAsync(socket, buffer.AsMemory(0, (int)payloadLength), cancellation: frame.Token);
+                    await ReceiveExactlyAsync(stream, buffer.AsMemory(0, (int)payloadLength), cancellation: frame.Token);
                 }
                 catch
                 {
@@ -175,9 +191,14 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         {
             LogBadFrame(logger, $"no whole frame within {timeout.TotalSeconds:F0} s");
         }
+        catch (AuthenticationException e)
+        {
+            LogHandshakeRefused(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
+        }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
         finally
         {
+            await stream.DisposeAsync();
             _unproven.TryRemove(socket, out long _);
             Interlocked.Decrement(ref _connections);
         }
@@ -225,7 +246,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         }
         else
         {
-            var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e));
+            var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e, certificates));
             await peer.SendAsync(key, payload, cancellation).ConfigureAwait(false);
         }
         metrics.BytesSent(payload.Length + 12 + Encoding.UTF8.GetByteCount(key));
@@ -252,12 +273,12 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     /// <summary>Frames parked and not yet taken (for tests: an operation leaves none behind).</summary>
     public int Parked => _parked.Count(p => p.Value.Task.IsCompletedSuccessfully);
 
-    internal static async Task<bool> ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, bool endOk = false, CancellationToken cancellation = default)
+    private static async Task<bool> ReceiveExactlyAsync(Stream stream, Memory<byte> buffer, bool endOk = false, CancellationToken cancellation = default)
     {
         bool first = true;
         while (buffer.Length > 0)
         {
-            int n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellation).ConfigureAwait(false);
+            int n = await stream.ReadAsync(buffer, cancellation).ConfigureAwait(false);
             if (n == 0)
             {
                 if (endOk && first) return false;
@@ -294,6 +315,9 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: {Limit} connections are open; closed the one that had waited longest without a whole frame header")]
     private static partial void LogEvicted(ILogger logger, int limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: refused {Remote}, its TLS handshake failed ({Reason})")]
+    private static partial void LogHandshakeRefused(ILogger logger, string remote, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Data plane: dropped a connection that sent a bad frame ({Reason})")]
     private static partial void LogBadFrame(ILogger logger, string reason);

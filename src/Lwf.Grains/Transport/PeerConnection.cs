@@ -1,14 +1,20 @@
 using System.Buffers.Binary;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
+using Lwf.Grains.Security;
 
 namespace Lwf.Grains.Transport;
 
-/// <summary>One outgoing data-plane connection to a peer silo: frames are written whole and in order, one at a time.</summary>
-internal sealed class PeerConnection(string endpoint) : IDisposable
+/// <summary>
+/// One outgoing data-plane connection to a peer silo: frames are written whole and in order, one at a time; over mutual
+/// TLS when the cluster has certificates (the peer must prove it is a member before a byte of a tensor leaves).
+/// </summary>
+internal sealed class PeerConnection(string endpoint, ClusterCertificates? certificates) : IDisposable
 {
     private readonly SemaphoreSlim _writing = new(1, 1);
-    private Socket? _socket;
+    private Stream? _stream;
 
     public async Task SendAsync(string key, ReadOnlyMemory<byte> payload, CancellationToken cancellation)
     {
@@ -21,19 +27,16 @@ internal sealed class PeerConnection(string endpoint) : IDisposable
         await _writing.WaitAsync(cancellation).ConfigureAwait(false);
         try
         {
-            _socket ??= await ConnectAsync(cancellation).ConfigureAwait(false);
-            await _socket.SendAsync(header, SocketFlags.None, cancellation).ConfigureAwait(false);
-            while (payload.Length > 0)
-            {
-                int n = await _socket.SendAsync(payload, SocketFlags.None, cancellation).ConfigureAwait(false);
-                payload = payload[n..];
-            }
+            _stream ??= await ConnectAsync(cancellation).ConfigureAwait(false);
+            await _stream.WriteAsync(header, cancellation).ConfigureAwait(false);
+            await _stream.WriteAsync(payload, cancellation).ConfigureAwait(false);
+            await _stream.FlushAsync(cancellation).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
             // A frame cut short leaves the stream unusable: the next send opens a new connection.
-            _socket?.Dispose();
-            _socket = null;
+            _stream?.Dispose();
+            _stream = null;
             if (e is OperationCanceledException) throw;
             throw new IOException($"data plane: sending to {endpoint} failed: {e.Message}", e);
         }
@@ -43,7 +46,7 @@ internal sealed class PeerConnection(string endpoint) : IDisposable
         }
     }
 
-    private async Task<Socket> ConnectAsync(CancellationToken cancellation)
+    private async Task<Stream> ConnectAsync(CancellationToken cancellation)
     {
         int colon = endpoint.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(endpoint[(colon + 1)..], out int port)) throw new ArgumentException($"data-plane endpoint '{endpoint}' is not host:port");
@@ -53,18 +56,30 @@ internal sealed class PeerConnection(string endpoint) : IDisposable
         try
         {
             await socket.ConnectAsync(endpoint[..colon].Trim('[', ']'), port, timeout.Token).ConfigureAwait(false);
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            if (certificates is null) return stream;
+            var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+            try
+            {
+                await tls.AuthenticateAsClientAsync(certificates.ClientOptions(), timeout.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            return tls;
         }
         catch
         {
             socket.Dispose();
             throw;
         }
-        return socket;
     }
 
     public void Dispose()
     {
-        _socket?.Dispose();
-        _socket = null;
+        _stream?.Dispose();
+        _stream = null;
     }
 }
