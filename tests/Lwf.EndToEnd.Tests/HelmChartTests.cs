@@ -350,9 +350,12 @@ public sealed class HelmChartTests
         string? redis = System.Environment.GetEnvironmentVariable("LWF_REDIS");
         Skip.If(string.IsNullOrEmpty(redis), "LWF_REDIS is not set (host:port of a redis-server; .ci/run starts one)");
         int[] ports = global::Lwf.Silo.LocalCluster.FreePorts(4);
-        string checkpoints = Lwf.NewTempDir();
+        string checkpoints = Lwf.NewTempDir(), tls = Lwf.NewTempDir();
         var manifests = Render("--set", $"redis.bundled=false,cluster.siloPort={ports[0]},cluster.gatewayPort={ports[1]},cluster.httpPort={ports[2]},cluster.dataPlanePort={ports[3]}",
-            "--set-string", $"redis.external.connectionString={redis},cluster.clusterId=helm-{Guid.NewGuid():N},checkpoints.mountPath={checkpoints},data.mountPath={Lwf.RepoRoot}");
+            "--set-string", $"redis.external.connectionString={redis},cluster.clusterId=helm-{Guid.NewGuid():N},checkpoints.mountPath={checkpoints},data.mountPath={Lwf.RepoRoot},tls.mountPath={tls}");
+        // The TLS Secret the chart made, where Kubernetes would mount it: the silo and the test pod's client talk mutual TLS with it.
+        foreach (var (file, content) in Map(One(manifests, "Secret", "lwf-lwf-orleans-tls").Body, "data"))
+            File.WriteAllBytes(Path.Combine(tls, (string)file), Convert.FromBase64String((string)content));
         var silo = SiloContainer(One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo"));
         var lwf = new Lwf(Lwf.NewTempDir());
         foreach (var (key, value) in PodEnvironment(manifests, silo).Where(e => e.Key is not ("HOME" or "LWF_HOME"))) lwf.Env[key] = value;
