@@ -143,9 +143,11 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         var length = new byte[8];
         var timeout = TimeSpan.FromSeconds(options.Value.DataPlaneReadTimeoutSeconds);
         bool first = true;
-        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        Stream? stream = null;
         try
         {
+            // Inside the try: a connection evicted before it is served has a closed socket, and the stream refuses it.
+            stream = new NetworkStream(socket, ownsSocket: false);
             if (certificates is not null)
             {
                 // The handshake comes first and within the read timeout; the server says nothing before the peer's hello.
@@ -198,7 +200,7 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException) { }
         finally
         {
-            await stream.DisposeAsync();
+            if (stream is not null) await stream.DisposeAsync();
             _unproven.TryRemove(socket, out long _);
             Interlocked.Decrement(ref _connections);
         }
