@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Lwf.Grains;
 using Orleans.Configuration;
 
 namespace Lwf.Cli;
@@ -51,6 +52,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             else
                 throw new LwfInputException($"no cluster to talk to: start one with `lwf cluster up`, or give --gateway HOST:PORT ({ClusterState.FilePath} does not exist)");
             client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; });
+            client.Services.AddLwfExceptionSerialization();
             if (certificates is not null) client.UseClusterTls(certificates);
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
         });

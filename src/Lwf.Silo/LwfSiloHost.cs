@@ -57,6 +57,7 @@ public static class LwfSiloHost
             ConfigureClustering(silo, cluster);
             if (tls is not null) silo.UseClusterTls(tls);
             silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
+            silo.Services.AddLwfExceptionSerialization();
             silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = cluster.MaxMessageBodyBytes);
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
             silo.AddPlacementDirector<ShardSpreadPlacement, ShardSpreadPlacementDirector>();

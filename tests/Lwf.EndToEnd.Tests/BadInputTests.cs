@@ -256,8 +256,7 @@ public sealed class BadInputTests
             var watch = lwf.Run("watch", id);
             Assert.True(watch.ExitCode == 1, watch.Stdout + watch.Stderr);
             string status = lwf.Ok("status", id);
-            Assert.Contains($"{id}: failed", status);
-            Assert.Contains("learning step 1", status);
+            Assert.True(status.Contains($"{id}: failed") && status.Contains("learning step 1"), status);
             var results = lwf.Run("results", id, "--out", Path.Combine(Lwf.NewTempDir(), "r"));
             Assert.Equal(2, results.ExitCode);
             Assert.StartsWith($"error: {id} is failed", results.Stderr.Trim());

@@ -59,6 +59,8 @@ internal sealed class PeerConnection(string endpoint, ClusterCertificates? certi
             var stream = new NetworkStream(socket, ownsSocket: true);
             if (certificates is null) return stream;
             var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+            // The handshake has a time of its own: a connect that took most of its 10 s must not cut it short.
+            timeout.CancelAfter(ClusterTls.HandshakeTimeout);
             try
             {
                 await tls.AuthenticateAsClientAsync(certificates.ClientOptions(), timeout.Token).ConfigureAwait(false);

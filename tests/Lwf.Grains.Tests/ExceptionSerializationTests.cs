@@ -1,0 +1,39 @@
+using Lwf.Core;
+using Lwf.Grains;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+
+namespace Lwf.Grains.Tests;
+
+public sealed class ExceptionSerializationTests
+{
+    private static Serializer SerializerOf(bool lwf)
+    {
+        var services = new ServiceCollection().AddSerializer();
+        if (lwf) services.AddLwfExceptionSerialization();
+        return services.BuildServiceProvider().GetRequiredService<Serializer>();
+    }
+
+    [Fact]
+    public void A_training_failure_crosses_a_grain_call_as_itself_with_its_message()
+    {
+        // Thrown on a shard's silo, read on the trainer's: what `lwf status` shows is this message.
+        object thrown = new LwfTrainingException("learning step 1: the loss is NaN and the gradient norm NaN");
+        var serializer = SerializerOf(lwf: true);
+        var copy = serializer.Deserialize<object>(serializer.SerializeToArray(thrown));
+        var failure = Assert.IsType<LwfTrainingException>(copy);
+        Assert.Equal("learning step 1: the loss is NaN and the gradient norm NaN", failure.Message);
+
+        object input = new LwfInputException("job.yaml: train.steps: must be at least 1");
+        Assert.Equal("job.yaml: train.steps: must be at least 1",
+            Assert.IsType<LwfInputException>(serializer.Deserialize<object>(serializer.SerializeToArray(input))).Message);
+    }
+
+    [Fact]
+    public void Without_it_Orleans_has_no_codec_for_them()
+    {
+        // The control: Orleans' default namespaces leave LWF's exceptions out (what made a NaN job fail as "CodecNotFoundException").
+        var serializer = SerializerOf(lwf: false);
+        Assert.ThrowsAny<Orleans.Serialization.CodecNotFoundException>(() => serializer.Deserialize<object>(serializer.SerializeToArray<object>(new LwfTrainingException("x"))));
+    }
+}
