@@ -41,7 +41,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         {
             if (gateway is not null)
                 client.UseStaticClustering(gateways!);
-            else if (config["Cluster:Clustering"] == "redis")
+            else if (config["Cluster:Clustering"] == Lwf.Silo.ClusteringMode.Redis)
                 client.UseRedisClustering(config["Cluster:RedisConnectionString"]
                     ?? throw new LwfInputException("Cluster__RedisConnectionString is not set"));
             else if (ClusterState.Load() is { } state)

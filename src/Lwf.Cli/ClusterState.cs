@@ -14,7 +14,7 @@ public sealed record SiloProcess(int Pid, int SiloPort, int GatewayPort, int Htt
 public sealed record ClusterState(string ClusterId, string CheckpointDirectory, string Device, List<SiloProcess> Silos)
 {
     /// <summary>localhost (the first silo holds the membership table) or redis (any silo may die).</summary>
-    public string Clustering { get; init; } = "localhost";
+    public string Clustering { get; init; } = Lwf.Silo.ClusteringMode.File;
 
     public string? RedisConnectionString { get; init; }
 
@@ -25,6 +25,9 @@ public sealed record ClusterState(string ClusterId, string CheckpointDirectory, 
 
     /// <summary>The cluster's TLS files (ca.crt, tls.crt, tls.key): made by `lwf cluster up`, read by the silos it starts and by every client.</summary>
     public static string TlsDirectory => Path.Combine(Home, "tls");
+
+    /// <summary>file clustering: where the local silos keep their membership table, one file per cluster id.</summary>
+    public static string MembershipDirectory => Path.Combine(Home, "membership");
 
     public static ClusterState? Load()
     {

@@ -15,12 +15,17 @@ public sealed class LwfSiloOptions
     [Required]
     public string CheckpointDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "lwf-checkpoints");
 
-    /// <summary>Job files and every path they name must lie under this folder, symbolic links followed; empty = anywhere.</summary>
+    /// <summary>
+    /// Job files and every path they name must lie under this folder, symbolic links followed. Empty: the silo
+    /// process's working directory (a silo always has a root; "/" is the explicit way to allow any path).
+    /// </summary>
     public string DataRoot { get; set; } = "";
 
-    /// <summary>A job file, read only once the data root holds it, and refused unless the root holds every path it names (no root: read as it is).</summary>
-    public Core.Jobs.JobSpec LoadJob(string jobFile) =>
-        string.IsNullOrEmpty(DataRoot) ? Core.Jobs.JobSpec.Load(jobFile) : new Core.Jobs.DataRoot(DataRoot).Load(jobFile);
+    /// <summary>The data root in force: <see cref="DataRoot"/>, or the working directory when it is not set.</summary>
+    public string EffectiveDataRoot => string.IsNullOrEmpty(DataRoot) ? Directory.GetCurrentDirectory() : DataRoot;
+
+    /// <summary>A job file, read only once the data root holds it, and refused unless the root holds every path it names.</summary>
+    public Core.Jobs.JobSpec LoadJob(string jobFile) => new Core.Jobs.DataRoot(EffectiveDataRoot).Load(jobFile);
 
     /// <summary>
     /// The TCP port of this silo's data plane (the collective's bytes between silos); 0: any free port.

@@ -65,7 +65,7 @@ public sealed class LocalCluster : IAsyncDisposable
             {
                 var config = new Dictionary<string, string?>
                 {
-                    ["Cluster:Clustering"] = "localhost",
+                    ["Cluster:Clustering"] = ClusteringMode.Localhost,
                     ["Cluster:ClusterId"] = $"lwf-embedded-{ports[0]}",
                     ["Cluster:SiloPort"] = ports[3 * i].ToString(),
                     ["Cluster:GatewayPort"] = ports[3 * i + 1].ToString(),
@@ -74,6 +74,9 @@ public sealed class LocalCluster : IAsyncDisposable
                     ["Cluster:PrimarySiloPort"] = ports[0].ToString(),
                     ["Lwf:Device"] = device,
                     ["Lwf:CheckpointDirectory"] = checkpointDirectory,
+                    // Only this process can submit to an embedded cluster (its authority lives in this process's memory,
+                    // its ports on loopback): the jobs are the caller's own, and may name any file the caller can read.
+                    ["Lwf:DataRoot"] = "/",
                     ["Urls"] = "http://127.0.0.1:0",
                     ["Logging:LogLevel:Default"] = "Warning",
                     ["Logging:LogLevel:Orleans"] = "Error",

@@ -7,9 +7,12 @@ public sealed class LwfClusterOptions
 {
     public const string Section = "Cluster";
 
-    /// <summary>localhost (the embedded default), redis or adonet.</summary>
-    [Required, RegularExpression("^(localhost|redis|adonet)$", ErrorMessage = "Cluster:Clustering must be localhost, redis or adonet")]
-    public string Clustering { get; set; } = "localhost";
+    /// <summary>localhost (the default), file, redis or adonet: see <see cref="ClusteringMode"/>.</summary>
+    [Required, RegularExpression("^(localhost|file|redis|adonet)$", ErrorMessage = "Cluster:Clustering must be localhost, file, redis or adonet")]
+    public string Clustering { get; set; } = ClusteringMode.Localhost;
+
+    /// <summary>file clustering: the folder holding the membership table, shared by every silo of the cluster.</summary>
+    public string? MembershipDirectory { get; set; }
 
     [Required]
     public string ClusterId { get; set; } = "lwf";

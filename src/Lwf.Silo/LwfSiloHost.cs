@@ -2,6 +2,7 @@ using System.Net;
 using Lwf.Core.Models;
 using Lwf.Grains;
 using Lwf.Grains.Jobs;
+using Lwf.Grains.Membership;
 using Lwf.Grains.Replicas;
 using Lwf.Grains.Security;
 using Lwf.Grains.Transport;
@@ -39,6 +40,7 @@ public static class LwfSiloHost
         var tls = cluster.Tls == ClusterTls.Off ? null : certificates ?? ClusterCertificates.Load(cluster.TlsDirectory!);
         if (tls is not null) builder.Services.AddSingleton(tls);
         builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))
+            .PostConfigure(o => o.DataRoot = Path.GetFullPath(o.EffectiveDataRoot)) // fixed at start: a later change of directory moves nothing
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Lwf.Grains.Telemetry.LwfMetrics>();
         // /metrics in the Prometheus text format: the LWF meter, Orleans' own and the .NET runtime's (memory, CPU, GC).
@@ -48,7 +50,7 @@ public static class LwfSiloHost
         builder.Services.AddSingleton<ModelReplicas>();
         // The data plane advertises the silo's own address unless Lwf:DataPlaneHost names one.
         builder.Services.AddSingleton(sp => new DataPlane(sp.GetRequiredService<IOptions<LwfSiloOptions>>(),
-            sp.GetRequiredService<Lwf.Grains.Telemetry.LwfMetrics>(), sp.GetRequiredService<ILogger<DataPlane>>(), tls) { AdvertisedHost = (cluster.Clustering == "localhost" ? IPAddress.Loopback : Advertised(cluster)).ToString() });
+            sp.GetRequiredService<Lwf.Grains.Telemetry.LwfMetrics>(), sp.GetRequiredService<ILogger<DataPlane>>(), tls) { AdvertisedHost = (ClusteringMode.OnLoopback(cluster.Clustering) ? IPAddress.Loopback : Advertised(cluster)).ToString() });
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPlane>());
         builder.Services.AddKeyedSingleton<IGrainStorage, JobFolderStorage>(JobFolderStorage.Name);
         builder.Services.AddHostedService<JobWatchdog>();
@@ -82,12 +84,14 @@ public static class LwfSiloHost
         var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
         if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(cluster, new(cluster), results, validateAllProperties: true))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
-        if (cluster.Clustering == "redis" && string.IsNullOrWhiteSpace(cluster.RedisConnectionString))
+        if (cluster.Clustering == ClusteringMode.Redis && string.IsNullOrWhiteSpace(cluster.RedisConnectionString))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:RedisConnectionString is required for redis clustering"]);
         if (cluster.Tls == ClusterTls.Mutual && !haveCertificates && string.IsNullOrWhiteSpace(cluster.TlsDirectory))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions),
                 ["Cluster:TlsDirectory is required: mutual TLS is on by default (`lwf cluster certs --out DIR` makes ca.crt, tls.crt and tls.key; Cluster:Tls=off runs without, on a network nothing else can reach)"]);
-        if (cluster.Clustering == "adonet" && string.IsNullOrWhiteSpace(cluster.AdoNetConnectionString))
+        if (cluster.Clustering == ClusteringMode.File && string.IsNullOrWhiteSpace(cluster.MembershipDirectory))
+            throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:MembershipDirectory is required for file clustering"]);
+        if (cluster.Clustering == ClusteringMode.AdoNet && string.IsNullOrWhiteSpace(cluster.AdoNetConnectionString))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:AdoNetConnectionString is required for adonet clustering"]);
     }
 
@@ -95,16 +99,21 @@ public static class LwfSiloHost
     {
         switch (cluster.Clustering)
         {
-            case "localhost":
+            case ClusteringMode.Localhost:
                 silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort,
                     new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort), cluster.ServiceId, cluster.ClusterId);
                 break;
-            case "redis":
+            case ClusteringMode.File:
+                string directory = Path.GetFullPath(cluster.MembershipDirectory!);
+                silo.Services.AddSingleton<IMembershipTable>(sp => ActivatorUtilities.CreateInstance<FileMembershipTable>(sp, directory));
+                silo.ConfigureEndpoints(IPAddress.Loopback, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false);
+                break;
+            case ClusteringMode.Redis:
                 silo.UseRedisClustering(cluster.RedisConnectionString!);
                 // The silo and gateway listen on the address they advertise only, not on every interface.
                 silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false);
                 break;
-            case "adonet":
+            case ClusteringMode.AdoNet:
                 silo.UseAdoNetClustering(o => { o.Invariant = cluster.AdoNetInvariant; o.ConnectionString = cluster.AdoNetConnectionString; });
                 silo.ConfigureEndpoints(Advertised(cluster), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false);
                 break;

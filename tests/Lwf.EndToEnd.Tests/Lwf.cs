@@ -16,9 +16,13 @@ internal sealed class Lwf(string home)
     /// <summary>Environment variables every command of this instance gets, on top of LWF_HOME (a silo pod's, say).</summary>
     public Dictionary<string, string> Env { get; } = new();
 
+    /// <summary>Where every command of this instance runs (default: the test process's own folder).</summary>
+    public string? WorkingDirectory { get; init; }
+
     private ProcessStartInfo StartInfo(string[] args)
     {
         var start = TestSupport.Lwf(args);
+        if (WorkingDirectory is not null) start.WorkingDirectory = WorkingDirectory;
         foreach (var (key, value) in Env) start.Environment[key] = value;
         start.Environment["LWF_HOME"] = home;
         return start;

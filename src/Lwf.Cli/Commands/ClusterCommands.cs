@@ -79,13 +79,13 @@ internal static partial class ClusterCommands
         var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 3, Description = "silo processes to start" };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the silos' device: auto, cpu, cuda" };
         var checkpoints = new Option<string?>("--checkpoints") { Description = "checkpoint and results folder (default: $LWF_HOME/checkpoints)" };
-        var dataRoot = new Option<string?>("--data-root") { Description = "job files and data must lie under this folder (default: anywhere)" };
+        var dataRoot = new Option<string?>("--data-root") { Description = "job files and data must lie under this folder (default: the current folder)" };
         var clustering = new Option<string>("--clustering")
         {
-            DefaultValueFactory = _ => "localhost",
-            Description = "localhost: the first silo holds the membership table and must stay up; redis: membership in Redis, any silo may die",
+            DefaultValueFactory = _ => ClusteringMode.File,
+            Description = "file: the membership table in $LWF_HOME/membership, any silo may die; localhost: the first silo holds it and must stay up; redis: in Redis, any silo may die",
         };
-        clustering.AcceptOnlyFromAmong("localhost", "redis");
+        clustering.AcceptOnlyFromAmong(ClusteringMode.File, ClusteringMode.Localhost, ClusteringMode.Redis);
         var redis = new Option<string?>("--redis") { Description = "Redis connection string for --clustering redis (default: $LWF_REDIS)" };
         var command = new Command("up", "Start silo processes on loopback in the background; return once they have joined")
         {
@@ -98,22 +98,23 @@ internal static partial class ClusterCommands
             if (ClusterState.Load() is { } running && running.Silos.Any(s => IsSilo(s.Pid)))
                 throw new LwfInputException($"a cluster is already up (pids {string.Join(", ", running.Silos.Select(s => s.Pid))}); run `lwf cluster down` first");
             string? redisConnection = null;
-            if (parse.GetValue(clustering) == "redis")
+            if (parse.GetValue(clustering) == ClusteringMode.Redis)
             {
                 redisConnection = parse.GetValue(redis) ?? Environment.GetEnvironmentVariable("LWF_REDIS");
                 if (string.IsNullOrWhiteSpace(redisConnection)) throw new LwfInputException("--clustering redis needs --redis HOST:PORT (or LWF_REDIS)");
             }
-            var state = StartSilos(n, parse.GetValue(device)!, parse.GetValue(checkpoints), parse.GetValue(dataRoot), redisConnection);
+            var state = StartSilos(n, parse.GetValue(device)!, parse.GetValue(checkpoints), parse.GetValue(dataRoot), parse.GetValue(clustering)!, redisConnection);
             foreach (var s in state.Silos)
                 Console.WriteLine($"silo pid {s.Pid}: silo port {s.SiloPort}, gateway {s.GatewayPort}, http://127.0.0.1:{s.HttpPort}/metrics, log {s.Log}");
-            Console.WriteLine($"{n} silo(s) up ({state.ClusterId}, {state.Clustering} clustering); `lwf submit JOB.yaml` to run a job, `lwf cluster down` to stop");
+            Console.WriteLine($"{n} silo(s) up ({state.ClusterId}, {state.Clustering} clustering, data root {Path.GetFullPath(parse.GetValue(dataRoot) ?? Directory.GetCurrentDirectory())}); " +
+                "`lwf submit JOB.yaml` to run a job under it, `lwf cluster down` to stop");
             return 0;
         }));
         return command;
     }
 
     /// <summary>Starts n silo processes, records them in $LWF_HOME/cluster.json, and waits until all are ready.</summary>
-    internal static ClusterState StartSilos(int n, string device, string? checkpoints, string? dataRoot, string? redis = null)
+    internal static ClusterState StartSilos(int n, string device, string? checkpoints, string? dataRoot, string clustering = ClusteringMode.File, string? redis = null)
     {
         Directory.CreateDirectory(ClusterState.Home);
         EnsureCertificates();
@@ -121,9 +122,11 @@ internal static partial class ClusterCommands
         var state = new ClusterState($"lwf-local-{ports[0]}",
             Path.GetFullPath(checkpoints ?? Path.Combine(ClusterState.Home, "checkpoints")), device, [])
         {
-            Clustering = redis is null ? "localhost" : "redis",
+            Clustering = redis is null ? clustering : ClusteringMode.Redis,
             RedisConnectionString = redis,
         };
+        // A table left by a cluster of the same id that was never taken down (its silos are gone) would list them as members.
+        RemoveMembershipTable(state.ClusterId);
         for (int i = 0; i < n; i++)
         {
             state.Silos.Add(StartSilo(i, ports[4 * i], ports[4 * i + 1], ports[4 * i + 2], ports[4 * i + 3], ports[0], state, dataRoot));
@@ -166,7 +169,15 @@ internal static partial class ClusterCommands
             if (IsSilo(silo.Pid)) Process.GetProcessById(silo.Pid).Kill();
         }
         ClusterState.Delete();
+        RemoveMembershipTable(state.ClusterId);
         return state.Silos.Count;
+    }
+
+    /// <summary>file clustering: a cluster's membership table and its lock, once no silo of it runs.</summary>
+    private static void RemoveMembershipTable(string clusterId)
+    {
+        if (!Directory.Exists(ClusterState.MembershipDirectory)) return;
+        foreach (string file in Directory.GetFiles(ClusterState.MembershipDirectory, clusterId + ".membership*")) File.Delete(file);
     }
 
     private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int dataPort, int primaryPort, ClusterState state, string? dataRoot)
@@ -184,6 +195,7 @@ internal static partial class ClusterCommands
             env["Cluster__RedisConnectionString"] = redis;
             env["Cluster__AdvertisedAddress"] = "127.0.0.1";
         }
+        if (state.Clustering == ClusteringMode.File) env["Cluster__MembershipDirectory"] = ClusterState.MembershipDirectory;
         env["Cluster__ClusterId"] = state.ClusterId;
         env["Cluster__TlsDirectory"] = ClusterState.TlsDirectory;
         env["Cluster__SiloPort"] = siloPort.ToString();
@@ -194,7 +206,7 @@ internal static partial class ClusterCommands
         env["Lwf__Device"] = state.Device;
         env["Lwf__DataPlanePort"] = dataPort.ToString();
         env["Lwf__DataPlaneHost"] = "127.0.0.1";
-        if (dataRoot is not null) env["Lwf__DataRoot"] = Path.GetFullPath(dataRoot);
+        env["Lwf__DataRoot"] = Path.GetFullPath(dataRoot ?? Directory.GetCurrentDirectory());
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo process");
         return new SiloProcess(process.Id, siloPort, gatewayPort, httpPort, log);
     }
