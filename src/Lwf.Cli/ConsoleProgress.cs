@@ -1,16 +1,20 @@
+using System.Diagnostics;
 using Lwf.Core.Jobs;
 
 namespace Lwf.Cli;
 
 /// <summary>
-/// Progress bars on stderr: redrawn in place on a terminal; on a pipe or file, one line per stage and
-/// quarter, so logs stay readable.
+/// Progress on stderr: on a terminal, one live line per stage redrawn in place and cut to the terminal's width (so it
+/// never wraps into a new line at each redraw), with elapsed time, rate and ETA; on a pipe or file, one line per stage
+/// and quarter, so logs stay readable.
 /// </summary>
 internal sealed class ConsoleProgress : IProgress<ProgressUpdate>
 {
-    private const int Width = 30;
+    private const int MaxBar = 30;
     private readonly bool _interactive = !Console.IsErrorRedirected;
+    private readonly Stopwatch _clock = new();
     private string? _stage;
+    private long _firstDone;
     private int _lastQuarter = -1;
 
     public void Report(ProgressUpdate value)
@@ -20,20 +24,20 @@ internal sealed class ConsoleProgress : IProgress<ProgressUpdate>
             if (_stage is not null && _interactive) Console.Error.WriteLine();
             _stage = value.Stage;
             _lastQuarter = -1;
+            _firstDone = value.Done;
+            _clock.Restart();
         }
-        double fraction = value.Total <= 0 ? 1 : Math.Clamp((double)value.Done / value.Total, 0, 1);
-        int filled = (int)Math.Round(fraction * Width);
-        string line = $"{value.Stage,-34} [{new string('#', filled)}{new string('-', Width - filled)}] {value.Done}/{value.Total}" +
-            (value.Detail is null ? "" : "  " + value.Detail);
         if (_interactive)
         {
-            Console.Error.Write("\r" + line.PadRight(100));
+            // Erase to the end of the line: a shorter line leaves nothing of the one before.
+            Console.Error.Write("\r" + Format(value, _clock.Elapsed, value.Done - _firstDone, TerminalWidth()) + "\u001b[K");
             return;
         }
+        double fraction = value.Total <= 0 ? 1 : Math.Clamp((double)value.Done / value.Total, 0, 1);
         int quarter = (int)(fraction * 4);
         if (quarter == _lastQuarter) return;
         _lastQuarter = quarter;
-        Console.Error.WriteLine(line);
+        Console.Error.WriteLine(Format(value, _clock.Elapsed, value.Done - _firstDone, width: int.MaxValue));
     }
 
     /// <summary>Ends the current bar's line.</summary>
@@ -41,5 +45,49 @@ internal sealed class ConsoleProgress : IProgress<ProgressUpdate>
     {
         if (_stage is not null && _interactive) Console.Error.WriteLine();
         _stage = null;
+    }
+
+    /// <summary>
+    /// The line for <paramref name="value"/>, at most <paramref name="width"/> − 1 characters (a line that fills the last
+    /// column makes some terminals wrap): the stage and count first, then time, rate and ETA, then the detail (the loss
+    /// leads it); the bar takes what room is left, and the tail is cut with "…" when even that is too long.
+    /// </summary>
+    internal static string Format(ProgressUpdate value, TimeSpan elapsed, long doneSinceStart, int width)
+    {
+        int room = width == int.MaxValue ? int.MaxValue : Math.Max(10, width - 1);
+        string head = $"{value.Stage} {value.Done}/{value.Total}";
+        string timing = Clock(elapsed);
+        if (doneSinceStart > 0 && elapsed.TotalSeconds > 0)
+        {
+            double perSecond = doneSinceStart / elapsed.TotalSeconds;
+            timing += perSecond >= 1 ? $" {perSecond:F1} it/s" : $" {1 / perSecond:F1} s/it";
+            if (value.Total > value.Done) timing += $" ETA {Clock(TimeSpan.FromSeconds((value.Total - value.Done) / perSecond))}";
+        }
+        string detail = value.Detail is null ? "" : "  " + value.Detail;
+        int barRoom = room == int.MaxValue ? MaxBar : room - head.Length - timing.Length - detail.Length - 4;
+        string bar = "";
+        if (barRoom >= 10)
+        {
+            int size = Math.Min(MaxBar, barRoom);
+            double fraction = value.Total <= 0 ? 1 : Math.Clamp((double)value.Done / value.Total, 0, 1);
+            int filled = (int)Math.Round(fraction * size);
+            bar = $" [{new string('#', filled)}{new string('-', size - filled)}]";
+        }
+        string line = $"{head}{bar} {timing}{detail}";
+        return line.Length <= room ? line : line[..(room - 1)] + "…";
+    }
+
+    private static string Clock(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t:mm\\:ss}" : $"{t:mm\\:ss}";
+
+    private static int TerminalWidth()
+    {
+        try
+        {
+            return Console.WindowWidth is > 0 and var w ? w : 80;
+        }
+        catch (Exception e) when (e is IOException or PlatformNotSupportedException)
+        {
+            return 80;
+        }
     }
 }

@@ -11,12 +11,14 @@ internal static class JobClient
     /// <summary>How long `lwf watch` waits for an unreachable trainer to come back before it gives up.</summary>
     public static readonly TimeSpan UnreachableLimit = TimeSpan.FromMinutes(5);
 
-    /// <summary>Shows live progress until the job ends; returns its final status.</summary>
-    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string jobId, TextWriter output, CancellationToken cancellation = default)
+    /// <summary>Shows the job until it ends (<paramref name="format"/>: live, or one line per event); returns its final status.</summary>
+    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string jobId, TextWriter output, WatchFormat format = WatchFormat.Live,
+        CancellationToken cancellation = default)
     {
         var trainer = grains.GetGrain<ITrainerGrain>(jobId);
-        var progress = new ConsoleProgress();
+        var progress = format == WatchFormat.Live ? new ConsoleProgress() : null;
         JobPhase? lastPhase = null;
+        (int Step, int? Checkpoint)? lastStep = null;
         DateTime? unreachableSince = null;
         while (true)
         {
@@ -35,25 +37,50 @@ internal static class JobClient
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
                 continue;
             }
-            if (status.Phase != lastPhase)
+            bool phaseChanged = status.Phase != lastPhase;
+            lastPhase = status.Phase;
+            if (progress is not null)
             {
-                progress.Done();
-                if (status.Phase != JobPhase.Training) output.WriteLine($"{jobId}: {Lower(status.Phase)}");
-                lastPhase = status.Phase;
+                if (phaseChanged)
+                {
+                    progress.Done();
+                    if (status.Phase != JobPhase.Training) output.WriteLine($"{jobId}: {Lower(status.Phase)}");
+                }
+                if (status.Phase == JobPhase.Training)
+                    progress.Report(new("training", status.Step, status.TotalSteps, Describe(status)));
             }
-            if (status.Phase == JobPhase.Training)
-                progress.Report(new("training", status.Step, status.TotalSteps, Describe(status)));
+            else
+            {
+                // One line per event: a phase, a new step or checkpoint, the end (not one per poll).
+                bool stepped = status.Phase == JobPhase.Training && lastStep != (status.Step, status.CheckpointStep);
+                if (stepped) lastStep = (status.Step, status.CheckpointStep);
+                string? kind = status.Phase.IsFinal() ? JobEvent.Ended : phaseChanged ? JobEvent.PhaseChanged : stepped ? JobEvent.StepTaken : null;
+                if (kind is not null) output.WriteLine(format == WatchFormat.Json ? Event(status, kind).ToJson() : Line(status));
+            }
             if (status.Phase.IsFinal())
             {
-                progress.Done();
-                if (status.ShardsPerSilo.Count > 0)
-                    output.WriteLine($"shards per silo: {string.Join(", ", status.ShardsPerSilo.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}"))}");
-                if (status.Message is { } message) output.WriteLine($"{jobId}: {Lower(status.Phase)}: {message}");
+                if (progress is not null)
+                {
+                    progress.Done();
+                    if (status.ShardsPerSilo.Count > 0)
+                        output.WriteLine($"shards per silo: {string.Join(", ", status.ShardsPerSilo.OrderBy(kv => kv.Key).Select(kv => $"{SiloNames.Short(kv.Key)} {kv.Value}"))}");
+                    if (status.Message is { } message) output.WriteLine($"{jobId}: {Lower(status.Phase)}: {message}");
+                }
                 return status;
             }
             await Task.Delay(TimeSpan.FromMilliseconds(300), cancellation);
         }
     }
+
+    private static JobEvent Event(JobStatus s, string kind) => new(
+        DateTimeOffset.UtcNow, s.JobId, kind, Lower(s.Phase), s.Step, s.TotalSteps, s.LearningLoss, s.ForgettingLoss,
+        s.Phase == JobPhase.Training ? s.InputTokensPerSecond : null, s.CheckpointStep,
+        s.TrainerSilo is { } t ? SiloNames.Short(t) : null, s.Message);
+
+    /// <summary>A log line: UTC time, the job, its phase and step, and what the live line would show.</summary>
+    private static string Line(JobStatus s) =>
+        $"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {s.JobId}: {Lower(s.Phase)} step {s.Step}/{s.TotalSteps}" +
+        (s.LearningLoss is null ? "" : ", " + Describe(s)) + (s.Message is { } m ? $": {m}" : "");
 
     /// <summary>
     /// Submits a job, waits for its end (showing live progress on <paramref name="watch"/>, or quietly), and
@@ -65,7 +92,7 @@ internal static class JobClient
         var status = await trainer.Submit(new JobRequest(jobFile));
         if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? $"{jobFile}: the job was refused");
         if (watch is not null)
-            status = await WatchAsync(grains, jobId, watch);
+            status = await WatchAsync(grains, jobId, watch, WatchFormats.Choose(json: false));
         else
             while (!(status = await trainer.GetStatus()).Phase.IsFinal()) await Task.Delay(TimeSpan.FromMilliseconds(500));
         if (status.Phase != JobPhase.Done) throw new LwfInputException($"{jobFile}: the job ended {Lower(status.Phase)}: {status.Message}");

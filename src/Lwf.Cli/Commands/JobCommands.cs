@@ -36,11 +36,13 @@ internal static class JobCommands
     {
         var id = new Argument<string>("id") { Description = "job id" };
         var gateway = Gateway();
-        var command = new Command("watch", "Show a job's progress live; exit 0 when it succeeds, 1 when it fails or is cancelled") { id, gateway };
+        var json = new Option<bool>("--json") { Description = "one JSON object per event (phase, step, end) on stdout, with its time" };
+        var command = new Command("watch", "Show a job's progress live (piped: one timestamped line per event); exit 0 when it succeeds, 1 when it fails or is cancelled") { id, gateway, json };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
-            var status = await JobClient.WatchAsync(client, parse.GetValue(id)!, Console.Out);
-            if (status.ResultTable is { } table) Console.WriteLine(table);
+            var format = WatchFormats.Choose(parse.GetValue(json));
+            var status = await JobClient.WatchAsync(client, parse.GetValue(id)!, Console.Out, format);
+            if (status.ResultTable is { } table && format != WatchFormat.Json) Console.WriteLine(table);
             return status.Phase == JobPhase.Done ? 0 : 1;
         })));
         return command;
@@ -60,7 +62,7 @@ internal static class JobCommands
                 Console.WriteLine($"{jobId}: {JobClient.Lower(s.Phase)} step {s.Step}/{s.TotalSteps}" +
                     (s.LearningLoss is { } l ? $" loss {l:F4}" : "") + (s.CheckpointStep is { } c ? $" checkpoint {c}" : "") +
                     (s.Message is { } m ? $" ({m})" : "") +
-                    (s.TrainerSilo is { } t && ids.Length == 1 ? $", trainer on {t}" : ""));
+                    (s.TrainerSilo is { } t && ids.Length == 1 ? $", trainer on {SiloNames.Short(t)}" : ""));
             }
             if (ids.Length == 0) Console.WriteLine("no jobs");
             return 0;

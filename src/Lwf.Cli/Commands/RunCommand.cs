@@ -18,7 +18,8 @@ internal static class RunCommand
         var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 2, Description = "silos to start in this process" };
         var shards = new Option<int>("--shards") { DefaultValueFactory = _ => 0, Description = "data shards (0: two per silo)" };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the silos' device: auto, cpu, cuda" };
-        var command = new Command("run", "Run a job on an embedded cluster of silos in this process") { job, output, silos, shards, device };
+        var json = new Option<bool>("--json") { Description = "progress as one JSON object per event on stdout (as `lwf watch --json`)" };
+        var command = new Command("run", "Run a job on an embedded cluster of silos in this process") { job, output, silos, shards, device, json };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             if (parse.GetValue(silos) < 1) throw new LwfInputException("--silos must be at least 1");
@@ -26,12 +27,13 @@ internal static class RunCommand
             string jobFile = Path.GetFullPath(parse.GetValue(job)!);
             var spec = JobSpec.Load(jobFile); // refuse a bad job before any silo starts
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
-            return TorchThread.Serve(RunAsync(spec, jobFile, outDir, parse.GetValue(silos), parse.GetValue(shards), parse.GetValue(device)!));
+            return TorchThread.Serve(RunAsync(spec, jobFile, outDir, parse.GetValue(silos), parse.GetValue(shards), parse.GetValue(device)!,
+                WatchFormats.Choose(parse.GetValue(json))));
         }));
         return command;
     }
 
-    private static async Task<int> RunAsync(JobSpec spec, string jobFile, string outDir, int silos, int shards, string device)
+    private static async Task<int> RunAsync(JobSpec spec, string jobFile, string outDir, int silos, int shards, string device, WatchFormat format)
     {
         string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-embedded", Guid.NewGuid().ToString("N"));
         try
@@ -42,12 +44,14 @@ internal static class RunCommand
             string jobId = JobIds.FromName(spec.Name, DateTime.UtcNow);
             var status = await cluster.Client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(jobFile));
             if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? "the job was refused");
-            status = await JobClient.WatchAsync(cluster.Client, jobId, Console.Out);
+            status = await JobClient.WatchAsync(cluster.Client, jobId, Console.Out, format);
             if (status.Phase != JobPhase.Done) return 1;
             Directory.CreateDirectory(outDir);
             await JobClient.DownloadResultsAsync(cluster.Client, jobId, outDir);
-            Console.WriteLine(status.ResultTable);
-            Console.WriteLine($"wrote {outDir}: model/, report.json, report.md, plots");
+            // With --json, stdout holds JSON lines only; the table is in OUT/report.md.
+            var summary = format == WatchFormat.Json ? Console.Error : Console.Out;
+            summary.WriteLine(status.ResultTable);
+            summary.WriteLine($"wrote {outDir}: model/, report.json, report.md, plots");
             return 0;
         }
         finally
