@@ -18,6 +18,9 @@ public sealed record ClusterState(string ClusterId, string CheckpointDirectory, 
 
     public string? RedisConnectionString { get; init; }
 
+    /// <summary>The silos' data root (absolute): job files and the paths they name must lie under it.</summary>
+    public string DataRoot { get; init; } = "";
+
     public static string Home => Environment.GetEnvironmentVariable("LWF_HOME") is { Length: > 0 } home
         ? home : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".lwf");
 

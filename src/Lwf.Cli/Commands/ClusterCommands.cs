@@ -106,7 +106,7 @@ internal static partial class ClusterCommands
             var state = StartSilos(n, parse.GetValue(device)!, parse.GetValue(checkpoints), parse.GetValue(dataRoot), parse.GetValue(clustering)!, redisConnection);
             foreach (var s in state.Silos)
                 Console.WriteLine($"silo pid {s.Pid}: silo port {s.SiloPort}, gateway {s.GatewayPort}, http://127.0.0.1:{s.HttpPort}/metrics, log {s.Log}");
-            Console.WriteLine($"{n} silo(s) up ({state.ClusterId}, {state.Clustering} clustering, data root {Path.GetFullPath(parse.GetValue(dataRoot) ?? Directory.GetCurrentDirectory())}); " +
+            Console.WriteLine($"{n} silo(s) up ({state.ClusterId}, {state.Clustering} clustering, data root {state.DataRoot}); " +
                 "`lwf submit JOB.yaml` to run a job under it, `lwf cluster down` to stop");
             return 0;
         }));
@@ -123,13 +123,14 @@ internal static partial class ClusterCommands
             Path.GetFullPath(checkpoints ?? Path.Combine(ClusterState.Home, "checkpoints")), device, [])
         {
             Clustering = redis is null ? clustering : ClusteringMode.Redis,
+            DataRoot = Path.GetFullPath(dataRoot ?? Directory.GetCurrentDirectory()),
             RedisConnectionString = redis,
         };
         // A table left by a cluster of the same id that was never taken down (its silos are gone) would list them as members.
         RemoveMembershipTable(state.ClusterId);
         for (int i = 0; i < n; i++)
         {
-            state.Silos.Add(StartSilo(i, ports[4 * i], ports[4 * i + 1], ports[4 * i + 2], ports[4 * i + 3], ports[0], state, dataRoot));
+            state.Silos.Add(StartSilo(i, ports[4 * i], ports[4 * i + 1], ports[4 * i + 2], ports[4 * i + 3], ports[0], state));
             state.Save(); // so `down` can stop what did start, even if a later one fails
         }
         WaitReady(state, TimeSpan.FromSeconds(120));
@@ -180,7 +181,7 @@ internal static partial class ClusterCommands
         foreach (string file in Directory.GetFiles(ClusterState.MembershipDirectory, clusterId + ".membership*")) File.Delete(file);
     }
 
-    private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int dataPort, int primaryPort, ClusterState state, string? dataRoot)
+    private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int dataPort, int primaryPort, ClusterState state)
     {
         string log = Path.Combine(ClusterState.Home, $"silo-{index}.log");
         string lwf = typeof(ClusterCommands).Assembly.Location;
@@ -206,7 +207,7 @@ internal static partial class ClusterCommands
         env["Lwf__Device"] = state.Device;
         env["Lwf__DataPlanePort"] = dataPort.ToString();
         env["Lwf__DataPlaneHost"] = "127.0.0.1";
-        env["Lwf__DataRoot"] = Path.GetFullPath(dataRoot ?? Directory.GetCurrentDirectory());
+        env["Lwf__DataRoot"] = state.DataRoot;
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo process");
         return new SiloProcess(process.Id, siloPort, gatewayPort, httpPort, log);
     }

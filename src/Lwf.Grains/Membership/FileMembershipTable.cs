@@ -114,11 +114,18 @@ public sealed partial class FileMembershipTable : IMembershipTable
     private static MembershipTableData Data(FileMembershipTableState state, IEnumerable<FileMembershipRow> rows) =>
         new(rows.Select(r => Tuple.Create(r.Entry, r.Etag)).ToList(), new TableVersion(state.Version, state.VersionEtag));
 
+    /// <summary>A read takes no lock: every write replaces the file by rename, so a reader sees one whole table or the other.</summary>
     private async Task<FileMembershipTableState> Read()
     {
-        FileMembershipTableState? state = null;
-        await Locked(s => { state = s; return (s, false); });
-        return state ?? throw new InvalidOperationException($"membership table {_table} does not exist yet");
+        try
+        {
+            return _serializer.Deserialize<FileMembershipTableState>(await File.ReadAllBytesAsync(_table))
+                ?? throw new InvalidOperationException($"membership table {_table} is empty");
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new InvalidOperationException($"membership table {_table} does not exist yet", e);
+        }
     }
 
     /// <summary>Runs <paramref name="change"/> on the table under the lock; writes what it returns when it says so (null: the file is removed).</summary>
