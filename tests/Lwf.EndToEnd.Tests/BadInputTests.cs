@@ -71,37 +71,39 @@ public sealed class BadInputTests
     [
         // Job files: keys, types, ranges.
         new("an unknown key", JobAppend("colour: blue"), "colour"),
-        new("a mistyped key", JobLine("forgetEvery: 3", "forgetEvey: 3"), "forgetEvey"),
-        new("an integer that is a word", JobLine("steps: 12", "steps: twelve"), "train.steps"),
-        new("a NaN learning rate", JobLine("learningRate: 3.0e-3", "learningRate: NaN"), "learningRate"),
-        new("a learning rate of 5", JobLine("learningRate: 3.0e-3", "learningRate: 5"), "learning rate"),
-        new("an infinite weight decay", JobLine("learningRate: 3.0e-3", "learningRate: 3.0e-3\n  weightDecay: .inf"), "weightDecay"),
+        new("a mistyped key", JobLine("forget_every: 3", "forget_evey: 3"), "forget_evey"),
+        new("a name from before the Hugging Face names", JobLine("learning_rate: 3.0e-3", "learningRate: 3.0e-3"), "'train.learningRate' was renamed to 'train.learning_rate'"),
+        new("bf16 asked for", JobLine("max_steps: 12", "max_steps: 12\n  bf16: true"), "train.bf16"),
+        new("an integer that is a word", JobLine("max_steps: 12", "max_steps: twelve"), "train.max_steps"),
+        new("a NaN learning rate", JobLine("learning_rate: 3.0e-3", "learning_rate: NaN"), "learning_rate"),
+        new("a learning rate of 5", JobLine("learning_rate: 3.0e-3", "learning_rate: 5"), "learning rate"),
+        new("an infinite weight decay", JobLine("learning_rate: 3.0e-3", "learning_rate: 3.0e-3\n  weight_decay: .inf"), "weight_decay"),
         new("an alpha of 1e300", JobLine("alpha: 0.5", "alpha: 1e300"), "alpha"),
-        new("a NaN forgetting fraction", JobLine("forgetFraction: 0.3", "forgetFraction: NaN"), "forgetFraction"),
-        new("negative new tokens", JobLine("maxNewTokens: 8", "maxNewTokens: -3"), "max new tokens"),
-        new("a NaN top-p", JobLine("maxNewTokens: 8", "maxNewTokens: 8\n  topP: NaN"), "topP"),
-        new("an evaluation batch of 0", JobLine("evalEvery: 6", "evalEvery: 6\n  batchSize: 0"), "eval.batchSize"),
-        new("a micro-batch of 0", JobLine("microBatchSize: 1", "microBatchSize: 0"), "micro-batch size"),
-        new("gradient accumulation of 0", JobLine("gradientAccumulation: 8", "gradientAccumulation: 0"), "gradient accumulation"),
-        new("keeping no checkpoint", JobLine("keep: 2", "keep: 0"), "checkpoint.keep"),
-        new("a negative checkpoint interval", JobLine("every: 4", "every: -1"), "checkpoint.every"),
-        new("forgetting every 0 steps", JobLine("forgetEvery: 3", "forgetEvery: 0"), "forgetEvery"),
+        new("a NaN forgetting fraction", JobLine("forget_fraction: 0.3", "forget_fraction: NaN"), "forget_fraction"),
+        new("negative new tokens", JobLine("max_new_tokens: 8", "max_new_tokens: -3"), "max new tokens"),
+        new("a NaN top-p", JobLine("max_new_tokens: 8", "max_new_tokens: 8\n  top_p: NaN"), "top_p"),
+        new("an evaluation batch of 0", JobLine("max_new_tokens: 6", "max_new_tokens: 6\n  batch_size: 0"), "eval.batch_size"),
+        new("a micro-batch of 0", JobLine("per_device_train_batch_size: 1", "per_device_train_batch_size: 0"), "micro-batch size"),
+        new("gradient accumulation of 0", JobLine("gradient_accumulation_steps: 8", "gradient_accumulation_steps: 0"), "gradient accumulation"),
+        new("keeping no checkpoint", JobLine("save_total_limit: 2", "save_total_limit: 0"), "train.save_total_limit"),
+        new("a negative checkpoint interval", JobLine("save_steps: 4", "save_steps: -1"), "train.save_steps"),
+        new("forgetting every 0 steps", JobLine("forget_every: 3", "forget_every: 0"), "forget_every"),
         new("an unknown scorer", JobLine("scorer: fisher", "scorer: fisherr"), "scorer"),
         new("an unknown schedule", JobLine("schedule: periodic", "schedule: sometimes"), "schedule"),
-        new("an unknown gradient precision", JobLine("gradientPrecision: float64", "gradientPrecision: float16"), "gradientPrecision"),
-        new("a maximum length of 0", JobLine("maxLength: 48", "maxLength: 0"), "maxLength"),
-        new("a seed that is not a number", JobLine("seed: 42", "seed: forty-two"), "seed"),
+        new("an unknown gradient precision", JobLine("gradient_precision: float64", "gradient_precision: float16"), "gradient_precision"),
+        new("a maximum length of 0", JobLine("max_length: 48", "max_length: 0"), "max_length"),
+        new("a seed that is not a number", JobLine("seed: 42", "seed: forty-two"), "train.seed"),
         // Job files: shape of the YAML itself.
         new("a complex mapping key", JobAppend("? [a, b]\n: 1"), "job.yaml"),
         new("YAML nested 200,000 deep", dir => File.AppendAllText(Job(dir), "\ndeep: " + new string('[', 200_000) + new string(']', 200_000) + "\n"), "job.yaml"),
         new("a job file of 3 MiB", dir => File.AppendAllText(Job(dir), "\n# " + new string('x', 3 << 20) + "\n"), "job.yaml"),
-        new("a tab for indentation", JobLine("  steps: 12", "\tsteps: 12"), "job.yaml"),
+        new("a tab for indentation", JobLine("  max_steps: 12", "\tmax_steps: 12"), "job.yaml"),
         new("an empty job file", dir => File.WriteAllText(Job(dir), ""), "job.yaml"),
         new("a list instead of a mapping", dir => File.WriteAllText(Job(dir), "- model\n- data\n"), "job.yaml"),
-        new("a key given twice", JobAppend("seed: 7"), "seed"),
+        new("a key given twice", JobAppend("max_length: 40"), "max_length"),
         new("no model", JobLine("model: model", "# no model"), "model"),
         new("a model folder that is not there", JobLine("model: model", "model: no-such-model"), "no-such-model"),
-        new("a data file that is not there", JobLine("learnTrain: learn-train.jsonl", "learnTrain: no-such.jsonl"), "no-such.jsonl"),
+        new("a data file that is not there", JobLine("learn_train: learn-train.jsonl", "learn_train: no-such.jsonl"), "no-such.jsonl"),
         // Model folders.
         new("a garbled config.json", dir => File.WriteAllText(Path.Combine(dir, "model", "config.json"), "{\"n_layer\": 2,"), "config.json"),
         new("n_head 0", Config(c => c["n_head"] = 0), "n_head"),
@@ -211,9 +213,9 @@ public sealed class BadInputTests
                 c.Break(dir);
                 // An output folder the user already has: nothing in it may go.
                 string outDir = Path.Combine(root, $"out-{index}");
-                Directory.CreateDirectory(Path.Combine(outDir, "checkpoints", "checkpoint-4"));
+                Directory.CreateDirectory(Path.Combine(outDir, "checkpoint-4"));
                 File.WriteAllText(Path.Combine(outDir, "notes.txt"), "mine");
-                File.WriteAllText(Path.Combine(outDir, "checkpoints", "checkpoint-4", "manifest.json"), "{}");
+                File.WriteAllText(Path.Combine(outDir, "checkpoint-4", "manifest.json"), "{}");
                 var before = Snapshot(dir, outDir);
                 var args = (c.TrainArgs ?? ["train", "{job}", "--out", "{out}"]).Select(a => a.Replace("{job}", Job(dir)).Replace("{out}", outDir)).ToArray();
                 try

@@ -357,12 +357,12 @@ public sealed class MultiProcessClusterTests
         {
             string dir = Path.Combine(data, "cluster", "jobs");
             string typo = Path.Combine(dir, $".typo-{Guid.NewGuid():N}.yaml");
-            File.WriteAllText(typo, File.ReadAllText(TinyJob).Replace("forgetEvery: 3", "forgetEvey: 3"));
+            File.WriteAllText(typo, File.ReadAllText(TinyJob).Replace("forget_every: 3", "forget_evey: 3"));
             try
             {
                 var (code, _, stderr) = lwf.Run("submit", typo);
                 Assert.Equal(2, code);
-                Assert.Contains("unknown key 'forgetting.forgetEvey' (did you mean 'forgetEvery'?)", stderr);
+                Assert.Contains("unknown key 'forgetting.forget_evey' (did you mean 'forget_every'?)", stderr);
             }
             finally { File.Delete(typo); }
 
@@ -449,7 +449,7 @@ public sealed class MultiProcessClusterTests
     private static string Float32Job(string source, Func<string, string>? change = null)
     {
         string job = Path.Combine(Path.GetDirectoryName(source)!, $".float32-{Guid.NewGuid():N}.yaml");
-        string text = File.ReadAllText(source).Replace("gradientPrecision: float64", "gradientPrecision: float32");
+        string text = File.ReadAllText(source).Replace("gradient_precision: float64", "gradient_precision: float32");
         File.WriteAllText(job, change is null ? text : change(text));
         return job;
     }

@@ -52,7 +52,7 @@ public sealed class JobLifecycleTests
             Assert.Equal(JobPhase.Cancelled, cancelled.Phase);
             Assert.True(cancelled.Step < 30, $"stopped at step {cancelled.Step}");
             Assert.Contains($"checkpoint is kept (step {cancelled.CheckpointStep})", cancelled.Message);
-            var store = new CheckpointStore(Path.Combine(checkpoints, "cancel-me", "checkpoints"));
+            var store = new CheckpointStore(Path.Combine(checkpoints, "cancel-me"));
             Assert.Contains(cancelled.CheckpointStep!.Value, store.Steps());
             Assert.Null(CheckpointStore.Verify(store.PathOf(cancelled.CheckpointStep.Value), out _));
 

@@ -72,20 +72,20 @@ internal static class BenchCluster
         File.WriteAllText(job, $"""
             name: bench-cluster
             model: {model}
-            seed: 1
-            maxLength: {seq}
+            max_length: {seq}
             data:
-              learnTrain: records.jsonl
+              learn_train: records.jsonl
             train:
-              steps: {steps}
-              learningRate: 1.0e-4
-              warmupSteps: 0
-              microBatchSize: {micro}
-              gradientAccumulation: {batch / micro}
+              seed: 1
+              max_steps: {steps}
+              learning_rate: 1.0e-4
+              lr_scheduler_type: cosine
+              warmup_steps: 0
+              per_device_train_batch_size: {micro}
+              gradient_accumulation_steps: {batch / micro}
+              save_steps: 0
             forgetting:
               schedule: none
-            checkpoint:
-              every: 0
             """);
         return job;
     }

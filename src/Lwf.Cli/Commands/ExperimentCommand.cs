@@ -105,11 +105,6 @@ internal static class ExperimentCommand
         return parts.Length == 2 && parts[0] == CheckpointStore.Sha256(jobFile) && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double s) ? s : null;
     }
 
-    private static void DeleteFolder(string path)
-    {
-        if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
-    }
-
     private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings);
 
     private static async Task<int> RunAsync(Grid grid, PretrainOptions pretrain, string outFile, string dataDir, string baseDir, string workDir,
@@ -201,12 +196,12 @@ internal static class ExperimentCommand
                     {
                         string jobId = JobIds.FromName($"results-{index}-{job.Variant}", DateTime.UtcNow);
                         await JobClient.RunToEndAsync(cluster.Client, jobId, job.JobFile, job.RunDir, watch: null);
-                        DeleteFolder(Path.Combine(checkpoints, jobId, "checkpoints"));
+                        new CheckpointStore(Path.Combine(checkpoints, jobId)).Clear();
                     }
                     else
                     {
                         await Task.Run(() => new LwfJobRunner(JobSpec.Load(job.JobFile) with { Device = device }).Run(job.RunDir));
-                        DeleteFolder(Path.Combine(job.RunDir, "checkpoints"));
+                        new CheckpointStore(job.RunDir).Clear();
                     }
                     var run = new GridRun(job.Pair, job.Variant, job.Seed, LwfReport.Load(Path.Combine(job.RunDir, "report.json")), runClock.Elapsed.TotalSeconds);
                     AtomicFile.WriteText(Path.Combine(job.RunDir, RunRecord), $"{CheckpointStore.Sha256(job.JobFile)} {run.WallSeconds.ToString("R", CultureInfo.InvariantCulture)}\n");

@@ -51,7 +51,7 @@ internal static class RunCommand
             // With --json, stdout holds JSON lines only; the table is in OUT/report.md.
             var summary = format == WatchFormat.Json ? Console.Error : Console.Out;
             summary.WriteLine(status.ResultTable);
-            summary.WriteLine($"wrote {outDir}: model/, report.json, report.md, plots");
+            summary.WriteLine($"wrote {outDir}: model/, trainer_state.json, report.json, report.md, plots");
             return 0;
         }
         finally

@@ -16,7 +16,7 @@ internal static class SoakCommand
 {
     public static Command Build()
     {
-        var job = new Option<string>("--job") { Description = "job file to soak (its checkpoint.every sets how often a write can be cut)", DefaultValueFactory = _ => Path.Combine("cluster", "jobs", "soak-checkpoints.yaml") };
+        var job = new Option<string>("--job") { Description = "job file to soak (its train.save_steps sets how often a write can be cut)", DefaultValueFactory = _ => Path.Combine("cluster", "jobs", "soak-checkpoints.yaml") };
         var kills = new Option<int>("--kills") { Description = "SIGKILLs to deliver", DefaultValueFactory = _ => 100 };
         var output = new Option<string?>("--out") { Description = "work folder (default: a new temporary one, deleted when every check holds)" };
         var seed = new Option<int>("--seed") { Description = "seed of the kill times", DefaultValueFactory = _ => 1 };
@@ -70,7 +70,7 @@ internal static class SoakCommand
         Console.Error.WriteLine($"reference: {reference.Count} checkpoints (steps {string.Join(", ", reference.Keys.Order())}) in {referenceSeconds:F1} s");
 
         string soakDir = Path.Combine(work, "soak");
-        var store = new CheckpointStore(Path.Combine(soakDir, "checkpoints"), spec.Checkpoint.Keep);
+        var store = new CheckpointStore(soakDir, spec.Checkpoint.Keep);
         var random = new Random(seed);
         int killed = 0, inWrite = 0, resumes = 0, fresh = 0, finished = 0, passedOver = 0;
         var failures = new List<string>();

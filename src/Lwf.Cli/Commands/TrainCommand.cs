@@ -24,7 +24,7 @@ internal static class TrainCommand
             var report = new LwfJobRunner(spec, progress) { Resume = parse.GetValue(resume), RequireCheckpoint = true }.Run(outDir);
             progress.Done();
             Console.WriteLine(ReportWriter.Table(report));
-            Console.WriteLine($"wrote {outDir}: model/, checkpoints/, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");
+            Console.WriteLine($"wrote {outDir}: model/, checkpoint-N/, trainer_state.json, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");
             return 0;
         }));
         return command;

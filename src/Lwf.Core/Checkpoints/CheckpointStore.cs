@@ -39,7 +39,7 @@ public sealed class CheckpointStore(string directory, int keep = 2)
     public string Directory { get; } = Path.GetFullPath(directory);
 
     /// <summary>Checkpoints kept on disk (older ones are deleted once a newer one is whole); at least 1.</summary>
-    public int Keep { get; } = keep >= 1 ? keep : throw new LwfInputException($"checkpoint.keep must be at least 1, got {keep}");
+    public int Keep { get; } = keep >= 1 ? keep : throw new LwfInputException($"train.save_total_limit must be at least 1, got {keep}");
 
     /// <summary>The steps of the checkpoint folders present (whole or not), newest first.</summary>
     public IReadOnlyList<int> Steps()
@@ -137,10 +137,15 @@ public sealed class CheckpointStore(string directory, int keep = 2)
         return null;
     }
 
-    /// <summary>Deletes every checkpoint and staging folder (a fresh run in a used output folder).</summary>
+    /// <summary>
+    /// Deletes every checkpoint and staging folder (a fresh run in a used output folder). Only those: the folder is
+    /// the run's output folder, and whatever else the user keeps there is not ours to delete.
+    /// </summary>
     public void Clear()
     {
-        if (System.IO.Directory.Exists(Directory)) System.IO.Directory.Delete(Directory, recursive: true);
+        if (!System.IO.Directory.Exists(Directory)) return;
+        foreach (int step in Steps()) System.IO.Directory.Delete(PathOf(step), recursive: true);
+        RemoveStaging();
     }
 
     private void Prune()

@@ -140,9 +140,7 @@ public static class PretrainedModel
     /// </summary>
     public static void Save(CausalLM model, string dir, string? companionsFrom = null, long maxShardBytes = DefaultMaxShardBytes)
     {
-        // A NaN model is never a result or a checkpoint.
-        if (model.named_parameters().FirstOrDefault(p => NonFinite(p.parameter)) is { name: { } bad })
-            throw new LwfTrainingException($"the model's weights are no longer finite ('{bad}' holds NaN or infinite values): it is not saved");
+        RequireFinite(model);
         string target = Path.GetFullPath(dir);
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
@@ -150,15 +148,7 @@ public static class PretrainedModel
         Directory.CreateDirectory(staging);
         try
         {
-            WriteWeights(model, staging, maxShardBytes);
-            var dtype = model.ComputeDType;
-            AtomicFile.WriteText(Path.Combine(staging, "config.json"), model.Config.ToJson(dtype).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            if (companionsFrom is not null)
-                foreach (var name in CompanionFiles)
-                {
-                    string from = Path.Combine(companionsFrom, name);
-                    if (File.Exists(from)) File.Copy(from, Path.Combine(staging, name));
-                }
+            WriteInto(model, staging, companionsFrom, maxShardBytes);
             ReplaceDirectory(staging, target);
         }
         catch
@@ -166,6 +156,44 @@ public static class PretrainedModel
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The model's files (config, weights, generation config, tokenizer) written into <paramref name="dir"/>, which
+    /// exists and is the caller's to make whole (a checkpoint's staging folder).
+    /// </summary>
+    public static void WriteInto(CausalLM model, string dir, string? companionsFrom = null, long maxShardBytes = DefaultMaxShardBytes)
+    {
+        RequireFinite(model);
+        WriteWeights(model, dir, maxShardBytes);
+        var indented = new JsonSerializerOptions { WriteIndented = true };
+        AtomicFile.WriteText(Path.Combine(dir, "config.json"), model.Config.ToJson(model.ComputeDType).ToJsonString(indented));
+        if (companionsFrom is not null)
+            foreach (var name in CompanionFiles)
+            {
+                string from = Path.Combine(companionsFrom, name);
+                if (File.Exists(from)) File.Copy(from, Path.Combine(dir, name));
+            }
+        // A base without these files still generates and tokenizes (from its config, with GPT-2's tokenizer when its
+        // vocabulary holds GPT-2's): its saved models carry them, so from_pretrained of model and tokenizer works on them.
+        if (!File.Exists(Path.Combine(dir, "generation_config.json")))
+        {
+            var generation = new JsonObject { ["_from_model_config"] = true };
+            if (model.Config.BosTokenId is { } bos) generation["bos_token_id"] = bos;
+            if (model.Config.EosTokenIds.Length == 1) generation["eos_token_id"] = model.Config.EosTokenIds[0];
+            else if (model.Config.EosTokenIds.Length > 1) generation["eos_token_id"] = new JsonArray(model.Config.EosTokenIds.Select(e => (JsonNode)e).ToArray());
+            AtomicFile.WriteText(Path.Combine(dir, "generation_config.json"), generation.ToJsonString(indented));
+        }
+        bool hasTokenizer = File.Exists(Path.Combine(dir, "tokenizer.json")) || File.Exists(Path.Combine(dir, "tokenizer.model"))
+            || File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt"));
+        if (!hasTokenizer && model.Config.VocabSize >= Text.TextTokenizer.Gpt2VocabSize) Text.Gpt2TokenizerFiles.WriteTo(dir);
+    }
+
+    // A NaN model is never a result or a checkpoint.
+    private static void RequireFinite(CausalLM model)
+    {
+        if (model.named_parameters().FirstOrDefault(p => NonFinite(p.parameter)) is { name: { } bad })
+            throw new LwfTrainingException($"the model's weights are no longer finite ('{bad}' holds NaN or infinite values): it is not saved");
     }
 
     private static void WriteWeights(CausalLM model, string dir, long maxShardBytes)

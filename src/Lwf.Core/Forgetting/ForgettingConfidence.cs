@@ -77,10 +77,10 @@ public sealed record ForgettingSelection(double? Fraction = null, int? TopK = nu
     public void Validate()
     {
         int given = (Fraction is null ? 0 : 1) + (TopK is null ? 0 : 1) + (Threshold is null ? 0 : 1);
-        if (given != 1) throw new LwfInputException("give exactly one of forgetFraction, forgetTopK and forgetThreshold");
-        if (Fraction is { } f && f is not (> 0 and <= 1)) throw new LwfInputException($"forgetFraction must be in (0, 1], got {f}");
-        if (TopK is { } k && k < 1) throw new LwfInputException($"forgetTopK must be at least 1, got {k}");
-        if (Threshold is { } t && !double.IsFinite(t)) throw new LwfInputException($"forgetThreshold must be a finite number, got {t}");
+        if (given != 1) throw new LwfInputException("give exactly one of forget_fraction, forget_top_k and forget_threshold");
+        if (Fraction is { } f && f is not (> 0 and <= 1)) throw new LwfInputException($"forget_fraction must be in (0, 1], got {f}");
+        if (TopK is { } k && k < 1) throw new LwfInputException($"forget_top_k must be at least 1, got {k}");
+        if (Threshold is { } t && !double.IsFinite(t)) throw new LwfInputException($"forget_threshold must be a finite number, got {t}");
     }
 
     /// <summary>Indices of the chosen samples, highest score first (ties: lower index first).</summary>

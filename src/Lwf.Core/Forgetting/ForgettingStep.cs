@@ -28,7 +28,7 @@ public sealed record ForgettingStepOptions
     {
         if (Alpha is not (>= 0 and <= 1000)) throw new LwfInputException($"alpha must be in [0, 1000], got {Alpha}");
         if (LearningRate is not (> 0 and <= 1)) throw new LwfInputException($"the forgetting learning rate must be in (0, 1], got {LearningRate}");
-        if (FisherProtect is not (>= 0 and <= 1e6)) throw new LwfInputException($"fisherProtect must be in [0, 1e6], got {FisherProtect}");
+        if (FisherProtect is not (>= 0 and <= 1e6)) throw new LwfInputException($"fisher_protect must be in [0, 1e6], got {FisherProtect}");
     }
 }
 

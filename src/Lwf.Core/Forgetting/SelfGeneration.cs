@@ -33,7 +33,7 @@ public sealed record SelfGenerationOptions
         Generation.Validate();
         if (SamplesPerPrompt < 1) throw new LwfInputException($"samplesPerPrompt must be at least 1, got {SamplesPerPrompt}");
         if (SamplesPerPrompt > 1 && Generation.Greedy)
-            throw new LwfInputException("samplesPerPrompt > 1 needs sampling (greedy would repeat one answer): set temperature, topP or topK");
+            throw new LwfInputException("samples_per_prompt > 1 needs sampling (greedy would repeat one answer): set temperature, top_p or top_k");
         if (BatchSize < 1) throw new LwfInputException($"batch size must be at least 1, got {BatchSize}");
     }
 }
@@ -70,7 +70,7 @@ public static class SelfGeneration
     {
         options.Validate();
         int room = model.Config.MaxPositions - options.Generation.MaxNewTokens;
-        if (room < 1) throw new LwfInputException($"maxNewTokens {options.Generation.MaxNewTokens} leaves no room for a prompt in {model.Config.MaxPositions} positions");
+        if (room < 1) throw new LwfInputException($"max_new_tokens {options.Generation.MaxNewTokens} leaves no room for a prompt in {model.Config.MaxPositions} positions");
         var fitted = prompts.Select(p => p.PromptIds.Length > room ? p with { PromptIds = p.PromptIds[^room..] } : p).ToList();
         var samples = new List<SelfGeneratedSample>();
         if (options.Generation.Greedy)

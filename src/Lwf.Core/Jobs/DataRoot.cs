@@ -61,8 +61,7 @@ public sealed class DataRoot
         if (Directory.Exists(spec.Model))
             foreach (string entry in Directory.EnumerateFileSystemEntries(spec.Model))
                 Require(spec.SourcePath, "model", entry);
-        foreach (var (key, path) in new[] { ("data.learnTrain", spec.Data.LearnTrain), ("data.learnEval", spec.Data.LearnEval),
-                     ("data.forgetPrompts", spec.Data.ForgetPrompts), ("data.forgetEval", spec.Data.ForgetEval), ("data.heldOut", spec.Data.HeldOut) })
+        foreach (var (key, path) in spec.Data.Named())
             if (path is not null) Require(spec.SourcePath, key, path);
     }
 

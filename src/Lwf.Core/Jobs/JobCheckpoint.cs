@@ -5,8 +5,8 @@ using Lwf.Core.Reports;
 namespace Lwf.Core.Jobs;
 
 /// <summary>
-/// What a job's checkpoint holds besides tensors (trainer_state.json): the learning step reached, the
-/// samplers' positions, the forgetting set D_U, and the report so far. With model/, optimizer.bin,
+/// What a job's checkpoint holds besides tensors (lwf_state.json): the learning step reached, the
+/// samplers' positions, the forgetting set D_U, and the report so far. With the model's files, optimizer.bin,
 /// forgetting-optimizer.bin, fisher.safetensors and samples.jsonl it is everything the loop needs to go on
 /// as if it had never stopped. The cluster's trainer also records it after every learning and forgetting step
 /// (the live state), with what of the step <see cref="Step"/> is still to do: <see cref="StepPending"/> (its
@@ -25,8 +25,7 @@ public sealed record JobCheckpointState(
     bool StepPending = false,
     bool ForgetPending = false)
 {
-    public const string StateFile = "trainer_state.json";
-    public const string ModelFolder = "model";
+    public const string StateFile = "lwf_state.json";
     public const string OptimizerFile = "optimizer.bin";
     public const string ForgettingOptimizerFile = "forgetting-optimizer.bin";
     public const string FisherFile = "fisher.safetensors";

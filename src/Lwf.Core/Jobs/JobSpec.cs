@@ -4,8 +4,20 @@ using Lwf.Core.Training;
 
 namespace Lwf.Core.Jobs;
 
-/// <summary>The datasets of a job (absolute paths). Only learnTrain is always required.</summary>
-public sealed record JobData(string LearnTrain, string? LearnEval, string? ForgetPrompts, string? ForgetEval, string? HeldOut);
+/// <summary>The datasets of a job (absolute paths). Only learn_train is always required.</summary>
+public sealed record JobData(string LearnTrain, string? LearnEval, string? ForgetPrompts, string? ForgetEval, string? HeldOut)
+{
+    /// <summary>The keys of the job file's data section.</summary>
+    public const string LearnTrainKey = "learn_train", LearnEvalKey = "learn_eval", ForgetPromptsKey = "forget_prompts",
+        ForgetEvalKey = "forget_eval", HeldOutKey = "held_out";
+
+    /// <summary>Every dataset with its job-file key (data.learn_train, ...), absent ones as null.</summary>
+    public IEnumerable<(string Key, string? Path)> Named() =>
+    [
+        ($"data.{LearnTrainKey}", LearnTrain), ($"data.{LearnEvalKey}", LearnEval), ($"data.{ForgetPromptsKey}", ForgetPrompts),
+        ($"data.{ForgetEvalKey}", ForgetEval), ($"data.{HeldOutKey}", HeldOut),
+    ];
+}
 
 public sealed record FisherSettings(FisherVariant Variant = FisherVariant.Empirical, int Records = 0);
 
@@ -57,59 +69,111 @@ public sealed record JobSpec
     public required EvalSettings Eval { get; init; }
     public CheckpointSettings Checkpoint { get; init; } = new();
 
+    /// <summary>A <c>log_history</c> entry (trainer_state.json) every this many learning steps, with the mean loss since the last.</summary>
+    public int LoggingSteps { get; init; } = 1;
+
+    /// <summary>
+    /// The names of earlier job files, each with the name that replaced it: one spelling per knob, and a file written
+    /// for the old loader gets an error that says what to write instead.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> RenamedKeys = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["seed"] = "train.seed",
+        ["maxLength"] = "max_length",
+        ["skipBadLines"] = "skip_bad_lines",
+        ["data.learnTrain"] = "data.learn_train",
+        ["data.learnEval"] = "data.learn_eval",
+        ["data.forgetPrompts"] = "data.forget_prompts",
+        ["data.forgetEval"] = "data.forget_eval",
+        ["data.heldOut"] = "data.held_out",
+        ["train.steps"] = "train.max_steps",
+        ["train.learningRate"] = "train.learning_rate",
+        ["train.weightDecay"] = "train.weight_decay",
+        ["train.beta1"] = "train.adam_beta1",
+        ["train.beta2"] = "train.adam_beta2",
+        ["train.epsilon"] = "train.adam_epsilon",
+        ["train.warmupSteps"] = "train.warmup_steps",
+        ["train.microBatchSize"] = "train.per_device_train_batch_size",
+        ["train.gradientAccumulation"] = "train.gradient_accumulation_steps",
+        ["train.maxGradNorm"] = "train.max_grad_norm",
+        ["train.gradientPrecision"] = "train.gradient_precision",
+        ["selfgen.maxNewTokens"] = "selfgen.max_new_tokens",
+        ["selfgen.topP"] = "selfgen.top_p",
+        ["selfgen.topK"] = "selfgen.top_k",
+        ["selfgen.samplesPerPrompt"] = "selfgen.samples_per_prompt",
+        ["selfgen.batchSize"] = "selfgen.batch_size",
+        ["forgetting.forgetFraction"] = "forgetting.forget_fraction",
+        ["forgetting.forgetTopK"] = "forgetting.forget_top_k",
+        ["forgetting.forgetThreshold"] = "forgetting.forget_threshold",
+        ["forgetting.forgetEvery"] = "forgetting.forget_every",
+        ["forgetting.batchSize"] = "forgetting.batch_size",
+        ["forgetting.refreshEvery"] = "forgetting.refresh_every",
+        ["forgetting.learningRate"] = "forgetting.learning_rate",
+        ["forgetting.fisherProtect"] = "forgetting.fisher_protect",
+        ["eval.evalEvery"] = "train.eval_steps",
+        ["eval.maxNewTokens"] = "eval.max_new_tokens",
+        ["eval.batchSize"] = "eval.batch_size",
+        ["checkpoint"] = "train.save_steps, train.save_total_limit and train.save_strategy (for every, keep and save)",
+    };
+
     /// <summary>Reads and checks a job file; with a <paramref name="dataRoot"/>, every path it names must lie under it.</summary>
     public static JobSpec Load(string file, DataRoot? dataRoot = null)
     {
-        var root = YamlSection.LoadRoot(file, dataRoot);
+        var root = YamlSection.LoadRoot(file, dataRoot, RenamedKeys);
         string name = root.String("name") ?? Path.GetFileNameWithoutExtension(file);
         string model = root.FilePath("model") ?? throw new LwfInputException($"{file}: missing key 'model' (a Hugging Face model folder)");
-        long seed = root.Long("seed") ?? 42;
 
         var data = root.Section("data");
-        var forgetting = root.Section("forgetting");
-        var schedule = forgetting.Enum<ForgettingSchedule>("schedule") ?? ForgettingSchedule.Periodic;
-        double alpha = forgetting.Double("alpha") ?? 1.0;
         var jobData = new JobData(
-            data.FilePath("learnTrain") ?? throw new LwfInputException($"{file}: missing key 'data.learnTrain' (the learning task's training records)"),
-            data.FilePath("learnEval"), data.FilePath("forgetPrompts"), data.FilePath("forgetEval"), data.FilePath("heldOut"));
+            data.FilePath(JobData.LearnTrainKey) ?? throw new LwfInputException($"{file}: missing key 'data.{JobData.LearnTrainKey}' (the learning task's training records)"),
+            data.FilePath(JobData.LearnEvalKey), data.FilePath(JobData.ForgetPromptsKey), data.FilePath(JobData.ForgetEvalKey), data.FilePath(JobData.HeldOutKey));
         data.RejectUnknownKeys();
 
+        // The training section is transformers' TrainingArguments, by its names and with its meanings.
         var train = root.Section("train");
         var defaults = new FineTuneOptions();
+        long seed = train.Long("seed") ?? 42;
         var trainOptions = new FineTuneOptions
         {
-            Steps = train.Int("steps") ?? defaults.Steps,
-            LearningRate = train.Double("learningRate") ?? defaults.LearningRate,
-            WeightDecay = train.Double("weightDecay") ?? defaults.WeightDecay,
-            Beta1 = train.Double("beta1") ?? defaults.Beta1,
-            Beta2 = train.Double("beta2") ?? defaults.Beta2,
-            Epsilon = train.Double("epsilon") ?? defaults.Epsilon,
-            WarmupSteps = train.Int("warmupSteps") ?? defaults.WarmupSteps,
-            MicroBatchSize = train.Int("microBatchSize") ?? defaults.MicroBatchSize,
-            GradientAccumulation = train.Int("gradientAccumulation") ?? defaults.GradientAccumulation,
-            MaxGradNorm = train.Double("maxGradNorm") ?? defaults.MaxGradNorm,
-            GradientPrecision = train.Enum<GradientPrecision>("gradientPrecision") ?? defaults.GradientPrecision,
+            Steps = train.Int("max_steps") ?? defaults.Steps,
+            LearningRate = train.Double("learning_rate") ?? defaults.LearningRate,
+            WeightDecay = train.Double("weight_decay") ?? defaults.WeightDecay,
+            Beta1 = train.Double("adam_beta1") ?? defaults.Beta1,
+            Beta2 = train.Double("adam_beta2") ?? defaults.Beta2,
+            Epsilon = train.Double("adam_epsilon") ?? defaults.Epsilon,
+            WarmupSteps = train.Int("warmup_steps") ?? defaults.WarmupSteps,
+            Scheduler = train.Enum<LearningRateScheduler>("lr_scheduler_type") ?? defaults.Scheduler,
+            MicroBatchSize = train.Int("per_device_train_batch_size") ?? defaults.MicroBatchSize,
+            GradientAccumulation = train.Int("gradient_accumulation_steps") ?? defaults.GradientAccumulation,
+            MaxGradNorm = train.Double("max_grad_norm") ?? defaults.MaxGradNorm,
+            GradientPrecision = train.Enum<GradientPrecision>("gradient_precision") ?? defaults.GradientPrecision,
             Seed = seed,
         };
-        train.RejectUnknownKeys();
+        if (train.Bool("bf16") == true)
+            throw new LwfInputException($"{train.Where("bf16")}: 'train.bf16': bf16 mixed precision (float32 master weights) is not available yet; " +
+                "remove the key to train in the model's dtype");
+        var saveStrategy = train.Enum<SaveStrategy>("save_strategy") ?? SaveStrategy.Steps;
+        var checkpointSettings = new CheckpointSettings(train.Int("save_steps") ?? 100, train.Int("save_total_limit") ?? 2, saveStrategy == SaveStrategy.Steps);
+        int evalSteps = train.Int("eval_steps") ?? 0;
+        int loggingSteps = train.Int("logging_steps") ?? 1;
 
         var selfgen = root.Section("selfgen");
-        double? temperature = selfgen.Double("temperature"), topP = selfgen.Double("topP");
-        int? topK = selfgen.Int("topK");
+        double? temperature = selfgen.Double("temperature"), topP = selfgen.Double("top_p");
+        int? topK = selfgen.Int("top_k");
         bool sampling = temperature is not null || topP is not null || topK is not null;
         var selfgenOptions = new SelfGenerationOptions
         {
             Generation = new GenerationOptions
             {
-                MaxNewTokens = selfgen.Int("maxNewTokens") ?? 32,
+                MaxNewTokens = selfgen.Int("max_new_tokens") ?? 32,
                 Greedy = !sampling,
                 Temperature = temperature ?? 1.0,
                 TopP = topP ?? 1.0,
                 TopK = topK ?? 0,
                 Seed = seed,
             },
-            SamplesPerPrompt = selfgen.Int("samplesPerPrompt") ?? 1,
-            BatchSize = selfgen.Int("batchSize") ?? 16,
+            SamplesPerPrompt = selfgen.Int("samples_per_prompt") ?? 1,
+            BatchSize = selfgen.Int("batch_size") ?? 16,
         };
         selfgen.RejectUnknownKeys();
 
@@ -117,42 +181,40 @@ public sealed record JobSpec
         var fisherSettings = new FisherSettings(fisher.Enum<FisherVariant>("variant") ?? FisherVariant.Empirical, fisher.Int("records") ?? 0);
         fisher.RejectUnknownKeys();
 
-        double? fraction = forgetting.Double("forgetFraction"), threshold = forgetting.Double("forgetThreshold");
-        int? topKForget = forgetting.Int("forgetTopK");
+        var forgetting = root.Section("forgetting");
+        double? fraction = forgetting.Double("forget_fraction"), threshold = forgetting.Double("forget_threshold");
+        int? topKForget = forgetting.Int("forget_top_k");
         var forgettingSettings = new ForgettingSettings
         {
             Scorer = forgetting.Enum<ForgettingScorer>("scorer") ?? ForgettingScorer.Fisher,
             Selection = fraction is null && topKForget is null && threshold is null
                 ? new ForgettingSelection(Fraction: 0.5)
                 : new ForgettingSelection(fraction, topKForget, threshold),
-            Schedule = schedule,
-            ForgetEvery = forgetting.Int("forgetEvery") ?? 10,
-            BatchSize = forgetting.Int("batchSize") ?? trainOptions.MicroBatchSize,
-            RefreshEvery = forgetting.Int("refreshEvery") ?? 0,
+            Schedule = forgetting.Enum<ForgettingSchedule>("schedule") ?? ForgettingSchedule.Periodic,
+            ForgetEvery = forgetting.Int("forget_every") ?? 10,
+            BatchSize = forgetting.Int("batch_size") ?? trainOptions.MicroBatchSize,
+            RefreshEvery = forgetting.Int("refresh_every") ?? 0,
             Step = new ForgettingStepOptions
             {
                 Loss = forgetting.Enum<ForgettingLossKind>("loss") ?? ForgettingLossKind.Ga,
-                Alpha = alpha,
-                LearningRate = forgetting.Double("learningRate") ?? trainOptions.LearningRate,
+                Alpha = forgetting.Double("alpha") ?? 1.0,
+                LearningRate = forgetting.Double("learning_rate") ?? trainOptions.LearningRate,
                 MaxGradNorm = trainOptions.MaxGradNorm,
-                FisherProtect = forgetting.Double("fisherProtect") ?? 0,
+                FisherProtect = forgetting.Double("fisher_protect") ?? 0,
             },
         };
         forgetting.RejectUnknownKeys();
 
         var eval = root.Section("eval");
-        var evalSettings = new EvalSettings(eval.Int("evalEvery") ?? 0, eval.Int("maxNewTokens") ?? 16, eval.Int("batchSize") ?? 16, eval.Bool("before") ?? true);
+        var evalSettings = new EvalSettings(evalSteps, eval.Int("max_new_tokens") ?? 16, eval.Int("batch_size") ?? 16, eval.Bool("before") ?? true);
         eval.RejectUnknownKeys();
-
-        var checkpoint = root.Section("checkpoint");
-        var checkpointSettings = new CheckpointSettings(checkpoint.Int("every") ?? 100, checkpoint.Int("keep") ?? 2, checkpoint.Bool("save") ?? true);
-        checkpoint.RejectUnknownKeys();
+        train.RejectUnknownKeys();
 
         var spec = new JobSpec
         {
             Name = name, SourcePath = Path.GetFullPath(file), Model = model,
-            Device = root.String("device") ?? "cpu", Seed = seed, MaxLength = root.Int("maxLength"),
-            SkipBadLines = root.Bool("skipBadLines") ?? false,
+            Device = root.String("device") ?? "cpu", Seed = seed, MaxLength = root.Int("max_length"),
+            SkipBadLines = root.Bool("skip_bad_lines") ?? false, LoggingSteps = loggingSteps,
             Data = jobData, Train = trainOptions, SelfGen = selfgenOptions, Fisher = fisherSettings,
             Forgetting = forgettingSettings, Eval = evalSettings, Checkpoint = checkpointSettings,
         };
@@ -176,17 +238,18 @@ public sealed record JobSpec
             throw new LwfInputException($"{at}: {e.Message}");
         }
         if (Forgetting.Active && Data.ForgetPrompts is null)
-            throw new LwfInputException($"{at}: forgetting is on (schedule {Forgetting.Schedule.ToString().ToLowerInvariant()}, alpha {Forgetting.Step.Alpha}) but 'data.forgetPrompts' is missing; set schedule: none for plain fine-tuning");
-        if (Forgetting.ForgetEvery < 1) throw new LwfInputException($"{at}: forgetting.forgetEvery must be at least 1, got {Forgetting.ForgetEvery}");
-        if (Forgetting.BatchSize < 1) throw new LwfInputException($"{at}: forgetting.batchSize must be at least 1, got {Forgetting.BatchSize}");
-        if (Forgetting.RefreshEvery < 0) throw new LwfInputException($"{at}: forgetting.refreshEvery must be ≥ 0, got {Forgetting.RefreshEvery}");
+            throw new LwfInputException($"{at}: forgetting is on (schedule {Forgetting.Schedule.ToString().ToLowerInvariant()}, alpha {Forgetting.Step.Alpha}) but 'data.{JobData.ForgetPromptsKey}' is missing; set schedule: none for plain fine-tuning");
+        if (Forgetting.ForgetEvery < 1) throw new LwfInputException($"{at}: forgetting.forget_every must be at least 1, got {Forgetting.ForgetEvery}");
+        if (Forgetting.BatchSize < 1) throw new LwfInputException($"{at}: forgetting.batch_size must be at least 1, got {Forgetting.BatchSize}");
+        if (Forgetting.RefreshEvery < 0) throw new LwfInputException($"{at}: forgetting.refresh_every must be ≥ 0, got {Forgetting.RefreshEvery}");
         if (Fisher.Records < 0) throw new LwfInputException($"{at}: fisher.records must be ≥ 0 (0 = all), got {Fisher.Records}");
-        if (Eval.EvalEvery < 0) throw new LwfInputException($"{at}: eval.evalEvery must be ≥ 0, got {Eval.EvalEvery}");
+        if (Eval.EvalEvery < 0) throw new LwfInputException($"{at}: train.eval_steps must be ≥ 0 (0 = before and after training only), got {Eval.EvalEvery}");
         if (Eval.MaxNewTokens is < 1 or > Generation.GenerationOptions.MaxTokensLimit)
-            throw new LwfInputException($"{at}: eval.maxNewTokens must be in 1..{Generation.GenerationOptions.MaxTokensLimit}, got {Eval.MaxNewTokens}");
-        if (Eval.BatchSize < 1) throw new LwfInputException($"{at}: eval.batchSize must be at least 1, got {Eval.BatchSize}");
-        if (Checkpoint.Every < 0) throw new LwfInputException($"{at}: checkpoint.every must be ≥ 0 (0 = only at the end), got {Checkpoint.Every}");
-        if (Checkpoint.Keep < 1) throw new LwfInputException($"{at}: checkpoint.keep must be at least 1, got {Checkpoint.Keep}");
-        if (MaxLength is < 2) throw new LwfInputException($"{at}: maxLength must be at least 2, got {MaxLength}");
+            throw new LwfInputException($"{at}: eval.max_new_tokens must be in 1..{Generation.GenerationOptions.MaxTokensLimit}, got {Eval.MaxNewTokens}");
+        if (Eval.BatchSize < 1) throw new LwfInputException($"{at}: eval.batch_size must be at least 1, got {Eval.BatchSize}");
+        if (Checkpoint.Every < 0) throw new LwfInputException($"{at}: train.save_steps must be ≥ 0 (0 = only at the end), got {Checkpoint.Every}");
+        if (Checkpoint.Keep < 1) throw new LwfInputException($"{at}: train.save_total_limit must be at least 1, got {Checkpoint.Keep}");
+        if (LoggingSteps < 1) throw new LwfInputException($"{at}: train.logging_steps must be at least 1, got {LoggingSteps}");
+        if (MaxLength is < 2) throw new LwfInputException($"{at}: max_length must be at least 2, got {MaxLength}");
     }
 }

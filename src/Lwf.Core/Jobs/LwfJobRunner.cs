@@ -20,8 +20,9 @@ public sealed record ForgettingChoice(int? AtStep, IReadOnlyList<double> Scores,
 /// <summary>
 /// The whole LWF pipeline in one process (DESIGN.md §1): evaluate; self-generate on the forgetting prompts;
 /// Fisher and gL over the learning records; score and choose D_U; fine-tune with forgetting steps on the
-/// schedule (refreshing F, gL and the scores every refreshEvery steps); evaluate during and after. Writes
-/// DIR/model (Hugging Face format), selfgen.jsonl, confidence.jsonl, report.json, report.md and plots.
+/// schedule (refreshing F, gL and the scores every refresh_every steps); evaluate during and after. Writes
+/// DIR/checkpoint-N/, DIR/model (Hugging Face format), trainer_state.json, selfgen.jsonl, confidence.jsonl,
+/// report.json, report.md and plots.
 /// </summary>
 public sealed class LwfJobRunner
 {
@@ -45,7 +46,7 @@ public sealed class LwfJobRunner
     public async Task<LwfReport> RunAsync(string outDir, Func<Action<string, long, long>, IReplicaGroup>? groupFor, CancellationToken cancellation = default)
     {
         var spec = _spec;
-        var store = new CheckpointStore(CheckpointDirectory ?? Path.Combine(outDir, "checkpoints"), spec.Checkpoint.Keep);
+        var store = new CheckpointStore(CheckpointDirectory ?? outDir, spec.Checkpoint.Keep);
         string fingerprint = CheckpointStore.Sha256(spec.SourcePath);
         var rejected = new List<string>();
         Checkpoint? resume = null;
@@ -205,6 +206,7 @@ public sealed class LwfJobRunner
                             if (File.Exists(Path.Combine(outDir, name))) File.Copy(Path.Combine(outDir, name), Path.Combine(dir, name));
                     }
                     Snapshot(step).Write(dir);
+                    TrainerStateFile.Write(dir, spec, report, step, learningRecords);
                 });
                 Stage("checkpoint");
                 CheckpointSaved?.Invoke(saved);
@@ -256,12 +258,13 @@ public sealed class LwfJobRunner
         Stage("evaluate");
         await group.SaveModelAsync(Path.Combine(outDir, "model"), cancellation);
         ReportWriter.Write(report, outDir);
+        TrainerStateFile.Write(outDir, spec, report, spec.Train.Steps, learningRecords, final: true);
         if (live is not null && Directory.Exists(live)) Directory.Delete(live, recursive: true); // the job is whole: nothing to go on from
         Stage("write");
         return report;
     }
 
-    /// <summary>Where checkpoints go (default: OUT/checkpoints).</summary>
+    /// <summary>Where the checkpoint-N folders go (default: OUT, as the Hugging Face Trainer's output_dir).</summary>
     public string? CheckpointDirectory { get; init; }
 
     /// <summary>Go on from the newest whole checkpoint there is; without it a run starts afresh and clears old checkpoints (once the job has loaded).</summary>

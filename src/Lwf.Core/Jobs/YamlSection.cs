@@ -15,14 +15,18 @@ internal sealed class YamlSection
     private readonly string _path;
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     private readonly DataRoot? _root;
+    private readonly IReadOnlyDictionary<string, string> _renamed;
 
-    public YamlSection(string file, YamlMappingNode node, string path, DataRoot? root)
+    private YamlSection(string file, YamlMappingNode node, string path, DataRoot? root, IReadOnlyDictionary<string, string> renamed)
     {
-        _file = file; _node = node; _path = path; _root = root;
+        _file = file; _node = node; _path = path; _root = root; _renamed = renamed;
     }
 
-    /// <summary>The job file's root mapping; with a <paramref name="root"/>, every path it names is confined to it (<see cref="FilePath"/>).</summary>
-    public static YamlSection LoadRoot(string file, DataRoot? root = null)
+    /// <summary>
+    /// The job file's root mapping; with a <paramref name="root"/>, every path it names is confined to it (<see cref="FilePath"/>).
+    /// A key of <paramref name="renamed"/> (full dotted names) is refused with the name that replaced it.
+    /// </summary>
+    public static YamlSection LoadRoot(string file, DataRoot? root = null, IReadOnlyDictionary<string, string>? renamed = null)
     {
         if (!System.IO.File.Exists(file)) throw new LwfInputException($"{file}: job file not found");
         long bytes = new FileInfo(file).Length;
@@ -53,7 +57,9 @@ internal sealed class YamlSection
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode doc)
             throw new LwfInputException($"{file}: a job file is a mapping of keys (model, data, train, ...)");
-        return new YamlSection(file, doc, "", root);
+        var section = new YamlSection(file, doc, "", root, renamed ?? new Dictionary<string, string>());
+        section.RejectRenamedKeys(); // before any key is read: an old file's first error is what to write instead
+        return section;
     }
 
     public string File => _file;
@@ -68,6 +74,10 @@ internal sealed class YamlSection
 
     private string Where(YamlNode node) => $"{_file}:{node.Start.Line}:{node.Start.Column}";
 
+    /// <summary>file:line:column of a key's value (the file alone when the key is absent), for errors found after reading it.</summary>
+    public string Where(string key) =>
+        _node.Children.TryGetValue(new YamlScalarNode(key), out var value) ? Where(value) : _file;
+
     private YamlNode? Get(string key)
     {
         _known.Add(key);
@@ -80,9 +90,9 @@ internal sealed class YamlSection
     public YamlSection Section(string key)
     {
         var node = Get(key);
-        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key), _root);
+        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key), _root, _renamed);
         if (node is not YamlMappingNode map) throw new LwfInputException($"{Where(node)}: '{Name(key)}' must be a mapping of keys");
-        return new YamlSection(_file, map, Name(key), _root);
+        return new YamlSection(_file, map, Name(key), _root, _renamed);
     }
 
     public string? String(string key)
@@ -114,13 +124,18 @@ internal sealed class YamlSection
         _ => throw new FormatException(),
     });
 
+    /// <summary>A value of <typeparamref name="T"/> by its snake_case name (constant_with_warmup for ConstantWithWarmup).</summary>
     public T? Enum<T>(string key) where T : struct, System.Enum
     {
         var text = String(key);
         if (text is null) return null;
-        if (System.Enum.TryParse<T>(text, ignoreCase: true, out var value) && System.Enum.IsDefined(value) && !char.IsDigit(text[0])) return value;
-        throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}, got '{text}'");
+        foreach (var value in System.Enum.GetValues<T>())
+            if (SnakeCase(value.ToString()) == text.ToLowerInvariant()) return value;
+        throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be one of {string.Join(", ", System.Enum.GetNames<T>().Select(SnakeCase))}, got '{text}'");
     }
+
+    private static string SnakeCase(string pascal) =>
+        string.Concat(pascal.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     /// <summary>A path relative to the job file's folder, inside the data root if there is one; must exist when <paramref name="mustExist"/>.</summary>
     public string? FilePath(string key, bool mustExist = true)
@@ -133,6 +148,17 @@ internal sealed class YamlSection
         if (mustExist && !System.IO.File.Exists(full) && !Directory.Exists(full))
             throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}': {text} not found ({full})");
         return full;
+    }
+
+    private void RejectRenamedKeys()
+    {
+        foreach (var (keyNode, value) in _node.Children)
+        {
+            if (keyNode is not YamlScalarNode { Value: { } key }) continue;
+            if (_renamed.TryGetValue(Name(key), out var renamedTo))
+                throw new LwfInputException($"{Where(keyNode)}: '{Name(key)}' was renamed to '{renamedTo}' (job files take Hugging Face TrainingArguments' names, snake_case)");
+            if (value is YamlMappingNode map) new YamlSection(_file, map, Name(key), _root, _renamed).RejectRenamedKeys();
+        }
     }
 
     /// <summary>Refuses keys this section never asked for.</summary>

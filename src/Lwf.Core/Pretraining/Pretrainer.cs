@@ -88,7 +88,7 @@ public static class Pretrainer
         var tuneOptions = new FineTuneOptions
         {
             Steps = options.Steps, LearningRate = options.LearningRate, WarmupSteps = Math.Max(1, options.Steps / 20),
-            MicroBatchSize = options.BatchSize, WeightDecay = 0.01, Seed = options.Seed,
+            MicroBatchSize = options.BatchSize, WeightDecay = 0.01, Seed = options.Seed, Scheduler = LearningRateScheduler.Cosine,
         };
         double loss = double.NaN;
         using (var tuner = new FineTuner(model, tuneOptions, config.PaddingId))

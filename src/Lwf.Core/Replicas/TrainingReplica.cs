@@ -29,7 +29,7 @@ public sealed class TrainingReplica : IDisposable
     {
         Spec = spec;
         TorchSharp.torch.random.manual_seed(spec.Seed);
-        Model = PretrainedModel.Load(resume is null ? spec.Model : Path.Combine(resume.Directory, JobCheckpointState.ModelFolder), device, initSeed: spec.Seed);
+        Model = PretrainedModel.Load(resume is null ? spec.Model : resume.Directory, device, initSeed: spec.Seed);
         Tokenizer = TextTokenizer.Load(spec.Model, Model.Config);
         Encoder = new RecordEncoder(Tokenizer, Model.Config, spec.MaxLength);
         PadId = Model.Config.PaddingId;
@@ -182,10 +182,10 @@ public sealed class TrainingReplica : IDisposable
 
     // ---- state on disk: checkpoints, and a late replica catching up with a peer ----
 
-    /// <summary>Writes model/ (Hugging Face format, tokenizer files beside), the optimisers' states and F into <paramref name="directory"/>.</summary>
+    /// <summary>Writes the model (Hugging Face format, tokenizer files beside), the optimisers' states and F into <paramref name="directory"/>.</summary>
     public void SaveState(string directory)
     {
-        PretrainedModel.Save(Model, Path.Combine(directory, JobCheckpointState.ModelFolder), companionsFrom: Spec.Model);
+        PretrainedModel.WriteInto(Model, directory, companionsFrom: Spec.Model);
         _tuner.SaveState(Path.Combine(directory, JobCheckpointState.OptimizerFile));
         _stepper?.SaveState(Path.Combine(directory, JobCheckpointState.ForgettingOptimizerFile));
         Fisher?.Save(Path.Combine(directory, JobCheckpointState.FisherFile), Spec.Fisher.Variant);
@@ -197,7 +197,7 @@ public sealed class TrainingReplica : IDisposable
     /// <summary>Takes over the state another replica (or a checkpoint) wrote with <see cref="SaveState"/>.</summary>
     public void LoadState(ResumePoint point)
     {
-        using (var loaded = PretrainedModel.Load(Path.Combine(point.Directory, JobCheckpointState.ModelFolder), Model.Device))
+        using (var loaded = PretrainedModel.Load(point.Directory, Model.Device))
         using (no_grad())
         {
             var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);

@@ -260,7 +260,7 @@ public static class ResultsGrid
     public const double ForgetChance = 0.25;
 
     /// <summary>
-    /// The learning metric over the steps (before, during every evalEvery, after) for vanilla and LWF-fisher: the mean
+    /// The learning metric over the steps (before, every eval_steps, after) for vanilla and LWF-fisher: the mean
     /// over seeds, with each seed's curve drawn thin beside it.
     /// </summary>
     public static void PlotLearningCurves(IReadOnlyList<GridRun> pairRuns, string title, string path)

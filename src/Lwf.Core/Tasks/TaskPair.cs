@@ -61,43 +61,42 @@ public static class TaskPair
                 # Written by `lwf data build --learn {learn} --forget {forget} --seed {seed}`; data from `lwf data fetch`.
                 name: {learn}-vs-{forget}-{variant}
                 model: {Path.GetFullPath(model)}
-                seed: {seed}
                 device: {s.Device}
-                maxLength: {s.MaxLength}
+                max_length: {s.MaxLength}
 
                 data:
-                  learnTrain: learn-train.jsonl
-                  learnEval: learn-eval.jsonl
-                  forgetPrompts: forget-prompts.jsonl
-                  forgetEval: forget-eval.jsonl
-                  heldOut: held-out.jsonl
+                  learn_train: learn-train.jsonl
+                  learn_eval: learn-eval.jsonl
+                  forget_prompts: forget-prompts.jsonl
+                  forget_eval: forget-eval.jsonl
+                  held_out: held-out.jsonl
 
                 train:
-                  steps: {s.Steps}
-                  learningRate: {s.LearningRate}
-                  warmupSteps: {Math.Max(1, s.Steps / 10)}
-                  microBatchSize: {s.MicroBatchSize}
+                  seed: {seed}
+                  max_steps: {s.Steps}
+                  learning_rate: {s.LearningRate}
+                  lr_scheduler_type: cosine
+                  warmup_steps: {Math.Max(1, s.Steps / 10)}
+                  per_device_train_batch_size: {s.MicroBatchSize}
+                  eval_steps: {(s.RunTogether && !CurveVariants.Contains(variant) ? 0 : Math.Max(1, s.Steps / 3))}
+                  save_strategy: {(s.RunTogether ? "\"no\"" : "steps")}
 
                 selfgen:
-                  maxNewTokens: {s.SelfGenTokens}
+                  max_new_tokens: {s.SelfGenTokens}
 
                 fisher:
                   records: {s.FisherRecords}
 
                 forgetting:
-                  forgetFraction: {s.ForgetFraction}
+                  forget_fraction: {s.ForgetFraction}
                   alpha: {s.Alpha}
-                  forgetEvery: {s.ForgetEvery}
-                  batchSize: {s.MicroBatchSize}
+                  forget_every: {s.ForgetEvery}
+                  batch_size: {s.MicroBatchSize}
                   {forgettingLines}
 
                 eval:
-                  maxNewTokens: 8
-                  evalEvery: {(s.RunTogether && !CurveVariants.Contains(variant) ? 0 : Math.Max(1, s.Steps / 3))}
+                  max_new_tokens: 8
                   before: {(s.RunTogether && variant != "vanilla" ? "false" : "true")}
-
-                checkpoint:
-                  save: {(s.RunTogether ? "false" : "true")}
 
                 """));
         return dir;

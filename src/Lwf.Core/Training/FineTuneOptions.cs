@@ -1,7 +1,7 @@
 namespace Lwf.Core.Training;
 
 /// <summary>
-/// Optimiser and schedule knobs, named and defaulted as in the Hugging Face Trainer. A step is one
+/// Optimiser and schedule knobs, defaulted as in the Hugging Face Trainer (a job file names them as TrainingArguments does). A step is one
 /// optimiser step over <c>MicroBatchSize × GradientAccumulation</c> records.
 /// </summary>
 public sealed record FineTuneOptions
@@ -13,6 +13,8 @@ public sealed record FineTuneOptions
     public double Beta2 { get; init; } = 0.999;
     public double Epsilon { get; init; } = 1e-8;
     public int WarmupSteps { get; init; } = 0;
+    /// <summary>The decay after the warm-up (transformers' lr_scheduler_type; linear by default, as the Trainer's).</summary>
+    public LearningRateScheduler Scheduler { get; init; } = LearningRateScheduler.Linear;
     public int MicroBatchSize { get; init; } = 8;
     public int GradientAccumulation { get; init; } = 1;
     /// <summary>Clip the global gradient norm to this; 0 turns clipping off.</summary>

@@ -70,7 +70,7 @@ public sealed class FineTuner : IDisposable
     {
         var (nllSum, tokens, inputTokens) = totals;
         if (tokens <= 0) throw new InvalidOperationException("a learning step needs at least one loss token");
-        double lr = _options.LearningRate * LearningRateSchedule.Multiplier(StepsTaken, _options.WarmupSteps, _options.Steps);
+        double lr = _options.LearningRate * LearningRateSchedule.Multiplier(StepsTaken, _options.WarmupSteps, _options.Steps, _options.Scheduler);
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
         double gradNorm;
         using (var scope = NewDisposeScope())

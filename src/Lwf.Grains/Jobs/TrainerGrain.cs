@@ -147,7 +147,7 @@ public sealed partial class TrainerGrain(
         var runner = new LwfJobRunner(spec with { Device = options.Value.Device }, new Progress(this))
         {
             Resume = resume,
-            CheckpointDirectory = Path.Combine(JobDirectory, "checkpoints"),
+            CheckpointDirectory = JobDirectory,
             LiveStateDirectory = Path.Combine(JobDirectory, "live"),
             CheckpointSaved = checkpoint => Update(s => s with { CheckpointStep = checkpoint.Manifest.Step }),
         };

@@ -6,10 +6,10 @@ namespace Lwf.Core.Tests.Jobs;
 
 public sealed class CheckpointResumeTests
 {
-    private const string FullForgetting = "  refreshEvery: 4\n  fisherProtect: 1.0";
+    private const string FullForgetting = "  refresh_every: 4\n  fisher_protect: 1.0";
 
-    private static string Job(string dir, string forgetting = FullForgetting, string checkpoint = "checkpoint:\n  every: 3\n  keep: 2") =>
-        JobFiles.Write(dir, forgetting: forgetting, top: checkpoint);
+    private static string Job(string dir, string forgetting = FullForgetting, string checkpoint = "  save_steps: 3\n  save_total_limit: 2") =>
+        JobFiles.Write(dir, forgetting: forgetting, train: checkpoint);
 
     private static byte[] Weights(string outDir) => File.ReadAllBytes(Path.Combine(outDir, "model", "model.safetensors"));
 
@@ -34,7 +34,7 @@ public sealed class CheckpointResumeTests
 
         string resumed = Path.Combine(dir, "resumed");
         RunUntil(job, resumed, stopAfter: 5); // checkpoint 3 is the newest; steps 4-5 (a forgetting step, a refresh, an evaluation) are lost
-        Assert.Equal([3], new CheckpointStore(Path.Combine(resumed, "checkpoints")).Steps());
+        Assert.Equal([3], new CheckpointStore(resumed).Steps());
         var report = new LwfJobRunner(JobSpec.Load(job)) { Resume = true }.Run(resumed);
 
         Assert.Equal(Weights(whole), Weights(resumed));
@@ -53,35 +53,35 @@ public sealed class CheckpointResumeTests
         string dir = TestPaths.NewTempDir();
         string outDir = Path.Combine(dir, "out");
         new LwfJobRunner(JobSpec.Load(Job(dir))).Run(outDir);
-        var store = new CheckpointStore(Path.Combine(outDir, "checkpoints"));
+        var store = new CheckpointStore(outDir);
         Assert.Equal([8, 6], store.Steps()); // every 3 and at the end, keep 2
 
         var latest = store.Latest(CheckpointStore.Sha256(Path.Combine(dir, "job.yaml")))!;
         Assert.Equal(8, latest.Manifest.Step);
         var files = latest.Manifest.Files.Select(f => f.Path).ToHashSet();
-        foreach (var file in new[] { "model/model.safetensors", "model/config.json", "optimizer.bin", "forgetting-optimizer.bin",
-                     "fisher.safetensors", "samples.jsonl", "trainer_state.json", "selfgen.jsonl", "confidence.jsonl" })
+        foreach (var file in new[] { "model.safetensors", "config.json", "generation_config.json", "vocab.json", "merges.txt", "optimizer.bin",
+                     "forgetting-optimizer.bin", "fisher.safetensors", "samples.jsonl", "trainer_state.json", "lwf_state.json", "selfgen.jsonl", "confidence.jsonl" })
             Assert.Contains(file, files);
         foreach (var f in latest.Manifest.Files)
             Assert.Equal(f.Sha256, CheckpointStore.Sha256(latest.File(f.Path)));
-        // The final checkpoint's model is the run's model, in the Hugging Face layout.
-        Assert.Equal(Weights(outDir), File.ReadAllBytes(latest.File("model/model.safetensors")));
-        using var model = PretrainedModel.Load(latest.File("model"));
+        // The final checkpoint's model is the run's model, in the Hugging Face layout: the checkpoint folder is a model folder.
+        Assert.Equal(Weights(outDir), File.ReadAllBytes(latest.File("model.safetensors")));
+        using var model = PretrainedModel.Load(latest.Directory);
     }
 
     [Fact]
     public void A_damaged_or_unfinished_checkpoint_is_passed_over_for_the_previous_whole_one()
     {
         string dir = TestPaths.NewTempDir();
-        string job = Job(dir, checkpoint: "checkpoint:\n  every: 2\n  keep: 4");
+        string job = Job(dir, checkpoint: "  save_steps: 2\n  save_total_limit: 4");
         string outDir = Path.Combine(dir, "out");
         new LwfJobRunner(JobSpec.Load(job)).Run(outDir);
-        var store = new CheckpointStore(Path.Combine(outDir, "checkpoints"), keep: 4);
+        var store = new CheckpointStore(outDir, keep: 4);
         string fingerprint = CheckpointStore.Sha256(job);
         Assert.Equal([8, 6, 4, 2], store.Steps());
 
         // One flipped byte in the newest model; no manifest in the next (a crash before it was written).
-        string weights = Path.Combine(store.PathOf(8), "model", "model.safetensors");
+        string weights = Path.Combine(store.PathOf(8), "model.safetensors");
         var bytes = File.ReadAllBytes(weights);
         bytes[^1] ^= 0x01;
         File.WriteAllBytes(weights, bytes);
@@ -91,7 +91,7 @@ public sealed class CheckpointResumeTests
         var latest = store.Latest(fingerprint, rejected);
         Assert.Equal(4, latest!.Manifest.Step);
         Assert.Collection(rejected,
-            r => Assert.Contains("model/model.safetensors has SHA-256", r),
+            r => Assert.Contains("model.safetensors has SHA-256", r),
             r => Assert.Contains("no manifest.json", r));
 
         // A resumed run goes on from step 4, says which it passed over, and still ends where the whole run did.
@@ -107,7 +107,7 @@ public sealed class CheckpointResumeTests
     public void A_staging_folder_left_by_a_crash_is_never_taken_for_a_checkpoint_and_is_cleared_by_the_next_save()
     {
         string dir = TestPaths.NewTempDir();
-        var store = new CheckpointStore(Path.Combine(dir, "checkpoints"));
+        var store = new CheckpointStore(Path.Combine(dir, "out"));
         Assert.Throws<IOException>(() => store.Save(5, "job", "abc", staging =>
         {
             File.WriteAllText(Path.Combine(staging, "part.bin"), "half");
@@ -136,24 +136,29 @@ public sealed class CheckpointResumeTests
     }
 
     [Fact]
-    public void A_fresh_run_clears_the_checkpoints_of_an_earlier_run_in_its_output_folder()
+    public void A_fresh_run_clears_the_checkpoints_of_an_earlier_run_in_its_output_folder_and_nothing_else()
     {
         string dir = TestPaths.NewTempDir();
         string outDir = Path.Combine(dir, "out");
-        string job = Job(dir, forgetting: "  schedule: none", checkpoint: "checkpoint:\n  every: 2\n  keep: 10");
+        string job = Job(dir, forgetting: "  schedule: none", checkpoint: "  save_steps: 2\n  save_total_limit: 10");
         RunUntil(job, outDir, stopAfter: 6);
-        File.WriteAllText(job, File.ReadAllText(job).Replace("every: 2", "every: 0"));
+        // The output folder holds the checkpoint-N folders themselves (the Trainer's layout), so it may hold the user's files too.
+        File.WriteAllText(Path.Combine(outDir, "notes.txt"), "mine");
+        Directory.CreateDirectory(Path.Combine(outDir, "checkpoint-best"));
+        File.WriteAllText(job, File.ReadAllText(job).Replace("save_steps: 2", "save_steps: 0"));
         new LwfJobRunner(JobSpec.Load(job)).Run(outDir);
-        Assert.Equal([8], new CheckpointStore(Path.Combine(outDir, "checkpoints")).Steps());
+        Assert.Equal([8], new CheckpointStore(outDir).Steps());
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(outDir, "notes.txt")));
+        Assert.True(Directory.Exists(Path.Combine(outDir, "checkpoint-best")));
     }
 
     [Fact]
     public void Bad_checkpoint_settings_are_refused_with_the_key()
     {
         string dir = TestPaths.NewTempDir();
-        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(Job(dir, checkpoint: "checkpoint:\n  every: -1")));
-        Assert.Contains("checkpoint.every", error.Message);
-        error = Assert.Throws<LwfInputException>(() => JobSpec.Load(Job(dir, checkpoint: "checkpoint:\n  evry: 3")));
-        Assert.Contains("evry", error.Message);
+        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(Job(dir, checkpoint: "  save_steps: -1")));
+        Assert.Contains("train.save_steps", error.Message);
+        error = Assert.Throws<LwfInputException>(() => JobSpec.Load(Job(dir, checkpoint: "  save_step: 3")));
+        Assert.Contains("unknown key 'train.save_step' (did you mean 'save_steps'?)", error.Message);
     }
 }

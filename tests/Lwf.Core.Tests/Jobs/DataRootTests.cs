@@ -79,12 +79,12 @@ public sealed class DataRootTests
         File.WriteAllText(job, $"""
             model: model
             data:
-              learnTrain: data/learn-train.jsonl
-              learnEval: data/learn-eval.jsonl
+              learn_train: data/learn-train.jsonl
+              learn_eval: data/learn-eval.jsonl
             forgetting:
               schedule: none
             train:
-              steps: 1
+              max_steps: 1
             """);
         var dataRoot = new DataRoot(root);
         Assert.Equal(model, dataRoot.Load(job).Model); // everything inside: accepted
@@ -94,7 +94,7 @@ public sealed class DataRootTests
         File.Move(eval, Path.Combine(outside, "learn-eval.jsonl"));
         File.CreateSymbolicLink(eval, Path.Combine(outside, "learn-eval.jsonl"));
         var error = Assert.Throws<LwfInputException>(() => dataRoot.Load(job));
-        Assert.Equal($"{job}: data.learnEval {eval} is outside the cluster's data root {root} (a symbolic link on the way leads out of it)", error.Message);
+        Assert.Equal($"{job}: data.learn_eval {eval} is outside the cluster's data root {root} (a symbolic link on the way leads out of it)", error.Message);
         Assert.DoesNotContain(outside, error.Message);
         File.Delete(eval);
         File.Move(Path.Combine(outside, "learn-eval.jsonl"), eval);

@@ -14,32 +14,33 @@ internal static class JobFiles
         File.WriteAllText(path, $"""
             name: test-job
             model: {TinyModel}
-            seed: 5
-            maxLength: 48
+            max_length: 48
             {top}
             data:
-              learnTrain: {ExampleData("learn-train.jsonl")}
-              learnEval: {ExampleData("learn-eval.jsonl")}
-              forgetPrompts: {ExampleData("forget-prompts.jsonl")}
-              forgetEval: {ExampleData("forget-eval.jsonl")}
-              heldOut: {ExampleData("held-out.jsonl")}
+              learn_train: {ExampleData("learn-train.jsonl")}
+              learn_eval: {ExampleData("learn-eval.jsonl")}
+              forget_prompts: {ExampleData("forget-prompts.jsonl")}
+              forget_eval: {ExampleData("forget-eval.jsonl")}
+              held_out: {ExampleData("held-out.jsonl")}
             train:
-              steps: 8
-              learningRate: 3.0e-3
-              microBatchSize: 4
-              warmupSteps: 2
+              seed: 5
+              max_steps: 8
+              learning_rate: 3.0e-3
+              lr_scheduler_type: cosine
+              per_device_train_batch_size: 4
+              warmup_steps: 2
+              eval_steps: 4
             {train}
             selfgen:
-              maxNewTokens: 6
+              max_new_tokens: 6
             fisher:
               records: 16
             forgetting:
-              forgetEvery: 2
-              batchSize: 4
+              forget_every: 2
+              batch_size: 4
             {forgetting}
             eval:
-              evalEvery: 4
-              maxNewTokens: 4
+              max_new_tokens: 4
             """);
         return path;
     }

@@ -24,8 +24,8 @@ public sealed class JobSpecTests
         string dir = TestPaths.NewTempDir();
         string path = Path.Combine(dir, "job.json");
         File.WriteAllText(path, $$"""
-            {"model": "{{JobFiles.TinyModel}}", "data": {"learnTrain": "{{JobFiles.ExampleData("learn-train.jsonl")}}"},
-             "forgetting": {"schedule": "none"}, "train": {"steps": 3} }
+            {"model": "{{JobFiles.TinyModel}}", "data": {"learn_train": "{{JobFiles.ExampleData("learn-train.jsonl")}}"},
+             "forgetting": {"schedule": "none"}, "train": {"max_steps": 3} }
             """);
         var spec = JobSpec.Load(path);
         Assert.Equal(3, spec.Train.Steps);
@@ -33,24 +33,24 @@ public sealed class JobSpecTests
     }
 
     [Theory]
-    [InlineData("forgetting", "forgetEvey: 3", "unknown key 'forgetting.forgetEvey' (did you mean 'forgetEvery'?)")]
+    [InlineData("forgetting", "forget_evey: 3", "unknown key 'forgetting.forget_evey' (did you mean 'forget_every'?)")]
     [InlineData("top", "colour: blue", "unknown key 'colour'")]
-    [InlineData("train", "  gradientAccumulation: ten", "'train.gradientAccumulation' must be an integer, got 'ten'")]
+    [InlineData("train", "  gradient_accumulation_steps: ten", "'train.gradient_accumulation_steps' must be an integer, got 'ten'")]
     [InlineData("forgetting", "scorer: fisherr", "'forgetting.scorer' must be one of fisher, likelihood, random, inverse, got 'fisherr'")]
-    [InlineData("forgetting", "forgetTopK: 3", "give exactly one of forgetFraction, forgetTopK and forgetThreshold")]
-    [InlineData("train", "  maxGradNorm: -1", "max gradient norm must be in [0, 1e6] (0: no clipping), got -1")]
+    [InlineData("forgetting", "forget_top_k: 3", "give exactly one of forget_fraction, forget_top_k and forget_threshold")]
+    [InlineData("train", "  max_grad_norm: -1", "max gradient norm must be in [0, 1e6] (0: no clipping), got -1")]
     // Non-finite or absurd numbers: each would end "done" with a NaN model or no forgetting at all.
-    [InlineData("train", "  weightDecay: Infinity", "'train.weightDecay' must be a finite number, got 'Infinity'")]
-    [InlineData("train", "  epsilon: .inf", "'train.epsilon' must be a finite number, got '.inf'")]
-    [InlineData("train", "  weightDecay: 1e300", "weight decay must be in [0, 10], got 1E+300")]
+    [InlineData("train", "  weight_decay: Infinity", "'train.weight_decay' must be a finite number, got 'Infinity'")]
+    [InlineData("train", "  adam_epsilon: .inf", "'train.adam_epsilon' must be a finite number, got '.inf'")]
+    [InlineData("train", "  weight_decay: 1e300", "weight decay must be in [0, 10], got 1E+300")]
     [InlineData("forgetting", "alpha: 1e300", "alpha must be in [0, 1000], got 1E+300")]
-    [InlineData("forgetting", "forgetFraction: NaN", "'forgetting.forgetFraction' must be a finite number, got 'NaN'")]
+    [InlineData("forgetting", "forget_fraction: NaN", "'forgetting.forget_fraction' must be a finite number, got 'NaN'")]
     public void Bad_knobs_are_refused_with_file_line_and_key(string section, string line, string expected)
     {
         string dir = TestPaths.NewTempDir();
         string path = section switch
         {
-            "forgetting" => JobFiles.Write(dir, forgetting: "  " + line + (line.StartsWith("forgetTopK") ? "\n  forgetFraction: 0.2" : "")),
+            "forgetting" => JobFiles.Write(dir, forgetting: "  " + line + (line.StartsWith("forget_top_k") ? "\n  forget_fraction: 0.2" : "")),
             "train" => JobFiles.Write(dir, train: line),
             _ => JobFiles.Write(dir, top: line),
         };
@@ -60,13 +60,13 @@ public sealed class JobSpecTests
     }
 
     [Theory]
-    [InlineData("learningRate: 3.0e-3", "learningRate: NaN", "'train.learningRate' must be a finite number, got 'NaN'")]
-    [InlineData("learningRate: 3.0e-3", "learningRate: 5", "learning rate must be in (0, 1], got 5")]
-    [InlineData("maxNewTokens: 6", "maxNewTokens: -3", "max new tokens must be in 1..8192, got -3")]
-    [InlineData("maxNewTokens: 6", "maxNewTokens: 6\n  topP: NaN", "'selfgen.topP' must be a finite number, got 'NaN'")]
-    [InlineData("maxNewTokens: 6", "maxNewTokens: 6\n  temperature: 1e9", "temperature must be in (0, 100], got 1000000000")]
-    [InlineData("evalEvery: 4", "evalEvery: 4\n  batchSize: 0", "eval.batchSize must be at least 1, got 0")]
-    [InlineData("maxNewTokens: 4", "maxNewTokens: -1", "eval.maxNewTokens must be in 1..8192, got -1")]
+    [InlineData("learning_rate: 3.0e-3", "learning_rate: NaN", "'train.learning_rate' must be a finite number, got 'NaN'")]
+    [InlineData("learning_rate: 3.0e-3", "learning_rate: 5", "learning rate must be in (0, 1], got 5")]
+    [InlineData("max_new_tokens: 6", "max_new_tokens: -3", "max new tokens must be in 1..8192, got -3")]
+    [InlineData("max_new_tokens: 6", "max_new_tokens: 6\n  top_p: NaN", "'selfgen.top_p' must be a finite number, got 'NaN'")]
+    [InlineData("max_new_tokens: 6", "max_new_tokens: 6\n  temperature: 1e9", "temperature must be in (0, 100], got 1000000000")]
+    [InlineData("max_new_tokens: 4", "max_new_tokens: 4\n  batch_size: 0", "eval.batch_size must be at least 1, got 0")]
+    [InlineData("max_new_tokens: 4", "max_new_tokens: -1", "eval.max_new_tokens must be in 1..8192, got -1")]
     public void Knobs_the_template_sets_are_refused_out_of_range(string find, string replace, string expected)
     {
         string path = JobFiles.Write(TestPaths.NewTempDir());
@@ -85,7 +85,7 @@ public sealed class JobSpecTests
         string path = JobFiles.Write(dir);
         File.WriteAllText(path, File.ReadAllText(path).Replace(JobFiles.ExampleData("forget-eval.jsonl"), "nowhere/forget-eval.jsonl"));
         var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(path));
-        Assert.Matches(@"job\.yaml:\d+:\d+: 'data\.forgetEval': nowhere/forget-eval\.jsonl not found", error.Message);
+        Assert.Matches(@"job\.yaml:\d+:\d+: 'data\.forget_eval': nowhere/forget-eval\.jsonl not found", error.Message);
     }
 
     [Fact]
@@ -93,7 +93,7 @@ public sealed class JobSpecTests
     {
         string dir = TestPaths.NewTempDir();
         string path = JobFiles.Write(dir);
-        File.WriteAllText(path, string.Join('\n', File.ReadAllLines(path).Where(l => !l.Contains("forgetPrompts"))));
-        Assert.Contains("'data.forgetPrompts' is missing", Assert.Throws<LwfInputException>(() => JobSpec.Load(path)).Message);
+        File.WriteAllText(path, string.Join('\n', File.ReadAllLines(path).Where(l => !l.Contains("forget_prompts"))));
+        Assert.Contains("'data.forget_prompts' is missing", Assert.Throws<LwfInputException>(() => JobSpec.Load(path)).Message);
     }
 }

@@ -67,16 +67,16 @@ public sealed class LwfJobRunnerTests
         // A run that cannot start (its data is broken) must not have removed the checkpoints of an earlier run.
         string dir = TestPaths.NewTempDir();
         string path = JobFiles.Write(dir, forgetting: "  schedule: none");
-        File.WriteAllText(path, File.ReadAllText(path).Replace("steps: 8", "steps: 2"));
+        File.WriteAllText(path, File.ReadAllText(path).Replace("max_steps: 8", "max_steps: 2"));
         string outDir = Path.Combine(dir, "out");
         new LwfJobRunner(JobSpec.Load(path)).Run(outDir);
-        var before = Directory.GetFiles(Path.Combine(outDir, "checkpoints"), "*", SearchOption.AllDirectories).Order().ToList();
-        Assert.NotEmpty(before);
+        var before = Directory.GetFiles(outDir, "*", SearchOption.AllDirectories).Order().ToList();
+        Assert.Contains(before, f => f.Contains("checkpoint-2"));
         string broken = Path.Combine(dir, "broken.jsonl");
         File.WriteAllText(broken, "{\"text\": \"a line\"}\nnot json\n");
         File.WriteAllText(path, File.ReadAllText(path).Replace(JobFiles.ExampleData("learn-train.jsonl"), broken));
         Assert.Throws<LwfInputException>(() => new LwfJobRunner(JobSpec.Load(path)).Run(outDir));
-        Assert.Equal(before, Directory.GetFiles(Path.Combine(outDir, "checkpoints"), "*", SearchOption.AllDirectories).Order().ToList());
+        Assert.Equal(before, Directory.GetFiles(outDir, "*", SearchOption.AllDirectories).Order().ToList());
         // And --resume with no whole checkpoint is an error, not a silent start from step 0.
         var error = Assert.Throws<LwfInputException>(() =>
             new LwfJobRunner(JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir()))) { Resume = true, RequireCheckpoint = true }.Run(Path.Combine(dir, "empty")));
@@ -113,17 +113,16 @@ public sealed class LwfJobRunnerTests
     {
         var (full, fullReport) = Run("");
         string dir = TestPaths.NewTempDir();
-        string job = JobFiles.Write(dir);
-        File.AppendAllText(job, "\n  before: false\ncheckpoint:\n  save: false\n"); // eval is the file's last section
+        string job = JobFiles.Write(dir, train: "  save_strategy: \"no\"");
+        File.AppendAllText(job, "\n  before: false\n"); // eval is the file's last section
         string outDir = Path.Combine(dir, "out");
         var report = new LwfJobRunner(JobSpec.Load(job)).Run(outDir);
 
         Assert.NotNull(fullReport.Before);
         Assert.Null(report.Before);
         Assert.Equal(fullReport.Evaluations.Skip(1).Select(e => (e.Step, e.Phase)), report.Evaluations.Select(e => (e.Step, e.Phase)));
-        Assert.NotEmpty(Directory.EnumerateDirectories(Path.Combine(full, "checkpoints"), "checkpoint-*"));
-        string checkpoints = Path.Combine(outDir, "checkpoints");
-        Assert.False(Directory.Exists(checkpoints) && Directory.EnumerateDirectories(checkpoints, "checkpoint-*").Any());
+        Assert.NotEmpty(Directory.EnumerateDirectories(full, "checkpoint-*"));
+        Assert.Empty(Directory.EnumerateDirectories(outDir, "checkpoint-*"));
         Assert.Equal(Weights(full), Weights(outDir));
     }
 
@@ -139,7 +138,7 @@ public sealed class LwfJobRunnerTests
     public void Lwf_train_writes_the_model_report_and_plots()
     {
         string dir = TestPaths.NewTempDir();
-        string job = JobFiles.Write(dir, forgetting: "  refreshEvery: 4\n  scorer: fisher\n  fisherProtect: 1.0");
+        string job = JobFiles.Write(dir, forgetting: "  refresh_every: 4\n  scorer: fisher\n  fisher_protect: 1.0");
         string outDir = Path.Combine(dir, "out");
         var (code, stdout, stderr) = TestPaths.RunLwf("train", job, "--out", outDir);
         Assert.True(code == 0, stdout + stderr);
@@ -156,6 +155,6 @@ public sealed class LwfJobRunnerTests
         var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;
         Assert.Equal(4, report["forgettingSteps"]!.GetValue<int>());
         var phases = report["evaluations"]!.AsArray().Select(e => (e!["step"]!.GetValue<int>(), e["phase"]!.GetValue<string>()));
-        Assert.Equal([(0, "before"), (4, "during"), (8, "after")], phases); // evalEvery 4 of 8 steps
+        Assert.Equal([(0, "before"), (4, "during"), (8, "after")], phases); // eval_steps 4 of 8 steps
     }
 }

@@ -16,7 +16,7 @@ public sealed class TrainingReplicaTests
     {
         // The step `lwf train` and every silo run (local sums → reduce → apply). A handle left to the finalizer
         // keeps its storage alive: one undisposed .grad handle per parameter held each step's whole gradient.
-        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  schedule: none", train: $"  gradientPrecision: {precision}"));
+        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  schedule: none", train: $"  gradient_precision: {precision}"));
         using var replica = new TrainingReplica(spec, CPU);
         var records = JsonlDataset.Load(spec.Data.LearnTrain, replica.Encoder, spec.SkipBadLines).Records;
         // Handles an earlier test left to the finalizer must not be freed in the middle of the count.

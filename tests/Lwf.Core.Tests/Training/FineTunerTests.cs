@@ -149,11 +149,11 @@ public sealed class FineTunerTests
     [Fact]
     public void The_schedule_warms_up_linearly_then_decays_by_cosine_to_zero()
     {
-        Assert.Equal(0.0, LearningRateSchedule.Multiplier(0, 10, 110));
-        Assert.Equal(0.5, LearningRateSchedule.Multiplier(5, 10, 110), 12);
-        Assert.Equal(1.0, LearningRateSchedule.Multiplier(10, 10, 110), 12);
-        Assert.Equal(0.5, LearningRateSchedule.Multiplier(60, 10, 110), 12);
-        Assert.Equal(0.0, LearningRateSchedule.Multiplier(110, 10, 110), 12);
+        Assert.Equal(0.0, LearningRateSchedule.Multiplier(0, 10, 110, LearningRateScheduler.Cosine));
+        Assert.Equal(0.5, LearningRateSchedule.Multiplier(5, 10, 110, LearningRateScheduler.Cosine), 12);
+        Assert.Equal(1.0, LearningRateSchedule.Multiplier(10, 10, 110, LearningRateScheduler.Cosine), 12);
+        Assert.Equal(0.5, LearningRateSchedule.Multiplier(60, 10, 110, LearningRateScheduler.Cosine), 12);
+        Assert.Equal(0.0, LearningRateSchedule.Multiplier(110, 10, 110, LearningRateScheduler.Cosine), 12);
     }
 
     [Fact]
