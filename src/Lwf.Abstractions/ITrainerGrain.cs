@@ -24,4 +24,7 @@ public interface ITrainerGrain : IGrainWithStringKey
     ValueTask<ResultFile[]> ListResults();
 
     ValueTask<byte[]> GetResultChunk(string relativePath, long offset, int length);
+
+    /// <summary>The job's log from <paramref name="offset"/> (whole lines, up to about a mebibyte).</summary>
+    ValueTask<JobLogChunk> GetLog(long offset);
 }

@@ -11,7 +11,7 @@ public static class JobPhases
     public static bool IsFinal(this JobPhase phase) => phase is JobPhase.Done or JobPhase.Failed or JobPhase.Cancelled;
 }
 
-/// <summary>A job as submitted: the job file's path on the cluster's data volume.</summary>
+/// <summary>A job as submitted: the job file's path on the cluster (under its data root, or where its upload put it).</summary>
 [GenerateSerializer, Immutable]
 public sealed record JobRequest([property: Id(0)] string JobFile);
 

@@ -24,8 +24,24 @@ public sealed class LwfSiloOptions
     /// <summary>The data root in force: <see cref="DataRoot"/>, or the working directory when it is not set.</summary>
     public string EffectiveDataRoot => string.IsNullOrEmpty(DataRoot) ? Directory.GetCurrentDirectory() : DataRoot;
 
-    /// <summary>A job file, read only once the data root holds it, and refused unless the root holds every path it names.</summary>
-    public Core.Jobs.JobSpec LoadJob(string jobFile) => new Core.Jobs.DataRoot(EffectiveDataRoot).Load(jobFile);
+    /// <summary>
+    /// Job <paramref name="jobId"/>'s job file, read only once its root holds it, and refused unless the root holds
+    /// every path it names: the job's uploaded folder for a job `lwf submit` uploaded, else the data root.
+    /// </summary>
+    public Core.Jobs.JobSpec LoadJob(string jobFile, string jobId)
+    {
+        string uploaded = Jobs.JobUploadGrain.InputsFolder(CheckpointDirectory, jobId);
+        var root = new Core.Jobs.DataRoot(uploaded);
+        return (root.Holds(jobFile) ? root : new Core.Jobs.DataRoot(EffectiveDataRoot)).Load(jobFile);
+    }
+
+    /// <summary>
+    /// The most a job's upload may hold (`lwf submit` from a machine the silos cannot read: the job file, the model and
+    /// data it names), in bytes; beyond it the upload is refused before a byte is sent. The default, 4 GiB, holds a
+    /// 1 B-parameter model in bfloat16 and its data; a bigger model belongs on the cluster's data volume.
+    /// </summary>
+    [Range(1, long.MaxValue)]
+    public long MaxUploadBytes { get; set; } = 4L << 30;
 
     /// <summary>
     /// The TCP port of this silo's data plane (the collective's bytes between silos); 0: any free port.

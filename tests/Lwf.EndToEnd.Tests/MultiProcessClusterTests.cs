@@ -20,6 +20,73 @@ public sealed class MultiProcessClusterTests
         return Path.Combine(dir, "model", "model.safetensors");
     }
 
+    /// <summary>The tiny job in a folder of its own: its data, its model's config and the job file, named relative to it.</summary>
+    private static string SelfContainedTinyJob(string dir)
+    {
+        Directory.CreateDirectory(Path.Combine(dir, "data"));
+        Directory.CreateDirectory(Path.Combine(dir, "model"));
+        foreach (var file in Directory.GetFiles(Path.Combine(Lwf.RepoRoot, "examples", "jobs", "licenses"), "*.jsonl"))
+            File.Copy(file, Path.Combine(dir, "data", Path.GetFileName(file)));
+        File.Copy(Path.Combine(Lwf.RepoRoot, "examples", "models", "gpt2-tiny-bpe", "config.json"), Path.Combine(dir, "model", "config.json"));
+        string job = Path.Combine(dir, "job.yaml");
+        File.WriteAllText(job, File.ReadAllText(TinyJob).Replace("../../examples/models/gpt2-tiny-bpe", "model").Replace("../../examples/jobs/licenses/", "data/"));
+        return job;
+    }
+
+    [Fact]
+    public void A_job_submitted_from_a_folder_the_silos_cannot_read_is_uploaded_runs_and_its_results_come_back()
+    {
+        string root = Lwf.NewTempDir(), folder = Lwf.NewTempDir();
+        string job = SelfContainedTinyJob(folder);
+        // The client runs in the job's folder; the silos' data root is an empty folder elsewhere, so only the upload reaches them.
+        var lwf = new Lwf(Lwf.NewTempDir()) { WorkingDirectory = folder };
+        lwf.Env["Lwf__MaxUploadBytes"] = "200000"; // the job is about 62 kB; the silos inherit `cluster up`'s environment
+        lwf.Ok("cluster", "up", "--silos", "2", "--data-root", root);
+        try
+        {
+            var onCluster = lwf.Run("submit", "--on-cluster", "job.yaml");
+            Assert.Equal(2, onCluster.ExitCode);
+            Assert.Contains("outside the cluster's data root", onCluster.Stderr);
+
+            var (code, stdout, stderr) = lwf.Run("submit", "job.yaml", "--wait");
+            Assert.True(code == 0, stdout + stderr);
+            Assert.Contains("uploaded 7 file(s)", stderr); // the job file, the model's config, five datasets
+            string id = stdout.Split('\n')[1].Trim();
+            Assert.Contains($"{id}: done", stdout);
+            string results = Path.Combine(Lwf.NewTempDir(), "results");
+            lwf.Ok("results", id, "--out", results);
+            // The tiny job sums in float64: the uploaded copy on two silos trains one process's weights from the originals.
+            Assert.Equal(File.ReadAllBytes(SingleProcessWeights()), File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
+            Assert.True(File.Exists(Path.Combine(results, "model", "vocab.json")));
+            string log = lwf.Ok("logs", id);
+            Assert.Contains(" submitted ", log);
+            Assert.Contains("checkpoint 4 written", log);
+            Assert.Contains("step 12/12: loss ", log);
+            Assert.Matches(@"\d{4}-\d\d-\d\dT[\d:.]+Z done after ", log.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+
+            // Over the cluster's cap: refused before a byte is sent, with the cap and its setting.
+            string big = Path.Combine(folder, "data", "big.jsonl");
+            File.WriteAllLines(big, Enumerable.Repeat(File.ReadAllLines(Path.Combine(folder, "data", "held-out.jsonl"))[0], 4000));
+            File.WriteAllText(Path.Combine(folder, "big.yaml"), File.ReadAllText(job).Replace("data/held-out.jsonl", "data/big.jsonl"));
+            var tooBig = lwf.Run("submit", "big.yaml");
+            Assert.Equal(2, tooBig.ExitCode);
+            Assert.Matches(@"^error: the upload is [\d,]+ bytes \(7 files\); this cluster takes at most 200,000 \(Lwf__MaxUploadBytes\)", tooBig.Stderr.Trim());
+            // A path out of the folder it is uploaded from: refused here, naming the key (before it is looked for).
+            File.WriteAllText(Path.Combine(folder, "escape.yaml"), File.ReadAllText(job).Replace("data/held-out.jsonl", "../elsewhere.jsonl"));
+            var escape = lwf.Run("submit", "escape.yaml");
+            Assert.Equal(2, escape.ExitCode);
+            Assert.Contains("data.held_out", escape.Stderr);
+            Assert.Contains($"is outside the folder it is uploaded from (--working-dir) {folder}", escape.Stderr);
+            Assert.Single(escape.Stderr.Trim().Split('\n'));
+            // Neither refused upload left a job behind.
+            Assert.Single(lwf.Ok("status").Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+        }
+    }
+
     [Fact]
     public async Task Three_silo_processes_run_a_job_through_the_client()
     {
@@ -31,7 +98,7 @@ public sealed class MultiProcessClusterTests
             // cluster.json may hold a Redis password: readable by its owner only.
             if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(lwf.Home, "cluster.json")));
             Assert.Contains("3 active silo(s)", lwf.Ok("cluster", "status"));
-            string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+            string id = lwf.Ok("submit", "--on-cluster", TinyJob).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, stdout + stderr);
             // Prometheus' file_sd targets (cluster/prometheus/prometheus.yml) name every silo; each serves its LWF
@@ -46,7 +113,7 @@ public sealed class MultiProcessClusterTests
             Assert.Contains("| learn (40) | accuracy |", stdout);
             Assert.Contains($"{id}: done", lwf.Ok("status"));
             // The same id again: no second job; the client is told about the existing one.
-            Assert.Contains("submitted", lwf.Ok("submit", TinyJob, "--id", id));
+            Assert.Contains("submitted", lwf.Ok("submit", "--on-cluster", TinyJob, "--id", id));
             Assert.Single(lwf.Ok("status").Split('\n'), line => line.StartsWith(id));
             Assert.Contains($"{id}: done", lwf.Ok("status", id));
             // Another job file under that id: refused, not "submitted".
@@ -54,7 +121,7 @@ public sealed class MultiProcessClusterTests
             File.WriteAllText(other, File.ReadAllText(TinyJob));
             try
             {
-                var (otherCode, _, otherErr) = lwf.Run("submit", other, "--id", id);
+                var (otherCode, _, otherErr) = lwf.Run("submit", "--on-cluster", other, "--id", id);
                 Assert.Equal(2, otherCode);
                 Assert.Contains($"job id '{id}' is taken by {TinyJob}", otherErr);
             }
@@ -100,7 +167,7 @@ public sealed class MultiProcessClusterTests
         lwf.Ok("cluster", "up", "--silos", "3");
         try
         {
-            string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+            string id = lwf.Ok("submit", "--on-cluster", TinyJob).Trim().Split('\n')[^1];
             int trainerPort = 0;
             var deadline = DateTime.UtcNow.AddMinutes(2);
             // Wait until training is under way, then SIGKILL a silo that holds shards but not the trainer.
@@ -150,9 +217,9 @@ public sealed class MultiProcessClusterTests
             // No --data-root: the folder `up` ran in is the root, and a job file outside it is refused.
             string outside = Path.Combine(Lwf.NewTempDir(), "tiny-lwf.yaml");
             File.Copy(TinyJob, outside);
-            var refused = lwf.Run("submit", outside);
+            var refused = lwf.Run("submit", "--on-cluster", outside);
             Assert.True(refused.ExitCode == 2 && refused.Stderr.Contains("outside the cluster's data root " + Lwf.RepoRoot), refused.Stdout + refused.Stderr);
-            string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+            string id = lwf.Ok("submit", "--on-cluster", TinyJob).Trim().Split('\n')[^1];
             var deadline = DateTime.UtcNow.AddMinutes(4);
             string status = "";
             while (DateTime.UtcNow < deadline && !((status = lwf.Ok("status", id)).Contains("training step") && !status.Contains("step 0/"))) Thread.Sleep(300);
@@ -191,7 +258,7 @@ public sealed class MultiProcessClusterTests
         try
         {
             lwf.Ok("cluster", "up", "--silos", "3", "--clustering", "redis", "--redis", redis!);
-            string id = lwf.Ok("submit", job).Trim().Split('\n')[^1];
+            string id = lwf.Ok("submit", "--on-cluster", job).Trim().Split('\n')[^1];
             var deadline = DateTime.UtcNow.AddMinutes(8); // CI runs the three test assemblies at once on two cores
             string status = "";
             while (DateTime.UtcNow < deadline && !(status = lwf.Ok("status", id)).Contains("checkpoint 8")) Thread.Sleep(200);
@@ -314,7 +381,7 @@ public sealed class MultiProcessClusterTests
                     socket.Connect(IPAddress.Loopback, port);
                     idle.Add(socket);
                 }
-            string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+            string id = lwf.Ok("submit", "--on-cluster", TinyJob).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, stdout + stderr);
             Assert.Contains($"{id}: done", lwf.Ok("status", id));
@@ -360,7 +427,7 @@ public sealed class MultiProcessClusterTests
             File.WriteAllText(typo, File.ReadAllText(TinyJob).Replace("forget_every: 3", "forget_evey: 3"));
             try
             {
-                var (code, _, stderr) = lwf.Run("submit", typo);
+                var (code, _, stderr) = lwf.Run("submit", "--on-cluster", typo);
                 Assert.Equal(2, code);
                 Assert.Contains("unknown key 'forgetting.forget_evey' (did you mean 'forget_every'?)", stderr);
             }
@@ -377,14 +444,14 @@ public sealed class MultiProcessClusterTests
                 File.Copy(file, Path.Combine(licenses, Path.GetFileName(file)));
             string outsideJob = Path.Combine(elsewhere, "job.yaml");
             File.Copy(TinyJob, outsideJob);
-            var outside = lwf.Run("submit", outsideJob);
+            var outside = lwf.Run("submit", "--on-cluster", outsideJob);
             Assert.Equal(2, outside.ExitCode);
             Assert.Contains($"{outsideJob}: job file {outsideJob} is outside the cluster's data root {data}", outside.Stderr);
             string absolute = Path.Combine(dir, $".absolute-{Guid.NewGuid():N}.yaml");
             File.WriteAllText(absolute, File.ReadAllText(TinyJob).Replace("../../examples/models/gpt2-tiny-bpe", outsideModel));
             try
             {
-                var (code, _, stderr) = lwf.Run("submit", absolute);
+                var (code, _, stderr) = lwf.Run("submit", "--on-cluster", absolute);
                 Assert.Equal(2, code);
                 Assert.Contains($"model {outsideModel} is outside the cluster's data root {data}", stderr);
                 Assert.DoesNotContain("symbolic link", stderr);
@@ -398,7 +465,7 @@ public sealed class MultiProcessClusterTests
             File.WriteAllText(linked, File.ReadAllText(TinyJob).Replace("../../examples/", Path.GetFileName(link) + "/"));
             try
             {
-                var (code, _, stderr) = lwf.Run("submit", linked);
+                var (code, _, stderr) = lwf.Run("submit", "--on-cluster", linked);
                 Assert.Equal(2, code);
                 Assert.Contains($"model {Path.Combine(link, "models", "gpt2-tiny-bpe")} is outside the cluster's data root {data} (a symbolic link on the way leads out of it)", stderr);
                 Assert.DoesNotContain(elsewhere, stderr); // where the link leads is not told
@@ -413,7 +480,7 @@ public sealed class MultiProcessClusterTests
             File.WriteAllText(missing, File.ReadAllText(TinyJob).Replace("held-out.jsonl", "no-such-file.jsonl"));
             try
             {
-                var (code, _, stderr) = lwf.Run("submit", missing);
+                var (code, _, stderr) = lwf.Run("submit", "--on-cluster", missing);
                 Assert.Equal(2, code);
                 Assert.Contains("no-such-file.jsonl not found", stderr);
             }
@@ -467,7 +534,7 @@ public sealed class MultiProcessClusterTests
         try
         {
             lwf.Ok("cluster", "up", "--silos", silos.ToString());
-            string id = lwf.Ok("submit", job).Trim().Split('\n')[^1];
+            string id = lwf.Ok("submit", "--on-cluster", job).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, stdout + stderr);
             string results = Lwf.NewTempDir();
@@ -507,7 +574,7 @@ public sealed class MultiProcessClusterTests
             var after = new List<long>();
             for (int run = 0; run < 3; run++)
             {
-                string id = lwf.Ok("submit", TinyJob).Trim().Split('\n')[^1];
+                string id = lwf.Ok("submit", "--on-cluster", TinyJob).Trim().Split('\n')[^1];
                 var (code, stdout, stderr) = lwf.Run("watch", id);
                 Assert.True(code == 0, stdout + stderr);
                 Thread.Sleep(2000); // the shards let go of the replica as the job ends

@@ -5,29 +5,96 @@ using Lwf.Grains.Jobs;
 
 namespace Lwf.Cli.Commands;
 
-/// <summary>`lwf submit|watch|status|cancel|resume|results`: jobs on a running cluster.</summary>
+/// <summary>`lwf submit|watch|logs|status|cancel|resume|results`: jobs on a running cluster.</summary>
 internal static class JobCommands
 {
-    public static IEnumerable<Command> Build() => [Submit(), Watch(), Status(), Cancel(), Resume(), Results()];
+    public static IEnumerable<Command> Build() => [Submit(), Watch(), Logs(), Status(), Cancel(), Resume(), Results()];
 
     private static Option<string?> Gateway() => new("--gateway") { Description = "a silo gateway HOST:PORT[,HOST:PORT] (default: the cluster `lwf cluster up` started)" };
 
     private static Command Submit()
     {
-        var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted), on a path the silos can read" };
+        var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted)" };
         var id = new Option<string?>("--id") { Description = "job id (default: the job's name and the time)" };
+        var workingDir = new Option<string?>("--working-dir")
+        {
+            Description = "the folder uploaded from: the job file and every file it names must lie inside it, named relative to the job file (default: the job file's folder)",
+        };
+        var onCluster = new Option<bool>("--on-cluster") { Description = "upload nothing: the job file and its files are on a path the silos read (their data root)" };
+        var wait = new Option<bool>("--wait") { Description = "then follow the job as `lwf watch` does; exit 0 when it succeeds, 1 when it fails or is cancelled" };
+        var json = new Option<bool>("--json") { Description = "with --wait: one JSON object per event on stdout" };
         var gateway = Gateway();
-        var command = new Command("submit", "Submit a job; prints its id as the last line") { job, id, gateway };
-        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        var command = new Command("submit", "Upload a job (its file, model and data) and submit it; prints its id as the last line (with --wait, then follows it)")
+        {
+            job, id, workingDir, onCluster, wait, json, gateway,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse =>
         {
             string file = Path.GetFullPath(parse.GetValue(job)!);
+            if (parse.GetValue(onCluster) && parse.GetValue(workingDir) is not null)
+                throw new LwfInputException("--working-dir names what to upload and --on-cluster uploads nothing: give one of them");
+            if (parse.GetValue(json) && !parse.GetValue(wait)) throw new LwfInputException("--json goes with --wait (or use `lwf watch --json`)");
             string jobId = parse.GetValue(id) ?? JobIds.FromName(Path.GetFileNameWithoutExtension(file), DateTime.UtcNow);
             if (!JobIds.IsValid(jobId)) throw new LwfInputException($"--id '{jobId}' is not valid: {JobIds.Rule}");
-            var status = await client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(file));
-            if (status.Phase == JobPhase.Failed) throw new LwfInputException($"the job was refused: {status.Message}");
-            Console.WriteLine($"submitted {file}: {JobClient.Lower(status.Phase)}, step {status.Step}/{status.TotalSteps}");
-            Console.WriteLine(jobId);
-            return 0;
+            // Checked here before the cluster is called: a mistake in the job is told without a round trip.
+            var upload = parse.GetValue(onCluster) ? null : JobUpload.Collect(file, parse.GetValue(workingDir) ?? Path.GetDirectoryName(file)!);
+            return Run(parse.GetValue(gateway), async client =>
+            {
+                string onTheCluster = file;
+                if (upload is not null)
+                {
+                    onTheCluster = await JobUpload.SendAsync(client, jobId, upload);
+                    Console.Error.WriteLine($"uploaded {upload.Manifest.Files.Length} file(s), {upload.Bytes:N0} bytes, from {upload.WorkingDirectory}");
+                }
+                var status = await client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(onTheCluster));
+                if (status.Phase == JobPhase.Failed)
+                {
+                    if (upload is not null) await client.GetGrain<IJobUploadGrain>(jobId).Discard();
+                    string message = status.Message ?? "refused";
+                    throw new LwfInputException($"the job was refused: {(upload is null ? message : JobUpload.Local(message, upload, onTheCluster))}");
+                }
+                Console.WriteLine($"submitted {file}: {JobClient.Lower(status.Phase)}, step {status.Step}/{status.TotalSteps}");
+                Console.WriteLine(jobId);
+                if (!parse.GetValue(wait)) return 0;
+                var format = WatchFormats.Choose(parse.GetValue(json));
+                var final = await JobClient.WatchAsync(client, jobId, Console.Out, format);
+                if (final.ResultTable is { } table && format != WatchFormat.Json) Console.WriteLine(table);
+                return final.Phase == JobPhase.Done ? 0 : 1;
+            });
+        }));
+        return command;
+    }
+
+    private static Command Logs()
+    {
+        var id = new Argument<string>("id") { Description = "job id" };
+        var follow = new Option<bool>("--follow", "-f") { Description = "keep printing until the job ends" };
+        var gateway = Gateway();
+        var command = new Command("logs", "Print a job's log (one timestamped line per event: phases, steps, forgetting, evaluations, checkpoints, resumes, the end)")
+        {
+            id, follow, gateway,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            string jobId = await ExistingJob(client, parse.GetValue(id)!);
+            var trainer = client.GetGrain<ITrainerGrain>(jobId);
+            long offset = 0;
+            while (true)
+            {
+                var chunk = await trainer.GetLog(offset);
+                Console.Write(chunk.Text);
+                bool more = chunk.Next > offset;
+                offset = chunk.Next;
+                if (more) continue;
+                if (!parse.GetValue(follow)) return 0;
+                if ((await trainer.GetStatus()).Phase.IsFinal())
+                {
+                    var rest = await trainer.GetLog(offset); // the line of the end, written as the job ended
+                    Console.Write(rest.Text);
+                    return 0;
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
+            }
         })));
         return command;
     }

@@ -11,9 +11,12 @@ public sealed class DataRoot
     public const int MaxLinks = 40;
 
     private readonly string _prefix;
+    private readonly string _name;
 
-    public DataRoot(string root)
+    /// <param name="name">What the folder is to the user, for messages ("the cluster's data root", "the upload folder").</param>
+    public DataRoot(string root, string name = "the cluster's data root")
     {
+        _name = name;
         Configured = root;
         RealPath = Resolve(root);
         _prefix = RealPath.EndsWith(Path.DirectorySeparatorChar) ? RealPath : RealPath + Path.DirectorySeparatorChar;
@@ -40,15 +43,16 @@ public sealed class DataRoot
         string full = Path.GetFullPath(path);
         bool lexicallyInside = full == Path.GetFullPath(Configured).TrimEnd(Path.DirectorySeparatorChar)
             || full.StartsWith(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Configured)) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
-        throw new LwfInputException($"{source}: {key} {path} is outside the cluster's data root {Configured}" +
+        throw new LwfInputException($"{source}: {key} {path} is outside {_name} {Configured}" +
             (lexicallyInside ? " (a symbolic link on the way leads out of it)" : ""));
     }
 
     /// <summary>Reads a job file once the root holds it (a file outside is not even parsed), and refuses it unless the root holds every path it names.</summary>
-    public JobSpec Load(string jobFile)
+    /// <param name="pathsWritten">When given, receives every path key with the text the file gives it (before it is resolved).</param>
+    public JobSpec Load(string jobFile, List<(string Key, string Text)>? pathsWritten = null)
     {
         Require(jobFile, "job file", jobFile);
-        var spec = JobSpec.Load(jobFile, this);
+        var spec = JobSpec.Load(jobFile, this, pathsWritten);
         Require(spec);
         return spec;
     }

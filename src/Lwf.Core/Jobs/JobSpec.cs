@@ -117,9 +117,10 @@ public sealed record JobSpec
     };
 
     /// <summary>Reads and checks a job file; with a <paramref name="dataRoot"/>, every path it names must lie under it.</summary>
-    public static JobSpec Load(string file, DataRoot? dataRoot = null)
+    /// <param name="pathsWritten">When given, receives every path key with the text the file gives it (before it is resolved).</param>
+    public static JobSpec Load(string file, DataRoot? dataRoot = null, List<(string Key, string Text)>? pathsWritten = null)
     {
-        var root = YamlSection.LoadRoot(file, dataRoot, RenamedKeys);
+        var root = YamlSection.LoadRoot(file, dataRoot, RenamedKeys, pathsWritten);
         string name = root.String("name") ?? Path.GetFileNameWithoutExtension(file);
         string model = root.FilePath("model") ?? throw new LwfInputException($"{file}: missing key 'model' (a Hugging Face model folder)");
 

@@ -16,17 +16,20 @@ internal sealed class YamlSection
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     private readonly DataRoot? _root;
     private readonly IReadOnlyDictionary<string, string> _renamed;
+    private readonly List<(string Key, string Text)>? _pathsWritten;
 
-    private YamlSection(string file, YamlMappingNode node, string path, DataRoot? root, IReadOnlyDictionary<string, string> renamed)
+    private YamlSection(string file, YamlMappingNode node, string path, DataRoot? root, IReadOnlyDictionary<string, string> renamed,
+        List<(string Key, string Text)>? pathsWritten)
     {
-        _file = file; _node = node; _path = path; _root = root; _renamed = renamed;
+        _file = file; _node = node; _path = path; _root = root; _renamed = renamed; _pathsWritten = pathsWritten;
     }
 
     /// <summary>
     /// The job file's root mapping; with a <paramref name="root"/>, every path it names is confined to it (<see cref="FilePath"/>).
     /// A key of <paramref name="renamed"/> (full dotted names) is refused with the name that replaced it.
     /// </summary>
-    public static YamlSection LoadRoot(string file, DataRoot? root = null, IReadOnlyDictionary<string, string>? renamed = null)
+    public static YamlSection LoadRoot(string file, DataRoot? root = null, IReadOnlyDictionary<string, string>? renamed = null,
+        List<(string Key, string Text)>? pathsWritten = null)
     {
         if (!System.IO.File.Exists(file)) throw new LwfInputException($"{file}: job file not found");
         long bytes = new FileInfo(file).Length;
@@ -57,7 +60,7 @@ internal sealed class YamlSection
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode doc)
             throw new LwfInputException($"{file}: a job file is a mapping of keys (model, data, train, ...)");
-        var section = new YamlSection(file, doc, "", root, renamed ?? new Dictionary<string, string>());
+        var section = new YamlSection(file, doc, "", root, renamed ?? new Dictionary<string, string>(), pathsWritten);
         section.RejectRenamedKeys(); // before any key is read: an old file's first error is what to write instead
         return section;
     }
@@ -90,9 +93,9 @@ internal sealed class YamlSection
     public YamlSection Section(string key)
     {
         var node = Get(key);
-        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key), _root, _renamed);
+        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key), _root, _renamed, _pathsWritten);
         if (node is not YamlMappingNode map) throw new LwfInputException($"{Where(node)}: '{Name(key)}' must be a mapping of keys");
-        return new YamlSection(_file, map, Name(key), _root, _renamed);
+        return new YamlSection(_file, map, Name(key), _root, _renamed, _pathsWritten);
     }
 
     public string? String(string key)
@@ -142,6 +145,7 @@ internal sealed class YamlSection
     {
         var text = String(key);
         if (text is null) return null;
+        _pathsWritten?.Add((Name(key), text));
         string full = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(_file))!, text));
         // Confined before it is looked at: whether a path outside the root exists is not the caller's to learn.
         _root?.Require(_file, Name(key), full);
@@ -157,7 +161,7 @@ internal sealed class YamlSection
             if (keyNode is not YamlScalarNode { Value: { } key }) continue;
             if (_renamed.TryGetValue(Name(key), out var renamedTo))
                 throw new LwfInputException($"{Where(keyNode)}: '{Name(key)}' was renamed to '{renamedTo}' (job files take Hugging Face TrainingArguments' names, snake_case)");
-            if (value is YamlMappingNode map) new YamlSection(_file, map, Name(key), _root, _renamed).RejectRenamedKeys();
+            if (value is YamlMappingNode map) new YamlSection(_file, map, Name(key), _root, _renamed, _pathsWritten).RejectRenamedKeys();
         }
     }
 

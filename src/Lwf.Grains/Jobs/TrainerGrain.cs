@@ -46,6 +46,8 @@ public sealed partial class TrainerGrain(
 
     private string ResultsDirectory => Path.Combine(JobDirectory, "results");
 
+    private JobLog Log => new(JobDirectory);
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _ = JobId;
@@ -66,7 +68,7 @@ public sealed partial class TrainerGrain(
         JobSpec spec;
         try
         {
-            spec = options.Value.LoadJob(record.State.JobFile);
+            spec = options.Value.LoadJob(record.State.JobFile, JobId);
         }
         catch (LwfInputException e)
         {
@@ -75,6 +77,7 @@ public sealed partial class TrainerGrain(
             return;
         }
         LogResuming(logger, JobId, silo.SiloAddress.ToString(), record.State.Incarnation + 1);
+        Log.Write($"resuming on {silo.SiloAddress.Endpoint} (trainer activation {record.State.Incarnation + 1}): its silo stopped");
         await StartAsync(spec, resume: true);
     }
 
@@ -96,7 +99,7 @@ public sealed partial class TrainerGrain(
         JobSpec spec;
         try
         {
-            spec = options.Value.LoadJob(request.JobFile);
+            spec = options.Value.LoadJob(request.JobFile, JobId);
             // The model and the data as the shards will read them: a bad one is refused now, not found by the job.
             await TorchThread.RunAsync(() => { JobInputs.Check(spec); return 0; });
         }
@@ -111,6 +114,7 @@ public sealed partial class TrainerGrain(
             return NewStatus(JobPhase.Failed, 0, 0, $"{request.JobFile}: its inputs could not be read: {e.Message}");
         }
         record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending };
+        Log.Write($"submitted {spec.SourcePath}: {spec.Train.Steps} steps of {spec.Train.GlobalBatchSize} records (trainer on {silo.SiloAddress.Endpoint})");
         return await StartAsync(spec, resume: false);
     }
 
@@ -142,6 +146,7 @@ public sealed partial class TrainerGrain(
     {
         var clock = Stopwatch.StartNew();
         double lastStepAt = 0;
+        var log = Log;
         // The silo knows its hardware: in a cluster the trainer runs on its silo's device (the job file's
         // `device` is for a single-process `lwf train`), as the replicas do.
         var runner = new LwfJobRunner(spec with { Device = options.Value.Device }, new Progress(this))
@@ -149,7 +154,11 @@ public sealed partial class TrainerGrain(
             Resume = resume,
             CheckpointDirectory = JobDirectory,
             LiveStateDirectory = Path.Combine(JobDirectory, "live"),
-            CheckpointSaved = checkpoint => Update(s => s with { CheckpointStep = checkpoint.Manifest.Step }),
+            CheckpointSaved = checkpoint =>
+            {
+                Update(s => s with { CheckpointStep = checkpoint.Manifest.Step });
+                log.Write($"checkpoint {checkpoint.Manifest.Step} written ({Path.GetFileName(checkpoint.Directory)})");
+            },
         };
         double lastEventAt = 0; // a step's duration: wall time since the previous learning or forgetting step ended
         runner.ForgettingStepCompleted = loss =>
@@ -158,6 +167,7 @@ public sealed partial class TrainerGrain(
             metrics.ForgettingStep(JobId, loss, now - lastEventAt);
             lastEventAt = now;
             Update(s => s with { ForgettingLoss = loss });
+            log.Write($"forgetting step: loss {loss:F4}");
         };
         runner.ForgettingSetChosen = choice =>
         {
@@ -167,6 +177,8 @@ public sealed partial class TrainerGrain(
         runner.Evaluated = point =>
         {
             foreach (var result in point.Results) metrics.Evaluated(JobId, result.Set, result.Metric, result.Value);
+            log.Write($"evaluation ({point.Phase}) at step {point.Step}: " +
+                string.Join(", ", point.Results.Select(r => $"{r.Set} {r.Metric} {r.Value:G5}")));
         };
         runner.StepCompleted = step =>
         {
@@ -184,6 +196,9 @@ public sealed partial class TrainerGrain(
             }
             Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss,
                 TokensPerSecond = step.LossTokens / seconds, InputTokensPerSecond = step.InputTokens / seconds, Message = null });
+            if (step.Step % spec.LoggingSteps == 0 || step.Step == spec.Train.Steps)
+                log.Write($"step {step.Step}/{spec.Train.Steps}: loss {step.Loss:F4}, learning rate {step.LearningRate:G4}, " +
+                    $"grad norm {step.GradNorm:G4}, {step.InputTokens / seconds:F0} tokens/s");
         };
         JobStatus final;
         try
@@ -224,8 +239,11 @@ public sealed partial class TrainerGrain(
             LogFailed(logger, e, JobId);
             final = Update(s => s with { Phase = JobPhase.Failed, Message = e is LwfInputException or LwfTrainingException ? e.Message : $"{e.GetType().Name}: {e.Message}" });
         }
+        log.Write($"{Lower(final.Phase)} after {clock.Elapsed.TotalSeconds:F1} s of this activation" + (final.Message is { } m ? $": {m}" : ""));
         await Task.Factory.StartNew(() => PersistFinal(final, incarnation), CancellationToken.None, TaskCreationOptions.None, _grainScheduler).Unwrap();
     }
+
+    private static string Lower(JobPhase phase) => phase.ToString().ToLowerInvariant();
 
     /// <summary>On the grain's scheduler: the job has ended; its record says so, and the activation may be collected again.</summary>
     private async Task PersistFinal(JobStatus status, int incarnation)
@@ -312,7 +330,7 @@ public sealed partial class TrainerGrain(
         JobSpec spec;
         try
         {
-            spec = options.Value.LoadJob(record.State.JobFile);
+            spec = options.Value.LoadJob(record.State.JobFile, JobId);
         }
         catch (LwfInputException e)
         {
@@ -320,6 +338,7 @@ public sealed partial class TrainerGrain(
             return _status! with { Message = $"cannot resume: {e.Message}" };
         }
         LogResuming(logger, JobId, silo.SiloAddress.ToString(), record.State.Incarnation + 1);
+        Log.Write($"resuming on {silo.SiloAddress.Endpoint} (trainer activation {record.State.Incarnation + 1}): asked to");
         // The cancelled run let go of its replicas: its live state names none that survive, so the job goes on
         // from its newest checkpoint.
         string live = Path.Combine(JobDirectory, "live");
@@ -350,6 +369,9 @@ public sealed partial class TrainerGrain(
         return buffer;
     }
 
+    public ValueTask<JobLogChunk> GetLog(long offset) =>
+        new(JobIds.IsValid(JobId) ? Log.Read(offset) : new JobLogChunk("", 0));
+
     /// <summary>Maps the runner's stages to the job's phases.</summary>
     private sealed class Progress(TrainerGrain trainer) : IProgress<ProgressUpdate>
     {
@@ -362,7 +384,9 @@ public sealed partial class TrainerGrain(
                 var s when s.StartsWith("evaluation") => JobPhase.Evaluating,
                 _ => JobPhase.Training,
             };
-            trainer.Update(s => s.Phase.IsFinal() ? s : s with { Phase = phase });
+            var before = trainer._status?.Phase;
+            var now = trainer.Update(s => s.Phase.IsFinal() ? s : s with { Phase = phase });
+            if (now.Phase != before && !now.Phase.IsFinal()) trainer.Log.Write($"phase {Lower(now.Phase)}");
         }
     }
 

@@ -46,7 +46,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
         await Task.Run(() =>
         {
             // The trainer checked the job at submit; a shard checks again, since the files may have changed since.
-            var spec = options.Value.LoadJob(setup.JobFile);
+            var spec = options.Value.LoadJob(setup.JobFile, JobId);
             if (_replica is null) metrics.ShardActivated(JobId);
             // A replica new on this silo starts from the checkpoint, or (resuming from the replicas) from the base, and the ring
             // formation brings it to the others' state.

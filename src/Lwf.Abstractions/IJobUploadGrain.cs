@@ -1,0 +1,23 @@
+namespace Lwf.Abstractions;
+
+/// <summary>
+/// A job's files sent from the client (`lwf submit` from anywhere): the job file and the model and data it names,
+/// written into the job's folder on the checkpoint volume, where every silo reads them. Keyed by job id; the client
+/// then submits the path <see cref="Complete"/> returns. Mistakes (a path out of the folder, an upload over the
+/// cluster's cap, a checksum that differs) are refused with a message, and nothing of the upload is kept.
+/// </summary>
+[ClientApi]
+public interface IJobUploadGrain : IGrainWithStringKey
+{
+    /// <summary>Starts an upload, replacing any unfinished one of this id; refused when the id names a submitted job.</summary>
+    ValueTask Begin(UploadManifest manifest);
+
+    /// <summary>The next bytes of file <paramref name="file"/> (its index in the manifest), in order.</summary>
+    ValueTask Write(int file, long offset, byte[] bytes);
+
+    /// <summary>Checks every file against its SHA-256 (hex, in manifest order) and returns the job file's path on the cluster.</summary>
+    ValueTask<string> Complete(string[] sha256);
+
+    /// <summary>Drops the upload (a job refused at submit leaves nothing behind).</summary>
+    ValueTask Discard();
+}

@@ -1,0 +1,80 @@
+using System.Security.Cryptography;
+using Lwf.Abstractions;
+using Lwf.Core;
+using Lwf.Core.Jobs;
+
+namespace Lwf.Cli;
+
+/// <summary>
+/// `lwf submit`'s upload: the job file and every file it names (the model folder's files, the datasets), each
+/// inside the folder they are sent from, sent in chunks with their SHA-256 to the job's <see cref="IJobUploadGrain"/>.
+/// The job is checked here first (keys, values, paths), so a mistake is told before a byte leaves the machine.
+/// </summary>
+internal static class JobUpload
+{
+    public const int ChunkBytes = 4 << 20;
+
+    public sealed record Files(UploadManifest Manifest, string[] LocalPaths, string WorkingDirectory)
+    {
+        public long Bytes => Manifest.Files.Sum(f => f.Bytes);
+    }
+
+    public static Files Collect(string jobFile, string workingDirectory)
+    {
+        string root = Path.GetFullPath(workingDirectory);
+        if (!Directory.Exists(root)) throw new LwfInputException($"--working-dir {workingDirectory}: no such folder");
+        var written = new List<(string Key, string Text)>();
+        var spec = new DataRoot(root, "the folder it is uploaded from (--working-dir)").Load(jobFile, written);
+        foreach (var (key, text) in written)
+            if (Path.IsPathRooted(text))
+                throw new LwfInputException($"{jobFile}: '{key}' is the absolute path {text}; an uploaded job names its files relative to the job file " +
+                    "(or submit with --on-cluster a job whose files are on the cluster's data volume)");
+        var paths = new List<string> { spec.SourcePath };
+        if (Directory.Exists(spec.Model)) paths.AddRange(Directory.EnumerateFiles(spec.Model).Order(StringComparer.Ordinal));
+        paths.AddRange(spec.Data.Named().Where(d => d.Path is not null).Select(d => d.Path!));
+        paths = paths.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
+        var files = paths.Select(p => new UploadFile(Path.GetRelativePath(root, p).Replace(Path.DirectorySeparatorChar, '/'), new FileInfo(p).Length)).ToArray();
+        return new(new UploadManifest(files[0].Path, files), paths.ToArray(), root);
+    }
+
+    /// <summary>Sends the files; returns the job file's path on the cluster. A refused or broken upload leaves nothing there.</summary>
+    public static async Task<string> SendAsync(IGrainFactory grains, string jobId, Files files)
+    {
+        var upload = grains.GetGrain<IJobUploadGrain>(jobId);
+        await upload.Begin(files.Manifest);
+        try
+        {
+            var hashes = new string[files.LocalPaths.Length];
+            var buffer = new byte[ChunkBytes];
+            for (int i = 0; i < files.LocalPaths.Length; i++)
+            {
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                await using var stream = File.OpenRead(files.LocalPaths[i]);
+                long offset = 0, declared = files.Manifest.Files[i].Bytes;
+                int read;
+                while (offset < declared && (read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(ChunkBytes, declared - offset)))) > 0)
+                {
+                    var chunk = buffer[..read];
+                    hash.AppendData(chunk);
+                    await upload.Write(i, offset, chunk);
+                    offset += read;
+                }
+                if (offset != declared) throw new LwfInputException($"{files.LocalPaths[i]} changed while it was uploaded ({offset:N0} of {declared:N0} bytes)");
+                hashes[i] = Convert.ToHexStringLower(hash.GetHashAndReset());
+            }
+            return await upload.Complete(hashes);
+        }
+        catch
+        {
+            try { await upload.Discard(); } catch (Exception) { } // the first error is the one to tell
+            throw;
+        }
+    }
+
+    /// <summary>A message about the uploaded copy, told with the user's own paths.</summary>
+    public static string Local(string message, Files files, string clusterJobFile)
+    {
+        string clusterRoot = clusterJobFile[..^files.Manifest.JobFile.Length].TrimEnd('/');
+        return message.Replace(clusterRoot + "/", files.WorkingDirectory.TrimEnd('/') + "/", StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,40 @@
+using System.Text;
+using Lwf.Abstractions;
+
+namespace Lwf.Grains.Jobs;
+
+/// <summary>
+/// A job's log, job.log in its folder on the checkpoint volume: one UTC-timestamped line per event (submitted,
+/// phases, every logging_steps-th learning step, forgetting steps, evaluations, checkpoints, resumes, the end),
+/// appended by whichever trainer activation runs the job, so it survives the silo that wrote it. `lwf logs` reads it.
+/// </summary>
+public sealed class JobLog(string jobDirectory)
+{
+    public const string FileName = "job.log";
+    private const int MaxChunkBytes = 1 << 20;
+    private readonly object _gate = new();
+
+    private string PathOf => Path.Combine(jobDirectory, FileName);
+
+    public void Write(string line)
+    {
+        lock (_gate)
+        {
+            Directory.CreateDirectory(jobDirectory);
+            File.AppendAllText(PathOf, $"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {line.ReplaceLineEndings(" ")}\n");
+        }
+    }
+
+    /// <summary>Whole lines from <paramref name="offset"/>, up to about a mebibyte.</summary>
+    public JobLogChunk Read(long offset)
+    {
+        if (!File.Exists(PathOf)) return new("", 0);
+        using var stream = new FileStream(PathOf, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        offset = Math.Clamp(offset, 0, stream.Length);
+        stream.Position = offset;
+        var buffer = new byte[(int)Math.Min(MaxChunkBytes, stream.Length - offset)];
+        stream.ReadExactly(buffer);
+        int end = Array.LastIndexOf(buffer, (byte)'\n') + 1; // a line being written is left for the next read
+        return new(Encoding.UTF8.GetString(buffer, 0, end), offset + end);
+    }
+}

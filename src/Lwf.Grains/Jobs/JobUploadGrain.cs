@@ -1,0 +1,149 @@
+using System.Security.Cryptography;
+using Lwf.Abstractions;
+using Lwf.Core;
+using Microsoft.Extensions.Options;
+
+namespace Lwf.Grains.Jobs;
+
+/// <summary>
+/// Receives a job's files into a staging folder beside the job's record on the checkpoint volume, and on
+/// <see cref="Complete"/> checks every size and SHA-256 and renames the folder to <c>{job}/inputs</c>, where the job's
+/// trainer and shards read them (confined to it: <see cref="LwfSiloOptions.LoadJob"/>). Every path is the client's
+/// and is refused unless it is a plain relative path; the total is capped by <see cref="LwfSiloOptions.MaxUploadBytes"/>.
+/// </summary>
+[Orleans.Placement.PreferLocalPlacement]
+public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJobUploadGrain
+{
+    public const string InputsFolderName = "inputs";
+    public const int MaxFiles = 1000;
+    public const int MaxChunkBytes = 8 << 20;
+    private const string StagingPrefix = ".upload-";
+
+    private UploadManifest? _manifest;
+    private string? _staging;
+    private long[] _received = [];
+    private IncrementalHash[] _hashes = [];
+
+    /// <summary>Where job <paramref name="jobId"/>'s uploaded files are (whether or not it was uploaded).</summary>
+    public static string InputsFolder(string checkpointDirectory, string jobId) => Path.Combine(checkpointDirectory, jobId, InputsFolderName);
+
+    private string JobId => this.GetPrimaryKeyString();
+
+    private string JobFolder => Path.Combine(options.Value.CheckpointDirectory, JobId);
+
+    public ValueTask Begin(UploadManifest manifest)
+    {
+        if (!JobIds.IsValid(JobId)) throw new LwfInputException($"job id '{JobId}' is not valid: {JobIds.Rule}");
+        if (File.Exists(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, TrainerGrain.StateName)))
+            throw new LwfInputException($"job id '{JobId}' is taken by a submitted job; submit under another --id");
+        var files = manifest.Files ?? [];
+        if (files.Length is 0 or > MaxFiles) throw new LwfInputException($"an upload holds 1..{MaxFiles} files, this one {files.Length}");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            if (!IsPlainRelative(file.Path))
+                throw new LwfInputException($"'{file.Path}' is not a path inside the job's folder (relative, '/'-separated, no '.' or '..' parts)");
+            if (!seen.Add(file.Path)) throw new LwfInputException($"'{file.Path}' is in the upload twice");
+            if (file.Bytes < 0) throw new LwfInputException($"'{file.Path}': a size of {file.Bytes} bytes");
+        }
+        if (!seen.Contains(manifest.JobFile)) throw new LwfInputException($"the job file '{manifest.JobFile}' is not among the uploaded files");
+        long total = files.Sum(f => f.Bytes), cap = options.Value.MaxUploadBytes;
+        if (total > cap)
+            throw new LwfInputException($"the upload is {total:N0} bytes ({files.Length} files); this cluster takes at most {cap:N0} " +
+                "(Lwf__MaxUploadBytes); put a model that big on the cluster's data volume and submit with --on-cluster");
+
+        Clear();
+        _manifest = manifest with { Files = files };
+        _staging = Path.Combine(JobFolder, $"{StagingPrefix}{Guid.NewGuid():N}");
+        Directory.CreateDirectory(_staging);
+        foreach (var file in files)
+        {
+            string path = Target(file.Path);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.Create(path).Dispose();
+        }
+        _received = new long[files.Length];
+        _hashes = files.Select(_ => IncrementalHash.CreateHash(HashAlgorithmName.SHA256)).ToArray();
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask Write(int file, long offset, byte[] bytes)
+    {
+        if (_manifest is null || _staging is null) throw new LwfInputException("no upload under way for this job (Begin first)");
+        if (file < 0 || file >= _manifest.Files.Length) throw new LwfInputException($"no file {file} in the upload");
+        var entry = _manifest.Files[file];
+        if (bytes.Length > MaxChunkBytes) throw new LwfInputException($"a chunk of {bytes.Length:N0} bytes; at most {MaxChunkBytes:N0}");
+        if (offset != _received[file]) throw new LwfInputException($"'{entry.Path}': bytes at {offset:N0}, expected them at {_received[file]:N0}");
+        if (offset + bytes.Length > entry.Bytes)
+            throw new LwfInputException($"'{entry.Path}' is larger than the {entry.Bytes:N0} bytes the upload declared");
+        await using (var stream = new FileStream(Target(entry.Path), FileMode.Append, FileAccess.Write))
+            await stream.WriteAsync(bytes);
+        _hashes[file].AppendData(bytes);
+        _received[file] += bytes.Length;
+    }
+
+    public ValueTask<string> Complete(string[] sha256)
+    {
+        if (_manifest is null || _staging is null) throw new LwfInputException("no upload under way for this job (Begin first)");
+        try
+        {
+            if (sha256 is null || sha256.Length != _manifest.Files.Length)
+                throw new LwfInputException($"{sha256?.Length ?? 0} checksums for {_manifest.Files.Length} files");
+            for (int i = 0; i < _manifest.Files.Length; i++)
+            {
+                var entry = _manifest.Files[i];
+                if (_received[i] != entry.Bytes)
+                    throw new LwfInputException($"'{entry.Path}': {_received[i]:N0} of its {entry.Bytes:N0} bytes arrived");
+                string actual = Convert.ToHexStringLower(_hashes[i].GetHashAndReset());
+                if (!string.Equals(actual, sha256[i], StringComparison.OrdinalIgnoreCase))
+                    throw new LwfInputException($"'{entry.Path}' arrived with SHA-256 {actual}, the client sent {sha256[i]}: the upload is dropped");
+            }
+            string inputs = InputsFolder(options.Value.CheckpointDirectory, JobId);
+            if (Directory.Exists(inputs)) Directory.Delete(inputs, recursive: true);
+            Directory.Move(_staging, inputs);
+            string jobFile = Path.Combine(inputs, _manifest.JobFile);
+            Reset();
+            return ValueTask.FromResult(jobFile);
+        }
+        catch
+        {
+            Clear();
+            throw;
+        }
+    }
+
+    public ValueTask Discard()
+    {
+        Clear();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Removes this upload, any staging folder left by an earlier one, and inputs no submitted job owns.</summary>
+    private void Clear()
+    {
+        Reset();
+        if (!JobIds.IsValid(JobId) || !Directory.Exists(JobFolder)) return;
+        foreach (var staging in Directory.EnumerateDirectories(JobFolder, StagingPrefix + "*"))
+            Directory.Delete(staging, recursive: true);
+        bool submitted = File.Exists(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, TrainerGrain.StateName));
+        string inputs = InputsFolder(options.Value.CheckpointDirectory, JobId);
+        if (!submitted && Directory.Exists(inputs)) Directory.Delete(inputs, recursive: true);
+        if (!submitted && !Directory.EnumerateFileSystemEntries(JobFolder).Any()) Directory.Delete(JobFolder);
+    }
+
+    private void Reset()
+    {
+        foreach (var hash in _hashes) hash.Dispose();
+        _hashes = [];
+        _received = [];
+        _manifest = null;
+        _staging = null;
+    }
+
+    private string Target(string relative) => Path.Combine(_staging!, relative.Replace('/', Path.DirectorySeparatorChar));
+
+    /// <summary>A relative path of plain names: the client's, so nothing in it may lead out of the staging folder.</summary>
+    private static bool IsPlainRelative(string? path) =>
+        !string.IsNullOrEmpty(path) && path.Length <= 1024 && !path.Contains('\\') && !path.Contains('\0') && !path.StartsWith('/')
+        && path.Split('/').All(part => part.Length is > 0 and <= 255 && part is not "." and not "..");
+}
