@@ -49,6 +49,16 @@ public sealed class HelmChartTests
         return manifests;
     }
 
+    /// <summary>NOTES.txt as `helm install` prints it, with these values (a client-side dry run: no cluster needed).</summary>
+    private static string Notes(params string[] args)
+    {
+        var (code, stdout, stderr) = RunHelm(["install", "lwf", Chart, "--dry-run=client", "--namespace", "ml", .. args]);
+        Assert.True(code == 0, $"helm install --dry-run exited {code}:\n{stderr}");
+        int at = stdout.IndexOf("\nNOTES:\n", StringComparison.Ordinal);
+        Assert.True(at >= 0, "helm printed no NOTES");
+        return stdout[(at + "\nNOTES:\n".Length)..];
+    }
+
     private static Dictionary<object, object> Map(object node, params string[] path)
     {
         foreach (string key in path)
@@ -341,21 +351,48 @@ public sealed class HelmChartTests
 
     /// <summary>
     /// The chart's silo environment, run here: one silo process joins the cluster through Redis and becomes ready
-    /// on the readiness probe's path, and the tiny job, submitted and watched with `lwf` in the silo's environment
-    /// as NOTES.txt says (`kubectl exec ... -- lwf submit`), completes.
+    /// on the readiness probe's path, and every `lwf` command NOTES.txt prints runs as printed against it: the job
+    /// uploaded from my-job/, followed, its log and results fetched. The kubectl lines are what Kubernetes would do
+    /// (a port-forward to the gateway port, the TLS Secret's files): the test does the same and checks the objects
+    /// they name are the chart's.
     /// </summary>
     [SkippableFact]
-    public async Task A_silo_with_the_charts_environment_joins_redis_and_runs_a_job_submitted_as_the_notes_say()
+    public async Task A_silo_with_the_charts_environment_joins_redis_and_runs_the_commands_of_its_notes()
     {
         string? redis = System.Environment.GetEnvironmentVariable("LWF_REDIS");
         Skip.If(string.IsNullOrEmpty(redis), "LWF_REDIS is not set (host:port of a redis-server; .ci/run starts one)");
         int[] ports = global::Lwf.Silo.LocalCluster.FreePorts(4);
-        string checkpoints = Lwf.NewTempDir(), tls = Lwf.NewTempDir();
-        var manifests = Render("--set", $"redis.bundled=false,cluster.siloPort={ports[0]},cluster.gatewayPort={ports[1]},cluster.httpPort={ports[2]},cluster.dataPlanePort={ports[3]}",
-            "--set-string", $"redis.external.connectionString={redis},cluster.clusterId=helm-{Guid.NewGuid():N},checkpoints.mountPath={checkpoints},data.mountPath={Lwf.RepoRoot},tls.mountPath={tls}");
+        string checkpoints = Lwf.NewTempDir(), tls = Lwf.NewTempDir(), data = Lwf.NewTempDir(), here = Lwf.NewTempDir();
+        string[] values = ["--set", $"redis.bundled=false,cluster.siloPort={ports[0]},cluster.gatewayPort={ports[1]},cluster.httpPort={ports[2]},cluster.dataPlanePort={ports[3]}",
+            "--set-string", $"redis.external.connectionString={redis},cluster.clusterId=helm-{Guid.NewGuid():N},checkpoints.mountPath={checkpoints},data.mountPath={data},tls.mountPath={tls}"];
+        var manifests = Render(values);
+        string notes = Notes(values);
         // The TLS Secret the chart made, where Kubernetes would mount it: the silo and the test pod's client talk mutual TLS with it.
-        foreach (var (file, content) in Map(One(manifests, "Secret", "lwf-lwf-orleans-tls").Body, "data"))
+        var secret = One(manifests, "Secret", "lwf-lwf-orleans-tls");
+        foreach (var (file, content) in Map(secret.Body, "data"))
             File.WriteAllBytes(Path.Combine(tls, (string)file), Convert.FromBase64String((string)content));
+        // What the notes' kubectl lines name is the chart's: the Service with the gateway port, the Secret and its three files.
+        Assert.Contains($"port-forward service/lwf-lwf-orleans {ports[1]}:{ports[1]}", notes);
+        Assert.Contains(ports[1], List(One(manifests, "Service", "lwf-lwf-orleans").Body, "spec", "ports").Select(p => Convert.ToInt32(((Dictionary<object, object>)p)["port"])));
+        Assert.Contains($"get secret {secret.Name} ", notes);
+        Assert.Contains("for f in ca.crt tls.crt tls.key;", notes);
+        Assert.Equal(["ca.crt", "tls.crt", "tls.key"], Map(secret.Body, "data").Keys.Cast<string>().Order());
+        Assert.Contains("export Cluster__TlsDirectory=$PWD/lwf-tls", notes);
+
+        // my-job/ as the notes mean it: a job file with its model and data beside it, in the folder the commands run in;
+        // a copy on the data volume for the --on-cluster line.
+        foreach (string root in new[] { here, data })
+        {
+            string job = Path.Combine(root, "my-job");
+            Directory.CreateDirectory(Path.Combine(job, "data"));
+            Directory.CreateDirectory(Path.Combine(job, "model"));
+            foreach (var file in Directory.GetFiles(Path.Combine(Lwf.RepoRoot, "examples", "jobs", "licenses"), "*.jsonl"))
+                File.Copy(file, Path.Combine(job, "data", Path.GetFileName(file)));
+            File.Copy(Path.Combine(Lwf.RepoRoot, "examples", "models", "gpt2-tiny-bpe", "config.json"), Path.Combine(job, "model", "config.json"));
+            File.WriteAllText(Path.Combine(job, "job.yaml"), File.ReadAllText(Path.Combine(Lwf.RepoRoot, "cluster", "jobs", "tiny-lwf.yaml"))
+                .Replace("../../examples/models/gpt2-tiny-bpe", "model").Replace("../../examples/jobs/licenses/", "data/"));
+        }
+
         var silo = SiloContainer(One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo"));
         var lwf = new Lwf(Lwf.NewTempDir());
         foreach (var (key, value) in PodEnvironment(manifests, silo).Where(e => e.Key is not ("HOME" or "LWF_HOME"))) lwf.Env[key] = value;
@@ -373,11 +410,31 @@ public sealed class HelmChartTests
                 Assert.True(DateTime.UtcNow < deadline, $"{ready} not ready after 3 minutes:\n{File.ReadAllText(log)}");
                 await Task.Delay(500);
             }
-            string id = lwf.Ok("submit", Path.Combine(Lwf.RepoRoot, "cluster", "jobs", "tiny-lwf.yaml")).Trim().Split('\n')[^1];
-            var (code, stdout, stderr) = lwf.Run("watch", id);
-            Assert.True(code == 0, $"lwf watch exited {code}\n{stdout}\n{stderr}\n{File.ReadAllText(log)}");
-            // The results are on the checkpoint volume, where the chart mounts it.
-            string report = Path.Combine(checkpoints, id, "results", "report.json");
+
+            // The laptop: only what the notes' exports give it (the TLS folder, the cluster's ids; no Redis), in the folder holding my-job/.
+            var laptop = new Lwf(Lwf.NewTempDir()) { WorkingDirectory = here };
+            laptop.Env["Cluster__TlsDirectory"] = tls;
+            var exported = notes.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("export Cluster__ClusterId=", StringComparison.Ordinal));
+            foreach (var pair in exported["export ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                laptop.Env[pair[..pair.IndexOf('=')]] = pair[(pair.IndexOf('=') + 1)..];
+            Assert.Equal(lwf.Env["Cluster__ClusterId"], laptop.Env["Cluster__ClusterId"]); // the silos' own
+            var commands = notes.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("lwf ", StringComparison.Ordinal)).ToList();
+            Assert.Equal(["lwf submit", "lwf logs", "lwf results", "lwf submit"], commands.Select(c => string.Join(' ', c.Split(' ').Take(2))));
+            string? id = null;
+            foreach (string command in commands)
+            {
+                var args = command.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(a => id is null ? a : a.Replace("<job-id>", id)).ToArray();
+                var (code, stdout, stderr) = laptop.Run(args);
+                Assert.True(code == 0, $"`{string.Join(' ', args)}` exited {code}\n{stdout}\n{stderr}\n{File.ReadAllText(log)}");
+                if (id is null)
+                {
+                    id = stdout.Split('\n')[1].Trim();
+                    Assert.Contains($"{id}: done", stdout);
+                }
+                if (args[0] == "logs") Assert.Contains("checkpoint 12 written", stdout);
+                if (args[0] == "results") Assert.True(File.Exists(Path.Combine(here, id, "model", "model.safetensors")), $"no model in ./{id}");
+            }
+            string report = Path.Combine(checkpoints, id!, "results", "report.json");
             Assert.True(File.Exists(report), $"no {report}");
 
             // `helm test`: the chart's test pod runs `lwf status` as a client of the cluster; here it lists the job.
