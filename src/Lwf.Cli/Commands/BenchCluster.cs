@@ -118,7 +118,7 @@ internal static class BenchCluster
         {
             var state = ClusterCommands.StartSilos(silos, "cpu", Path.Combine(work, "checkpoints"), null);
             var lwf = typeof(BenchCluster).Assembly.Location;
-            var submit = Process.Start(new ProcessStartInfo("dotnet", [lwf, "submit", job, "--id", "bench"]) { RedirectStandardOutput = true, UseShellExecute = false })!;
+            var submit = Process.Start(new ProcessStartInfo("dotnet", [lwf, "submit", "--on-cluster", job, "--id", "bench"]) { RedirectStandardOutput = true, UseShellExecute = false })!;
             submit.WaitForExit();
             var watch = Process.Start(new ProcessStartInfo("dotnet", [lwf, "watch", "bench"]) { RedirectStandardOutput = true, UseShellExecute = false })!;
             var peaks = new long[silos];
