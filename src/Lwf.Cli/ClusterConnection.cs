@@ -74,17 +74,17 @@ internal sealed class ClusterConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// The cluster's certificates for mutual TLS: from Cluster__TlsDirectory, else from the folder `lwf cluster up` made;
+    /// The client's certificates for mutual TLS: from Cluster__TlsDirectory, else from the client folder `lwf cluster up` made;
     /// none when Cluster__Tls=off (a cluster that runs without TLS).
     /// </summary>
     private static ClusterCertificates? Certificates(IConfiguration config)
     {
         if (config["Cluster:Tls"] is { } mode && mode != ClusterTls.Mutual)
             return mode == ClusterTls.Off ? null : throw new LwfInputException($"Cluster__Tls must be {ClusterTls.Mutual} or {ClusterTls.Off}, got '{mode}'");
-        string directory = config["Cluster:TlsDirectory"] is { Length: > 0 } d ? d : ClusterState.TlsDirectory;
+        string directory = config["Cluster:TlsDirectory"] is { Length: > 0 } d ? d : ClusterState.ClientTlsDirectory;
         if (!Directory.Exists(directory))
-            throw new LwfInputException($"no TLS files for the cluster in {directory}: `lwf cluster up` puts its own there; for another cluster copy its " +
-                $"{ClusterCertificates.AuthorityFile}, {ClusterCertificates.CertificateFile} and {ClusterCertificates.KeyFile} into a folder and set Cluster__TlsDirectory " +
+            throw new LwfInputException($"no TLS files for the cluster in {directory}: `lwf cluster up` puts its own there; for another cluster copy a client's " +
+                $"{ClusterCertificates.AuthorityFile}, {ClusterCertificates.CertificateFile} and {ClusterCertificates.KeyFile} (`lwf cluster certs` writes them to DIR/{ClusterCertificates.ClientFolder}) into a folder and set Cluster__TlsDirectory " +
                 "(Cluster__Tls=off for a cluster that runs without TLS)");
         return ClusterCertificates.Load(directory);
     }

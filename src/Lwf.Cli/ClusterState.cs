@@ -26,8 +26,12 @@ public sealed record ClusterState(string ClusterId, string CheckpointDirectory, 
 
     public static string FilePath => Path.Combine(Home, "cluster.json");
 
-    /// <summary>The cluster's TLS files (ca.crt, tls.crt, tls.key): made by `lwf cluster up`, read by the silos it starts and by every client.</summary>
+    /// <summary>The cluster's TLS files, made by `lwf cluster up`: silo/ (ca.crt, tls.crt, tls.key) for the silos it starts, client/ for every client.</summary>
     public static string TlsDirectory => Path.Combine(Home, "tls");
+
+    public static string SiloTlsDirectory => Path.Combine(TlsDirectory, Lwf.Grains.Security.ClusterCertificates.SiloFolder);
+
+    public static string ClientTlsDirectory => Path.Combine(TlsDirectory, Lwf.Grains.Security.ClusterCertificates.ClientFolder);
 
     /// <summary>file clustering: where the local silos keep their membership table, one file per cluster id.</summary>
     public static string MembershipDirectory => Path.Combine(Home, "membership");

@@ -15,16 +15,20 @@ public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly List<WebApplication> _silos;
 
-    private LocalCluster(List<WebApplication> silos, ClusterCertificates certificates)
+    private LocalCluster(List<WebApplication> silos, ClusterCertificates certificates, ClusterCertificates clientCertificates)
     {
         _silos = silos;
         Certificates = certificates;
+        ClientCertificates = clientCertificates;
     }
 
     public IReadOnlyList<WebApplication> Silos => _silos;
 
-    /// <summary>The cluster's TLS identity, made for it alone when it starts (a client from outside needs it to connect).</summary>
+    /// <summary>The silos' TLS identity, made for this cluster alone when it starts.</summary>
     public ClusterCertificates Certificates { get; }
+
+    /// <summary>A client's TLS identity from the same authority (a client from outside needs it to connect).</summary>
+    public ClusterCertificates ClientCertificates { get; }
 
     /// <summary>A client of the cluster (the first silo's own).</summary>
     public IClusterClient Client => _silos[0].Services.GetRequiredService<IClusterClient>();
@@ -58,7 +62,7 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         var ports = FreePorts(3 * silos);
         var started = new List<WebApplication>();
-        var certificates = ClusterCertificates.Create($"lwf-embedded-{ports[0]}");
+        var (certificates, clientCertificates) = ClusterCertificates.Create($"lwf-embedded-{ports[0]}");
         try
         {
             for (int i = 0; i < silos; i++)
@@ -86,12 +90,13 @@ public sealed class LocalCluster : IAsyncDisposable
                 await app.StartAsync();
                 started.Add(app);
             }
-            return new LocalCluster(started, certificates);
+            return new LocalCluster(started, certificates, clientCertificates);
         }
         catch
         {
             foreach (var app in started) await app.DisposeAsync();
             certificates.Dispose();
+            clientCertificates.Dispose();
             throw;
         }
     }
@@ -110,6 +115,7 @@ public sealed class LocalCluster : IAsyncDisposable
             await _silos[i].DisposeAsync();
         }
         Certificates.Dispose();
+        ClientCertificates.Dispose();
     }
 
     /// <summary>Ports free right now on loopback (all held open until every one is chosen).</summary>

@@ -37,7 +37,7 @@ public static class LwfSiloHost
         configure?.Invoke(builder.Configuration);
         var cluster = builder.Configuration.GetSection(LwfClusterOptions.Section).Get<LwfClusterOptions>() ?? new LwfClusterOptions();
         Validate(cluster, certificates is not null);
-        var tls = cluster.Tls == ClusterTls.Off ? null : certificates ?? ClusterCertificates.Load(cluster.TlsDirectory!);
+        var tls = cluster.Tls == ClusterTls.Off ? null : certificates ?? ClusterCertificates.Load(cluster.TlsDirectory!, ClusterRole.Silo);
         if (tls is not null) builder.Services.AddSingleton(tls);
         builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))
             .PostConfigure(o => o.DataRoot = Path.GetFullPath(o.EffectiveDataRoot)) // fixed at start: a later change of directory moves nothing
@@ -88,7 +88,7 @@ public static class LwfSiloHost
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:RedisConnectionString is required for redis clustering"]);
         if (cluster.Tls == ClusterTls.Mutual && !haveCertificates && string.IsNullOrWhiteSpace(cluster.TlsDirectory))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions),
-                ["Cluster:TlsDirectory is required: mutual TLS is on by default (`lwf cluster certs --out DIR` makes ca.crt, tls.crt and tls.key; Cluster:Tls=off runs without, on a network nothing else can reach)"]);
+                ["Cluster:TlsDirectory is required: mutual TLS is on by default (`lwf cluster certs --out DIR` makes ca.crt, tls.crt and tls.key in DIR/silo, for silos, and DIR/client; Cluster:Tls=off runs without, on a network nothing else can reach)"]);
         if (cluster.Clustering == ClusteringMode.File && string.IsNullOrWhiteSpace(cluster.MembershipDirectory))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:MembershipDirectory is required for file clustering"]);
         if (cluster.Clustering == ClusteringMode.AdoNet && string.IsNullOrWhiteSpace(cluster.AdoNetConnectionString))

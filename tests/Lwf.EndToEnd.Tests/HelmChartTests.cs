@@ -215,35 +215,47 @@ public sealed class HelmChartTests
     }
 
     [SkippableFact]
-    public void Every_silo_and_the_test_pod_get_the_clusters_certificates_from_one_secret_that_the_silos_can_load()
+    public void Every_silo_gets_a_silos_certificate_and_the_test_pod_a_clients_from_one_authority()
     {
         var manifests = Render("-f", Path.Combine(Chart, "values-gpu.yaml"));
-        var secret = One(manifests, "Secret", "lwf-lwf-orleans-tls");
-        Assert.Equal("kubernetes.io/tls", secret.Body["type"]);
-        Assert.Equal("keep", Map(secret.Body, "metadata", "annotations")["helm.sh/resource-policy"]);
-        // What helm's genCA/genSignedCert made is what a silo loads: the member certificate chains to ca.crt.
-        string dir = Lwf.NewTempDir();
-        foreach (string file in new[] { "ca.crt", "tls.crt", "tls.key" })
-            File.WriteAllBytes(Path.Combine(dir, file), Convert.FromBase64String((string)Map(secret.Body, "data")[file]));
-        using (var loaded = global::Lwf.Grains.Security.ClusterCertificates.Load(dir))
-            Assert.True(loaded.IsMember(loaded.Member));
+        var siloSecret = One(manifests, "Secret", "lwf-lwf-orleans-tls");
+        var clientSecret = One(manifests, "Secret", "lwf-lwf-orleans-client-tls");
+        string Unpack(Manifest secret)
+        {
+            Assert.Equal("kubernetes.io/tls", secret.Body["type"]);
+            Assert.Equal("keep", Map(secret.Body, "metadata", "annotations")["helm.sh/resource-policy"]);
+            string dir = Lwf.NewTempDir();
+            foreach (string file in new[] { "ca.crt", "tls.crt", "tls.key" })
+                File.WriteAllBytes(Path.Combine(dir, file), Convert.FromBase64String((string)Map(secret.Body, "data")[file]));
+            return dir;
+        }
+        // What helm's genCA/genSignedCert made is what a silo and a client load: each certificate chains to the one ca.crt
+        // and holds its role, so the client's opens the gateway and not the silo port.
+        using (var silo = global::Lwf.Grains.Security.ClusterCertificates.Load(Unpack(siloSecret), global::Lwf.Grains.Security.ClusterRole.Silo))
+        using (var client = global::Lwf.Grains.Security.ClusterCertificates.Load(Unpack(clientSecret), global::Lwf.Grains.Security.ClusterRole.Client))
+        {
+            Assert.True(silo.Admits(client.Member, global::Lwf.Grains.Security.ClusterRole.Client));
+            Assert.False(silo.Admits(client.Member, global::Lwf.Grains.Security.ClusterRole.Silo));
+            Assert.True(client.Admits(silo.Member, global::Lwf.Grains.Security.ClusterRole.Silo));
+        }
         var pods = new[]
         {
-            (Spec: Map(One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo").Body, "spec", "template", "spec"), Container: "silo"),
-            (Spec: Map(One(manifests, "Deployment", "lwf-lwf-orleans-gpu-silo").Body, "spec", "template", "spec"), Container: "silo"),
-            (Spec: Map(One(manifests, "Pod", "lwf-lwf-orleans-test-cluster-reachable").Body, "spec"), Container: "lwf-status"),
+            (Spec: Map(One(manifests, "Deployment", "lwf-lwf-orleans-cpu-silo").Body, "spec", "template", "spec"), Container: "silo", Secret: siloSecret.Name),
+            (Spec: Map(One(manifests, "Deployment", "lwf-lwf-orleans-gpu-silo").Body, "spec", "template", "spec"), Container: "silo", Secret: siloSecret.Name),
+            (Spec: Map(One(manifests, "Pod", "lwf-lwf-orleans-test-cluster-reachable").Body, "spec"), Container: "lwf-status", Secret: clientSecret.Name),
         };
-        foreach (var (spec, name) in pods)
+        foreach (var (spec, name, secretName) in pods)
         {
             var container = Named(List(spec, "containers"), name);
             Assert.Equal("/etc/lwf/tls", Env(container)["Cluster__TlsDirectory"]);
             Assert.Equal("/etc/lwf/tls", Named(List(container, "volumeMounts"), "tls")["mountPath"]);
-            Assert.Equal("lwf-lwf-orleans-tls", Map(Named(List(spec, "volumes"), "tls"), "secret")["secretName"]);
+            Assert.Equal(secretName, Map(Named(List(spec, "volumes"), "tls"), "secret")["secretName"]);
         }
-        // A Secret of one's own (cert-manager's): mounted, none made. TLS off: said so to every silo, no Secret.
-        var own = Render("--set", "tls.existingSecret=cluster-certs");
+        // Secrets of one's own (cert-manager's): mounted, none made; one without the other is refused. TLS off: said so to every silo, no Secret.
+        var own = Render("--set", "tls.existingSecret=cluster-certs", "--set", "tls.existingClientSecret=client-certs");
         Assert.DoesNotContain(own, m => m.Kind == "Secret" && m.Name.EndsWith("-tls"));
         Assert.Equal("cluster-certs", Map(Named(List(Map(One(own, "Deployment", "lwf-lwf-orleans-cpu-silo").Body, "spec", "template", "spec"), "volumes"), "tls"), "secret")["secretName"]);
+        Assert.Equal("client-certs", Map(Named(List(Map(One(own, "Pod", "lwf-lwf-orleans-test-cluster-reachable").Body, "spec"), "volumes"), "tls"), "secret")["secretName"]);
         var off = Render("--set", "tls.enabled=false");
         Assert.DoesNotContain(off, m => m.Kind == "Secret" && m.Name.EndsWith("-tls"));
         Assert.Equal("off", Env(SiloContainer(One(off, "Deployment", "lwf-lwf-orleans-cpu-silo")))["Cluster__Tls"]);
@@ -362,21 +374,25 @@ public sealed class HelmChartTests
         string? redis = System.Environment.GetEnvironmentVariable("LWF_REDIS");
         Skip.If(string.IsNullOrEmpty(redis), "LWF_REDIS is not set (host:port of a redis-server; .ci/run starts one)");
         int[] ports = global::Lwf.Silo.LocalCluster.FreePorts(4);
-        string checkpoints = Lwf.NewTempDir(), tls = Lwf.NewTempDir(), data = Lwf.NewTempDir(), here = Lwf.NewTempDir();
+        string checkpoints = Lwf.NewTempDir(), tls = Lwf.NewTempDir(), clientTls = Lwf.NewTempDir(), data = Lwf.NewTempDir(), here = Lwf.NewTempDir();
         string[] values = ["--set", $"redis.bundled=false,cluster.siloPort={ports[0]},cluster.gatewayPort={ports[1]},cluster.httpPort={ports[2]},cluster.dataPlanePort={ports[3]}",
             "--set-string", $"redis.external.connectionString={redis},cluster.clusterId=helm-{Guid.NewGuid():N},checkpoints.mountPath={checkpoints},data.mountPath={data},tls.mountPath={tls}"];
         var manifests = Render(values);
         string notes = Notes(values);
-        // The TLS Secret the chart made, where Kubernetes would mount it: the silo and the test pod's client talk mutual TLS with it.
+        // The TLS Secrets the chart made, where Kubernetes would mount them: the silo's for the silo, the client's (which
+        // the notes fetch) for the laptop and the test pod; they talk mutual TLS with them.
         var secret = One(manifests, "Secret", "lwf-lwf-orleans-tls");
-        foreach (var (file, content) in Map(secret.Body, "data"))
-            File.WriteAllBytes(Path.Combine(tls, (string)file), Convert.FromBase64String((string)content));
-        // What the notes' kubectl lines name is the chart's: the Service with the gateway port, the Secret and its three files.
+        var clientSecret = One(manifests, "Secret", "lwf-lwf-orleans-client-tls");
+        foreach (var (from, to) in new[] { (secret, tls), (clientSecret, clientTls) })
+            foreach (var (file, content) in Map(from.Body, "data"))
+                File.WriteAllBytes(Path.Combine(to, (string)file), Convert.FromBase64String((string)content));
+        // What the notes' kubectl lines name is the chart's: the Service with the gateway port, the client's Secret and its three files.
         Assert.Contains($"port-forward service/lwf-lwf-orleans {ports[1]}:{ports[1]}", notes);
         Assert.Contains(ports[1], List(One(manifests, "Service", "lwf-lwf-orleans").Body, "spec", "ports").Select(p => Convert.ToInt32(((Dictionary<object, object>)p)["port"])));
-        Assert.Contains($"get secret {secret.Name} ", notes);
+        Assert.Contains($"get secret {clientSecret.Name} ", notes);
+        Assert.DoesNotContain($"get secret {secret.Name} ", notes);
         Assert.Contains("for f in ca.crt tls.crt tls.key;", notes);
-        Assert.Equal(["ca.crt", "tls.crt", "tls.key"], Map(secret.Body, "data").Keys.Cast<string>().Order());
+        Assert.Equal(["ca.crt", "tls.crt", "tls.key"], Map(clientSecret.Body, "data").Keys.Cast<string>().Order());
         Assert.Contains("export Cluster__TlsDirectory=$PWD/lwf-tls", notes);
 
         // my-job/ as the notes mean it: a job file with its model and data beside it, in the folder the commands run in;
@@ -413,7 +429,7 @@ public sealed class HelmChartTests
 
             // The laptop: only what the notes' exports give it (the TLS folder, the cluster's ids; no Redis), in the folder holding my-job/.
             var laptop = new Lwf(Lwf.NewTempDir()) { WorkingDirectory = here };
-            laptop.Env["Cluster__TlsDirectory"] = tls;
+            laptop.Env["Cluster__TlsDirectory"] = clientTls;
             var exported = notes.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("export Cluster__ClusterId=", StringComparison.Ordinal));
             foreach (var pair in exported["export ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
                 laptop.Env[pair[..pair.IndexOf('=')]] = pair[(pair.IndexOf('=') + 1)..];
@@ -442,6 +458,8 @@ public sealed class HelmChartTests
             var client = Named(List(testPod.Body, "spec", "containers"), "lwf-status");
             var probe = new Lwf(Lwf.NewTempDir());
             foreach (var (key, value) in PodEnvironment(manifests, client).Where(e => e.Key is not ("HOME" or "LWF_HOME"))) probe.Env[key] = value;
+            Assert.Equal(tls, probe.Env["Cluster__TlsDirectory"]);
+            probe.Env["Cluster__TlsDirectory"] = clientTls; // where its own volume, the client's Secret, would be mounted
             Assert.Contains($"{id}: done", probe.Ok(Assert.IsType<List<object>>(client["args"]).Cast<string>().ToArray()));
         }
         finally
@@ -456,6 +474,7 @@ public sealed class HelmChartTests
     [InlineData("gpuSilos.enabled=true,gpuSilos.gpusPerSilo=0", "at '/gpuSilos/gpusPerSilo': minimum: got 0, want 1")]
     [InlineData("cpuSilo.replicas=3", "additional properties 'cpuSilo' not allowed")] // values.schema.json: a misspelt key
     [InlineData("gpuSilos.device=gpu", "at '/gpuSilos/device': 'gpu' does not match pattern")]
+    [InlineData("tls.existingSecret=mine", "tls.existingSecret and tls.existingClientSecret go together")]
     public void Values_that_cannot_work_are_refused_with_the_key_to_change(string set, string message)
     {
         var (code, _, stderr) = RunHelm("template", "lwf", Chart, "--set", set);

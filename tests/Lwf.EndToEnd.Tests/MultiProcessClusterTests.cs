@@ -325,18 +325,18 @@ public sealed class MultiProcessClusterTests
         lwf.Ok("cluster", "up", "--silos", "1");
         try
         {
-            string tls = Path.Combine(lwf.Home, "tls");
-            foreach (string file in new[] { "ca.crt", "tls.crt", "tls.key" })
-                if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(tls, file)));
-            lwf.Ok("status"); // the cluster's own certificate: in
+            foreach (string role in new[] { "silo", "client" })
+                foreach (string file in new[] { "ca.crt", "tls.crt", "tls.key" })
+                    if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(lwf.Home, "tls", role, file)));
+            lwf.Ok("status"); // the cluster's own client certificate: in
 
             // Plain TCP, and another authority's certificate (made by `lwf cluster certs`): one error line, exit 2.
             string foreign = Path.Combine(Lwf.NewTempDir(), "foreign");
             Assert.Contains("wrote", lwf.Ok("cluster", "certs", "--out", foreign));
             var twice = lwf.Run("cluster", "certs", "--out", foreign);
             Assert.Equal(2, twice.ExitCode);
-            Assert.Contains("already holds ca.crt, tls.crt, tls.key", twice.Stderr);
-            foreach (var (key, value) in new[] { ("Cluster__Tls", "off"), ("Cluster__TlsDirectory", foreign) })
+            Assert.Contains($"already holds {Path.Combine(foreign, "silo", "ca.crt")}", twice.Stderr);
+            foreach (var (key, value) in new[] { ("Cluster__Tls", "off"), ("Cluster__TlsDirectory", Path.Combine(foreign, "client")) })
             {
                 var stranger = new Lwf(lwf.Home);
                 stranger.Env[key] = value;

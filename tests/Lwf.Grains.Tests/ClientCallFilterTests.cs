@@ -17,9 +17,9 @@ public sealed class ClientCallFilterTests
 {
     /// <summary>
     /// An Orleans client of its own process's making, connected through the first silo's gateway over TCP: it holds the
-    /// cluster's certificate (without it, it could not connect at all: <see cref="ClusterTlsTests"/>).
+    /// cluster's client certificate (without one, it could not connect at all: <see cref="ClusterTlsTests"/>).
     /// </summary>
-    private static Task<IHost> ForeignClient(LocalCluster cluster) => ClusterTlsTests.Client(cluster, cluster.Certificates);
+    private static Task<IHost> ForeignClient(LocalCluster cluster) => ClusterTlsTests.Client(cluster, cluster.ClientCertificates);
 
     [Fact]
     public async Task A_foreign_client_reaches_the_client_api_only_and_the_silos_own_calls_pass()

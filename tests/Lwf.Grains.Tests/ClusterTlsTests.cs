@@ -54,14 +54,16 @@ public sealed class ClusterTlsTests
     public async Task Only_a_client_with_the_clusters_certificate_connects()
     {
         await using var cluster = await LocalCluster.StartAsync(1, Repo.NewTempDir());
-        using var foreignAuthority = ClusterCertificates.Create("someone else's");
+        var (foreignAuthority, foreignClient) = ClusterCertificates.Create("someone else's");
+        using var _ = foreignAuthority;
+        using var __ = foreignClient;
 
         // No certificate at all (plain TCP), and a certificate of another authority: no connection.
         await Assert.ThrowsAnyAsync<Exception>(async () => (await Client(cluster, null, TimeSpan.FromSeconds(30))).Dispose());
-        await Assert.ThrowsAnyAsync<Exception>(async () => (await Client(cluster, foreignAuthority, TimeSpan.FromSeconds(30))).Dispose());
+        await Assert.ThrowsAnyAsync<Exception>(async () => (await Client(cluster, foreignClient, TimeSpan.FromSeconds(30))).Dispose());
 
-        // The cluster's own: the client API answers.
-        using var member = await Client(cluster, cluster.Certificates);
+        // The cluster's own client certificate: the client API answers.
+        using var member = await Client(cluster, cluster.ClientCertificates);
         Assert.Empty(await member.Services.GetRequiredService<IClusterClient>().GetGrain<IJobDirectoryGrain>(0).List());
     }
 
@@ -78,11 +80,13 @@ public sealed class ClusterTlsTests
         await stream.FlushAsync();
     }
 
-    private static async Task<SslStream> Handshake(string endpoint, ClusterCertificates certificates)
+    private static Task<SslStream> Handshake(string endpoint, ClusterCertificates certificates) =>
+        Handshake(int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..]), certificates);
+
+    private static async Task<SslStream> Handshake(int port, ClusterCertificates certificates)
     {
-        int colon = endpoint.LastIndexOf(':');
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(IPAddress.Loopback, int.Parse(endpoint[(colon + 1)..]));
+        await socket.ConnectAsync(IPAddress.Loopback, port);
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
         try
         {
@@ -102,7 +106,9 @@ public sealed class ClusterTlsTests
     {
         await using var cluster = await LocalCluster.StartAsync(1, Repo.NewTempDir());
         var plane = cluster.Silos[0].Services.GetRequiredService<DataPlane>();
-        using var foreignAuthority = ClusterCertificates.Create("someone else's");
+        var (foreignAuthority, foreignClient) = ClusterCertificates.Create("someone else's");
+        using var _ = foreignAuthority;
+        using var __ = foreignClient;
 
         // Another authority's certificate: the handshake fails on one side or the other, and its frame never arrives.
         await Assert.ThrowsAnyAsync<Exception>(async () =>
@@ -123,7 +129,17 @@ public sealed class ClusterTlsTests
             await Assert.ThrowsAsync<TimeoutException>(() => plane.ReceiveAsync("tls-test/plain", TimeSpan.FromSeconds(2), CancellationToken.None));
         }
 
-        // A member's frame arrives whole.
+        // The cluster's own client certificate: a client is no silo, so its frame never arrives either.
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var client = await Handshake(plane.Endpoint, cluster.ClientCertificates);
+            await SendFrame(client, "tls-test/client", [7, 8, 9]);
+            Assert.Equal(0, await client.ReadAsync(new byte[1]));
+            throw new IOException("closed");
+        });
+        await Assert.ThrowsAsync<TimeoutException>(() => plane.ReceiveAsync("tls-test/client", TimeSpan.FromSeconds(2), CancellationToken.None));
+
+        // A silo's frame arrives whole.
         await using var member = await Handshake(plane.Endpoint, cluster.Certificates);
         var payload = Enumerable.Range(0, 100_000).Select(i => (byte)i).ToArray();
         await SendFrame(member, "tls-test/member", payload);
@@ -138,25 +154,77 @@ public sealed class ClusterTlsTests
         }
     }
 
+    /// <summary>
+    /// Whether a TLS connection to <paramref name="port"/> with <paramref name="certificates"/> is refused: the handshake
+    /// fails, or (TLS 1.3 checks the client's certificate after the client is done) the first read finds it closed. A
+    /// connection that delivers a byte or stays open for 3 s was let in.
+    /// </summary>
+    private static async Task<bool> Refused(int port, ClusterCertificates certificates)
+    {
+        try
+        {
+            await using var tls = await Handshake(port, certificates);
+            var read = tls.ReadAsync(new byte[1]).AsTask();
+            if (await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(3))) != read) return false;
+            return await read == 0;
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException)
+        {
+            return true;
+        }
+    }
+
+    [Fact]
+    public async Task A_client_certificate_gets_through_the_gateway_but_not_the_silo_port()
+    {
+        await using var cluster = await LocalCluster.StartAsync(1, Repo.NewTempDir());
+        var configuration = cluster.Silos[0].Configuration;
+        int siloPort = int.Parse(configuration["Cluster:SiloPort"]!), gatewayPort = int.Parse(configuration["Cluster:GatewayPort"]!);
+
+        // A silo's certificate at the silo port: the handshake completes and the connection stays open (Orleans' preamble comes).
+        Assert.False(await Refused(siloPort, cluster.Certificates));
+        // A client's certificate, of the same authority: refused at the silo port ...
+        Assert.True(await Refused(siloPort, cluster.ClientCertificates));
+        // ... while the gateway lets it in, and a silo never runs on it.
+        Assert.False(await Refused(gatewayPort, cluster.ClientCertificates));
+        var asSilo = Assert.Throws<LwfInputException>(() => ClusterTls.UseClusterTls((ISiloBuilder)null!, cluster.ClientCertificates));
+        Assert.Contains("a silo needs a silo's certificate", asSilo.Message);
+    }
+
     [Fact]
     public void Certificates_survive_their_files_readable_by_their_owner_only()
     {
-        string dir = Path.Combine(Repo.NewTempDir(), "tls");
-        using var made = ClusterCertificates.Create("test");
+        string root = Repo.NewTempDir(), dir = Path.Combine(root, "silo"), clientDir = Path.Combine(root, "client");
+        var (made, madeClient) = ClusterCertificates.Create("test");
+        using var _ = made;
+        using var __ = madeClient;
         made.Save(dir);
+        madeClient.Save(clientDir);
         foreach (string file in new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile })
             if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, file)));
-        using var loaded = ClusterCertificates.Load(dir);
-        Assert.True(loaded.IsMember(made.Member));
-        Assert.True(made.IsMember(loaded.Member));
-        using var other = ClusterCertificates.Create("other");
-        Assert.False(loaded.IsMember(other.Member));
-        Assert.False(other.IsMember(loaded.Member));
+        using var loaded = ClusterCertificates.Load(dir, ClusterRole.Silo);
+        using var loadedClient = ClusterCertificates.Load(clientDir);
+        Assert.Equal((ClusterRole.Silo, ClusterRole.Client), (loaded.Role, loadedClient.Role));
+        Assert.True(loaded.Admits(made.Member, ClusterRole.Silo));
+        Assert.True(made.Admits(loaded.Member, ClusterRole.Silo));
+        // A client's certificate opens the client door only; a silo's opens both.
+        Assert.True(loaded.Admits(loadedClient.Member, ClusterRole.Client));
+        Assert.False(loaded.Admits(loadedClient.Member, ClusterRole.Silo));
+        Assert.True(loadedClient.Admits(loaded.Member, ClusterRole.Client));
+        var (other, otherClient) = ClusterCertificates.Create("other");
+        using var ___ = other;
+        using var ____ = otherClient;
+        Assert.False(loaded.Admits(other.Member, ClusterRole.Silo));
+        Assert.False(loaded.Admits(otherClient.Member, ClusterRole.Client));
+        Assert.False(other.Admits(loaded.Member, ClusterRole.Client));
         // The authority itself is no member (it may not authenticate a connection).
-        Assert.False(loaded.IsMember(loaded.Authority));
+        Assert.False(loaded.Admits(loaded.Authority, ClusterRole.Client));
+
+        // A client's folder where a silo's is needed: refused, naming the file and both roles.
+        var wrongRole = Assert.Throws<LwfInputException>(() => ClusterCertificates.Load(clientDir, ClusterRole.Silo));
+        Assert.Contains(Path.Combine(clientDir, ClusterCertificates.CertificateFile) + ": a client's certificate", wrongRole.Message);
 
         // A member certificate of one authority beside another's ca.crt: refused, naming the file.
-        File.Copy(Path.Combine(dir, ClusterCertificates.AuthorityFile), Path.Combine(dir, "mine.crt"));
         string otherDir = Path.Combine(Repo.NewTempDir(), "tls");
         other.Save(otherDir);
         File.Copy(Path.Combine(otherDir, ClusterCertificates.AuthorityFile), Path.Combine(dir, ClusterCertificates.AuthorityFile), overwrite: true);

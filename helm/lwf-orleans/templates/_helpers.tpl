@@ -70,17 +70,32 @@ app.kubernetes.io/part-of: lwf-orleans
 {{- end }}
 {{- end }}
 
-{{/* The Secret with the cluster's TLS files (ca.crt, tls.crt, tls.key). */}}
+{{/* The Secret with the silos' TLS files (ca.crt, tls.crt, tls.key). */}}
 {{- define "lwf-orleans.tlsSecret" -}}
 {{- default (printf "%s-tls" (include "lwf-orleans.fullname" .)) .Values.tls.existingSecret }}
 {{- end }}
 
-{{/* The TLS Secret's volume (under "volumes:") and its mount (under "volumeMounts:"), for pods that talk to the cluster. */}}
+{{/* The Secret with a client's TLS files (same layout, a client's certificate: the gateway and the client API only). */}}
+{{- define "lwf-orleans.clientTlsSecret" -}}
+{{- default (printf "%s-client-tls" (include "lwf-orleans.fullname" .)) .Values.tls.existingClientSecret }}
+{{- end }}
+
+{{/* The silos' TLS Secret as a volume (under "volumes:"); its mount (under "volumeMounts:") is lwf-orleans.tlsMount. */}}
 {{- define "lwf-orleans.tlsVolume" -}}
 {{- if .Values.tls.enabled }}
 - name: tls
   secret:
     secretName: {{ include "lwf-orleans.tlsSecret" . }}
+    defaultMode: 0400
+{{- end }}
+{{- end }}
+
+{{/* The clients' TLS Secret as the volume "tls", for pods that talk to the cluster as a client (the test pod). */}}
+{{- define "lwf-orleans.clientTlsVolume" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "lwf-orleans.clientTlsSecret" . }}
     defaultMode: 0400
 {{- end }}
 {{- end }}

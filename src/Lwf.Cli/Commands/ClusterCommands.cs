@@ -23,13 +23,13 @@ internal static partial class ClusterCommands
         return command;
     }
 
-    /// <summary>`lwf cluster certs --out DIR`: a new authority and member certificate for a cluster of one's own (Kubernetes, other machines).</summary>
+    /// <summary>`lwf cluster certs --out DIR`: a new authority and its silo and client certificates, for a cluster of one's own (Kubernetes, other machines).</summary>
     private static Command Certs()
     {
-        var output = new Option<string>("--out") { Required = true, Description = "folder to write ca.crt, tls.crt and tls.key into (it must not hold them already)" };
+        var output = new Option<string>("--out") { Required = true, Description = "folder to write silo/ and client/ into, each with ca.crt, tls.crt and tls.key (it must not hold them already)" };
         var name = new Option<string>("--name") { DefaultValueFactory = _ => "lwf", Description = "the cluster's name, in the authority's subject" };
         var days = new Option<int>("--days") { DefaultValueFactory = _ => 365, Description = "validity in days" };
-        var command = new Command("certs", "Make the cluster's certificate authority and member certificate for mutual TLS (silos, clients, data plane)")
+        var command = new Command("certs", "Make the cluster's certificate authority and its certificates for mutual TLS: DIR/silo for silos, DIR/client for clients")
         {
             output, name, days,
         };
@@ -38,13 +38,21 @@ internal static partial class ClusterCommands
             string dir = Path.GetFullPath(parse.GetValue(output)!);
             int validity = parse.GetValue(days);
             if (validity is < 1 or > 3650) throw new LwfInputException($"--days must be within 1..3650, got {validity}");
-            var existing = new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile }
-                .Where(f => File.Exists(Path.Combine(dir, f))).ToList();
+            string siloDir = Path.Combine(dir, ClusterCertificates.SiloFolder), clientDir = Path.Combine(dir, ClusterCertificates.ClientFolder);
+            var existing = new[] { siloDir, clientDir }
+                .SelectMany(d => new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile }.Select(f => Path.Combine(d, f)))
+                .Where(File.Exists).ToList();
             if (existing.Count > 0) throw new LwfInputException($"{dir} already holds {string.Join(", ", existing)}: remove them or choose another --out (nothing was written)");
-            using var certificates = ClusterCertificates.Create(parse.GetValue(name)!, TimeSpan.FromDays(validity));
-            certificates.Save(dir);
-            Console.WriteLine($"wrote {dir}/{{{ClusterCertificates.AuthorityFile},{ClusterCertificates.CertificateFile},{ClusterCertificates.KeyFile}}} " +
-                $"(valid until {certificates.Member.NotAfter:yyyy-MM-dd}); silos: Cluster__TlsDirectory={dir}; clients: the same, or a copy of the folder");
+            var (silo, client) = ClusterCertificates.Create(parse.GetValue(name)!, TimeSpan.FromDays(validity));
+            using (silo)
+            using (client)
+            {
+                silo.Save(siloDir);
+                client.Save(clientDir);
+                string files = $"{{{ClusterCertificates.AuthorityFile},{ClusterCertificates.CertificateFile},{ClusterCertificates.KeyFile}}}";
+                Console.WriteLine($"wrote {siloDir}/{files} and {clientDir}/{files} (valid until {silo.Member.NotAfter:yyyy-MM-dd}); " +
+                    $"silos: Cluster__TlsDirectory={siloDir}; clients: Cluster__TlsDirectory={clientDir}, or a copy of that folder");
+            }
             return 0;
         }));
         return command;
@@ -138,23 +146,28 @@ internal static partial class ClusterCommands
     }
 
     /// <summary>
-    /// The local cluster's TLS files in $LWF_HOME/tls: kept from an earlier `up` when they still load (a client that
-    /// copied them goes on working), made anew otherwise.
+    /// The local cluster's TLS files in $LWF_HOME/tls/silo and tls/client: kept from an earlier `up` when both still load
+    /// and come from one authority (a client that copied its folder goes on working), made anew otherwise.
     /// </summary>
     private static void EnsureCertificates()
     {
-        string dir = ClusterState.TlsDirectory;
         try
         {
-            if (Directory.Exists(dir))
+            if (Directory.Exists(ClusterState.SiloTlsDirectory) && Directory.Exists(ClusterState.ClientTlsDirectory))
             {
-                using var kept = ClusterCertificates.Load(dir);
-                if (kept.Member.NotAfter > DateTime.Now.AddDays(1)) return;
+                using var silo = ClusterCertificates.Load(ClusterState.SiloTlsDirectory, ClusterRole.Silo);
+                using var client = ClusterCertificates.Load(ClusterState.ClientTlsDirectory, ClusterRole.Client);
+                if (silo.Admits(client.Member, ClusterRole.Client) && silo.Member.NotAfter > DateTime.Now.AddDays(1) && client.Member.NotAfter > DateTime.Now.AddDays(1)) return;
             }
         }
         catch (LwfInputException) { }
-        using var made = ClusterCertificates.Create($"local {Environment.MachineName}");
-        made.Save(dir);
+        var (madeSilo, madeClient) = ClusterCertificates.Create($"local {Environment.MachineName}");
+        using (madeSilo)
+        using (madeClient)
+        {
+            madeSilo.Save(ClusterState.SiloTlsDirectory);
+            madeClient.Save(ClusterState.ClientTlsDirectory);
+        }
     }
 
     /// <summary>Stops the recorded silo processes (SIGTERM, then SIGKILL after 15 s) and forgets them.</summary>
@@ -198,7 +211,7 @@ internal static partial class ClusterCommands
         }
         if (state.Clustering == ClusteringMode.File) env["Cluster__MembershipDirectory"] = ClusterState.MembershipDirectory;
         env["Cluster__ClusterId"] = state.ClusterId;
-        env["Cluster__TlsDirectory"] = ClusterState.TlsDirectory;
+        env["Cluster__TlsDirectory"] = ClusterState.SiloTlsDirectory;
         env["Cluster__SiloPort"] = siloPort.ToString();
         env["Cluster__GatewayPort"] = gatewayPort.ToString();
         env["Cluster__PrimarySiloPort"] = primaryPort.ToString();

@@ -8,25 +8,30 @@ using Lwf.Core;
 namespace Lwf.Grains.Security;
 
 /// <summary>
-/// The cluster's mutual-TLS identity: a certificate authority of its own and a member certificate it issued, which
-/// every silo and every client of the cluster presents. A connection is accepted only from a peer whose certificate
-/// chains to this authority (silo to silo, client to gateway, data plane), so a program that knows the ports but holds
-/// no member certificate cannot even complete a handshake. On disk it is the layout of a Kubernetes TLS Secret (and of
-/// cert-manager's): ca.crt, tls.crt, tls.key, PEM.
+/// One process's mutual-TLS identity in the cluster: the cluster's certificate authority (public part) and a certificate
+/// it issued to this process, for a silo or for a client (<see cref="ClusterRole"/>, carried in the subject's common name,
+/// which only the authority can vouch for). A connection is accepted only from a peer whose certificate chains to this
+/// authority and whose role fits the door: silos at the silo port and the data plane, silos and clients at the gateway.
+/// A program that knows the ports but holds no certificate cannot even complete a handshake. On disk it is the layout of
+/// a Kubernetes TLS Secret (and of cert-manager's): ca.crt, tls.crt, tls.key, PEM; one folder per role.
 /// </summary>
 public sealed class ClusterCertificates : IDisposable
 {
     public const string AuthorityFile = "ca.crt", CertificateFile = "tls.crt", KeyFile = "tls.key";
 
-    /// <summary>The name every member certificate carries (DNS SAN): peers check the chain, not the host they dialled.</summary>
-    public const string MemberName = "lwf-orleans-member";
+    /// <summary>The subject common names (and DNS names) of the two roles' certificates.</summary>
+    public const string SiloName = "lwf-orleans-silo", ClientName = "lwf-orleans-client";
+
+    /// <summary>The folders `lwf cluster certs` and `lwf cluster up` write each role's files into.</summary>
+    public const string SiloFolder = "silo", ClientFolder = "client";
 
     private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1"), ClientAuth = new("1.3.6.1.5.5.7.3.2");
 
-    private ClusterCertificates(X509Certificate2 authority, X509Certificate2 member)
+    private ClusterCertificates(X509Certificate2 authority, X509Certificate2 member, ClusterRole role)
     {
         Authority = authority;
         Member = member;
+        Role = role;
     }
 
     /// <summary>The authority's certificate (public part only): the one root a peer's chain may end at.</summary>
@@ -35,8 +40,16 @@ public sealed class ClusterCertificates : IDisposable
     /// <summary>This process's certificate, with its private key.</summary>
     public X509Certificate2 Member { get; }
 
-    /// <summary>A new authority (ECDSA P-256) and a member certificate for server and client authentication, valid for <paramref name="validity"/>.</summary>
-    public static ClusterCertificates Create(string clusterName, TimeSpan? validity = null)
+    /// <summary>What <see cref="Member"/> was issued for.</summary>
+    public ClusterRole Role { get; }
+
+    public static string NameOf(ClusterRole role) => role == ClusterRole.Silo ? SiloName : ClientName;
+
+    /// <summary>
+    /// A new authority (ECDSA P-256) and the two certificates it issues, valid for <paramref name="validity"/>: a silo's
+    /// (server and client authentication) and a client's (client authentication only). The authority's key is not kept.
+    /// </summary>
+    public static (ClusterCertificates Silo, ClusterCertificates Client) Create(string clusterName, TimeSpan? validity = null)
     {
         var notBefore = DateTimeOffset.UtcNow.AddMinutes(-5);
         var notAfter = notBefore + (validity ?? TimeSpan.FromDays(365));
@@ -46,27 +59,32 @@ public sealed class ClusterCertificates : IDisposable
         authorityRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         authorityRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(authorityRequest.PublicKey, false));
         using var authority = authorityRequest.CreateSelfSigned(notBefore, notAfter.AddDays(1));
-
-        using var memberKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var memberRequest = new CertificateRequest($"CN={MemberName}", memberKey, HashAlgorithmName.SHA256);
-        memberRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        memberRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, true));
-        memberRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuth, ClientAuth], false));
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName(MemberName);
-        names.AddDnsName("localhost");
-        names.AddIpAddress(IPAddress.Loopback);
-        names.AddIpAddress(IPAddress.IPv6Loopback);
-        memberRequest.CertificateExtensions.Add(names.Build());
-        memberRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, true, false));
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7f;
-        using var issued = memberRequest.Create(authority, notBefore, notAfter, serial);
-        var member = issued.CopyWithPrivateKey(memberKey);
-        return new ClusterCertificates(X509CertificateLoader.LoadCertificate(authority.RawData), member);
+        ClusterCertificates Issue(ClusterRole role)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest($"CN={NameOf(role)}", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, true));
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(role == ClusterRole.Silo ? [ServerAuth, ClientAuth] : [ClientAuth], false));
+            var names = new SubjectAlternativeNameBuilder();
+            names.AddDnsName(NameOf(role));
+            if (role == ClusterRole.Silo)
+            {
+                names.AddDnsName("localhost");
+                names.AddIpAddress(IPAddress.Loopback);
+                names.AddIpAddress(IPAddress.IPv6Loopback);
+            }
+            request.CertificateExtensions.Add(names.Build());
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, true, false));
+            var serial = RandomNumberGenerator.GetBytes(16);
+            serial[0] &= 0x7f;
+            using var issued = request.Create(authority, notBefore, notAfter, serial);
+            return new ClusterCertificates(X509CertificateLoader.LoadCertificate(authority.RawData), issued.CopyWithPrivateKey(key), role);
+        }
+        return (Issue(ClusterRole.Silo), Issue(ClusterRole.Client));
     }
 
-    /// <summary>Writes ca.crt, tls.crt and tls.key into <paramref name="directory"/> (owner-only: the key is the cluster's door key).</summary>
+    /// <summary>Writes ca.crt, tls.crt and tls.key into <paramref name="directory"/> (owner-only: the key is a door key of the cluster).</summary>
     public void Save(string directory)
     {
         Directory.CreateDirectory(directory);
@@ -74,12 +92,16 @@ public sealed class ClusterCertificates : IDisposable
         const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         Lwf.Core.Checkpoints.AtomicFile.WriteText(Path.Combine(directory, AuthorityFile), Authority.ExportCertificatePem() + "\n", OwnerOnly);
         Lwf.Core.Checkpoints.AtomicFile.WriteText(Path.Combine(directory, CertificateFile), Member.ExportCertificatePem() + "\n", OwnerOnly);
-        using var key = Member.GetECDsaPrivateKey() ?? throw new InvalidOperationException("the member certificate has no ECDSA key");
+        using var key = Member.GetECDsaPrivateKey() ?? throw new InvalidOperationException("the certificate has no ECDSA key");
         Lwf.Core.Checkpoints.AtomicFile.WriteText(Path.Combine(directory, KeyFile), key.ExportPkcs8PrivateKeyPem() + "\n", OwnerOnly);
     }
 
-    /// <summary>Reads ca.crt, tls.crt and tls.key (PEM, RSA or ECDSA); a missing or unreadable one is a clear error naming it.</summary>
-    public static ClusterCertificates Load(string directory)
+    /// <summary>
+    /// Reads ca.crt, tls.crt and tls.key (PEM, RSA or ECDSA); a missing or unreadable one, a certificate the authority
+    /// did not issue or one issued to neither role is a clear error naming the file. With <paramref name="role"/>, the
+    /// certificate must be that role's.
+    /// </summary>
+    public static ClusterCertificates Load(string directory, ClusterRole? role = null)
     {
         string Need(string name)
         {
@@ -95,9 +117,17 @@ public sealed class ClusterCertificates : IDisposable
             // An ephemeral PEM key cannot serve TLS on every platform; a PKCS#12 round trip gives it a usable key handle.
             var member = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
             pem.Dispose();
-            var certificates = new ClusterCertificates(authority, member);
-            if (!certificates.IsMember(member))
-                throw new LwfInputException($"{certificatePath}: not issued by the authority in {authorityPath} (or expired, or not for client and server authentication)");
+            string name = member.GetNameInfo(X509NameType.SimpleName, false);
+            ClusterRole? issuedTo = name switch { SiloName => ClusterRole.Silo, ClientName => ClusterRole.Client, _ => null };
+            if (issuedTo is null)
+                throw new LwfInputException($"{certificatePath}: issued to '{name}', not to a silo (CN={SiloName}) or a client (CN={ClientName}); " +
+                    "`lwf cluster certs --out DIR` makes both");
+            if (role is { } wanted && issuedTo != wanted)
+                throw new LwfInputException($"{certificatePath}: a {issuedTo.ToString()!.ToLowerInvariant()}'s certificate (CN={name}), where a {wanted.ToString().ToLowerInvariant()}'s " +
+                    $"is needed (CN={NameOf(wanted)}; `lwf cluster certs` writes them to DIR/{SiloFolder} and DIR/{ClientFolder})");
+            var certificates = new ClusterCertificates(authority, member, issuedTo.Value);
+            if (!certificates.Admits(member, issuedTo.Value))
+                throw new LwfInputException($"{certificatePath}: not issued by the authority in {authorityPath} (or expired, or not for the authentication its role needs)");
             return certificates;
         }
         catch (CryptographicException e)
@@ -107,42 +137,46 @@ public sealed class ClusterCertificates : IDisposable
     }
 
     /// <summary>
-    /// Whether <paramref name="certificate"/> is an end certificate that chains to this cluster's authority alone (the
-    /// machine's trust store plays no part), is in its validity period and may authenticate both ends of a connection.
+    /// Whether <paramref name="certificate"/> may come in at a door for <paramref name="role"/>: an end certificate that
+    /// chains to this cluster's authority alone (the machine's trust store plays no part), is in its validity period and
+    /// was issued to a silo (any door) or, where <paramref name="role"/> is <see cref="ClusterRole.Client"/>, to a client.
     /// </summary>
-    public bool IsMember(X509Certificate2 certificate)
+    public bool Admits(X509Certificate2 certificate, ClusterRole role)
     {
-        // An authority (this one or one it signed) authenticates no connection, only members do.
+        // An authority (this one or one it signed) authenticates no connection.
         if (certificate.Extensions.OfType<X509BasicConstraintsExtension>().Any(b => b.CertificateAuthority)) return false;
+        string name = certificate.GetNameInfo(X509NameType.SimpleName, false);
+        bool silo = name == SiloName;
+        if (!silo && !(role == ClusterRole.Client && name == ClientName)) return false;
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(Authority);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(ServerAuth);
+        if (silo) chain.ChainPolicy.ApplicationPolicy.Add(ServerAuth);
         chain.ChainPolicy.ApplicationPolicy.Add(ClientAuth);
         if (!chain.Build(certificate)) return false;
         var root = chain.ChainElements[^1].Certificate;
         return root.RawData.AsSpan().SequenceEqual(Authority.RawData);
     }
 
-    /// <summary>The data plane's server side: the member certificate, and a client certificate required and checked.</summary>
+    /// <summary>The data plane's server side: this silo's certificate, and a silo's certificate required of the peer.</summary>
     public SslServerAuthenticationOptions ServerOptions() => new()
     {
         ServerCertificate = Member,
         ClientCertificateRequired = true,
         EnabledSslProtocols = SslProtocols.Tls13 | SslProtocols.Tls12,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && IsMember(AsCertificate2(certificate)),
+        RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && Admits(AsCertificate2(certificate), ClusterRole.Silo),
     };
 
-    /// <summary>The data plane's client side: the member certificate offered, the server's checked against the authority.</summary>
+    /// <summary>The data plane's client side: this silo's certificate offered, the server's checked to be a silo's.</summary>
     public SslClientAuthenticationOptions ClientOptions() => new()
     {
-        TargetHost = MemberName,
+        TargetHost = SiloName,
         ClientCertificates = [Member],
         EnabledSslProtocols = SslProtocols.Tls13 | SslProtocols.Tls12,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && IsMember(AsCertificate2(certificate)),
+        RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && Admits(AsCertificate2(certificate), ClusterRole.Silo),
     };
 
     private static X509Certificate2 AsCertificate2(X509Certificate certificate) =>

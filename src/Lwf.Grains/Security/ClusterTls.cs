@@ -1,10 +1,14 @@
+using Lwf.Core;
+using Orleans.Configuration;
 using Orleans.Connections.Security;
 
 namespace Lwf.Grains.Security;
 
 /// <summary>
-/// Mutual TLS on Orleans' own connections (silo to silo, client to gateway) with the cluster's certificates: each end
-/// presents its member certificate and accepts only a peer whose certificate chains to the cluster's authority.
+/// Mutual TLS on Orleans' own connections with the cluster's certificates. Each end presents its certificate and accepts
+/// only a peer whose certificate chains to the cluster's authority and fits the door: the silo port (silo to silo, both
+/// ways) takes silos only, the gateway takes silos and clients, and a client accepts only a silo at the other end. So a
+/// client's certificate gets a program to the gateway (and the client API) but never into the cluster as a silo.
 /// </summary>
 public static class ClusterTls
 {
@@ -14,21 +18,39 @@ public static class ClusterTls
     /// <summary>How long a connection may take over its handshake before it is dropped.</summary>
     public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
-    public static ISiloBuilder UseClusterTls(this ISiloBuilder silo, ClusterCertificates certificates) =>
-        silo.UseTls(certificates.Member, options => Configure(options, certificates));
+    public static ISiloBuilder UseClusterTls(this ISiloBuilder silo, ClusterCertificates certificates)
+    {
+        if (certificates.Role != ClusterRole.Silo)
+            throw new LwfInputException($"a silo needs a silo's certificate (CN={ClusterCertificates.SiloName}); this one is a {certificates.Role.ToString().ToLowerInvariant()}'s");
+        // Orleans' own UseTls puts one set of options on all three kinds of connection; here each door gets its own.
+        return silo.Configure<SiloConnectionOptions>(connections =>
+        {
+            connections.ConfigureSiloInboundConnection(c => c.UseServerTls(Options(certificates, ClusterRole.Silo)));
+            connections.ConfigureSiloOutboundConnection(c => c.UseClientTls(Options(certificates, ClusterRole.Silo)));
+            connections.ConfigureGatewayInboundConnection(c => c.UseServerTls(Options(certificates, ClusterRole.Client)));
+        });
+    }
 
     public static IClientBuilder UseClusterTls(this IClientBuilder client, ClusterCertificates certificates) =>
-        client.UseTls(certificates.Member, options => Configure(options, certificates));
+        client.UseTls(certificates.Member, options => Configure(options, certificates, ClusterRole.Silo));
 
-    private static void Configure(TlsOptions options, ClusterCertificates certificates)
+    private static TlsOptions Options(ClusterCertificates certificates, ClusterRole peer)
+    {
+        var options = new TlsOptions { LocalCertificate = certificates.Member };
+        Configure(options, certificates, peer);
+        return options;
+    }
+
+    /// <param name="peer">The role the other end must hold (<see cref="ClusterRole.Client"/>: a client or a silo).</param>
+    private static void Configure(TlsOptions options, ClusterCertificates certificates, ClusterRole peer)
     {
         options.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
         // Clients at the gateway too: by default Orleans would let a client in without a certificate.
         options.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
-        // The chain is checked against the cluster's authority alone; the host name a peer was dialled by is not (silos
-        // are dialled by address, and every member holds the same name).
-        options.RemoteCertificateValidation = (certificate, _, _) => certificates.IsMember(certificate);
+        // The chain and the role are checked against the cluster's authority alone; the host name a peer was dialled by
+        // is not (silos are dialled by address, and every silo holds the same name).
+        options.RemoteCertificateValidation = (certificate, _, _) => certificates.Admits(certificate, peer);
         options.HandshakeTimeout = HandshakeTimeout;
-        options.OnAuthenticateAsClient = (_, ssl) => ssl.TargetHost = ClusterCertificates.MemberName;
+        options.OnAuthenticateAsClient = (_, ssl) => ssl.TargetHost = ClusterCertificates.SiloName;
     }
 }
