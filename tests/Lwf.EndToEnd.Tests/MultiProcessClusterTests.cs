@@ -2,6 +2,12 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Lwf.Abstractions;
+using Lwf.Grains.Security;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
 
 namespace Lwf.EndToEnd.Tests;
 
@@ -318,8 +324,29 @@ public sealed class MultiProcessClusterTests
         }
     }
 
+    /// <summary>An Orleans client built here, as an attacker would, with the client certificate `lwf cluster up` made for its console.</summary>
+    private static async Task<IHost> OwnClient(string home)
+    {
+        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(home, "cluster.json")));
+        string clusterId = state.RootElement.GetProperty("ClusterId").GetString()!;
+        int gateway = state.RootElement.GetProperty("Silos")[0].GetProperty("GatewayPort").GetInt32();
+        var certificates = ClusterCertificates.Load(Path.Combine(home, "tls", ClusterCertificates.ClientFolder), ClusterRole.Client);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(new IPEndPoint(IPAddress.Loopback, gateway));
+            client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = "lwf"; });
+            client.UseClusterTls(certificates);
+        });
+        var host = builder.Build();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await host.StartAsync(limit.Token);
+        return host;
+    }
+
     [Fact]
-    public void Cluster_up_makes_its_own_authority_and_a_client_without_its_certificate_is_refused_in_one_line()
+    public async Task Cluster_up_makes_its_own_authority_and_a_client_without_its_certificate_is_refused_in_one_line()
     {
         var lwf = InRepo();
         lwf.Ok("cluster", "up", "--silos", "1");
@@ -329,6 +356,24 @@ public sealed class MultiProcessClusterTests
                 foreach (string file in new[] { "ca.crt", "tls.crt", "tls.key" })
                     if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(lwf.Home, "tls", role, file)));
             lwf.Ok("status"); // the cluster's own client certificate: in
+
+            // A program of the attacker's own making that holds the cluster's client certificate (what any user's laptop
+            // holds) gets in, but to the client API only: not to a running job's shard or coordinator.
+            string victim = lwf.Ok("submit", "--on-cluster", TinyJob).Trim().Split('\n')[^1];
+            using (var attacker = await OwnClient(lwf.Home))
+            {
+                var client = attacker.Services.GetRequiredService<IClusterClient>();
+                Assert.Contains(victim, await client.GetGrain<IJobDirectoryGrain>(0).List());
+                var prepare = await Assert.ThrowsAnyAsync<Exception>(async () =>
+                    await client.GetGrain<IShardGrain>($"{victim}/0").Prepare(new ShardSetup(TinyJob, 0, 2, Lwf.NewTempDir(), null)));
+                Assert.Equal("IShardGrain.Prepare is not part of the client API: only the cluster's silos call it", prepare.Message);
+                var step = await Assert.ThrowsAnyAsync<Exception>(async () => await client.GetGrain<ICoordinatorGrain>(victim).LearningStep([0], false));
+                Assert.Equal("ICoordinatorGrain.LearningStep is not part of the client API: only the cluster's silos call it", step.Message);
+                await attacker.StopAsync(TimeSpan.FromSeconds(5));
+            }
+            var (victimCode, victimOut, victimErr) = lwf.Run("watch", victim);
+            Assert.True(victimCode == 0, victimOut + victimErr);
+            Assert.Contains($"{victim}: done", lwf.Ok("status", victim));
 
             // Plain TCP, and another authority's certificate (made by `lwf cluster certs`): one error line, exit 2.
             string foreign = Path.Combine(Lwf.NewTempDir(), "foreign");
