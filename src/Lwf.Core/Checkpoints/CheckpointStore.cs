@@ -59,6 +59,7 @@ public sealed class CheckpointStore(string directory, int keep = 2)
     public Checkpoint Save(int step, string job, string jobFingerprint, Action<string> writeFiles)
     {
         System.IO.Directory.CreateDirectory(Directory);
+        if (System.IO.Directory.Exists(PathOf(step)) && !IsOurs(PathOf(step))) throw NotOurs([PathOf(step)]);
         RemoveStaging();
         string staging = Path.Combine(Directory, $"{StagingPrefix}{step}-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(staging);
@@ -144,14 +145,30 @@ public sealed class CheckpointStore(string directory, int keep = 2)
     public void Clear()
     {
         if (!System.IO.Directory.Exists(Directory)) return;
+        // A checkpoint-N folder of another tool (the Trainer's own) would be deleted here or overwritten by a save
+        // of step N: refused before anything is removed.
+        var foreign = Steps().Select(PathOf).Where(d => !IsOurs(d)).ToList();
+        if (foreign.Count > 0) throw NotOurs(foreign);
         foreach (int step in Steps()) System.IO.Directory.Delete(PathOf(step), recursive: true);
         RemoveStaging();
     }
 
+    /// <summary>Only this store's checkpoints count towards <see cref="Keep"/> and are deleted; another tool's stay.</summary>
     private void Prune()
     {
-        foreach (int step in Steps().Skip(Keep)) System.IO.Directory.Delete(PathOf(step), recursive: true);
+        foreach (int step in Steps().Where(s => IsOurs(PathOf(s))).Skip(Keep)) System.IO.Directory.Delete(PathOf(step), recursive: true);
     }
+
+    /// <summary>
+    /// Whether a checkpoint-N folder was written by lwf: it has the manifest, or (a checkpoint whose manifest was lost)
+    /// the job state file, which no other tool writes.
+    /// </summary>
+    private static bool IsOurs(string dir) =>
+        File.Exists(Path.Combine(dir, ManifestFile)) || File.Exists(Path.Combine(dir, Jobs.JobCheckpointState.StateFile));
+
+    private static LwfInputException NotOurs(IReadOnlyList<string> dirs) =>
+        new($"{string.Join(", ", dirs)}: not a checkpoint lwf wrote (no {ManifestFile}, no {Jobs.JobCheckpointState.StateFile}), and lwf would delete or " +
+            "overwrite it: move it elsewhere or choose another output folder (nothing was removed)");
 
     private void RemoveStaging()
     {

@@ -153,6 +153,34 @@ public sealed class CheckpointResumeTests
     }
 
     [Fact]
+    public void A_checkpoint_folder_another_tool_wrote_is_never_pruned_cleared_or_overwritten()
+    {
+        string dir = TestPaths.NewTempDir();
+        string outDir = Path.Combine(dir, "out");
+        string job = Job(dir, forgetting: "  schedule: none", checkpoint: "  save_steps: 2\n  save_total_limit: 1");
+        RunUntil(job, outDir, stopAfter: 4);
+        // The Trainer's own checkpoint-1 beside ours: a resumed run prunes down to one of its own and leaves it be.
+        string theirs = Path.Combine(outDir, "checkpoint-1");
+        Directory.CreateDirectory(theirs);
+        File.WriteAllText(Path.Combine(theirs, "config.json"), "{}");
+        new LwfJobRunner(JobSpec.Load(job)) { Resume = true }.Run(outDir);
+        Assert.Equal([8, 1], new CheckpointStore(outDir).Steps());
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(theirs, "config.json")));
+
+        // A fresh run would clear every checkpoint folder (and write checkpoint-2 over another's): refused before anything goes.
+        string other = Path.Combine(outDir, "checkpoint-2");
+        Directory.CreateDirectory(other);
+        File.WriteAllText(Path.Combine(other, "config.json"), "{}");
+        var fresh = Assert.Throws<LwfInputException>(() => new LwfJobRunner(JobSpec.Load(job)).Run(outDir));
+        Assert.Contains("checkpoint-1", fresh.Message);
+        Assert.Contains("not a checkpoint lwf wrote", fresh.Message);
+        Assert.Equal([8, 2, 1], new CheckpointStore(outDir).Steps());
+        var save = Assert.Throws<LwfInputException>(() => new CheckpointStore(outDir).Save(2, "job", "abc", d => File.WriteAllText(Path.Combine(d, "a.txt"), "x")));
+        Assert.Contains(other, save.Message);
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(other, "config.json")));
+    }
+
+    [Fact]
     public void Bad_checkpoint_settings_are_refused_with_the_key()
     {
         string dir = TestPaths.NewTempDir();
