@@ -37,11 +37,14 @@ internal static class JobUpload
         return new(new UploadManifest(files[0].Path, files), paths.ToArray(), root);
     }
 
-    /// <summary>Sends the files; returns the job file's path on the cluster. A refused or broken upload leaves nothing there.</summary>
-    public static async Task<string> SendAsync(IGrainFactory grains, string jobId, Files files)
+    /// <summary>
+    /// Sends the files; returns the job file's path on the cluster and the upload's token (to discard it if the job is
+    /// refused). A refused or broken upload leaves nothing there.
+    /// </summary>
+    public static async Task<(string JobFile, string Token)> SendAsync(IGrainFactory grains, string jobId, Files files)
     {
         var upload = grains.GetGrain<IJobUploadGrain>(jobId);
-        await upload.Begin(files.Manifest);
+        string token = await upload.Begin(files.Manifest);
         try
         {
             var hashes = new string[files.LocalPaths.Length];
@@ -56,17 +59,17 @@ internal static class JobUpload
                 {
                     var chunk = buffer[..read];
                     hash.AppendData(chunk);
-                    await upload.Write(i, offset, chunk);
+                    await upload.Write(token, i, offset, chunk);
                     offset += read;
                 }
                 if (offset != declared) throw new LwfInputException($"{files.LocalPaths[i]} changed while it was uploaded ({offset:N0} of {declared:N0} bytes)");
                 hashes[i] = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
-            return await upload.Complete(hashes);
+            return (await upload.Complete(token, hashes), token);
         }
         catch
         {
-            try { await upload.Discard(); } catch (Exception) { } // the first error is the one to tell
+            try { await upload.Discard(token); } catch (Exception) { } // the first error is the one to tell
             throw;
         }
     }

@@ -148,6 +148,8 @@ public sealed class BadInputTests
         // The command line.
         new("a mistyped option", _ => { }, "--ouput", TrainArgs: ["train", "{job}", "--ouput", "x"], Submit: false),
         new("a mistyped command", _ => { }, "trian", TrainArgs: ["trian", "{job}", "--out", "{out}"], Submit: false),
+        new("a learning-rate schedule transformers has not", _ => { }, "--lr-scheduler-type",
+            TrainArgs: ["finetune", "--model", "{out}", "--data", "{job}", "--out", "{out}", "--lr-scheduler-type", "bogus"], Submit: false),
         new("a gateway port of 99999", _ => { }, "99999", TrainArgs: ["submit", "{job}", "--gateway", "127.0.0.1:99999"], Submit: false),
         new("a gateway nobody listens on", _ => { }, "127.0.0.1:9", TrainArgs: ["submit", "{job}", "--gateway", "127.0.0.1:9"], Submit: false),
     ];

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
+using Lwf.Core.Jobs;
 using Lwf.Core.Text;
 using Lwf.Core.Training;
 
@@ -21,7 +22,12 @@ internal static class FinetuneCommand
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 5e-5, Description = "peak learning rate" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8, Description = "records per micro-batch" };
         var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1, Description = "micro-batches per optimizer step" };
-        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 0, Description = "linear warm-up steps before the cosine decay" };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 0, Description = "linear warm-up steps before the decay" };
+        var scheduler = new Option<string>("--lr-scheduler-type")
+        {
+            DefaultValueFactory = _ => "linear",
+            Description = "the learning rate's schedule, transformers' names: linear (the Trainer's default), cosine, constant, constant_with_warmup",
+        };
         var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.0, Description = "AdamW weight decay (not on biases and norms)" };
         var clip = new Option<double>("--max-grad-norm") { DefaultValueFactory = _ => 1.0, Description = "clip the gradient norm to this (0: off)" };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 42, Description = "seed for initialisation and data order" };
@@ -29,14 +35,15 @@ internal static class FinetuneCommand
         var skipBad = new Option<bool>("--skip-bad-lines") { Description = "skip and count malformed JSONL lines instead of stopping" };
         var command = new Command("finetune", "Fine-tune a model on a JSONL dataset in this process")
         {
-            model, data, output, steps, lr, batch, accumulation, warmup, weightDecay, clip, seed, maxLength, skipBad, device, dtype,
+            model, data, output, steps, lr, batch, accumulation, warmup, scheduler, weightDecay, clip, seed, maxLength, skipBad, device, dtype,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             var options = new FineTuneOptions
             {
                 Steps = parse.GetValue(steps), LearningRate = parse.GetValue(lr), MicroBatchSize = parse.GetValue(batch),
-                GradientAccumulation = parse.GetValue(accumulation), WarmupSteps = parse.GetValue(warmup),
+                GradientAccumulation = parse.GetValue(accumulation), WarmupSteps = parse.GetValue(warmup), Scheduler = SnakeCaseEnum.Parse<LearningRateScheduler>(parse.GetValue(scheduler)!)
+                    ?? throw new Lwf.Core.LwfInputException($"--lr-scheduler-type must be one of {SnakeCaseEnum.Names<LearningRateScheduler>()}, got '{parse.GetValue(scheduler)}'"),
                 WeightDecay = parse.GetValue(weightDecay), MaxGradNorm = parse.GetValue(clip), Seed = parse.GetValue(seed),
             };
             options.Validate();

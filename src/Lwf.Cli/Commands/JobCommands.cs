@@ -15,7 +15,7 @@ internal static class JobCommands
     private static Command Submit()
     {
         var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted)" };
-        var id = new Option<string?>("--id") { Description = "job id (default: the job's name and the time)" };
+        var id = new Option<string?>("--id") { Description = "job id (default: the job's name, the time and 4 random hex digits)" };
         var workingDir = new Option<string?>("--working-dir")
         {
             Description = "the folder uploaded from: the job file and every file it names must lie inside it, named relative to the job file (default: the job file's folder)",
@@ -40,16 +40,16 @@ internal static class JobCommands
             var upload = parse.GetValue(onCluster) ? null : JobUpload.Collect(file, parse.GetValue(workingDir) ?? Path.GetDirectoryName(file)!);
             return Run(parse.GetValue(gateway), async client =>
             {
-                string onTheCluster = file;
+                string onTheCluster = file, token = "";
                 if (upload is not null)
                 {
-                    onTheCluster = await JobUpload.SendAsync(client, jobId, upload);
+                    (onTheCluster, token) = await JobUpload.SendAsync(client, jobId, upload);
                     Console.Error.WriteLine($"uploaded {upload.Manifest.Files.Length} file(s), {upload.Bytes:N0} bytes, from {upload.WorkingDirectory}");
                 }
                 var status = await client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(onTheCluster));
                 if (status.Phase == JobPhase.Failed)
                 {
-                    if (upload is not null) await client.GetGrain<IJobUploadGrain>(jobId).Discard();
+                    if (upload is not null) await client.GetGrain<IJobUploadGrain>(jobId).Discard(token);
                     string message = status.Message ?? "refused";
                     throw new LwfInputException($"the job was refused: {(upload is null ? message : JobUpload.Local(message, upload, onTheCluster))}");
                 }

@@ -132,13 +132,8 @@ internal sealed class YamlSection
     {
         var text = String(key);
         if (text is null) return null;
-        foreach (var value in System.Enum.GetValues<T>())
-            if (SnakeCase(value.ToString()) == text.ToLowerInvariant()) return value;
-        throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be one of {string.Join(", ", System.Enum.GetNames<T>().Select(SnakeCase))}, got '{text}'");
+        return SnakeCaseEnum.Parse<T>(text) ?? throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}' must be one of {SnakeCaseEnum.Names<T>()}, got '{text}'");
     }
-
-    private static string SnakeCase(string pascal) =>
-        string.Concat(pascal.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     /// <summary>A path relative to the job file's folder, inside the data root if there is one; must exist when <paramref name="mustExist"/>.</summary>
     public string? FilePath(string key, bool mustExist = true)

@@ -10,6 +10,8 @@ namespace Lwf.Grains.Jobs;
 /// <see cref="Complete"/> checks every size and SHA-256 and renames the folder to <c>{job}/inputs</c>, where the job's
 /// trainer and shards read them (confined to it: <see cref="LwfSiloOptions.LoadJob"/>). Every path is the client's
 /// and is refused unless it is a plain relative path; the total is capped by <see cref="LwfSiloOptions.MaxUploadBytes"/>.
+/// One upload per job id at a time: <see cref="Begin"/> gives its client a token, and the id stays that client's until
+/// the job is submitted or the upload lies idle for <see cref="IdleHold"/>; a call with another token changes nothing.
 /// </summary>
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJobUploadGrain
@@ -19,6 +21,11 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
     public const int MaxChunkBytes = 8 << 20;
     private const string StagingPrefix = ".upload-";
 
+    /// <summary>How long an upload (finished or not) keeps its job id from other clients without a call of its own.</summary>
+    public static readonly TimeSpan IdleHold = TimeSpan.FromMinutes(10);
+
+    private string? _token;
+    private DateTime _lastCall;
     private UploadManifest? _manifest;
     private string? _staging;
     private long[] _received = [];
@@ -31,11 +38,14 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
 
     private string JobFolder => Path.Combine(options.Value.CheckpointDirectory, JobId);
 
-    public ValueTask Begin(UploadManifest manifest)
+    private bool Submitted => File.Exists(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, TrainerGrain.StateName));
+
+    public ValueTask<string> Begin(UploadManifest manifest)
     {
         if (!JobIds.IsValid(JobId)) throw new LwfInputException($"job id '{JobId}' is not valid: {JobIds.Rule}");
-        if (File.Exists(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, TrainerGrain.StateName)))
-            throw new LwfInputException($"job id '{JobId}' is taken by a submitted job; submit under another --id");
+        if (Submitted) throw new LwfInputException($"job id '{JobId}' is taken by a submitted job; submit under another --id");
+        if (_token is not null && DateTime.UtcNow - _lastCall < IdleHold)
+            throw new LwfInputException($"job id '{JobId}' is held by another upload (under way, or uploaded and about to be submitted); submit under another --id");
         var files = manifest.Files ?? [];
         if (files.Length is 0 or > MaxFiles) throw new LwfInputException($"an upload holds 1..{MaxFiles} files, this one {files.Length}");
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -53,6 +63,9 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
                 "(Lwf__MaxUploadBytes); put a model that big on the cluster's data volume and submit with --on-cluster");
 
         Clear();
+        _token = Guid.NewGuid().ToString("N");
+        _lastCall = DateTime.UtcNow;
+        DelayDeactivation(IdleHold);
         _manifest = manifest with { Files = files };
         _staging = Path.Combine(JobFolder, $"{StagingPrefix}{Guid.NewGuid():N}");
         Directory.CreateDirectory(_staging);
@@ -64,14 +77,23 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
         }
         _received = new long[files.Length];
         _hashes = files.Select(_ => IncrementalHash.CreateHash(HashAlgorithmName.SHA256)).ToArray();
-        return ValueTask.CompletedTask;
+        return ValueTask.FromResult(_token);
     }
 
-    public async ValueTask Write(int file, long offset, byte[] bytes)
+    /// <summary>Refuses a call whose token is not the upload's under way.</summary>
+    private (UploadManifest Manifest, string Staging) Hold(string token)
     {
-        if (_manifest is null || _staging is null) throw new LwfInputException("no upload under way for this job (Begin first)");
-        if (file < 0 || file >= _manifest.Files.Length) throw new LwfInputException($"no file {file} in the upload");
-        var entry = _manifest.Files[file];
+        if (_token is null || !string.Equals(token, _token, StringComparison.Ordinal) || _manifest is null || _staging is null)
+            throw new LwfInputException($"no upload of job '{JobId}' under way with this token (never begun, discarded, finished, or idle for more than {IdleHold.TotalMinutes:0} min): submit again");
+        _lastCall = DateTime.UtcNow;
+        return (_manifest, _staging);
+    }
+
+    public async ValueTask Write(string token, int file, long offset, byte[] bytes)
+    {
+        var (manifest, staging) = Hold(token);
+        if (file < 0 || file >= manifest.Files.Length) throw new LwfInputException($"no file {file} in the upload");
+        var entry = manifest.Files[file];
         if (bytes.Length > MaxChunkBytes) throw new LwfInputException($"a chunk of {bytes.Length:N0} bytes; at most {MaxChunkBytes:N0}");
         if (offset != _received[file]) throw new LwfInputException($"'{entry.Path}': bytes at {offset:N0}, expected them at {_received[file]:N0}");
         if (offset + bytes.Length > entry.Bytes)
@@ -82,16 +104,18 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
         _received[file] += bytes.Length;
     }
 
-    public ValueTask<string> Complete(string[] sha256)
+    public ValueTask<string> Complete(string token, string[] sha256)
     {
-        if (_manifest is null || _staging is null) throw new LwfInputException("no upload under way for this job (Begin first)");
+        var (manifest, staging) = Hold(token);
         try
         {
-            if (sha256 is null || sha256.Length != _manifest.Files.Length)
-                throw new LwfInputException($"{sha256?.Length ?? 0} checksums for {_manifest.Files.Length} files");
-            for (int i = 0; i < _manifest.Files.Length; i++)
+            // An id submitted meanwhile (--on-cluster) is that job's: its files are not replaced under it.
+            if (Submitted) throw new LwfInputException($"job id '{JobId}' is taken by a submitted job; submit under another --id");
+            if (sha256 is null || sha256.Length != manifest.Files.Length)
+                throw new LwfInputException($"{sha256?.Length ?? 0} checksums for {manifest.Files.Length} files");
+            for (int i = 0; i < manifest.Files.Length; i++)
             {
-                var entry = _manifest.Files[i];
+                var entry = manifest.Files[i];
                 if (_received[i] != entry.Bytes)
                     throw new LwfInputException($"'{entry.Path}': {_received[i]:N0} of its {entry.Bytes:N0} bytes arrived");
                 string actual = Convert.ToHexStringLower(_hashes[i].GetHashAndReset());
@@ -100,9 +124,10 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
             }
             string inputs = InputsFolder(options.Value.CheckpointDirectory, JobId);
             if (Directory.Exists(inputs)) Directory.Delete(inputs, recursive: true);
-            Directory.Move(_staging, inputs);
-            string jobFile = Path.Combine(inputs, _manifest.JobFile);
-            Reset();
+            Directory.Move(staging, inputs);
+            string jobFile = Path.Combine(inputs, manifest.JobFile);
+            Reset(); // the token still holds the id until the job is submitted or IdleHold passes
+            _lastCall = DateTime.UtcNow;
             return ValueTask.FromResult(jobFile);
         }
         catch
@@ -112,16 +137,17 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
         }
     }
 
-    public ValueTask Discard()
+    public ValueTask Discard(string token)
     {
-        Clear();
+        if (_token is not null && string.Equals(token, _token, StringComparison.Ordinal)) Clear();
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Removes this upload, any staging folder left by an earlier one, and inputs no submitted job owns.</summary>
+    /// <summary>Ends this upload and its hold, removes any staging folder left by an earlier one, and inputs no submitted job owns.</summary>
     private void Clear()
     {
         Reset();
+        _token = null;
         if (!JobIds.IsValid(JobId) || !Directory.Exists(JobFolder)) return;
         foreach (var staging in Directory.EnumerateDirectories(JobFolder, StagingPrefix + "*"))
             Directory.Delete(staging, recursive: true);
