@@ -72,7 +72,7 @@ internal static class JobClient
         }
     }
 
-    private static JobEvent Event(JobStatus s, string kind) => new(
+    internal static JobEvent Event(JobStatus s, string kind) => new(
         DateTimeOffset.UtcNow, s.JobId, kind, Lower(s.Phase), s.Step, s.TotalSteps, s.LearningLoss, s.ForgettingLoss,
         s.Phase == JobPhase.Training ? s.InputTokensPerSecond : null, s.CheckpointStep,
         s.TrainerSilo is { } t ? SiloNames.Short(t) : null, s.Message);

@@ -8,8 +8,8 @@ internal sealed record JobEvent(
     DateTimeOffset Time, string Job, string Event, string Phase, int Step, int TotalSteps,
     double? Loss, double? ForgettingLoss, double? InputTokensPerSecond, int? Checkpoint, string? Trainer, string? Message)
 {
-    /// <summary>The event kinds: the phase changed, a step or checkpoint was made, the job ended.</summary>
-    public const string PhaseChanged = "phase", StepTaken = "step", Ended = "end";
+    /// <summary>The event kinds: the job was submitted (`lwf submit --wait --json`), the phase changed, a step or checkpoint was made, the job ended.</summary>
+    public const string Submitted = "submitted", PhaseChanged = "phase", StepTaken = "step", Ended = "end";
 
     private static readonly JsonSerializerOptions Options = new()
     {

@@ -30,7 +30,8 @@ internal static class JobUpload
                 throw new LwfInputException($"{jobFile}: '{key}' is the absolute path {text}; an uploaded job names its files relative to the job file " +
                     "(or submit with --on-cluster a job whose files are on the cluster's data volume)");
         var paths = new List<string> { spec.SourcePath };
-        if (Directory.Exists(spec.Model)) paths.AddRange(Directory.EnumerateFiles(spec.Model).Order(StringComparer.Ordinal));
+        // Only what the silos will read of the model folder (a hub folder also holds PyTorch, TF and Flax copies).
+        if (Directory.Exists(spec.Model)) paths.AddRange(Lwf.Core.Checkpoints.PretrainedModel.FilesRead(spec.Model));
         paths.AddRange(spec.Data.Named().Where(d => d.Path is not null).Select(d => d.Path!));
         paths = paths.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
         var files = paths.Select(p => new UploadFile(Path.GetRelativePath(root, p).Replace(Path.DirectorySeparatorChar, '/'), new FileInfo(p).Length)).ToArray();

@@ -70,6 +70,17 @@ public sealed class MultiProcessClusterTests
             Assert.Contains("step 12/12: loss ", log);
             Assert.Matches(@"\d{4}-\d\d-\d\dT[\d:.]+Z done after ", log.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
 
+            // --wait --json: every stdout line an event (for jq), the job id in the first; the upload's note on stderr.
+            var json = lwf.Run("submit", "job.yaml", "--wait", "--json");
+            Assert.True(json.ExitCode == 0, json.Stdout + json.Stderr);
+            var events = json.Stdout.Trim().Split('\n').Select(line => JsonDocument.Parse(line).RootElement).ToList();
+            Assert.Equal("submitted", events[0].GetProperty("event").GetString());
+            string jsonId = events[0].GetProperty("job").GetString()!;
+            Assert.NotEqual(id, jsonId);
+            Assert.All(events, e => Assert.Equal(jsonId, e.GetProperty("job").GetString()));
+            Assert.Equal(("end", "done"), (events[^1].GetProperty("event").GetString(), events[^1].GetProperty("phase").GetString()));
+            Assert.Contains("uploaded 7 file(s)", json.Stderr);
+
             // Over the cluster's cap: refused before a byte is sent, with the cap and its setting.
             string big = Path.Combine(folder, "data", "big.jsonl");
             File.WriteAllLines(big, Enumerable.Repeat(File.ReadAllLines(Path.Combine(folder, "data", "held-out.jsonl"))[0], 4000));
@@ -85,7 +96,7 @@ public sealed class MultiProcessClusterTests
             Assert.Contains($"is outside the folder it is uploaded from (--working-dir) {folder}", escape.Stderr);
             Assert.Single(escape.Stderr.Trim().Split('\n'));
             // Neither refused upload left a job behind.
-            Assert.Single(lwf.Ok("status").Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Equal(2, lwf.Ok("status").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         }
         finally
         {

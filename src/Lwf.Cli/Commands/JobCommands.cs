@@ -53,10 +53,18 @@ internal static class JobCommands
                     string message = status.Message ?? "refused";
                     throw new LwfInputException($"the job was refused: {(upload is null ? message : JobUpload.Local(message, upload, onTheCluster))}");
                 }
-                Console.WriteLine($"submitted {file}: {JobClient.Lower(status.Phase)}, step {status.Step}/{status.TotalSteps}");
-                Console.WriteLine(jobId);
-                if (!parse.GetValue(wait)) return 0;
                 var format = WatchFormats.Choose(parse.GetValue(json));
+                if (format == WatchFormat.Json)
+                {
+                    // Every stdout line JSON (for jq and log shippers): the job id is in the first event.
+                    Console.WriteLine(JobClient.Event(status, JobEvent.Submitted).ToJson());
+                }
+                else
+                {
+                    Console.WriteLine($"submitted {file}: {JobClient.Lower(status.Phase)}, step {status.Step}/{status.TotalSteps}");
+                    Console.WriteLine(jobId);
+                }
+                if (!parse.GetValue(wait)) return 0;
                 var final = await JobClient.WatchAsync(client, jobId, Console.Out, format);
                 if (final.ResultTable is { } table && format != WatchFormat.Json) Console.WriteLine(table);
                 return final.Phase == JobPhase.Done ? 0 : 1;

@@ -46,6 +46,21 @@ public static class PretrainedModel
         return model;
     }
 
+    /// <summary>
+    /// The files of a model folder that <see cref="Load"/> and the tokenizer read, and a save copies along: config.json,
+    /// the weights (one file, or the index and the shards it names) and the tokenizer and generation files present.
+    /// Nothing else (a hub folder's pytorch_model.bin, tf_model.h5, flax_model.msgpack): what `lwf submit` uploads.
+    /// </summary>
+    public static IReadOnlyList<string> FilesRead(string dir)
+    {
+        var files = new List<string>();
+        if (File.Exists(Path.Combine(dir, ModelConfig.FileName))) files.Add(Path.Combine(dir, ModelConfig.FileName));
+        if (!File.Exists(Path.Combine(dir, WeightsFile)) && File.Exists(Path.Combine(dir, IndexFile))) files.Add(Path.Combine(dir, IndexFile));
+        files.AddRange(WeightFiles(dir));
+        files.AddRange(CompanionFiles.Select(name => Path.Combine(dir, name)).Where(File.Exists));
+        return files;
+    }
+
     /// <summary>True when the folder has weights; false when it has only a config (random weights).</summary>
     public static bool HasWeights(string dir) => WeightFiles(dir).Count > 0;
 

@@ -13,6 +13,9 @@ public enum ModelFamily { Gpt2, Llama }
 /// </summary>
 public sealed class ModelConfig
 {
+    /// <summary>The file a model folder holds its config in, as transformers names it.</summary>
+    public const string FileName = "config.json";
+
     public required ModelFamily Family { get; init; }
     public required string ModelType { get; init; }
     public required int VocabSize { get; init; }
@@ -41,7 +44,7 @@ public sealed class ModelConfig
 
     public static ModelConfig Load(string modelDir)
     {
-        string path = Path.Combine(modelDir, "config.json");
+        string path = Path.Combine(modelDir, FileName);
         if (!Directory.Exists(modelDir)) throw new LwfInputException($"{modelDir}: model folder not found");
         if (!File.Exists(path)) throw new LwfInputException($"{path}: not found (a model folder needs a Hugging Face config.json)");
         JsonObject json;

@@ -62,6 +62,26 @@ public sealed class CheckpointTests
     }
 
     [Fact]
+    public void The_files_a_model_folder_is_read_from_are_its_config_weights_and_tokenizer_and_nothing_else()
+    {
+        using var model = PretrainedModel.Load(TestPaths.Fixture("llama-tiny"));
+        string sharded = Path.Combine(TestPaths.NewTempDir(), "sharded"), single = Path.Combine(TestPaths.NewTempDir(), "single");
+        PretrainedModel.Save(model, sharded, maxShardBytes: 300_000);
+        PretrainedModel.Save(model, single);
+        foreach (string dir in new[] { sharded, single })
+        {
+            // What a hub folder holds besides: other frameworks' copies of the weights, a README.
+            foreach (string other in new[] { "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "README.md" }) File.WriteAllText(Path.Combine(dir, other), "x");
+            File.WriteAllText(Path.Combine(dir, "vocab.json"), "{}");
+            File.WriteAllText(Path.Combine(dir, "merges.txt"), "");
+        }
+        var shards = Directory.GetFiles(sharded, "model-*-of-*.safetensors").Order(StringComparer.Ordinal).Select(Path.GetFileName);
+        Assert.Equal(["config.json", "model.safetensors.index.json", .. shards, "generation_config.json", "vocab.json", "merges.txt"],
+            PretrainedModel.FilesRead(sharded).Select(Path.GetFileName));
+        Assert.Equal(["config.json", "model.safetensors", "generation_config.json", "vocab.json", "merges.txt"], PretrainedModel.FilesRead(single).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void Bfloat16_weights_save_and_load_as_bfloat16()
     {
         using var model = PretrainedModel.Load(TestPaths.Fixture("gpt2-tiny"), dtype: ScalarType.BFloat16);
