@@ -9,7 +9,8 @@ namespace Lwf.Core.Jobs;
 /// <summary>
 /// trainer_state.json in the Hugging Face Trainer's schema (transformers' TrainerState): global_step, max_steps,
 /// the logging/eval/save intervals, and log_history, one entry every logging_steps learning steps
-/// ({step, epoch, loss, learning_rate}: the mean loss since the previous entry and the rate the step used), one per
+/// ({step, epoch, loss, learning_rate}: the mean loss since the previous entry and, as the Trainer logs it, the rate
+/// after the step's scheduler step), one per
 /// forgetting step ({step, epoch, forget_loss}) and one per evaluation ({step, epoch, eval_SET_METRIC}). Written into
 /// every checkpoint and, with the run's summary entry (train_loss, train_runtime, ...), beside the result. It is
 /// written for the people and tools that read the Trainer's; LWF's own state (samplers, D_U) is lwf_state.json.
@@ -36,7 +37,8 @@ public static class TrainerStateFile
             if (step % spec.LoggingSteps != 0 && i != losses.Count - 1) continue;
             double mean = losses.Skip(from).Take(i + 1 - from).Average(l => l.Loss);
             from = i + 1;
-            double rate = train.LearningRate * LearningRateSchedule.Multiplier(step - 1, train.WarmupSteps, train.Steps, train.Scheduler);
+            // As the Trainer logs it: the scheduler's rate once the step has stepped it (the next step's rate).
+            double rate = train.LearningRate * LearningRateSchedule.Multiplier(step, train.WarmupSteps, train.Steps, train.Scheduler);
             history.Add((step, 0, new JsonObject { ["epoch"] = Epoch(step), ["learning_rate"] = rate, ["loss"] = mean, ["step"] = step }));
         }
         foreach (var point in report.ForgettingLoss.Where(l => l.Step <= globalStep))
