@@ -38,7 +38,12 @@ public static class LwfSiloHost
         var cluster = builder.Configuration.GetSection(LwfClusterOptions.Section).Get<LwfClusterOptions>() ?? new LwfClusterOptions();
         Validate(cluster, certificates is not null);
         var tls = cluster.Tls == ClusterTls.Off ? null : certificates ?? ClusterCertificates.Load(cluster.TlsDirectory!, ClusterRole.Silo);
-        if (tls is not null) builder.Services.AddSingleton(tls);
+        if (tls is not null)
+        {
+            builder.Services.AddSingleton(tls);
+            builder.Services.AddSingleton(SiloCallProof.From(tls));
+        }
+        Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton(builder.Services, TimeProvider.System);
         builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))
             .PostConfigure(o => o.DataRoot = Path.GetFullPath(o.EffectiveDataRoot)) // fixed at start: a later change of directory moves nothing
             .ValidateDataAnnotations().ValidateOnStart();
@@ -64,6 +69,7 @@ public static class LwfSiloHost
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
             silo.AddPlacementDirector<ShardSpreadPlacement, ShardSpreadPlacementDirector>();
             silo.AddIncomingGrainCallFilter<Lwf.Grains.Security.ClientCallFilter>();
+            if (tls is not null) silo.AddOutgoingGrainCallFilter<SiloCallSigner>();
             silo.AddMemoryGrainStorageAsDefault();
             // The strongly consistent directory keeps a grain's entry when the silo holding that part of the
             // directory dies; with the default one, a running trainer could get a second activation.

@@ -5,6 +5,7 @@ using Lwf.Silo;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 using Orleans.Configuration;
 
 namespace Lwf.Grains.Tests;
@@ -48,6 +49,44 @@ public sealed class ClientCallFilterTests
         var deadline = DateTime.UtcNow.AddMinutes(3);
         while (!(status = await trainer.GetStatus()).Phase.IsFinal() && DateTime.UtcNow < deadline) await Task.Delay(200);
         Assert.True(status.Phase == JobPhase.Done, $"{status.Phase}: {status.Message}");
+
+        // The sender a message names is the client's to write (the gateway does not check it): a forger naming a grain,
+        // or a silo's hosted client, is still refused without the silos' proof; a silo's proof passes.
+        var filter = ActivatorUtilities.CreateInstance<ClientCallFilter>(cluster.Silos[0].Services);
+        var prepareMethod = typeof(IShardGrain).GetMethod(nameof(IShardGrain.Prepare))!;
+        var shard = GrainId.Create("shard", "from-outside/0");
+        var siloAddress = cluster.Silos[0].Services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        foreach (var forged in new GrainId?[] { GrainId.Create("trainer", "from-outside"), GrainId.Create("sys.client", "hosted-" + siloAddress.ToParsableString()), null })
+            Assert.True(filter.Refuses(prepareMethod, shard, forged, proof: null), $"{forged} without a proof");
+        var silos = cluster.Silos[0].Services.GetRequiredService<SiloCallProof>();
+        Assert.False(filter.Refuses(prepareMethod, shard, null, silos.Make(shard, prepareMethod, DateTimeOffset.UtcNow)));
+        Assert.True(filter.Refuses(prepareMethod, shard, null, "0.AAAA"));
+        // The client API needs no proof.
+        Assert.False(filter.Refuses(typeof(ITrainerGrain).GetMethod(nameof(ITrainerGrain.GetStatus))!, GrainId.Create("trainer", "x"), null, null));
+    }
+
+    [Fact]
+    public void A_silo_call_proof_holds_for_its_key_target_method_and_time_only()
+    {
+        var (silo, client) = ClusterCertificates.Create("proof");
+        var (otherSilo, otherClient) = ClusterCertificates.Create("other");
+        using var _ = silo; using var __ = client; using var ___ = otherSilo; using var ____ = otherClient;
+        var proof = SiloCallProof.From(silo);
+        var prepare = typeof(IShardGrain).GetMethod(nameof(IShardGrain.Prepare))!;
+        var step = typeof(ICoordinatorGrain).GetMethod(nameof(ICoordinatorGrain.LearningStep))!;
+        var target = GrainId.Create("shard", "job/0");
+        var now = DateTimeOffset.UtcNow;
+        string made = proof.Make(target, prepare, now);
+        Assert.True(proof.Verify(made, target, prepare, now));
+        Assert.True(SiloCallProof.From(silo).Verify(made, target, prepare, now + TimeSpan.FromMinutes(9))); // the same key, a later clock
+        Assert.False(proof.Verify(made, GrainId.Create("shard", "job/1"), prepare, now));
+        Assert.False(proof.Verify(made, target, step, now));
+        Assert.False(proof.Verify(made, target, prepare, now + SiloCallProof.Window + TimeSpan.FromSeconds(2)));
+        Assert.False(SiloCallProof.From(otherSilo).Verify(made, target, prepare, now));
+        foreach (string? bad in new[] { null, "", ".", "x.y", made.Split('.')[0] + ".", made[..^4] + "AAA=", new string('1', 200) })
+            Assert.False(proof.Verify(bad, target, prepare, now), bad);
+        // A client's key proves nothing: it cannot key a proof.
+        Assert.Throws<ArgumentException>(() => SiloCallProof.From(client));
     }
 
     [Fact]

@@ -46,7 +46,17 @@ internal static class JobCommands
                     (onTheCluster, token) = await JobUpload.SendAsync(client, jobId, upload);
                     Console.Error.WriteLine($"uploaded {upload.Manifest.Files.Length} file(s), {upload.Bytes:N0} bytes, from {upload.WorkingDirectory}");
                 }
-                var status = await client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(onTheCluster));
+                JobStatus status;
+                try
+                {
+                    status = await client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(onTheCluster));
+                }
+                catch when (upload is not null)
+                {
+                    // The upload is dropped unless the job was submitted after all (its files are then the job's).
+                    try { await client.GetGrain<IJobUploadGrain>(jobId).Discard(token); } catch (Exception) { }
+                    throw;
+                }
                 if (status.Phase == JobPhase.Failed)
                 {
                     if (upload is not null) await client.GetGrain<IJobUploadGrain>(jobId).Discard(token);

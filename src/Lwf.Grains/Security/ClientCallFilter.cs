@@ -6,25 +6,38 @@ using Orleans.Runtime;
 namespace Lwf.Grains.Security;
 
 /// <summary>
-/// Keeps clients to the client API: a call that comes from a client (a program connected through a gateway) to an
-/// LWF grain method not marked <see cref="ClientApiAttribute"/>, or to the management grain's other methods, is refused before it runs, so that a stranger who can
-/// reach the gateway cannot prepare another job's shards, swap its replicas or read its weights. Calls from grains,
-/// and from the clients hosted inside the cluster's own silos (a trainer's loop runs outside its activation), pass.
+/// Keeps clients to the client API: a call to an LWF grain method not marked <see cref="ClientApiAttribute"/>, or to the
+/// management grain's other methods, runs only when it carries a <see cref="SiloCallProof"/> (every call a silo sends
+/// does: <see cref="SiloCallSigner"/>), so that a program that reaches the gateway with a client's certificate cannot
+/// prepare another job's shards, swap its replicas or read its weights, whatever sender its messages name. With TLS off
+/// there is no silo key to prove anything with, and the sender a call names is taken at its word (a network nothing
+/// else can reach).
 /// </summary>
-public sealed partial class ClientCallFilter(IClusterMembershipService membership, ILogger<ClientCallFilter> logger) : IIncomingGrainCallFilter
+public sealed partial class ClientCallFilter(IClusterMembershipService membership, ILogger<ClientCallFilter> logger, IServiceProvider services, TimeProvider clock)
+    : IIncomingGrainCallFilter
 {
+    private readonly SiloCallProof? _proof = services.GetService(typeof(SiloCallProof)) as SiloCallProof;
+
     /// <summary>Orleans' management grain: what `lwf cluster status` reads, nothing that changes the cluster.</summary>
     private static readonly HashSet<string> ManagementReads = [nameof(IManagementGrain.GetHosts), nameof(IManagementGrain.GetSimpleGrainStatistics)];
 
     public Task Invoke(IIncomingGrainCallContext context)
     {
-        if (context.SourceId is { } source && GrainTypePrefix.IsClient(source) && !IsSilosOwn(source) && !IsClientApi(context.InterfaceMethod))
+        if (Refuses(context.InterfaceMethod, context.TargetId, context.SourceId, RequestContext.Get(SiloCallProof.ContextKey) as string))
         {
             string method = $"{context.InterfaceMethod.DeclaringType?.Name}.{context.InterfaceMethod.Name}";
-            LogRefused(logger, method, source.ToString());
+            LogRefused(logger, method, context.SourceId?.ToString() ?? "unnamed");
             throw new UnauthorizedAccessException($"{method} is not part of the client API: only the cluster's silos call it");
         }
         return context.Invoke();
+    }
+
+    /// <summary>Whether a call is refused: a method outside the client API without a silo's proof (with TLS off: from a client).</summary>
+    public bool Refuses(System.Reflection.MethodInfo method, GrainId target, GrainId? source, string? proof)
+    {
+        if (IsClientApi(method)) return false;
+        if (_proof is not null) return !_proof.Verify(proof, target, method, clock.GetUtcNow());
+        return source is { } s && GrainTypePrefix.IsClient(s) && !IsSilosOwn(s);
     }
 
     /// <summary>

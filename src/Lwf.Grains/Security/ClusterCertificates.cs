@@ -152,6 +152,8 @@ public sealed class ClusterCertificates : IDisposable
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(Authority);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        // A stranger's certificate may name an issuer URL: the handshake must not make the silo fetch it.
+        chain.ChainPolicy.DisableCertificateDownloads = true;
         if (silo) chain.ChainPolicy.ApplicationPolicy.Add(ServerAuth);
         chain.ChainPolicy.ApplicationPolicy.Add(ClientAuth);
         if (!chain.Build(certificate)) return false;

@@ -45,7 +45,7 @@ public static class ClusterTls
     private static void Configure(TlsOptions options, ClusterCertificates certificates, ClusterRole peer)
     {
         options.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
-        // Clients at the gateway too: by default Orleans would let a client in without a certificate.
+        // This end offers its own certificate when it dials out (a client to a gateway, a silo to a silo).
         options.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
         // The chain and the role are checked against the cluster's authority alone; the host name a peer was dialled by
         // is not (silos are dialled by address, and every silo holds the same name).
