@@ -168,6 +168,9 @@ internal static partial class ClusterCommands
             madeSilo.Save(ClusterState.SiloTlsDirectory);
             madeClient.Save(ClusterState.ClientTlsDirectory);
         }
+        // An earlier `lwf cluster up` kept one shared certificate in $LWF_HOME/tls itself: its key opens nothing now.
+        foreach (string file in new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile })
+            File.Delete(Path.Combine(ClusterState.TlsDirectory, file));
     }
 
     /// <summary>Stops the recorded silo processes (SIGTERM, then SIGKILL after 15 s) and forgets them.</summary>
