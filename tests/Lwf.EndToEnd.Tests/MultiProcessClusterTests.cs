@@ -80,6 +80,14 @@ public sealed class MultiProcessClusterTests
             Assert.All(events, e => Assert.Equal(jsonId, e.GetProperty("job").GetString()));
             Assert.Equal(("end", "done"), (events[^1].GetProperty("event").GetString(), events[^1].GetProperty("phase").GetString()));
             Assert.Contains("uploaded 7 file(s)", json.Stderr);
+            // lwf watch --json of a job submitted without --wait: one event per line, each later than the one before.
+            string watched = lwf.Ok("submit", "job.yaml").Trim().Split('\n')[^1];
+            var watch = lwf.Run("watch", watched, "--json");
+            Assert.True(watch.ExitCode == 0, watch.Stdout + watch.Stderr);
+            var watchEvents = watch.Stdout.Trim().Split('\n').Select(line => JsonDocument.Parse(line).RootElement).ToList();
+            var times = watchEvents.Select(e => e.GetProperty("time").GetDateTimeOffset()).ToList();
+            Assert.True(times.Count >= 3 && times.Zip(times.Skip(1)).All(p => p.Second > p.First), watch.Stdout);
+            Assert.Equal(("end", "done"), (watchEvents[^1].GetProperty("event").GetString(), watchEvents[^1].GetProperty("phase").GetString()));
 
             // Over the cluster's cap: refused before a byte is sent, with the cap and its setting.
             string big = Path.Combine(folder, "data", "big.jsonl");
@@ -96,7 +104,7 @@ public sealed class MultiProcessClusterTests
             Assert.Contains($"is outside the folder it is uploaded from (--working-dir) {folder}", escape.Stderr);
             Assert.Single(escape.Stderr.Trim().Split('\n'));
             // Neither refused upload left a job behind.
-            Assert.Equal(2, lwf.Ok("status").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+            Assert.Equal(3, lwf.Ok("status").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         }
         finally
         {
