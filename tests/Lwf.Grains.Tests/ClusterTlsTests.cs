@@ -200,7 +200,7 @@ public sealed class ClusterTlsTests
         using var __ = madeClient;
         made.Save(dir);
         madeClient.Save(clientDir);
-        foreach (string file in new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile })
+        foreach (string file in ClusterCertificates.Files)
             if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, file)));
         using var loaded = ClusterCertificates.Load(dir, ClusterRole.Silo);
         using var loadedClient = ClusterCertificates.Load(clientDir);

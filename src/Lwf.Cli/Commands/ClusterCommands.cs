@@ -40,7 +40,7 @@ internal static partial class ClusterCommands
             if (validity is < 1 or > 3650) throw new LwfInputException($"--days must be within 1..3650, got {validity}");
             string siloDir = Path.Combine(dir, ClusterCertificates.SiloFolder), clientDir = Path.Combine(dir, ClusterCertificates.ClientFolder);
             var existing = new[] { siloDir, clientDir }
-                .SelectMany(d => new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile }.Select(f => Path.Combine(d, f)))
+                .SelectMany(d => ClusterCertificates.Files.Select(f => Path.Combine(d, f)))
                 .Where(File.Exists).ToList();
             if (existing.Count > 0) throw new LwfInputException($"{dir} already holds {string.Join(", ", existing)}: remove them or choose another --out (nothing was written)");
             var (silo, client) = ClusterCertificates.Create(parse.GetValue(name)!, TimeSpan.FromDays(validity));
@@ -169,8 +169,7 @@ internal static partial class ClusterCommands
             madeClient.Save(ClusterState.ClientTlsDirectory);
         }
         // An earlier `lwf cluster up` kept one shared certificate in $LWF_HOME/tls itself: its key opens nothing now.
-        foreach (string file in new[] { ClusterCertificates.AuthorityFile, ClusterCertificates.CertificateFile, ClusterCertificates.KeyFile })
-            File.Delete(Path.Combine(ClusterState.TlsDirectory, file));
+        foreach (string file in ClusterCertificates.Files) File.Delete(Path.Combine(ClusterState.TlsDirectory, file));
     }
 
     /// <summary>Stops the recorded silo processes (SIGTERM, then SIGKILL after 15 s) and forgets them.</summary>

@@ -59,7 +59,8 @@ public sealed class CheckpointStore(string directory, int keep = 2)
     public Checkpoint Save(int step, string job, string jobFingerprint, Action<string> writeFiles)
     {
         System.IO.Directory.CreateDirectory(Directory);
-        if (System.IO.Directory.Exists(PathOf(step)) && !IsOurs(PathOf(step))) throw NotOurs([PathOf(step)]);
+        string target = PathOf(step);
+        if (System.IO.Directory.Exists(target) && !IsOurs(target)) throw NotOurs([target]);
         RemoveStaging();
         string staging = Path.Combine(Directory, $"{StagingPrefix}{step}-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(staging);
@@ -73,7 +74,6 @@ public sealed class CheckpointStore(string directory, int keep = 2)
                 .Select(f => Describe(staging, f)).ToList();
             var manifest = new CheckpointManifest(1, step, job, jobFingerprint, DateTimeOffset.UtcNow, files);
             AtomicFile.WriteText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(manifest, Json));
-            string target = PathOf(step);
             if (System.IO.Directory.Exists(target)) System.IO.Directory.Delete(target, recursive: true);
             System.IO.Directory.Move(staging, target);
             Prune();
@@ -147,9 +147,10 @@ public sealed class CheckpointStore(string directory, int keep = 2)
         if (!System.IO.Directory.Exists(Directory)) return;
         // A checkpoint-N folder of another tool (the Trainer's own) would be deleted here or overwritten by a save
         // of step N: refused before anything is removed.
-        var foreign = Steps().Select(PathOf).Where(d => !IsOurs(d)).ToList();
+        var folders = Steps().Select(PathOf).ToList();
+        var foreign = folders.Where(d => !IsOurs(d)).ToList();
         if (foreign.Count > 0) throw NotOurs(foreign);
-        foreach (int step in Steps()) System.IO.Directory.Delete(PathOf(step), recursive: true);
+        foreach (string folder in folders) System.IO.Directory.Delete(folder, recursive: true);
         RemoveStaging();
     }
 

@@ -40,10 +40,12 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
 
     private bool Submitted => File.Exists(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, TrainerGrain.StateName));
 
+    private LwfInputException Taken() => new($"job id '{JobId}' is taken by a submitted job; submit under another --id");
+
     public ValueTask<string> Begin(UploadManifest manifest)
     {
         if (!JobIds.IsValid(JobId)) throw new LwfInputException($"job id '{JobId}' is not valid: {JobIds.Rule}");
-        if (Submitted) throw new LwfInputException($"job id '{JobId}' is taken by a submitted job; submit under another --id");
+        if (Submitted) throw Taken();
         if (_token is not null && DateTime.UtcNow - _lastCall < IdleHold)
             throw new LwfInputException($"job id '{JobId}' is held by another upload (under way, or uploaded and about to be submitted); submit under another --id");
         var files = manifest.Files ?? [];
@@ -110,7 +112,7 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
         try
         {
             // An id submitted meanwhile (--on-cluster) is that job's: its files are not replaced under it.
-            if (Submitted) throw new LwfInputException($"job id '{JobId}' is taken by a submitted job; submit under another --id");
+            if (Submitted) throw Taken();
             if (sha256 is null || sha256.Length != manifest.Files.Length)
                 throw new LwfInputException($"{sha256?.Length ?? 0} checksums for {manifest.Files.Length} files");
             for (int i = 0; i < manifest.Files.Length; i++)
@@ -151,7 +153,7 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
         if (!JobIds.IsValid(JobId) || !Directory.Exists(JobFolder)) return;
         foreach (var staging in Directory.EnumerateDirectories(JobFolder, StagingPrefix + "*"))
             Directory.Delete(staging, recursive: true);
-        bool submitted = File.Exists(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, TrainerGrain.StateName));
+        bool submitted = Submitted;
         string inputs = InputsFolder(options.Value.CheckpointDirectory, JobId);
         if (!submitted && Directory.Exists(inputs)) Directory.Delete(inputs, recursive: true);
         if (!submitted && !Directory.EnumerateFileSystemEntries(JobFolder).Any()) Directory.Delete(JobFolder);

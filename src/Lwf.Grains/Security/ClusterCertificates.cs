@@ -19,6 +19,9 @@ public sealed class ClusterCertificates : IDisposable
 {
     public const string AuthorityFile = "ca.crt", CertificateFile = "tls.crt", KeyFile = "tls.key";
 
+    /// <summary>The three files of a role's folder.</summary>
+    public static readonly IReadOnlyList<string> Files = [AuthorityFile, CertificateFile, KeyFile];
+
     /// <summary>The subject common names (and DNS names) of the two roles' certificates.</summary>
     public const string SiloName = "lwf-orleans-silo", ClientName = "lwf-orleans-client";
 
