@@ -27,20 +27,21 @@ internal static class BenchCommands
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
         var dtype = CommonOptions.DType();
+        var bf16 = CommonOptions.Bf16();
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8, Description = "sequences per step" };
         var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 128, Description = "tokens per sequence" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 5, Description = "timed steps" };
         var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "untimed warm-up steps" };
         var command = new Command("train", "Time full training steps (forward, backward, AdamW) on random tokens")
         {
-            model, batch, seq, steps, warmup, device, dtype,
+            model, batch, seq, steps, warmup, device, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             int b = parse.GetValue(batch), t = parse.GetValue(seq), timed = parse.GetValue(steps), warm = parse.GetValue(warmup);
             if (b < 1 || t < 2 || timed < 1 || warm < 0) throw new LwfInputException("--batch ≥ 1, --seq ≥ 2, --steps ≥ 1 and --warmup ≥ 0 are needed");
             TorchSharp.torch.random.manual_seed(0);
-            using var lm = CommonOptions.LoadModel(parse, model, device, dtype);
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             if (t > lm.Config.MaxPositions) throw new LwfInputException($"--seq {t} exceeds the model's {lm.Config.MaxPositions} positions");
             var random = new Random(0);
             var records = Enumerable.Range(0, b)
@@ -48,8 +49,8 @@ internal static class BenchCommands
                     Enumerable.Range(0, t).Select(_ => (long)random.Next(lm.Config.VocabSize)).ToArray(),
                     Enumerable.Range(0, t).Select(i => i > 0).ToArray()))
                 .ToList();
-            using var tuner = new FineTuner(lm, new FineTuneOptions { Steps = warm + timed, MicroBatchSize = b, LearningRate = 1e-4 }, 0);
-            Console.WriteLine($"model: {lm.Config.ModelType}, {lm.ParameterCount:N0} parameters, {DTypes.ToConfigName(lm.ComputeDType)}, device {lm.Device}, {TorchSharp.torch.get_num_threads()} threads");
+            using var tuner = new FineTuner(lm, new FineTuneOptions { Steps = warm + timed, MicroBatchSize = b, LearningRate = 1e-4, Bf16 = parse.GetValue(bf16) }, 0);
+            Console.WriteLine($"model: {lm.Config.ModelType}, {lm.ParameterCount:N0} parameters, {DTypes.ToConfigName(lm.WeightDType)} weights{(lm.Autocast.DType is { } ac ? $", {DTypes.ToConfigName(ac)} matrix products" : "")}, device {lm.Device}, {TorchSharp.torch.get_num_threads()} threads");
             Console.WriteLine($"batch {b} × seq {t} = {b * t} tokens per step; {warm} warm-up + {timed} timed steps");
             var seconds = new List<double>();
             for (int i = 0; i < warm + timed; i++)

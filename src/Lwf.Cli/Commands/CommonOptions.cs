@@ -24,10 +24,16 @@ internal static class CommonOptions
         Description = "compute dtype: float32 or bfloat16 (default: the checkpoint's)",
     };
 
-    public static CausalLM LoadModel(ParseResult parse, Option<string> model, Option<string> device, Option<string?> dtype)
+    public static Option<bool> Bf16() => new("--bf16")
+    {
+        Description = "bf16 mixed precision, the Trainer's bf16=True: float32 master weights and AdamW state, bfloat16 matrix products and attention",
+    };
+
+    public static CausalLM LoadModel(ParseResult parse, Option<string> model, Option<string> device, Option<string?> dtype, Option<bool>? bf16 = null)
     {
         var dtypeName = parse.GetValue(dtype);
         return PretrainedModel.Load(parse.GetValue(model)!, Devices.Resolve(parse.GetValue(device)!),
-            dtypeName is null ? null : DTypes.FromConfigName(dtypeName));
+            dtypeName is null ? null : DTypes.FromConfigName(dtypeName),
+            autocast: bf16 is not null && parse.GetValue(bf16) ? TorchSharp.torch.ScalarType.BFloat16 : null);
     }
 }

@@ -16,6 +16,7 @@ internal static class FinetuneCommand
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
         var dtype = CommonOptions.DType();
+        var bf16 = CommonOptions.Bf16();
         var data = new Option<string>("--data") { Description = "JSONL training records", Required = true };
         var output = new Option<string>("--out") { Description = "folder for the fine-tuned model (Hugging Face format)", Required = true };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 100, Description = "optimizer steps" };
@@ -35,7 +36,7 @@ internal static class FinetuneCommand
         var skipBad = new Option<bool>("--skip-bad-lines") { Description = "skip and count malformed JSONL lines instead of stopping" };
         var command = new Command("finetune", "Fine-tune a model on a JSONL dataset in this process")
         {
-            model, data, output, steps, lr, batch, accumulation, warmup, scheduler, weightDecay, clip, seed, maxLength, skipBad, device, dtype,
+            model, data, output, steps, lr, batch, accumulation, warmup, scheduler, weightDecay, clip, seed, maxLength, skipBad, device, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -44,12 +45,12 @@ internal static class FinetuneCommand
                 Steps = parse.GetValue(steps), LearningRate = parse.GetValue(lr), MicroBatchSize = parse.GetValue(batch),
                 GradientAccumulation = parse.GetValue(accumulation), WarmupSteps = parse.GetValue(warmup), Scheduler = SnakeCaseEnum.Parse<LearningRateScheduler>(parse.GetValue(scheduler)!)
                     ?? throw new Lwf.Core.LwfInputException($"--lr-scheduler-type must be one of {SnakeCaseEnum.Names<LearningRateScheduler>()}, got '{parse.GetValue(scheduler)}'"),
-                WeightDecay = parse.GetValue(weightDecay), MaxGradNorm = parse.GetValue(clip), Seed = parse.GetValue(seed),
+                WeightDecay = parse.GetValue(weightDecay), MaxGradNorm = parse.GetValue(clip), Seed = parse.GetValue(seed), Bf16 = parse.GetValue(bf16),
             };
             options.Validate();
             string modelDir = parse.GetValue(model)!;
             TorchSharp.torch.random.manual_seed(options.Seed);
-            using var lm = CommonOptions.LoadModel(parse, model, device, dtype);
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             var encoder = new RecordEncoder(TextTokenizer.Load(modelDir, lm.Config), lm.Config, parse.GetValue(maxLength));
             var dataset = JsonlDataset.Load(parse.GetValue(data)!, encoder, parse.GetValue(skipBad));
             if (dataset.SkippedLines.Count > 0)

@@ -29,7 +29,7 @@ internal static class ModelCommands
             var c = lm.Config;
             Console.WriteLine($"architecture: {c.Json["architectures"]?[0]?.GetValue<string>() ?? c.ModelType} ({c.ModelType})");
             Console.WriteLine($"parameters: {lm.ParameterCount:N0}");
-            Console.WriteLine($"dtype: {DTypes.ToConfigName(lm.ComputeDType)}");
+            Console.WriteLine($"dtype: {DTypes.ToConfigName(lm.WeightDType)}");
             Console.WriteLine($"layers: {c.NumLayers}, hidden: {c.HiddenSize}, heads: {c.NumHeads} (key-value heads: {c.NumKeyValueHeads}), head dim: {c.HeadDim}");
             Console.WriteLine($"vocabulary: {c.VocabSize}, positions: {c.MaxPositions}, tied embeddings: {(c.TieWordEmbeddings ? "yes" : "no")}");
             Console.WriteLine($"weights: {(PretrainedModel.HasWeights(dir) ? "loaded from the folder" : "none in the folder (randomly initialised)")}");

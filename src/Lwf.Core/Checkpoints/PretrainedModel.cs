@@ -26,7 +26,9 @@ public static class PretrainedModel
 
     private static readonly object InitializationLock = new();
 
-    public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null, long initSeed = 0)
+    /// <param name="autocast">Mixed precision: the matrix products run in this dtype over float32 master weights
+    /// (whatever dtype the checkpoint stores); null computes in the weights' dtype.</param>
+    public static CausalLM Load(string dir, Device? device = null, ScalarType? dtype = null, long initSeed = 0, ScalarType? autocast = null)
     {
         var config = ModelConfig.Load(dir);
         // Sizes each in range can still multiply into terabytes: refused before libtorch is asked for them.
@@ -35,7 +37,8 @@ public static class PretrainedModel
         if (parameters > MaxParameters)
             throw new LwfInputException($"{Path.Combine(dir, "config.json")}: the config describes about {parameters:G3} parameters; the limit is {MaxParameters:G3}");
         var model = CausalLM.Create(config);
-        model.to(dtype ?? config.DType);
+        model.to(dtype ?? (autocast is null ? config.DType : ScalarType.Float32));
+        if (autocast is { } compute) model.Autocast.Enable(compute, model.WeightDType);
         var files = WeightFiles(dir);
         // Initialisation draws from the process's global generator: replicas made at once in one process (an
         // embedded cluster) must not interleave their draws, or their "same" random weights differ.
@@ -182,7 +185,7 @@ public static class PretrainedModel
         RequireFinite(model);
         WriteWeights(model, dir, maxShardBytes);
         var indented = new JsonSerializerOptions { WriteIndented = true };
-        AtomicFile.WriteText(Path.Combine(dir, "config.json"), model.Config.ToJson(model.ComputeDType).ToJsonString(indented));
+        AtomicFile.WriteText(Path.Combine(dir, "config.json"), model.Config.ToJson(model.WeightDType).ToJsonString(indented));
         if (companionsFrom is not null)
             foreach (var name in CompanionFiles)
             {

@@ -148,11 +148,9 @@ public sealed record JobSpec
             GradientAccumulation = train.Int("gradient_accumulation_steps") ?? defaults.GradientAccumulation,
             MaxGradNorm = train.Double("max_grad_norm") ?? defaults.MaxGradNorm,
             GradientPrecision = train.Enum<GradientPrecision>("gradient_precision") ?? defaults.GradientPrecision,
+            Bf16 = train.Bool("bf16") ?? defaults.Bf16,
             Seed = seed,
         };
-        if (train.Bool("bf16") == true)
-            throw new LwfInputException($"{train.Where("bf16")}: 'train.bf16': bf16 mixed precision (float32 master weights) is not available yet; " +
-                "remove the key to train in the model's dtype");
         var saveStrategy = train.Enum<SaveStrategy>("save_strategy") ?? SaveStrategy.Steps;
         var checkpointSettings = new CheckpointSettings(train.Int("save_steps") ?? 100, train.Int("save_total_limit") ?? 2, saveStrategy == SaveStrategy.Steps);
         int evalSteps = train.Int("eval_steps") ?? 0;

@@ -14,6 +14,9 @@ public abstract class CausalLM : nn.Module
 
     protected CausalLM(string name, ModelConfig config) : base(name) => Config = config;
 
+    /// <summary>Mixed precision: off unless a trainer turns it on (see <see cref="Models.Autocast"/>); every layer reads this one.</summary>
+    public Autocast Autocast { get; } = new();
+
     /// <summary>
     /// inputIds [B,T] int64; attentionMask [B, past+T] (1 = token, 0 = padding) or null for no padding;
     /// positionIds [B,T] or null for past..past+T-1; cache holds keys and values of earlier positions.
@@ -72,7 +75,11 @@ public abstract class CausalLM : nn.Module
     /// <summary>Fills every parameter the way transformers initialises a fresh model.</summary>
     public abstract void InitializeWeights(long seed);
 
-    public ScalarType ComputeDType => parameters().First().dtype;
+    /// <summary>The weights' dtype: the master copy under mixed precision, and what a checkpoint stores.</summary>
+    public ScalarType WeightDType => parameters().First().dtype;
+
+    /// <summary>The dtype the matrix products and attention run in.</summary>
+    public ScalarType ComputeDType => Autocast.DType ?? WeightDType;
 
     public Device Device => parameters().First().device;
 

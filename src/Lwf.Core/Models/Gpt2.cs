@@ -14,18 +14,20 @@ public sealed class Conv1D : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
+    private readonly Autocast _autocast;
 
-    public Conv1D(long inFeatures, long outFeatures) : base(nameof(Conv1D))
+    public Conv1D(long inFeatures, long outFeatures, Autocast autocast) : base(nameof(Conv1D))
     {
         weight = new Parameter(empty(inFeatures, outFeatures));
         bias = new Parameter(zeros(outFeatures));
+        _autocast = autocast;
         RegisterComponents();
     }
 
     public Tensor Weight => weight;
     public Tensor Bias => bias;
 
-    public override Tensor forward(Tensor x) => addmm(bias, x.reshape(-1, x.shape[^1]), weight, 1, 1).view([.. x.shape[..^1], weight.shape[1]]);
+    public override Tensor forward(Tensor x) => _autocast.AddMm(bias, x.reshape(-1, x.shape[^1]), weight).view([.. x.shape[..^1], weight.shape[1]]);
 }
 
 public sealed class Gpt2Attention : nn.Module
@@ -33,11 +35,13 @@ public sealed class Gpt2Attention : nn.Module
     private readonly Conv1D c_attn;
     private readonly Conv1D c_proj;
     private readonly int _heads, _layer;
+    private readonly Autocast _autocast;
 
-    public Gpt2Attention(ModelConfig config, int layer) : base(nameof(Gpt2Attention))
+    public Gpt2Attention(ModelConfig config, int layer, Autocast autocast) : base(nameof(Gpt2Attention))
     {
-        c_attn = new Conv1D(config.HiddenSize, 3 * config.HiddenSize);
-        c_proj = new Conv1D(config.HiddenSize, config.HiddenSize);
+        c_attn = new Conv1D(config.HiddenSize, 3 * config.HiddenSize, autocast);
+        c_proj = new Conv1D(config.HiddenSize, config.HiddenSize, autocast);
+        _autocast = autocast;
         _heads = config.NumHeads;
         _layer = layer;
         RegisterComponents();
@@ -54,7 +58,7 @@ public sealed class Gpt2Attention : nn.Module
         var k = qkv[1].view(b, t, _heads, d).transpose(1, 2);
         var v = qkv[2].view(b, t, _heads, d).transpose(1, 2);
         if (cache is not null) (k, v) = cache.Append(_layer, k, v); // [B,H,S,D]
-        var y = Layers.Attend(q, k, v, bias).transpose(1, 2).contiguous().view(b, t, c);
+        var y = _autocast.Attend(q, k, v, bias).transpose(1, 2).contiguous().view(b, t, c);
         return c_proj.forward(y);
     }
 }
@@ -65,10 +69,10 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
     private readonly Conv1D c_proj;
     private readonly string _activation;
 
-    public Gpt2Mlp(ModelConfig config) : base(nameof(Gpt2Mlp))
+    public Gpt2Mlp(ModelConfig config, Autocast autocast) : base(nameof(Gpt2Mlp))
     {
-        c_fc = new Conv1D(config.HiddenSize, config.IntermediateSize);
-        c_proj = new Conv1D(config.IntermediateSize, config.HiddenSize);
+        c_fc = new Conv1D(config.HiddenSize, config.IntermediateSize, autocast);
+        c_proj = new Conv1D(config.IntermediateSize, config.HiddenSize, autocast);
         _activation = config.Activation;
         RegisterComponents();
     }
@@ -86,12 +90,12 @@ public sealed class Gpt2Block : nn.Module
     private readonly LayerNorm ln_2;
     private readonly Gpt2Mlp mlp;
 
-    public Gpt2Block(ModelConfig config, int layer) : base(nameof(Gpt2Block))
+    public Gpt2Block(ModelConfig config, int layer, Autocast autocast) : base(nameof(Gpt2Block))
     {
         ln_1 = nn.LayerNorm(config.HiddenSize, config.NormEps);
-        attn = new Gpt2Attention(config, layer);
+        attn = new Gpt2Attention(config, layer, autocast);
         ln_2 = nn.LayerNorm(config.HiddenSize, config.NormEps);
-        mlp = new Gpt2Mlp(config);
+        mlp = new Gpt2Mlp(config, autocast);
         RegisterComponents();
     }
 
@@ -112,11 +116,11 @@ public sealed class Gpt2Model : nn.Module
     private readonly ModuleList<Gpt2Block> h;
     private readonly LayerNorm ln_f;
 
-    public Gpt2Model(ModelConfig config) : base(nameof(Gpt2Model))
+    public Gpt2Model(ModelConfig config, Autocast autocast) : base(nameof(Gpt2Model))
     {
         wte = nn.Embedding(config.VocabSize, config.HiddenSize);
         wpe = nn.Embedding(config.MaxPositions, config.HiddenSize);
-        h = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new Gpt2Block(config, i)).ToArray());
+        h = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new Gpt2Block(config, i, autocast)).ToArray());
         ln_f = nn.LayerNorm(config.HiddenSize, config.NormEps);
         RegisterComponents();
     }
@@ -140,7 +144,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
 
     public Gpt2LMHeadModel(ModelConfig config) : base(nameof(Gpt2LMHeadModel), config)
     {
-        transformer = new Gpt2Model(config);
+        transformer = new Gpt2Model(config, Autocast);
         if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
         RegisterComponents();
     }
@@ -149,7 +153,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
         transformer.forward(inputIds, positionIds, bias, cache);                                           // [B,T,C]
 
     protected override Tensor Head(Tensor hidden) =>
-        lm_head is null ? matmul(hidden, transformer.TokenEmbedding.t()) : lm_head.forward(hidden);        // [...,V]
+        lm_head is null ? Autocast.MatMul(hidden, transformer.TokenEmbedding.t()) : Autocast.Linear(lm_head, hidden);        // [...,V]
 
     public override void InitializeWeights(long seed)
     {

@@ -63,9 +63,11 @@ public sealed class LlamaAttention : nn.Module
 {
     private readonly Linear q_proj, k_proj, v_proj, o_proj;
     private readonly int _heads, _kvHeads, _headDim, _layer;
+    private readonly Autocast _autocast;
 
-    public LlamaAttention(ModelConfig config, int layer) : base(nameof(LlamaAttention))
+    public LlamaAttention(ModelConfig config, int layer, Autocast autocast) : base(nameof(LlamaAttention))
     {
+        _autocast = autocast;
         _heads = config.NumHeads; _kvHeads = config.NumKeyValueHeads; _headDim = config.HeadDim; _layer = layer;
         q_proj = nn.Linear(config.HiddenSize, _heads * _headDim, hasBias: config.AttentionBias);
         k_proj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: config.AttentionBias);
@@ -77,14 +79,14 @@ public sealed class LlamaAttention : nn.Module
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? bias, KvCache? cache)
     {
         long b = x.shape[0], t = x.shape[1];
-        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);   // [B,H,T,D]
-        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // [B,KV,T,D]
-        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        var q = _autocast.Linear(q_proj, x).view(b, t, _heads, _headDim).transpose(1, 2);   // [B,H,T,D]
+        var k = _autocast.Linear(k_proj, x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // [B,KV,T,D]
+        var v = _autocast.Linear(v_proj, x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
         if (cache is not null) (k, v) = cache.Append(_layer, k, v);              // [B,KV,S,D]
-        var y = Layers.Attend(q, k, v, bias).transpose(1, 2).contiguous().view(b, t, _heads * _headDim);
-        return o_proj.forward(y);
+        var y = _autocast.Attend(q, k, v, bias).transpose(1, 2).contiguous().view(b, t, _heads * _headDim);
+        return _autocast.Linear(o_proj, y);
     }
 }
 
@@ -92,9 +94,11 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
     private readonly Linear gate_proj, up_proj, down_proj;
     private readonly string _activation;
+    private readonly Autocast _autocast;
 
-    public LlamaMlp(ModelConfig config) : base(nameof(LlamaMlp))
+    public LlamaMlp(ModelConfig config, Autocast autocast) : base(nameof(LlamaMlp))
     {
+        _autocast = autocast;
         gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: config.MlpBias);
         up_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: config.MlpBias);
         down_proj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: config.MlpBias);
@@ -104,7 +108,7 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 
     // SwiGLU: down(act(gate(x)) ⊙ up(x))
     public override Tensor forward(Tensor x) =>
-        down_proj.forward(Layers.Activate(_activation, gate_proj.forward(x)) * up_proj.forward(x));
+        _autocast.Linear(down_proj, Layers.Activate(_activation, _autocast.Linear(gate_proj, x)) * _autocast.Linear(up_proj, x));
 }
 
 public sealed class LlamaDecoderLayer : nn.Module
@@ -114,12 +118,12 @@ public sealed class LlamaDecoderLayer : nn.Module
     private readonly RmsNorm post_attention_layernorm;
     private readonly LlamaMlp mlp;
 
-    public LlamaDecoderLayer(ModelConfig config, int layer) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(ModelConfig config, int layer, Autocast autocast) : base(nameof(LlamaDecoderLayer))
     {
         input_layernorm = new RmsNorm(config.HiddenSize, config.NormEps);
-        self_attn = new LlamaAttention(config, layer);
+        self_attn = new LlamaAttention(config, layer, autocast);
         post_attention_layernorm = new RmsNorm(config.HiddenSize, config.NormEps);
-        mlp = new LlamaMlp(config);
+        mlp = new LlamaMlp(config, autocast);
         RegisterComponents();
     }
 
@@ -137,10 +141,10 @@ public sealed class LlamaModel : nn.Module
     private readonly RmsNorm norm;
     private readonly RotaryEmbedding rotary_emb;
 
-    public LlamaModel(ModelConfig config) : base(nameof(LlamaModel))
+    public LlamaModel(ModelConfig config, Autocast autocast) : base(nameof(LlamaModel))
     {
         embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new LlamaDecoderLayer(config, i)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(i => new LlamaDecoderLayer(config, i, autocast)).ToArray());
         norm = new RmsNorm(config.HiddenSize, config.NormEps);
         rotary_emb = new RotaryEmbedding(config);
         RegisterComponents();
@@ -164,7 +168,7 @@ public sealed class LlamaForCausalLM : CausalLM
 
     public LlamaForCausalLM(ModelConfig config) : base(nameof(LlamaForCausalLM), config)
     {
-        model = new LlamaModel(config);
+        model = new LlamaModel(config, Autocast);
         if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
         RegisterComponents();
     }
@@ -173,7 +177,7 @@ public sealed class LlamaForCausalLM : CausalLM
         model.forward(inputIds, positionIds, bias, cache);                                           // [B,T,C]
 
     protected override Tensor Head(Tensor hidden) =>
-        lm_head is null ? matmul(hidden, model.TokenEmbedding.t()) : lm_head.forward(hidden);        // [...,V]
+        lm_head is null ? Autocast.MatMul(hidden, model.TokenEmbedding.t()) : Autocast.Linear(lm_head, hidden);        // [...,V]
 
     public override void InitializeWeights(long seed)
     {

@@ -23,6 +23,15 @@ public sealed record FineTuneOptions
     /// <summary>What the step's gradient is summed in (float32 .grad as PyTorch; float64 to check layouts against one process).</summary>
     public GradientPrecision GradientPrecision { get; init; } = GradientPrecision.Float32;
 
+    /// <summary>
+    /// bf16 mixed precision (the Trainer's bf16=True, PyTorch's autocast): float32 master weights, AdamW moments and
+    /// gradient sums; matrix products and attention in bfloat16.
+    /// </summary>
+    public bool Bf16 { get; init; }
+
+    /// <summary>The dtype the model's matrix products are cast to; null: none (the weights' dtype).</summary>
+    public TorchSharp.torch.ScalarType? Autocast => Bf16 ? TorchSharp.torch.ScalarType.BFloat16 : null;
+
     public int GlobalBatchSize => MicroBatchSize * GradientAccumulation;
 
     public void Validate()

@@ -147,12 +147,19 @@ public sealed class HuggingFaceNamesTests
     }
 
     [Fact]
-    public void Bf16_true_is_refused_until_mixed_precision_exists()
+    public void Bf16_is_the_trainers_mixed_precision_switch_and_off_by_default()
     {
-        string path = JobFiles.Write(TestPaths.NewTempDir(), train: "  bf16: true");
-        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(path));
-        Assert.StartsWith(path + ":", error.Message);
-        Assert.Contains("'train.bf16'", error.Message);
+        string dir = TestPaths.NewTempDir();
+        var on = JobSpec.Load(JobFiles.Write(dir, train: "  bf16: true"));
+        Assert.True(on.Train.Bf16);
+        Assert.Equal(TorchSharp.torch.ScalarType.BFloat16, on.Train.Autocast);
+        var off = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir()));
+        Assert.False(off.Train.Bf16);
+        Assert.Null(off.Train.Autocast);
+        string bad = JobFiles.Write(TestPaths.NewTempDir(), train: "  bf16: yes please");
+        var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(bad));
+        Assert.StartsWith(bad + ":", error.Message);
+        Assert.Contains("bf16", error.Message);
     }
 
     /// <summary>transformers' TrainerState fields and the JSON types they take (trainer_callback.py).</summary>
