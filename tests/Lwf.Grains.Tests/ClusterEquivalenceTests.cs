@@ -71,6 +71,29 @@ public sealed class ClusterEquivalenceTests
             File.ReadAllBytes(Path.Combine(distributed, "model", "model.safetensors")));
     }
 
+    /// <summary>
+    /// bf16 mixed precision on the cluster: every step's replica check (float32 masters hashed on every silo) passes,
+    /// and with float64 sums of one-record micro-batches the result is the one-process bf16 run's, byte for byte.
+    /// </summary>
+    [Fact]
+    public async Task A_bf16_job_on_2_silos_keeps_equal_float32_masters_and_ends_with_the_weights_of_one_process()
+    {
+        string dir = Repo.NewTempDir(), job = System.IO.Path.Combine(dir, "tiny-bf16.yaml");
+        File.WriteAllText(job, File.ReadAllText(TinyJob).Replace("../../", Repo.Root + "/").Replace("\ntrain:\n", "\ntrain:\n  bf16: true\n"));
+        Assert.True(JobSpec.Load(job).Train.Bf16);
+        string single = Repo.NewTempDir();
+        new LwfJobRunner(JobSpec.Load(job)).Run(single);
+
+        string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
+        await using (var cluster = await LocalCluster.StartAsync(2, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "2", ["Lwf:ReplicaCheckEvery"] = "1" }))
+            await RunOnCluster(cluster, "tiny-bf16", job, distributed);
+        Assert.Equal(File.ReadAllText(System.IO.Path.Combine(single, "selfgen.jsonl")), File.ReadAllText(System.IO.Path.Combine(distributed, "selfgen.jsonl")));
+        Assert.Equal(File.ReadAllBytes(System.IO.Path.Combine(single, "model", "model.safetensors")),
+            File.ReadAllBytes(System.IO.Path.Combine(distributed, "model", "model.safetensors")));
+        using var weights = Lwf.Core.Checkpoints.SafeTensorsFile.Open(System.IO.Path.Combine(distributed, "model", "model.safetensors"));
+        Assert.All(weights.Entries.Values, e => Assert.Equal("F32", e.DType));
+    }
+
     [Fact]
     public async Task Replicas_whose_weights_were_made_to_differ_fail_the_job_naming_the_step_and_the_replicas()
     {

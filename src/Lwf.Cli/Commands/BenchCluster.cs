@@ -26,16 +26,18 @@ internal static class BenchCluster
         var micro = new Option<int>("--micro") { DefaultValueFactory = _ => 2, Description = "records per micro-batch" };
         var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 128, Description = "tokens per record" };
         var processes = new Option<bool>("--processes") { Description = "also run on `lwf cluster up` silo processes and report each silo's peak RSS" };
+        var bf16 = CommonOptions.Bf16();
+        var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the job's device on every run: cpu or cuda" };
         var command = new Command("cluster", "The same job through `lwf train` and an N-silo cluster: tokens/s and peak RSS side by side")
         {
-            model, silos, steps, warmup, batch, micro, seq, processes,
+            model, silos, steps, warmup, batch, micro, seq, processes, bf16, device,
         };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(model)!, parse.GetValue(silos), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(batch),
-            parse.GetValue(micro), parse.GetValue(seq), parse.GetValue(processes))));
+            parse.GetValue(micro), parse.GetValue(seq), parse.GetValue(processes), parse.GetValue(bf16), parse.GetValue(device)!)));
         return command;
     }
 
-    private static int Run(string model, int silos, int steps, int warmup, int batch, int micro, int seq, bool processes)
+    private static int Run(string model, int silos, int steps, int warmup, int batch, int micro, int seq, bool processes, bool bf16, string device)
     {
         if (silos < 1 || warmup < 0 || steps <= warmup || batch < 1 || micro < 1 || batch % micro != 0 || seq < 2)
             throw new LwfInputException("--silos ≥ 1, 0 ≤ --warmup < --steps, --batch ≥ 1 a multiple of --micro, and --seq ≥ 2 are needed");
@@ -46,15 +48,16 @@ internal static class BenchCluster
         Directory.CreateDirectory(work);
         try
         {
-            string job = WriteJob(work, model, vocab, steps, batch, micro, seq);
-            Console.WriteLine($"job: {Path.GetFileName(model)}, {steps} steps × {batch} records × {seq} tokens (micro-batches of {micro}), no forgetting, no evaluation; " +
+            string job = WriteJob(work, model, vocab, steps, batch, micro, seq, bf16, device);
+            Console.WriteLine($"job: {Path.GetFileName(model)}, {steps} steps × {batch} records × {seq} tokens (micro-batches of {micro}), no forgetting, no evaluation, " +
+                $"{(bf16 ? "bf16 mixed precision" : "float32")} on {device}; " +
                 $"tokens/s: median over the steps after the first {warmup}");
             var single = Measure("lwf train", ["train", job, "--out", Path.Combine(work, "train")], Path.Combine(work, "train"), warmup);
             Console.WriteLine($"lwf train:                 {single.TokensPerSecond,8:F1} tokens/s   peak RSS {Gib(single.PeakRss):F2} GiB");
-            var embedded = Measure($"lwf run --silos {silos}", ["run", job, "--out", Path.Combine(work, "run"), "--silos", silos.ToString()], Path.Combine(work, "run"), warmup);
+            var embedded = Measure($"lwf run --silos {silos}", ["run", job, "--out", Path.Combine(work, "run"), "--silos", silos.ToString(), "--device", device], Path.Combine(work, "run"), warmup);
             Console.WriteLine($"embedded {silos}-silo cluster: {embedded.TokensPerSecond,8:F1} tokens/s = {embedded.TokensPerSecond / single.TokensPerSecond:F2} × lwf train   " +
                 $"peak RSS {Gib(embedded.PeakRss):F2} GiB = {(double)embedded.PeakRss / single.PeakRss:F2} × lwf train ({silos} replicas in one process)");
-            if (processes) OnSiloProcesses(job, work, silos, warmup, single);
+            if (processes) OnSiloProcesses(job, work, silos, warmup, single, device);
             return 0;
         }
         finally
@@ -63,7 +66,7 @@ internal static class BenchCluster
         }
     }
 
-    private static string WriteJob(string work, string model, int vocab, int steps, int batch, int micro, int seq)
+    private static string WriteJob(string work, string model, int vocab, int steps, int batch, int micro, int seq, bool bf16, string device)
     {
         var random = new Random(0);
         File.WriteAllLines(Path.Combine(work, "records.jsonl"), Enumerable.Range(0, batch * steps).Select(_ =>
@@ -73,6 +76,7 @@ internal static class BenchCluster
             name: bench-cluster
             model: {model}
             max_length: {seq}
+            device: {device}
             data:
               learn_train: records.jsonl
             train:
@@ -84,6 +88,7 @@ internal static class BenchCluster
               per_device_train_batch_size: {micro}
               gradient_accumulation_steps: {batch / micro}
               save_steps: 0
+              bf16: {(bf16 ? "true" : "false")}
             forgetting:
               schedule: none
             """);
@@ -110,13 +115,13 @@ internal static class BenchCluster
     private static double TokensPerSecond(LwfReport report, int warmup) =>
         BenchCommands.Median(report.StepTimes.Skip(warmup).Select(s => s.InputTokens / s.Seconds).ToList());
 
-    private static void OnSiloProcesses(string job, string work, int silos, int warmup, Measured single)
+    private static void OnSiloProcesses(string job, string work, int silos, int warmup, Measured single, string device)
     {
         string previousHome = Environment.GetEnvironmentVariable("LWF_HOME") ?? "";
         Environment.SetEnvironmentVariable("LWF_HOME", Path.Combine(work, "home"));
         try
         {
-            var state = ClusterCommands.StartSilos(silos, "cpu", Path.Combine(work, "checkpoints"), null);
+            var state = ClusterCommands.StartSilos(silos, device, Path.Combine(work, "checkpoints"), null);
             var lwf = typeof(BenchCluster).Assembly.Location;
             var submit = Process.Start(new ProcessStartInfo("dotnet", [lwf, "submit", "--on-cluster", job, "--id", "bench"]) { RedirectStandardOutput = true, UseShellExecute = false })!;
             submit.WaitForExit();

@@ -32,9 +32,10 @@ internal static class BenchCommands
         var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 128, Description = "tokens per sequence" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 5, Description = "timed steps" };
         var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "untimed warm-up steps" };
+        var peak = new Option<double?>("--peak-tflops") { Description = "the device's dense peak in TFLOP/s (H200 bf16: 989), to print the MFU" };
         var command = new Command("train", "Time full training steps (forward, backward, AdamW) on random tokens")
         {
-            model, batch, seq, steps, warmup, device, dtype, bf16,
+            model, batch, seq, steps, warmup, device, dtype, bf16, peak,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -65,6 +66,9 @@ internal static class BenchCommands
             double median = Median(seconds);
             Console.WriteLine($"median step: {median:F3}s");
             Console.WriteLine($"tokens/s (median): {b * t / median:F1}");
+            // nanoGPT's estimate (PaLM appendix B): 6 FLOPs per parameter per token, plus attention's 12·layers·width·seq.
+            double teraflops = b * t / median * (6.0 * lm.ParameterCount + 12.0 * lm.Config.NumLayers * lm.Config.HiddenSize * t) / 1e12;
+            Console.WriteLine($"model TFLOP/s: {teraflops:F2}" + (parse.GetValue(peak) is { } p ? $"; MFU {teraflops / p:P1} of {p:G}" : ""));
             Console.WriteLine($"peak memory (process RSS): {PeakResidentBytes() / (1024.0 * 1024 * 1024):F2} GiB");
             return 0;
         }));

@@ -13,6 +13,7 @@ internal static class GenerateCommand
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
         var dtype = CommonOptions.DType();
+        var bf16 = CommonOptions.Bf16();
         var prompt = new Option<string?>("--prompt") { Description = "prompt text (needs a tokenizer)" };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "prompt token ids, comma-separated: 1,2,3" };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens to generate at most", Required = true };
@@ -24,7 +25,7 @@ internal static class GenerateCommand
         var noCache = new Option<bool>("--no-cache") { Description = "recompute the whole sequence each step (no KV cache)" };
         var command = new Command("generate", "Generate tokens from a prompt")
         {
-            model, prompt, promptIds, maxNew, greedy, temperature, topP, topK, seed, noCache, device, dtype,
+            model, prompt, promptIds, maxNew, greedy, temperature, topP, topK, seed, noCache, device, dtype, bf16,
         };
         command.Validators.Add(result =>
         {
@@ -36,7 +37,7 @@ internal static class GenerateCommand
         });
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
-            using var lm = CommonOptions.LoadModel(parse, model, device, dtype);
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             var tokenizer = TextTokenizer.Load(parse.GetValue(model)!, lm.Config);
             long[] ids;
             if (parse.GetValue(promptIds) is { } text)

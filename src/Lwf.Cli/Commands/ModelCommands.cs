@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace Lwf.Cli.Commands;
 
-/// <summary>`lwf model info` and `lwf model logits`.</summary>
+/// <summary>`lwf model info`, `lwf model logits` and `lwf model export`.</summary>
 internal static class ModelCommands
 {
     public static Command Build()
@@ -15,6 +15,7 @@ internal static class ModelCommands
         var command = new Command("model", "Inspect a model and run it on token ids");
         command.Subcommands.Add(Info());
         command.Subcommands.Add(Logits());
+        command.Subcommands.Add(Export());
         return command;
     }
 
@@ -43,12 +44,13 @@ internal static class ModelCommands
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
         var dtype = CommonOptions.DType();
+        var bf16 = CommonOptions.Bf16();
         var input = new Option<string>("--input") { Description = "safetensors with int64 input_ids [B,T] and optional attention_mask [B,T]", Required = true };
         var output = new Option<string>("--out") { Description = "safetensors to write: float32 logits [B,T,V] and seq_loss [B]", Required = true };
-        var command = new Command("logits", "Run the model on token ids; write logits and per-row loss") { model, input, output, device, dtype };
+        var command = new Command("logits", "Run the model on token ids; write logits and per-row loss") { model, input, output, device, dtype, bf16 };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
-            using var lm = CommonOptions.LoadModel(parse, model, device, dtype);
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             string inPath = parse.GetValue(input)!;
             using var file = SafeTensorsFile.Open(inPath);
             if (!file.Entries.ContainsKey("input_ids")) throw new LwfInputException($"{inPath}: no tensor named 'input_ids'");
@@ -69,6 +71,32 @@ internal static class ModelCommands
             var seqLoss = TokenLoss.PerRowMean(logits, ids.to(dev), targetMask);
             SafeTensorsFile.Write(parse.GetValue(output)!, [("logits", logits), ("seq_loss", seqLoss)]);
             Console.WriteLine($"wrote logits [{string.Join(",", logits.shape)}] and seq_loss [{seqLoss.shape[0]}] to {parse.GetValue(output)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>
+    /// A trained model (float32 masters after a bf16 mixed-precision run) written in the dtype asked for, as
+    /// <c>model.to(torch.bfloat16).save_pretrained(out)</c> would: config.json says the new dtype.
+    /// </summary>
+    private static Command Export()
+    {
+        var model = CommonOptions.Model();
+        var output = new Option<string>("--out") { Description = "folder to write (must not exist, or be empty)", Required = true };
+        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16", Required = true };
+        var command = new Command("export", "Write a model folder in another dtype (Hugging Face format, tokenizer files along)") { model, output, dtype };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            string from = Path.GetFullPath(parse.GetValue(model)!), to = Path.GetFullPath(parse.GetValue(output)!);
+            // The write replaces its target folder whole: never one that holds anything (the model itself, above all).
+            if (Directory.Exists(to) && Directory.EnumerateFileSystemEntries(to).Any())
+                throw new LwfInputException($"{to}: --out exists and is not empty; export writes a new folder");
+            if (File.Exists(to)) throw new LwfInputException($"{to}: --out is a file; export writes a folder");
+            var target = DTypes.FromConfigName(parse.GetValue(dtype)!);
+            using var lm = PretrainedModel.Load(from, dtype: target);
+            PretrainedModel.Save(lm, to, companionsFrom: from);
+            Console.WriteLine($"wrote {to}: {lm.ParameterCount:N0} parameters in {DTypes.ToConfigName(target)}");
             return 0;
         }));
         return command;

@@ -66,6 +66,7 @@ public static class TextGenerator
         using var generator = options.Greedy ? null : new torch.Generator((ulong)options.Seed, device);
         using var cache = options.UseCache ? new KvCache(model.Config.NumLayers) : null;
         using var _ = no_grad();
+        using var weightCasts = model.Autocast.CacheWeights();
 
         var sequence = tensor(ids, [rows, longest], ScalarType.Int64).to(device).DetachFromDisposeScope();
         var attention = tensor(mask, [rows, longest], ScalarType.Int64).to(device).DetachFromDisposeScope();

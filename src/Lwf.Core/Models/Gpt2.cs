@@ -153,7 +153,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
         transformer.forward(inputIds, positionIds, bias, cache);                                           // [B,T,C]
 
     protected override Tensor Head(Tensor hidden) =>
-        lm_head is null ? Autocast.MatMul(hidden, transformer.TokenEmbedding.t()) : Autocast.Linear(lm_head, hidden);        // [...,V]
+        lm_head is null ? Autocast.TiedHead(hidden, transformer.TokenEmbedding) : Autocast.Linear(lm_head, hidden);        // [...,V]
 
     public override void InitializeWeights(long seed)
     {

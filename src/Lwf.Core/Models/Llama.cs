@@ -177,7 +177,7 @@ public sealed class LlamaForCausalLM : CausalLM
         model.forward(inputIds, positionIds, bias, cache);                                           // [B,T,C]
 
     protected override Tensor Head(Tensor hidden) =>
-        lm_head is null ? Autocast.MatMul(hidden, model.TokenEmbedding.t()) : Autocast.Linear(lm_head, hidden);        // [...,V]
+        lm_head is null ? Autocast.TiedHead(hidden, model.TokenEmbedding) : Autocast.Linear(lm_head, hidden);        // [...,V]
 
     public override void InitializeWeights(long seed)
     {

@@ -38,6 +38,28 @@ public sealed class CliReferenceTests
     }
 
     [Fact]
+    public void Model_export_writes_the_dtype_asked_for_and_never_into_a_folder_that_holds_anything()
+    {
+        using var reference = new Reference("gpt2-tiny");
+        string dir = TestPaths.NewTempDir(), exported = Path.Combine(dir, "bf16");
+        var (code, stdout, stderr) = TestPaths.RunLwf("model", "export", "--model", reference.Dir, "--out", exported, "--dtype", "bfloat16");
+        Assert.True(code == 0, stdout + stderr);
+        using (var file = SafeTensorsFile.Open(Path.Combine(exported, PretrainedModel.WeightsFile)))
+            Assert.All(file.Entries.Values, e => Assert.Equal("BF16", e.DType));
+        Assert.Contains("\"dtype\": \"bfloat16\"", File.ReadAllText(Path.Combine(exported, "config.json")));
+        using (var lm = PretrainedModel.Load(exported))
+        using (TorchSharp.torch.no_grad())
+            Assert.True(Reference.MaxAbsDiff(lm.Forward(reference["input_ids"], reference["attention_mask"]), reference["logits"]) <= 1.0 / 32);
+
+        // An existing folder with anything in it (here: the model itself) is refused and left as it was.
+        var before = File.ReadAllBytes(Path.Combine(reference.Dir, PretrainedModel.WeightsFile));
+        (code, _, stderr) = TestPaths.RunLwf("model", "export", "--model", reference.Dir, "--out", reference.Dir, "--dtype", "bfloat16");
+        Assert.Equal(2, code);
+        Assert.Contains("--out exists and is not empty", stderr);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(reference.Dir, PretrainedModel.WeightsFile)));
+    }
+
+    [Fact]
     public void Model_info_names_architecture_parameters_and_dtype()
     {
         var (code, stdout, _) = TestPaths.RunLwf("model", "info", "--model", TestPaths.Fixture("llama-tiny"));

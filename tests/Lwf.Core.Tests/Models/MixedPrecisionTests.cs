@@ -84,6 +84,42 @@ public sealed class MixedPrecisionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Generation_casts_each_weight_once_and_gives_the_tokens_of_casting_every_step()
+    {
+        using var reference = new Reference("gpt2-tiny");
+        using var lm = PretrainedModel.Load(reference.Dir, autocast: ScalarType.BFloat16);
+        var ids = reference["input_ids"];
+        using (no_grad())
+        {
+            var uncached = lm.Forward(ids);
+            using (lm.Autocast.CacheWeights())
+            {
+                var first = lm.Forward(ids);
+                // Per layer c_attn, attn.c_proj, c_fc and mlp.c_proj, weight and bias: 8 × 2 layers, and the tied head.
+                Assert.Equal(17, lm.Autocast.CachedWeights);
+                var second = lm.Forward(ids);
+                Assert.Equal(17, lm.Autocast.CachedWeights);
+                Assert.Equal(0, Reference.MaxAbsDiff(first, uncached));
+                Assert.Equal(0, Reference.MaxAbsDiff(second, uncached));
+            }
+            Assert.Equal(0, lm.Autocast.CachedWeights);
+        }
+        // Where gradients flow the casts are never kept (a kept cast would cut the weights off from their gradient).
+        using (lm.Autocast.CacheWeights())
+        {
+            lm.Forward(ids).sum().backward();
+            Assert.Equal(0, lm.Autocast.CachedWeights);
+        }
+        Assert.All(lm.parameters().Where(p => p.dim() >= 2), p => Assert.NotNull(p.grad));
+
+        var prompt = reference.Row("greedy_prompt", 0);
+        var options = new Lwf.Core.Generation.GenerationOptions { MaxNewTokens = 12, Greedy = true, UseCache = true };
+        var cached = Lwf.Core.Generation.TextGenerator.Generate(lm, [prompt], options)[0];
+        var recomputed = Lwf.Core.Generation.TextGenerator.Generate(lm, [prompt], options with { UseCache = false })[0];
+        Assert.Equal(recomputed, cached);
+    }
+
+    [Fact]
     public void Mixed_precision_refuses_weights_that_are_not_float32()
     {
         var error = Assert.Throws<LwfInputException>(() => PretrainedModel.Load(TestPaths.Fixture("gpt2-tiny"), dtype: ScalarType.BFloat16, autocast: ScalarType.BFloat16));
