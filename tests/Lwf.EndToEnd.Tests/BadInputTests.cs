@@ -73,7 +73,7 @@ public sealed class BadInputTests
         new("an unknown key", JobAppend("colour: blue"), "colour"),
         new("a mistyped key", JobLine("forget_every: 3", "forget_evey: 3"), "forget_evey"),
         new("a name from before the Hugging Face names", JobLine("learning_rate: 3.0e-3", "learningRate: 3.0e-3"), "'train.learningRate' was renamed to 'train.learning_rate'"),
-        new("bf16 asked for", JobLine("max_steps: 12", "max_steps: 12\n  bf16: true"), "train.bf16"),
+        new("bf16 that is neither true nor false", JobLine("max_steps: 12", "max_steps: 12\n  bf16: sometimes"), "train.bf16"),
         new("an integer that is a word", JobLine("max_steps: 12", "max_steps: twelve"), "train.max_steps"),
         new("a NaN learning rate", JobLine("learning_rate: 3.0e-3", "learning_rate: NaN"), "learning_rate"),
         new("a learning rate of 5", JobLine("learning_rate: 3.0e-3", "learning_rate: 5"), "learning rate"),
@@ -150,6 +150,8 @@ public sealed class BadInputTests
         new("a mistyped command", _ => { }, "trian", TrainArgs: ["trian", "{job}", "--out", "{out}"], Submit: false),
         new("a learning-rate schedule transformers has not", _ => { }, "--lr-scheduler-type",
             TrainArgs: ["finetune", "--model", "{out}", "--data", "{job}", "--out", "{out}", "--lr-scheduler-type", "bogus"], Submit: false),
+        new("bf16 mixed precision over weights loaded in bf16", _ => { }, "float32 master weights",
+            TrainArgs: ["finetune", "--model", "{dir}/model", "--data", "{dir}/learn-train.jsonl", "--out", "{out}", "--bf16", "--dtype", "bfloat16"], Submit: false),
         new("a gateway port of 99999", _ => { }, "99999", TrainArgs: ["submit", "{job}", "--gateway", "127.0.0.1:99999"], Submit: false),
         new("a gateway nobody listens on", _ => { }, "127.0.0.1:9", TrainArgs: ["submit", "{job}", "--gateway", "127.0.0.1:9"], Submit: false),
     ];
@@ -219,7 +221,7 @@ public sealed class BadInputTests
                 File.WriteAllText(Path.Combine(outDir, "notes.txt"), "mine");
                 File.WriteAllText(Path.Combine(outDir, "checkpoint-4", "manifest.json"), "{}");
                 var before = Snapshot(dir, outDir);
-                var args = (c.TrainArgs ?? ["train", "{job}", "--out", "{out}"]).Select(a => a.Replace("{job}", Job(dir)).Replace("{out}", outDir)).ToArray();
+                var args = (c.TrainArgs ?? ["train", "{job}", "--out", "{out}"]).Select(a => a.Replace("{job}", Job(dir)).Replace("{out}", outDir).Replace("{dir}", dir)).ToArray();
                 try
                 {
                     AssertOneClearError(lwf.Run(args), c, string.Join(' ', args.Take(1)));

@@ -120,6 +120,19 @@ public sealed class MixedPrecisionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_bf16_checkpoint_trained_in_mixed_precision_gets_float32_masters()
+    {
+        string bf16 = Path.Combine(TestPaths.NewTempDir(), "bf16");
+        using (var stored = PretrainedModel.Load(TestPaths.Fixture("llama-tiny"), dtype: ScalarType.BFloat16))
+            PretrainedModel.Save(stored, bf16);
+        using var lm = PretrainedModel.Load(bf16, autocast: ScalarType.BFloat16);
+        Assert.Equal(ScalarType.Float32, lm.WeightDType);
+        Assert.Equal(ScalarType.BFloat16, lm.ComputeDType);
+        using var plain = PretrainedModel.Load(bf16);
+        Assert.Equal(ScalarType.BFloat16, plain.WeightDType);
+    }
+
+    [Fact]
     public void Mixed_precision_refuses_weights_that_are_not_float32()
     {
         var error = Assert.Throws<LwfInputException>(() => PretrainedModel.Load(TestPaths.Fixture("gpt2-tiny"), dtype: ScalarType.BFloat16, autocast: ScalarType.BFloat16));
