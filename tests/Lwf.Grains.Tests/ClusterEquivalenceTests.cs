@@ -73,7 +73,8 @@ public sealed class ClusterEquivalenceTests
 
     /// <summary>
     /// bf16 mixed precision on the cluster: every step's replica check (float32 masters hashed on every silo) passes,
-    /// and with float64 sums of one-record micro-batches the result is the one-process bf16 run's, byte for byte.
+    /// with float32 gradients on the ring as with float64 sums; with float64 sums of one-record micro-batches the
+    /// result is the one-process bf16 run's, byte for byte, and not the float32 run's.
     /// </summary>
     [Fact]
     public async Task A_bf16_job_on_2_silos_keeps_equal_float32_masters_and_ends_with_the_weights_of_one_process()
@@ -85,13 +86,22 @@ public sealed class ClusterEquivalenceTests
         new LwfJobRunner(JobSpec.Load(job)).Run(single);
 
         string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
+        string float32Sums = System.IO.Path.Combine(dir, "tiny-bf16-float32-sums.yaml");
+        File.WriteAllText(float32Sums, File.ReadAllText(job).Replace("gradient_precision: float64", "gradient_precision: float32"));
         await using (var cluster = await LocalCluster.StartAsync(2, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "2", ["Lwf:ReplicaCheckEvery"] = "1" }))
+        {
             await RunOnCluster(cluster, "tiny-bf16", job, distributed);
+            await RunOnCluster(cluster, "tiny-bf16-float32-sums", float32Sums, Repo.NewTempDir());
+        }
         Assert.Equal(File.ReadAllText(System.IO.Path.Combine(single, "selfgen.jsonl")), File.ReadAllText(System.IO.Path.Combine(distributed, "selfgen.jsonl")));
         Assert.Equal(File.ReadAllBytes(System.IO.Path.Combine(single, "model", "model.safetensors")),
             File.ReadAllBytes(System.IO.Path.Combine(distributed, "model", "model.safetensors")));
         using var weights = Lwf.Core.Checkpoints.SafeTensorsFile.Open(System.IO.Path.Combine(distributed, "model", "model.safetensors"));
         Assert.All(weights.Entries.Values, e => Assert.Equal("F32", e.DType));
+        string float32 = Repo.NewTempDir();
+        new LwfJobRunner(JobSpec.Load(TinyJob)).Run(float32);
+        Assert.NotEqual(File.ReadAllBytes(System.IO.Path.Combine(float32, "model", "model.safetensors")),
+            File.ReadAllBytes(System.IO.Path.Combine(distributed, "model", "model.safetensors")));
     }
 
     [Fact]

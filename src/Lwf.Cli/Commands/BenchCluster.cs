@@ -27,7 +27,7 @@ internal static class BenchCluster
         var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 128, Description = "tokens per record" };
         var processes = new Option<bool>("--processes") { Description = "also run on `lwf cluster up` silo processes and report each silo's peak RSS" };
         var bf16 = CommonOptions.Bf16();
-        var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the job's device on every run: cpu or cuda" };
+        var device = CommonOptions.Device();
         var command = new Command("cluster", "The same job through `lwf train` and an N-silo cluster: tokens/s and peak RSS side by side")
         {
             model, silos, steps, warmup, batch, micro, seq, processes, bf16, device,
@@ -41,6 +41,7 @@ internal static class BenchCluster
     {
         if (silos < 1 || warmup < 0 || steps <= warmup || batch < 1 || micro < 1 || batch % micro != 0 || seq < 2)
             throw new LwfInputException("--silos ≥ 1, 0 ≤ --warmup < --steps, --batch ≥ 1 a multiple of --micro, and --seq ≥ 2 are needed");
+        Lwf.Core.Models.Devices.Resolve(device); // a device this machine lacks is refused here, not by a child process
         model = Path.GetFullPath(model);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "config.json")))!;
         int vocab = (int)config["vocab_size"]!;

@@ -41,6 +41,7 @@ internal static class BenchCommands
         {
             int b = parse.GetValue(batch), t = parse.GetValue(seq), timed = parse.GetValue(steps), warm = parse.GetValue(warmup);
             if (b < 1 || t < 2 || timed < 1 || warm < 0) throw new LwfInputException("--batch ≥ 1, --seq ≥ 2, --steps ≥ 1 and --warmup ≥ 0 are needed");
+            if (parse.GetValue(peak) is <= 0) throw new LwfInputException("--peak-tflops must be positive (the device's dense peak in TFLOP/s)");
             TorchSharp.torch.random.manual_seed(0);
             using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             if (t > lm.Config.MaxPositions) throw new LwfInputException($"--seq {t} exceeds the model's {lm.Config.MaxPositions} positions");

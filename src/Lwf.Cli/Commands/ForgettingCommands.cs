@@ -20,6 +20,8 @@ internal static class ForgettingCommands
     {
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
+        var dtype = CommonOptions.DType();
+        var bf16 = CommonOptions.Bf16();
         var prompts = new Option<string>("--prompts") { Description = "forgetting-task prompts, JSONL {prompt} / {text} / {input_ids}", Required = true };
         var output = new Option<string>("--out") { Description = "JSONL of {prompt, response, source, input_ids, loss_mask}", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32, Description = "tokens per answer at most" };
@@ -31,11 +33,11 @@ internal static class ForgettingCommands
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "prompts per greedy batch" };
         var command = new Command("selfgen", "Let the base model answer the forgetting task's prompts")
         {
-            model, prompts, output, maxNew, temperature, topP, topK, seed, samples, batch, device,
+            model, prompts, output, maxNew, temperature, topP, topK, seed, samples, batch, device, dtype, bf16, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
-            using var lm = CommonOptions.LoadModel(parse, model, device, CommonOptions.DType());
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             var tokenizer = TextTokenizer.Load(parse.GetValue(model)!, lm.Config);
             var encoder = new RecordEncoder(tokenizer, lm.Config);
             var loaded = SelfGeneration.LoadPrompts(parse.GetValue(prompts)!, encoder);
@@ -66,6 +68,8 @@ internal static class ForgettingCommands
     {
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
+        var dtype = CommonOptions.DType();
+        var bf16 = CommonOptions.Bf16();
         var data = new Option<string>("--data") { Description = "learning-task records (JSONL)", Required = true };
         var output = new Option<string>("--out") { Description = "safetensors: float32 fisher.NAME and grad_mean.NAME, count in the metadata", Required = true };
         var variant = new Option<FisherVariant>("--variant") { DefaultValueFactory = _ => FisherVariant.Empirical, Description = "empirical (data labels) or model (labels sampled from the model)" };
@@ -74,11 +78,11 @@ internal static class ForgettingCommands
         var maxLength = MaxLength();
         var command = new Command("fisher", "Diagonal Fisher and mean gradient over learning records")
         {
-            model, data, output, variant, records, seed, maxLength, device,
+            model, data, output, variant, records, seed, maxLength, device, dtype, bf16, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
-            using var lm = CommonOptions.LoadModel(parse, model, device, CommonOptions.DType());
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             var encoder = new RecordEncoder(TextTokenizer.Load(parse.GetValue(model)!, lm.Config), lm.Config, parse.GetValue(maxLength));
             var all = JsonlDataset.Load(parse.GetValue(data)!, encoder).Records;
             int n = parse.GetValue(records);
@@ -100,6 +104,8 @@ internal static class ForgettingCommands
     {
         var model = CommonOptions.Model();
         var device = CommonOptions.Device();
+        var dtype = CommonOptions.DType();
+        var bf16 = CommonOptions.Bf16();
         var fisher = new Option<string?>("--fisher") { Description = "Fisher file from `lwf fisher` (needed by the fisher and inverse scorers)" };
         var data = new Option<string>("--data") { Description = "self-generated samples (JSONL)", Required = true };
         var output = new Option<string>("--out") { Description = "JSONL: each input record with its forget_confidence, in input order", Required = true };
@@ -108,14 +114,14 @@ internal static class ForgettingCommands
         var maxLength = MaxLength();
         var command = new Command("confidence", "Score self-generated samples for forgetting")
         {
-            model, fisher, data, output, scorer, seed, maxLength, device,
+            model, fisher, data, output, scorer, seed, maxLength, device, dtype, bf16, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             var kind = parse.GetValue(scorer);
             if (kind is ForgettingScorer.Fisher or ForgettingScorer.Inverse && parse.GetValue(fisher) is null)
                 throw new LwfInputException($"--scorer {kind.ToString().ToLowerInvariant()} needs --fisher F.safetensors (from `lwf fisher`)");
-            using var lm = CommonOptions.LoadModel(parse, model, device, CommonOptions.DType());
+            using var lm = CommonOptions.LoadModel(parse, model, device, dtype, bf16);
             var encoder = new RecordEncoder(TextTokenizer.Load(parse.GetValue(model)!, lm.Config), lm.Config, parse.GetValue(maxLength));
             string path = parse.GetValue(data)!;
             // One pass: each line kept as written (echoed back with its score) and as token ids.

@@ -27,8 +27,9 @@ public sealed class Autocast
         if (weights != ScalarType.Float32)
             throw new LwfInputException($"bf16 mixed precision keeps float32 master weights, but the model is loaded in {Checkpoints.DTypes.ToConfigName(weights)} " +
                 "(--dtype): leave --dtype out, or drop bf16 to train in the model's dtype");
-        if (dtype is not (ScalarType.BFloat16 or ScalarType.Float16))
-            throw new LwfInputException($"autocast computes in bfloat16 or float16, not {dtype}");
+        // float16 would need a loss scaler (its range underflows small gradients); bf16 has float32's range.
+        if (dtype != ScalarType.BFloat16)
+            throw new LwfInputException($"mixed precision computes in bfloat16, not {dtype} (float16 needs a loss scaler, which is not built)");
         DType = dtype;
     }
 
@@ -67,7 +68,7 @@ public sealed class Autocast
 
     private Tensor Weight(Tensor weight)
     {
-        if (_weights is null || DType is null || weight.dtype == DType || is_grad_enabled()) return Cast(weight);
+        if (_weights is null || DType is null || weight.dtype != ScalarType.Float32 || is_grad_enabled()) return Cast(weight);
         var key = (weight.storage<float>().data_ptr(), $"{weight.storage_offset()}:{string.Join(",", weight.shape)}");
         if (!_weights.TryGetValue(key, out var cast))
             _weights[key] = cast = weight.detach().to(DType.Value).DetachFromDisposeScope();

@@ -29,7 +29,7 @@ public sealed class TrainingReplica : IDisposable
     {
         Spec = spec;
         TorchSharp.torch.random.manual_seed(spec.Seed);
-        Model = PretrainedModel.Load(resume is null ? spec.Model : resume.Directory, device, initSeed: spec.Seed, autocast: spec.Train.Autocast);
+        Model = PretrainedModel.Load(resume is null ? spec.Model : resume.Directory, device, initSeed: spec.Seed, autocast: spec.Train.AutocastDType);
         Tokenizer = TextTokenizer.Load(spec.Model, Model.Config);
         Encoder = new RecordEncoder(Tokenizer, Model.Config, spec.MaxLength);
         PadId = Model.Config.PaddingId;

@@ -30,7 +30,7 @@ public sealed record FineTuneOptions
     public bool Bf16 { get; init; }
 
     /// <summary>The dtype the model's matrix products are cast to; null: none (the weights' dtype).</summary>
-    public TorchSharp.torch.ScalarType? Autocast => Bf16 ? TorchSharp.torch.ScalarType.BFloat16 : null;
+    public TorchSharp.torch.ScalarType? AutocastDType => Bf16 ? TorchSharp.torch.ScalarType.BFloat16 : null;
 
     public int GlobalBatchSize => MicroBatchSize * GradientAccumulation;
 

@@ -25,6 +25,10 @@ public sealed class FineTuner : IDisposable
     public FineTuner(CausalLM model, FineTuneOptions options, long padId)
     {
         options.Validate();
+        // The model computes as it was loaded: a bf16 job's options on a model without autocast would train in float32 unseen.
+        if (options.AutocastDType != model.Autocast.DType)
+            throw new InvalidOperationException($"the options ask for {(options.Bf16 ? "bf16 mixed precision" : "no autocast")}, " +
+                $"but the model computes in {model.ComputeDType}: load it with autocast: {options.AutocastDType?.ToString() ?? "null"}");
         _model = model;
         _options = options;
         _padId = padId;

@@ -152,10 +152,10 @@ public sealed class HuggingFaceNamesTests
         string dir = TestPaths.NewTempDir();
         var on = JobSpec.Load(JobFiles.Write(dir, train: "  bf16: true"));
         Assert.True(on.Train.Bf16);
-        Assert.Equal(TorchSharp.torch.ScalarType.BFloat16, on.Train.Autocast);
+        Assert.Equal(TorchSharp.torch.ScalarType.BFloat16, on.Train.AutocastDType);
         var off = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir()));
         Assert.False(off.Train.Bf16);
-        Assert.Null(off.Train.Autocast);
+        Assert.Null(off.Train.AutocastDType);
         string bad = JobFiles.Write(TestPaths.NewTempDir(), train: "  bf16: yes please");
         var error = Assert.Throws<LwfInputException>(() => JobSpec.Load(bad));
         Assert.StartsWith(bad + ":", error.Message);
