@@ -33,7 +33,7 @@ internal static class ForgettingCommands
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "prompts per greedy batch" };
         var command = new Command("selfgen", "Let the base model answer the forgetting task's prompts")
         {
-            model, prompts, output, maxNew, temperature, topP, topK, seed, samples, batch, device, dtype, bf16, dtype, bf16,
+            model, prompts, output, maxNew, temperature, topP, topK, seed, samples, batch, device, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -78,7 +78,7 @@ internal static class ForgettingCommands
         var maxLength = MaxLength();
         var command = new Command("fisher", "Diagonal Fisher and mean gradient over learning records")
         {
-            model, data, output, variant, records, seed, maxLength, device, dtype, bf16, dtype, bf16,
+            model, data, output, variant, records, seed, maxLength, device, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -114,7 +114,7 @@ internal static class ForgettingCommands
         var maxLength = MaxLength();
         var command = new Command("confidence", "Score self-generated samples for forgetting")
         {
-            model, fisher, data, output, scorer, seed, maxLength, device, dtype, bf16, dtype, bf16,
+            model, fisher, data, output, scorer, seed, maxLength, device, dtype, bf16,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {

@@ -67,16 +67,8 @@ public sealed class MixedPrecisionTests(ITestOutputHelper output)
         using var reference = new Reference(name);
         using var lm = PretrainedModel.Load(reference.Dir, autocast: ScalarType.BFloat16);
         using var estimate = FisherReferenceTests.LearningFisher(lm, reference);
-        double worst = 0;
-        foreach (var n in estimate.Names)
-            foreach (var (prefix, ours) in new[] { ("fisher.", estimate.Fisher(n)), ("grad_mean.", estimate.GradMean(n)) })
-            {
-                Assert.Equal(ScalarType.Float32, ours.dtype);
-                var theirs = reference[prefix + n];
-                double error = Reference.MaxAbsDiff(ours, theirs) / theirs.abs().max().item<float>();
-                worst = Math.Max(worst, error);
-                Assert.True(error <= 5e-2, $"{prefix}{n}: max error {error:E3} of the largest entry > 5 %");
-            }
+        Assert.All(estimate.Names, n => Assert.Equal((ScalarType.Float32, ScalarType.Float32), (estimate.Fisher(n).dtype, estimate.GradMean(n).dtype)));
+        double worst = FisherReferenceTests.AssertMatchesReference(reference, estimate.Fisher, estimate.GradMean, estimate.Names, tolerance: 5e-2);
         var scores = ForgettingConfidence.Score(lm, FisherReferenceTests.Rows(reference, "forget_ids"), ForgettingScorer.Fisher, estimate);
         var expected = reference["forget_confidence"].data<float>().ToArray();
         double worstFc = Enumerable.Range(0, expected.Length).Max(i => Math.Abs(scores[i] - expected[i]) / Math.Abs(expected[i]));
