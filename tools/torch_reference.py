@@ -5,6 +5,12 @@ transformers needed), reading a Hugging Face model folder (config.json + model.s
   logits  DIR --input reference.safetensors --out F.safetensors [--bf16]
       float32 logits [B,T,V] for the input_ids / attention_mask of --input; --bf16 runs the forward under
       torch.autocast(bfloat16) as `bf16=True` does in the Trainer (weights stay float32).
+  mixed   DIR --input reference.safetensors --out F.safetensors [--alpha 0.2] [--beta 0.1] [--prompt 4]
+      the gradient of one LWF learning step (DESIGN.md §1.5): the fixture's learn_ids as learning records (loss on
+      tokens 1..), its forget_ids as forgetting records (loss on the response, tokens --prompt..), in one mean over
+      every loss token: (Σ learning NLL + Σ forgetting terms) / (all loss tokens), the forgetting terms −α·NLL (ga),
+      α·½(log|V| − H)² (me) or α·(2/β)·softplus(β·(log π − log π_ref)) per record (npo; π_ref written to the output).
+      Writes grad.{vanilla,ga,me,npo}.NAME and npo_reference [rows].
   bench   DIR --batch 8 --seq 512 --steps 10 --warmup 3 [--bf16] [--device cuda] [--peak-tflops 989]
       the step `lwf bench train` times (forward, backward, clip to norm 1, AdamW lr 1e-4) on random tokens:
       prints the median step, tokens/s and, with --peak-tflops, the MFU, in the same lines as `lwf bench train`.
@@ -201,6 +207,50 @@ def logits_command(a):
     print(f"wrote logits {list(logits.shape)} ({'bf16 autocast' if a.bf16 else 'float32'}, torch {torch.__version__}) to {a.out}")
 
 
+def token_terms(model, ids, loss_from):
+    """Per-token NLL [B,T-1], entropy gap ½(log|V| − H)² [B,T-1] and the loss mask [B,T-1] (targets at positions ≥ loss_from)."""
+    logits = model(ids, causal_mask(None, ids.shape[1], ids.device)).float()
+    logp = F.log_softmax(logits[:, :-1], dim=-1)
+    nll = -logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    gap = 0.5 * (math.log(logits.shape[-1]) - entropy) ** 2
+    positions = torch.arange(1, ids.shape[1])[None, :].expand(ids.shape[0], -1)
+    return nll, gap, (positions >= max(1, loss_from)).float()
+
+
+def mixed_command(a):
+    model = load(a.model).eval()
+    ref = read_safetensors(a.input)
+    learn, forget = ref["learn_ids"], ref["forget_ids"]
+    names = list(model.p.keys())
+    out = {}
+    with torch.no_grad():
+        nll, _, mask = token_terms(model, forget, a.prompt)
+        # π_ref: the current likelihood moved by a different amount per record, so NPO's weights 2σ(β·ratio) differ from 1.
+        reference = -(nll * mask).sum(1) + torch.tensor([-2.0, 0.5, 3.0])[: forget.shape[0]]
+    out["npo_reference"] = reference.float()
+    for kind in ("vanilla", "ga", "me", "npo"):
+        model.zero_grad(set_to_none=True)
+        l_nll, _, l_mask = token_terms(model, learn, 1)
+        numerator = (l_nll * l_mask).sum()
+        tokens = l_mask.sum()
+        if kind != "vanilla":
+            f_nll, f_gap, f_mask = token_terms(model, forget, a.prompt)
+            if kind == "ga":
+                numerator = numerator - a.alpha * (f_nll * f_mask).sum()
+            elif kind == "me":
+                numerator = numerator + a.alpha * (f_gap * f_mask).sum()
+            else:
+                ratio = -(f_nll * f_mask).sum(1) - reference
+                numerator = numerator + a.alpha * (2 / a.beta) * F.softplus(a.beta * ratio).sum()
+            tokens = tokens + f_mask.sum()
+        (numerator / tokens).backward()
+        for name in names:
+            out[f"grad.{kind}.{name}"] = model.p[name].grad.detach().float().clone()
+    write_safetensors(a.out, out)
+    print(f"wrote {len(out)} tensors (α {a.alpha}, β {a.beta}, prompt {a.prompt}, torch {torch.__version__}) to {a.out}")
+
+
 def bench_command(a):
     device = torch.device(a.device)
     torch.manual_seed(0)
@@ -253,6 +303,13 @@ def main():
     lg.add_argument("--input", required=True)
     lg.add_argument("--out", required=True)
     lg.add_argument("--bf16", action="store_true")
+    mx = sub.add_parser("mixed")
+    mx.add_argument("model")
+    mx.add_argument("--input", required=True)
+    mx.add_argument("--out", required=True)
+    mx.add_argument("--alpha", type=float, default=0.2)
+    mx.add_argument("--beta", type=float, default=0.1)
+    mx.add_argument("--prompt", type=int, default=4)
     bn = sub.add_parser("bench")
     bn.add_argument("model")
     bn.add_argument("--batch", type=int, default=8)
@@ -264,7 +321,7 @@ def main():
     bn.add_argument("--fused", action="store_true", help="fused AdamW on CUDA")
     bn.add_argument("--peak-tflops", type=float, default=None, help="the device's dense peak, for MFU (H200 bf16: 989)")
     a = ap.parse_args()
-    (logits_command if a.command == "logits" else bench_command)(a)
+    {"logits": logits_command, "mixed": mixed_command, "bench": bench_command}[a.command](a)
 
 
 if __name__ == "__main__":

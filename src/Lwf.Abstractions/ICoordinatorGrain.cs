@@ -16,10 +16,11 @@ public interface ICoordinatorGrain : IGrainWithStringKey
 
     ValueTask<ShardScores> Score();
 
-    /// <summary>One learning step on every replica; with <paramref name="checkReplicas"/>, the replicas' weight hashes are compared after it.</summary>
-    ValueTask<StepOutcome> LearningStep(int[] recordIndices, bool checkReplicas);
-
-    ValueTask<ReducedTotals> ForgettingStep(int[] sampleIndices);
+    /// <summary>
+    /// One learning step on every replica over these learning records and these samples as forgetting records (one loss
+    /// mean, one optimiser); with <paramref name="checkReplicas"/>, the replicas' weight hashes are compared after it.
+    /// </summary>
+    ValueTask<StepOutcome> LearningStep(int[] recordIndices, int[] sampleIndices, bool checkReplicas);
 
     ValueTask<EvalOutcome[]> Evaluate();
 

@@ -15,14 +15,17 @@ public interface IShardGrain : IGrainWithStringKey
 
     ValueTask<ShardScores> Score();
 
-    /// <summary>Adds this shard's part of the operation (its records among the indices) into its silo replica's pending sums.</summary>
-    ValueTask<int> Accumulate(string operationId, WorkKind kind, int[] indices);
+    /// <summary>
+    /// Adds this shard's part of the operation (its records among <paramref name="indices"/>, then its samples among
+    /// <paramref name="sampleIndices"/> as forgetting records) into its silo replica's pending sums.
+    /// </summary>
+    ValueTask<int> Accumulate(string operationId, WorkKind kind, int[] indices, int[] sampleIndices);
 
     /// <summary>As the silo's lead shard: runs the silo's shards in order, then the ring all-reduce; applies nothing yet.</summary>
     ValueTask<ReducedTotals> Reduce(SiloWork work);
 
-    /// <summary>As the silo's lead shard: applies the reduced step (learning or forgetting) on the silo's replica.</summary>
-    ValueTask<StepOutcome> Apply(string operationId, WorkKind kind);
+    /// <summary>As the silo's lead shard: applies the reduced step on the silo's replica.</summary>
+    ValueTask<StepOutcome> Apply(string operationId);
 
     /// <summary>A hash of the silo replica's weights (replicas that stayed equal give the same).</summary>
     ValueTask<string> WeightsHash();

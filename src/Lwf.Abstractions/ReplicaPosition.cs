@@ -1,8 +1,7 @@
 namespace Lwf.Abstractions;
 
-/// <summary>Learning and forgetting steps a replica has taken and whether it holds F: replicas that agree hold the same state.</summary>
+/// <summary>Learning steps a replica has taken and whether it holds F: replicas that agree hold the same state.</summary>
 [GenerateSerializer, Immutable]
 public sealed record ReplicaPosition(
     [property: Id(0)] int LearningSteps,
-    [property: Id(1)] int ForgettingSteps,
-    [property: Id(2)] bool HasFisher);
+    [property: Id(1)] bool HasFisher);

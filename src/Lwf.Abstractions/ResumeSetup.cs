@@ -9,5 +9,4 @@ namespace Lwf.Abstractions;
 public sealed record ResumeSetup(
     [property: Id(0)] string? Directory,
     [property: Id(1)] int LearningSteps,
-    [property: Id(2)] int ForgettingSteps,
-    [property: Id(3)] bool HasFisher);
+    [property: Id(2)] bool HasFisher);

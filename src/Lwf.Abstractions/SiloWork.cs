@@ -1,10 +1,14 @@
 namespace Lwf.Abstractions;
 
-/// <summary>A silo's part of one collective operation: its shards (in the order they add up) and the ring.</summary>
+/// <summary>
+/// A silo's part of one collective operation: the learning records (or Fisher records) by global index, the step's
+/// forgetting records (global sample indices; empty for vanilla and for Fisher), its shards (in the order they add up) and the ring.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SiloWork(
     [property: Id(0)] string OperationId,
     [property: Id(1)] WorkKind Kind,
     [property: Id(2)] int[] Indices,
     [property: Id(3)] int[] LocalShards,
-    [property: Id(4)] RingLayout Ring);
+    [property: Id(4)] RingLayout Ring,
+    [property: Id(5)] int[] SampleIndices);

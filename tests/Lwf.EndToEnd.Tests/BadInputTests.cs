@@ -71,7 +71,7 @@ public sealed class BadInputTests
     [
         // Job files: keys, types, ranges.
         new("an unknown key", JobAppend("colour: blue"), "colour"),
-        new("a mistyped key", JobLine("forget_every: 3", "forget_evey: 3"), "forget_evey"),
+        new("a mistyped key", JobLine("portion: 0.25", "portoin: 0.25"), "portoin"),
         new("a name from before the Hugging Face names", JobLine("learning_rate: 3.0e-3", "learningRate: 3.0e-3"), "'train.learningRate' was renamed to 'train.learning_rate'"),
         new("bf16 that is neither true nor false", JobLine("max_steps: 12", "max_steps: 12\n  bf16: sometimes"), "train.bf16"),
         new("an integer that is a word", JobLine("max_steps: 12", "max_steps: twelve"), "train.max_steps"),
@@ -87,9 +87,10 @@ public sealed class BadInputTests
         new("gradient accumulation of 0", JobLine("gradient_accumulation_steps: 8", "gradient_accumulation_steps: 0"), "gradient accumulation"),
         new("keeping no checkpoint", JobLine("save_total_limit: 2", "save_total_limit: 0"), "train.save_total_limit"),
         new("a negative checkpoint interval", JobLine("save_steps: 4", "save_steps: -1"), "train.save_steps"),
-        new("forgetting every 0 steps", JobLine("forget_every: 3", "forget_every: 0"), "forget_every"),
+        new("a portion of 0", JobLine("portion: 0.25", "portion: 0"), "forgetting.portion"),
+        new("a knob of the forgetting optimizer that is gone", JobLine("portion: 0.25", "forget_every: 3"), "forgetting.portion"),
         new("an unknown scorer", JobLine("scorer: fisher", "scorer: fisherr"), "scorer"),
-        new("an unknown schedule", JobLine("schedule: periodic", "schedule: sometimes"), "schedule"),
+        new("an unknown arrangement", JobLine("arrange: interleave", "arrange: sometimes"), "arrange"),
         new("an unknown gradient precision", JobLine("gradient_precision: float64", "gradient_precision: float16"), "gradient_precision"),
         new("a maximum length of 0", JobLine("max_length: 48", "max_length: 0"), "max_length"),
         new("a seed that is not a number", JobLine("seed: 42", "seed: forty-two"), "train.seed"),
@@ -253,7 +254,7 @@ public sealed class BadInputTests
             for (long i = offsets[0]!.GetValue<long>(); i < offsets[1]!.GetValue<long>(); i += 4) BinaryPrimitives.WriteSingleLittleEndian(data.AsSpan((int)i), 1e37f);
             return null;
         })(dir);
-        JobLine("schedule: periodic", "schedule: none")(dir); // plain fine-tuning: the first learning step meets the NaN
+        JobLine("arrange: interleave", "arrange: none")(dir); // plain fine-tuning: the first learning step meets the NaN
         var lwf = new Lwf(Lwf.NewTempDir());
         lwf.Ok("cluster", "up", "--silos", "2", "--data-root", root);
         try

@@ -386,7 +386,7 @@ public sealed class MultiProcessClusterTests
                 var prepare = await Assert.ThrowsAnyAsync<Exception>(async () =>
                     await client.GetGrain<IShardGrain>($"{victim}/0").Prepare(new ShardSetup(TinyJob, 0, 2, Lwf.NewTempDir(), null)));
                 Assert.Equal("IShardGrain.Prepare is not part of the client API: only the cluster's silos call it", prepare.Message);
-                var step = await Assert.ThrowsAnyAsync<Exception>(async () => await client.GetGrain<ICoordinatorGrain>(victim).LearningStep([0], false));
+                var step = await Assert.ThrowsAnyAsync<Exception>(async () => await client.GetGrain<ICoordinatorGrain>(victim).LearningStep([0], [], false));
                 Assert.Equal("ICoordinatorGrain.LearningStep is not part of the client API: only the cluster's silos call it", step.Message);
                 await attacker.StopAsync(TimeSpan.FromSeconds(5));
             }
@@ -488,12 +488,12 @@ public sealed class MultiProcessClusterTests
         {
             string dir = Path.Combine(data, "cluster", "jobs");
             string typo = Path.Combine(dir, $".typo-{Guid.NewGuid():N}.yaml");
-            File.WriteAllText(typo, File.ReadAllText(TinyJob).Replace("forget_every: 3", "forget_evey: 3"));
+            File.WriteAllText(typo, File.ReadAllText(TinyJob).Replace("portion: 0.25", "portoin: 0.25"));
             try
             {
                 var (code, _, stderr) = lwf.Run("submit", "--on-cluster", typo);
                 Assert.Equal(2, code);
-                Assert.Contains("unknown key 'forgetting.forget_evey' (did you mean 'forget_every'?)", stderr);
+                Assert.Contains("unknown key 'forgetting.portoin' (did you mean 'portion'?)", stderr);
             }
             finally { File.Delete(typo); }
 
@@ -586,7 +586,7 @@ public sealed class MultiProcessClusterTests
     }
 
     /// <summary>The tiny job without forgetting, in float32: every byte a silo sends is a learning step's all-reduce.</summary>
-    private static string PlainJob() => Float32Job(TinyJob, text => text.Replace("schedule: periodic", "schedule: none"));
+    private static string PlainJob() => Float32Job(TinyJob, text => text.Replace("arrange: interleave", "arrange: none"));
 
     [Theory]
     [InlineData(2)]

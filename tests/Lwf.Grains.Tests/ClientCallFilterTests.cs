@@ -41,7 +41,7 @@ public sealed class ClientCallFilterTests
             await client.GetGrain<IShardGrain>("from-outside/0").Prepare(new ShardSetup(job, 0, 2, Repo.NewTempDir(), null)));
         Assert.Equal("IShardGrain.Prepare is not part of the client API: only the cluster's silos call it", prepare.Message);
         Assert.IsType<UnauthorizedAccessException>(prepare);
-        var step = await Assert.ThrowsAnyAsync<Exception>(async () => await client.GetGrain<ICoordinatorGrain>("from-outside").LearningStep([0], false));
+        var step = await Assert.ThrowsAnyAsync<Exception>(async () => await client.GetGrain<ICoordinatorGrain>("from-outside").LearningStep([0], [], false));
         Assert.Equal("ICoordinatorGrain.LearningStep is not part of the client API: only the cluster's silos call it", step.Message);
 
         // The job the stranger submitted ran to its end through the silos' own calls (trainer → coordinator → shards).

@@ -115,7 +115,7 @@ public sealed class JobLifecycleTests
             Assert.Equal(Enumerable.Range(1, 30), report.LearningLoss.Select(l => l.Step));
             string single = Repo.NewTempDir();
             var alone = new LwfJobRunner(JobSpec.Load(job)).Run(single);
-            Assert.Equal(alone.ForgettingSteps, report.ForgettingSteps);
+            Assert.Equal(alone.ForgettingRecords, report.ForgettingRecords);
             double difference = Lwf.Tests.TestSupport.MaxRelativeDifference(Path.Combine(single, "model"), Path.Combine(results, "model"));
             Assert.True(difference <= 1e-5, $"weights differ from one process by {difference:E2} relative");
         }

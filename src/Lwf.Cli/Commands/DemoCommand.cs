@@ -66,7 +66,7 @@ internal static class DemoCommand
 
         Console.Error.WriteLine($"[3/4] {learn} vs {forget} job files in {outDir}/job");
         var sizes = tiny ? new TaskSizes(Train: 64, Eval: 24, HeldOut: 16) : TaskSizes.Experiment;
-        var settings = tiny ? new PairJobSettings(Steps: 6, MicroBatchSize: 4, MaxLength: 48, SelfGenTokens: 6, FisherRecords: 16, ForgetEvery: 2)
+        var settings = tiny ? new PairJobSettings(Steps: 6, MicroBatchSize: 4, MaxLength: 48, SelfGenTokens: 6, FisherRecords: 16)
             : new PairJobSettings();
         string pair = TaskPair.Write(Path.Combine(outDir, "job"), dataDir, learn, forget, baseDir, sizes, seed, settings);
 

@@ -62,8 +62,8 @@ internal static class ExperimentCommand
                 return (Learn: parts[0], Forget: parts[1]);
             }).ToList();
             var variantList = parse.GetValue(variants)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
-            foreach (var v in variantList.Where(v => !TaskPair.Variants.ContainsKey(v)))
-                throw new LwfInputException($"--variants: unknown '{v}' (one of {string.Join(", ", TaskPair.Variants.Keys)})");
+            foreach (var v in variantList.Where(v => TaskPair.ForgettingLines(v, jobDefaults) is null))
+                throw new LwfInputException($"--variants: unknown '{v}' (one of {string.Join(", ", TaskPair.Variants.Keys)}, or {TaskPair.AlphaVariantPrefix}ALPHA for lwf-fisher at another alpha)");
             var seedList = parse.GetValue(seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => long.TryParse(s, CultureInfo.InvariantCulture, out long v) ? v : throw new LwfInputException($"--seeds: '{s}' is not an integer")).ToList();
             if (pairList.Count == 0 || variantList.Count == 0 || seedList.Count == 0) throw new LwfInputException("--pairs, --variants and --seeds need at least one each");
@@ -122,7 +122,7 @@ internal static class ExperimentCommand
             foreach (var (learn, forget) in grid.Pairs)
             {
                 string pairDir = TaskPair.Write(Path.Combine(workDir, $"{learn}-vs-{forget}", $"seed-{seed}", "job"), dataDir, learn, forget, baseDir,
-                    grid.Sizes, seed, grid.Settings);
+                    grid.Sizes, seed, grid.Settings, grid.Variants);
                 foreach (var variant in grid.Variants)
                     jobs.Add(($"learn {learn}, forget {forget}", variant, seed, TaskPair.JobFile(pairDir, variant),
                         Path.Combine(workDir, $"{learn}-vs-{forget}", $"seed-{seed}", variant)));
@@ -159,8 +159,10 @@ internal static class ExperimentCommand
                         $"{string.Join(", ", based.Knowledge.Select(k => $"{k.Task} {k.Before:F3} → **{k.After:F3}**"))}" +
                         $" (pretraining took {based.Seconds / 60:F1} minutes{(based.Cached ? ", cached for this run" : "")}).",
                     $"Each run: {grid.Settings.Steps} learning steps of {grid.Settings.MicroBatchSize} records, learning rate {grid.Settings.LearningRate}, " +
-                        $"{grid.Sizes.Train} learning items (a record each, except stated-endings: {TaskBuilders.StatedEndingsPerFortune} records per fortune, each stating another ending), {grid.Sizes.ForgetPrompts} forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs forget every " +
-                        $"{grid.Settings.ForgetEvery} steps the most confident {grid.Settings.ForgetFraction:P0} of the self-generated samples with α = {grid.Settings.Alpha}.",
+                        $"{grid.Sizes.Train} learning items (a record each, except stated-endings: {TaskBuilders.StatedEndingsPerFortune} records per fortune, each stating another ending), {grid.Sizes.ForgetPrompts} forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs choose the most confident " +
+                        $"{grid.Settings.ForgetFraction:P0} of the self-generated samples (at most {grid.Settings.Portion} × the learning records) and carry one of them after every " +
+                        $"{Math.Round(1 / grid.Settings.Portion)} learning records inside the learning steps, weighted α = {grid.Settings.Alpha} (gradient ascent unless the variant says otherwise), " +
+                        "through the one AdamW (weight decay 0.1, β₂ 0.95) and its cosine schedule.",
                     $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train and evaluate) and seeds the job.",
                 };
                 if (finishedRuns.Count < jobs.Count) setup.Add($"**Incomplete: {finishedRuns.Count} of {jobs.Count} runs had finished when this was written.**");

@@ -13,13 +13,18 @@ public sealed record ForgettingPrompt(int Index, string Source, long[] PromptIds
 
 /// <summary>
 /// One self-generated sample s_i: the base model's own answer to a forgetting prompt. Its global index is
-/// prompt index × samplesPerPrompt + sample number, whichever shard made it.
+/// prompt index × samplesPerPrompt + sample number, whichever shard made it. <see cref="ReferenceLogLikelihood"/> is
+/// the base model's log-likelihood of the response (Σ over its tokens), NPO's reference.
 /// </summary>
-public sealed record SelfGeneratedSample(int Index, string Source, long[] PromptIds, long[] ResponseIds, string? Prompt, string? Response)
+public sealed record SelfGeneratedSample(int Index, string Source, long[] PromptIds, long[] ResponseIds, string? Prompt, string? Response,
+    double? ReferenceLogLikelihood = null)
 {
     /// <summary>prompt ++ response with the loss on the response: what ℓ(s_i) is computed on.</summary>
     public TokenizedRecord ToRecord() =>
         new([.. PromptIds, .. ResponseIds], Enumerable.Range(0, PromptIds.Length + ResponseIds.Length).Select(t => t >= PromptIds.Length && t > 0).ToArray());
+
+    /// <summary>The sample as a forgetting record of a learning step.</summary>
+    public ForgettingRecord ToForgettingRecord() => new(ToRecord(), ReferenceLogLikelihood);
 }
 
 public sealed record SelfGenerationOptions
@@ -81,7 +86,7 @@ public static class SelfGeneration
                 samples.AddRange(chunk.Zip(outputs, (p, o) => Sample(p, 0, o, tokenizer, model.Config, options.SamplesPerPrompt)));
                 progress?.Invoke(samples.Count);
             }
-            return samples;
+            return WithReference(model, samples, options.BatchSize);
         }
         for (int i = 0; i < fitted.Count; i++)
         {
@@ -93,7 +98,27 @@ public static class SelfGeneration
             }
             progress?.Invoke(samples.Count);
         }
-        return samples;
+        return WithReference(model, samples, 1);
+    }
+
+    /// <summary>
+    /// Each sample with the generating (base) model's log-likelihood of its response, NPO's reference. Computed in
+    /// batches of <paramref name="batchSize"/> rows, as generation was, so a sample's value does not depend on its shard.
+    /// </summary>
+    public static List<SelfGeneratedSample> WithReference(CausalLM model, IReadOnlyList<SelfGeneratedSample> samples, int batchSize)
+    {
+        var result = new List<SelfGeneratedSample>(samples.Count);
+        model.eval();
+        using var _ = TorchSharp.torch.no_grad();
+        foreach (var chunk in samples.Chunk(Math.Max(1, batchSize)))
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            using var batch = TokenBatch.Create(chunk.Select(s => s.ToRecord()).ToList(), model.Config.PaddingId, model.Device);
+            var (rowNll, _) = model.TokenNll(batch.InputIds, batch.AttentionMask, batch.LossMask);
+            var nll = rowNll.to(TorchSharp.torch.ScalarType.Float64).cpu().data<double>().ToArray();
+            result.AddRange(chunk.Select((s, i) => s with { ReferenceLogLikelihood = -nll[i] }));
+        }
+        return result;
     }
 
     private static SelfGeneratedSample Sample(ForgettingPrompt prompt, int k, long[] response, TextTokenizer? tokenizer, ModelConfig config, int perPrompt)

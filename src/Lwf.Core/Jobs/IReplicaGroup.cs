@@ -22,7 +22,7 @@ public interface IReplicaGroup : IAsyncDisposable
     /// Replicas that outlived the runner (its silo died) go on from the state they hold, which must be at these step
     /// counts; fails when no replica is (the runner then prepares from a checkpoint instead).
     /// </summary>
-    Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, int forgettingSteps, bool hasFisher, CancellationToken cancellation);
+    Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, bool hasFisher, CancellationToken cancellation);
 
     /// <summary>The base model answers every forgetting prompt; the samples in global order.</summary>
     Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation);
@@ -36,16 +36,16 @@ public interface IReplicaGroup : IAsyncDisposable
     /// <summary>Every sample's score, in global order (with the replicas' F where the scorer uses it).</summary>
     Task<double[]> ScoreAsync(CancellationToken cancellation);
 
-    /// <summary>One learning step over these records (the global batch) on every replica.</summary>
-    Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation);
-
-    /// <summary>One forgetting step over these samples on every replica; returns the batch's totals before the step.</summary>
-    Task<GradientTotals> ForgettingStepAsync(IReadOnlyList<int> sampleIndices, CancellationToken cancellation);
+    /// <summary>
+    /// One optimiser step on every replica over these learning records (the global batch) and these self-generated
+    /// samples as forgetting records (global sample indices; empty for vanilla), in one loss mean.
+    /// </summary>
+    Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, IReadOnlyList<int> sampleIndices, CancellationToken cancellation);
 
     /// <summary>Every evaluation set of the job, in order (learn, forget, held-out), spread over the replicas.</summary>
     Task<IReadOnlyList<EvalResult>> EvaluateAsync(CancellationToken cancellation);
 
-    /// <summary>One replica writes the state a checkpoint holds (model/, optimisers, F) into <paramref name="directory"/>.</summary>
+    /// <summary>One replica writes the state a checkpoint holds (model/, optimiser, F) into <paramref name="directory"/>.</summary>
     Task SaveStateAsync(string directory, CancellationToken cancellation);
 
     /// <summary>One replica writes the model (Hugging Face format, tokenizer files beside) into <paramref name="directory"/>.</summary>

@@ -5,13 +5,11 @@ using Lwf.Core.Reports;
 namespace Lwf.Core.Jobs;
 
 /// <summary>
-/// What a job's checkpoint holds besides tensors (lwf_state.json): the learning step reached, the
-/// samplers' positions, the forgetting set D_U, and the report so far. With the model's files, optimizer.bin,
-/// forgetting-optimizer.bin, fisher.safetensors and samples.jsonl it is everything the loop needs to go on
-/// as if it had never stopped. The cluster's trainer also records it after every learning and forgetting step
-/// (the live state), with what of the step <see cref="Step"/> is still to do: <see cref="StepPending"/> (its
-/// forgetting step, refresh, evaluation and checkpoint, each done again harmlessly) and <see cref="ForgetPending"/>
-/// (its forgetting step, which must not be).
+/// What a job's checkpoint holds besides tensors (lwf_state.json): the learning step reached, the samplers'
+/// positions, the forgetting set D_U, and the report so far. With the model's files, optimizer.bin,
+/// fisher.safetensors and samples.jsonl it is everything the loop needs to go on as if it had never stopped. The
+/// cluster's trainer also records it after every learning step (the live state), with <see cref="StepPending"/>: the
+/// rest of step <see cref="Step"/> (its refresh, evaluation and checkpoint, each done again harmlessly) is still to do.
 /// </summary>
 public sealed record JobCheckpointState(
     int Step,
@@ -19,15 +17,12 @@ public sealed record JobCheckpointState(
     long ForgettingSamplerSeed,
     long ForgettingDrawn,
     int[] ForgetSet,
-    int ForgettingStepsTaken,
     bool HasFisher,
     LwfReport Report,
-    bool StepPending = false,
-    bool ForgetPending = false)
+    bool StepPending = false)
 {
     public const string StateFile = "lwf_state.json";
     public const string OptimizerFile = "optimizer.bin";
-    public const string ForgettingOptimizerFile = "forgetting-optimizer.bin";
     public const string FisherFile = "fisher.safetensors";
     public const string SamplesFile = "samples.jsonl";
 

@@ -21,18 +21,29 @@ public sealed record JobData(string LearnTrain, string? LearnEval, string? Forge
 
 public sealed record FisherSettings(FisherVariant Variant = FisherVariant.Empirical, int Records = 0);
 
+/// <summary>
+/// The forgetting section: how samples are scored and D_U chosen, and how its records join the learning steps. The
+/// defaults are the grid's choice at this scale (docs/results.md): a job that says only `forgetting: {scorer: fisher}`
+/// gets them.
+/// </summary>
 public sealed record ForgettingSettings
 {
+    /// <summary>Forgetting records per learning record (the authors' portion 0.25): one after every 4 learning records.</summary>
+    public const double DefaultPortion = 0.25;
+
     public ForgettingScorer Scorer { get; init; } = ForgettingScorer.Fisher;
     public ForgettingSelection Selection { get; init; } = new(Fraction: 0.5);
-    public ForgettingSchedule Schedule { get; init; } = ForgettingSchedule.Periodic;
-    public int ForgetEvery { get; init; } = 10;
-    public int BatchSize { get; init; } = 8;
+    public ForgettingArrangement Arrange { get; init; } = ForgettingArrangement.Interleave;
+    public double Portion { get; init; } = DefaultPortion;
     public int RefreshEvery { get; init; }
-    public ForgettingStepOptions Step { get; init; } = new();
+    public ForgettingLoss Loss { get; init; } = new();
 
-    /// <summary>Whether any forgetting happens at all (schedule none and α = 0 are plain fine-tuning).</summary>
-    public bool Active => Schedule != ForgettingSchedule.None && Step.Alpha != 0;
+    /// <summary>Whether any forgetting happens at all (arrange none and α = 0 are plain fine-tuning).</summary>
+    public bool Active => Arrange != ForgettingArrangement.None && Loss.Alpha != 0;
+
+    /// <summary>How many forgetting records each learning step of <paramref name="train"/> carries.</summary>
+    public ForgettingStream Stream(FineTuneOptions train) =>
+        new(Active ? Arrange : ForgettingArrangement.None, Portion, train.GlobalBatchSize, train.Steps);
 }
 
 /// <summary>A checkpoint every <c>Every</c> learning steps (0: only at the end) and at the end; the newest <c>Keep</c> stay on disk.</summary>
@@ -105,22 +116,35 @@ public sealed record JobSpec
         ["forgetting.forgetFraction"] = "forgetting.forget_fraction",
         ["forgetting.forgetTopK"] = "forgetting.forget_top_k",
         ["forgetting.forgetThreshold"] = "forgetting.forget_threshold",
-        ["forgetting.forgetEvery"] = "forgetting.forget_every",
-        ["forgetting.batchSize"] = "forgetting.batch_size",
         ["forgetting.refreshEvery"] = "forgetting.refresh_every",
-        ["forgetting.learningRate"] = "forgetting.learning_rate",
-        ["forgetting.fisherProtect"] = "forgetting.fisher_protect",
+        ["forgetting.schedule"] = "forgetting.arrange (interleave, ahead or none; periodic is now interleave)",
         ["eval.evalEvery"] = "train.eval_steps",
         ["eval.maxNewTokens"] = "eval.max_new_tokens",
         ["eval.batchSize"] = "eval.batch_size",
         ["checkpoint"] = "train.save_steps, train.save_total_limit and train.save_strategy (for every, keep and save)",
     };
 
+    /// <summary>
+    /// Knobs of the separate forgetting optimizer that is gone, each with what took its place: forgetting records are
+    /// records of the learning steps, weighted by alpha, through the one AdamW and its schedule.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> RemovedKeys = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["forgetting.forget_every"] = "forgetting records ride in every learning step; set forgetting.portion (forgetting records per learning record, default 0.25)",
+        ["forgetting.forgetEvery"] = "forgetting records ride in every learning step; set forgetting.portion (forgetting records per learning record, default 0.25)",
+        ["forgetting.batch_size"] = "forgetting records are part of the learning batches; forgetting.portion sets how many per learning record",
+        ["forgetting.batchSize"] = "forgetting records are part of the learning batches; forgetting.portion sets how many per learning record",
+        ["forgetting.learning_rate"] = "forgetting records go through the learning optimizer and its schedule (train.learning_rate); forgetting.alpha is their weight",
+        ["forgetting.learningRate"] = "forgetting records go through the learning optimizer and its schedule (train.learning_rate); forgetting.alpha is their weight",
+        ["forgetting.fisher_protect"] = "it damped the separate forgetting optimizer's steps, which are gone; forgetting.alpha weighs forgetting records inside the learning steps",
+        ["forgetting.fisherProtect"] = "it damped the separate forgetting optimizer's steps, which are gone; forgetting.alpha weighs forgetting records inside the learning steps",
+    };
+
     /// <summary>Reads and checks a job file; with a <paramref name="dataRoot"/>, every path it names must lie under it.</summary>
     /// <param name="pathsWritten">When given, receives every path key with the text the file gives it (before it is resolved).</param>
     public static JobSpec Load(string file, DataRoot? dataRoot = null, List<(string Key, string Text)>? pathsWritten = null)
     {
-        var root = YamlSection.LoadRoot(file, dataRoot, RenamedKeys, pathsWritten);
+        var root = YamlSection.LoadRoot(file, dataRoot, RenamedKeys, pathsWritten, RemovedKeys);
         string name = root.String("name") ?? Path.GetFileNameWithoutExtension(file);
         string model = root.FilePath("model") ?? throw new LwfInputException($"{file}: missing key 'model' (a Hugging Face model folder)");
 
@@ -189,17 +213,14 @@ public sealed record JobSpec
             Selection = fraction is null && topKForget is null && threshold is null
                 ? new ForgettingSelection(Fraction: 0.5)
                 : new ForgettingSelection(fraction, topKForget, threshold),
-            Schedule = forgetting.Enum<ForgettingSchedule>("schedule") ?? ForgettingSchedule.Periodic,
-            ForgetEvery = forgetting.Int("forget_every") ?? 10,
-            BatchSize = forgetting.Int("batch_size") ?? trainOptions.MicroBatchSize,
+            Arrange = forgetting.Enum<ForgettingArrangement>("arrange") ?? ForgettingArrangement.Interleave,
+            Portion = forgetting.Double("portion") ?? ForgettingSettings.DefaultPortion,
             RefreshEvery = forgetting.Int("refresh_every") ?? 0,
-            Step = new ForgettingStepOptions
+            Loss = new ForgettingLoss
             {
-                Loss = forgetting.Enum<ForgettingLossKind>("loss") ?? ForgettingLossKind.Ga,
-                Alpha = forgetting.Double("alpha") ?? 1.0,
-                LearningRate = forgetting.Double("learning_rate") ?? trainOptions.LearningRate,
-                MaxGradNorm = trainOptions.MaxGradNorm,
-                FisherProtect = forgetting.Double("fisher_protect") ?? 0,
+                Kind = forgetting.Enum<ForgettingLossKind>("loss") ?? ForgettingLossKind.Ga,
+                Alpha = forgetting.Double("alpha") ?? ForgettingLoss.DefaultAlpha,
+                NpoBeta = forgetting.Double("npo_beta") ?? ForgettingLoss.DefaultNpoBeta,
             },
         };
         forgetting.RejectUnknownKeys();
@@ -228,7 +249,7 @@ public sealed record JobSpec
         try
         {
             Train.Validate();
-            Forgetting.Step.Validate();
+            Forgetting.Loss.Validate();
             SelfGen.Validate(); // a plain job does not self-generate, but a knob out of range is a mistake either way
             if (Forgetting.Active) Forgetting.Selection.Validate();
         }
@@ -237,9 +258,9 @@ public sealed record JobSpec
             throw new LwfInputException($"{at}: {e.Message}");
         }
         if (Forgetting.Active && Data.ForgetPrompts is null)
-            throw new LwfInputException($"{at}: forgetting is on (schedule {Forgetting.Schedule.ToString().ToLowerInvariant()}, alpha {Forgetting.Step.Alpha}) but 'data.{JobData.ForgetPromptsKey}' is missing; set schedule: none for plain fine-tuning");
-        if (Forgetting.ForgetEvery < 1) throw new LwfInputException($"{at}: forgetting.forget_every must be at least 1, got {Forgetting.ForgetEvery}");
-        if (Forgetting.BatchSize < 1) throw new LwfInputException($"{at}: forgetting.batch_size must be at least 1, got {Forgetting.BatchSize}");
+            throw new LwfInputException($"{at}: forgetting is on (arrange {SnakeCaseEnum.Name(Forgetting.Arrange.ToString())}, alpha {Forgetting.Loss.Alpha}) but 'data.{JobData.ForgetPromptsKey}' is missing; set arrange: none for plain fine-tuning");
+        if (Forgetting.Portion is not (> 0 and <= 1))
+            throw new LwfInputException($"{at}: forgetting.portion must be in (0, 1] (forgetting records per learning record), got {Forgetting.Portion}");
         if (Forgetting.RefreshEvery < 0) throw new LwfInputException($"{at}: forgetting.refresh_every must be ≥ 0, got {Forgetting.RefreshEvery}");
         if (Fisher.Records < 0) throw new LwfInputException($"{at}: fisher.records must be ≥ 0 (0 = all), got {Fisher.Records}");
         if (Eval.EvalEvery < 0) throw new LwfInputException($"{at}: train.eval_steps must be ≥ 0 (0 = before and after training only), got {Eval.EvalEvery}");

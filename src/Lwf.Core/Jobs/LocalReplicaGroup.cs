@@ -13,7 +13,7 @@ public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? 
 {
     private TrainingReplica? _replica;
     private IReadOnlyList<TokenizedRecord> _records = [];
-    private List<TokenizedRecord> _samples = [];
+    private List<SelfGeneratedSample> _samples = [];
 
     private TrainingReplica Replica => _replica ?? throw new InvalidOperationException("the replica is not prepared");
 
@@ -25,7 +25,7 @@ public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? 
     }
 
     /// <summary>One process keeps no replica between runs.</summary>
-    public Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, int forgettingSteps, bool hasFisher, CancellationToken cancellation) =>
+    public Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, bool hasFisher, CancellationToken cancellation) =>
         throw new InvalidOperationException("a replica in one process does not outlive its run");
 
     public Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation)
@@ -33,13 +33,13 @@ public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? 
         var prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, Replica.Encoder, spec.SkipBadLines);
         var generated = Replica.SelfGenerate(prompts,
             n => progress?.Invoke("self-generation", n, (long)prompts.Count * spec.SelfGen.SamplesPerPrompt));
-        _samples = generated.Select(s => s.ToRecord()).ToList();
+        _samples = generated;
         return Task.FromResult<IReadOnlyList<SelfGeneratedSample>>(generated);
     }
 
     public Task RestoreSamplesAsync(IReadOnlyList<SelfGeneratedSample> samples, CancellationToken cancellation)
     {
-        _samples = samples.Select(s => s.ToRecord()).ToList();
+        _samples = samples.ToList();
         return Task.CompletedTask;
     }
 
@@ -51,23 +51,16 @@ public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? 
     }
 
     public Task<double[]> ScoreAsync(CancellationToken cancellation) =>
-        Task.FromResult(Replica.Score(Enumerable.Range(0, _samples.Count).ToArray(), _samples, n => progress?.Invoke("confidence", n, _samples.Count)));
+        Task.FromResult(Replica.Score(Enumerable.Range(0, _samples.Count).ToArray(), _samples.Select(s => s.ToRecord()).ToList(),
+            n => progress?.Invoke("confidence", n, _samples.Count)));
 
-    public async Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
+    public async Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, IReadOnlyList<int> sampleIndices, CancellationToken cancellation)
     {
         using var sums = Replica.NewGradientSums();
         Replica.AddLearningGradient(sums, recordIndices.Select(i => _records[i]).ToList());
-        var (totals, records) = await Replica.ReduceAsync(sums, SingleProcessCollective.Instance, cancellation);
-        return Replica.ApplyLearning(totals, records);
-    }
-
-    public async Task<GradientTotals> ForgettingStepAsync(IReadOnlyList<int> sampleIndices, CancellationToken cancellation)
-    {
-        using var sums = Replica.NewGradientSums();
-        Replica.AddForgettingGradient(sums, sampleIndices.Select(i => _samples[i]).ToList());
-        var (totals, _) = await Replica.ReduceAsync(sums, SingleProcessCollective.Instance, cancellation);
-        Replica.ApplyForgetting(totals.LossTokens);
-        return totals;
+        if (sampleIndices.Count > 0) Replica.AddForgettingGradient(sums, sampleIndices.Select(i => _samples[i].ToForgettingRecord()).ToList());
+        var (totals, records, forgetRecords) = await Replica.ReduceAsync(sums, SingleProcessCollective.Instance, cancellation);
+        return Replica.ApplyLearning(totals, records, forgetRecords);
     }
 
     public Task<IReadOnlyList<EvalResult>> EvaluateAsync(CancellationToken cancellation) =>

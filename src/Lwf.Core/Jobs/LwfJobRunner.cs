@@ -19,8 +19,8 @@ public sealed record ForgettingChoice(int? AtStep, IReadOnlyList<double> Scores,
 
 /// <summary>
 /// The whole LWF pipeline in one process (DESIGN.md §1): evaluate; self-generate on the forgetting prompts;
-/// Fisher and gL over the learning records; score and choose D_U; fine-tune with forgetting steps on the
-/// schedule (refreshing F, gL and the scores every refresh_every steps); evaluate during and after. Writes
+/// Fisher and gL over the learning records; score and choose D_U; fine-tune with D_U's records inside the learning
+/// steps, weighted by α (refreshing F, gL, the scores and D_U every refresh_every steps); evaluate during and after. Writes
 /// DIR/checkpoint-N/, DIR/model (Hugging Face format), trainer_state.json, selfgen.jsonl, confidence.jsonl,
 /// report.json, report.md and plots.
 /// </summary>
@@ -60,7 +60,7 @@ public sealed class LwfJobRunner
 
         var clock = Stopwatch.StartNew();
         await using var group = groupFor?.Invoke(Report) ?? new LocalReplicaGroup(spec, Report);
-        var resumePoint = resume is null ? null : new ResumePoint(resume.Directory, state!.Step, state.ForgettingStepsTaken, state.HasFisher);
+        var resumePoint = resume is null ? null : new ResumePoint(resume.Directory, state!.Step, state.HasFisher);
         var notes = rejected.Select(r => $"passed over a checkpoint: {r}").ToList();
         string? resumedFrom = resume is null ? null : $"resumed from {resume.Directory} (learning step {state!.Step})";
         string? resumeFiles = resume?.Directory; // where the samples and output files of a resumed run are
@@ -70,7 +70,7 @@ public sealed class LwfJobRunner
             // The trainer's silo died and replicas on others may have survived it: going on from them loses no step.
             try
             {
-                prepared = await group.PrepareFromReplicasAsync(liveState.Step, liveState.ForgettingStepsTaken, liveState.HasFisher, cancellation);
+                prepared = await group.PrepareFromReplicasAsync(liveState.Step, liveState.HasFisher, cancellation);
                 resumedFrom = $"resumed from the surviving replicas at learning step {liveState.Step}" +
                     (resume is null ? " (no checkpoint was written)" : $" (the newest checkpoint is at step {state!.Step})");
                 state = liveState;
@@ -106,78 +106,55 @@ public sealed class LwfJobRunner
         }
 
         var forgetting = spec.Forgetting;
+        var stream = forgetting.Stream(spec.Train);
         IReadOnlyList<SelfGeneratedSample> samples = [];
         bool hasFisher = false;
         int[] forgetSet = [];
-        bool forgets = false;
-        int forgettingSteps = 0;
         EpochSampler? forgetSampler = null;
         long forgetSamplerSeed = spec.Seed + 1;
+        if (forgetting.Active && state is null)
         {
-            if (forgetting.Active && state is null)
+            samples = await group.SelfGenerateAsync(cancellation);
+            SelfGeneration.Write(Path.Combine(outDir, "selfgen.jsonl"), samples);
+            Stage("self-generation");
+
+            (hasFisher, forgetSet, var scores) = await ChooseForgettingSet(group, learningRecords, null, cancellation);
+            WriteConfidences(Path.Combine(outDir, "confidence.jsonl"), samples, scores, forgetSet);
+            report.Forgetting = new ForgettingSummary(Lower(forgetting.Scorer), SnakeCaseEnum.Name(forgetting.Arrange.ToString()), Lower(forgetting.Loss.Kind),
+                forgetting.Loss.Alpha, forgetting.Portion, samples.Count, forgetSet.Length, forgetSet.Length > 0 ? scores[forgetSet[^1]] : null, scores);
+            if (forgetSet.Length == 0) report.Notes.Add("the selection chose no sample: no forgetting record was trained on");
+            Stage("fisher-and-confidence");
+            forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
+        }
+        else if (forgetting.Active)
+        {
+            samples = SelfGeneration.LoadSamples(Path.Combine(resumeFiles!, JobCheckpointState.SamplesFile));
+            await group.RestoreSamplesAsync(samples, cancellation);
+            foreach (var name in JobCheckpointState.OutputFiles)
             {
-                samples = await group.SelfGenerateAsync(cancellation);
-                SelfGeneration.Write(Path.Combine(outDir, "selfgen.jsonl"), samples);
-                Stage("self-generation");
-
-                (hasFisher, forgetSet, var scores) = await ChooseForgettingSet(group, learningRecords, null, cancellation);
-                WriteConfidences(Path.Combine(outDir, "confidence.jsonl"), samples, scores, forgetSet);
-                report.Forgetting = new ForgettingSummary(Lower(forgetting.Scorer), Lower(forgetting.Schedule), Lower(forgetting.Step.Loss),
-                    forgetting.Step.Alpha, samples.Count, forgetSet.Length, forgetSet.Length > 0 ? scores[forgetSet[^1]] : null, scores);
-                if (forgetSet.Length == 0) report.Notes.Add("the selection chose no sample: no forgetting step was taken");
-                Stage("fisher-and-confidence");
-
-                forgets = true;
-                forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
+                string from = Path.Combine(resumeFiles!, name);
+                if (File.Exists(from)) AtomicFile.Write(Path.Combine(outDir, name), s => { using var source = File.OpenRead(from); source.CopyTo(s); });
             }
-            else if (forgetting.Active)
-            {
-                samples = SelfGeneration.LoadSamples(Path.Combine(resumeFiles!, JobCheckpointState.SamplesFile));
-                await group.RestoreSamplesAsync(samples, cancellation);
-                foreach (var name in JobCheckpointState.OutputFiles)
-                {
-                    string from = Path.Combine(resumeFiles!, name);
-                    if (File.Exists(from)) AtomicFile.Write(Path.Combine(outDir, name), s => { using var source = File.OpenRead(from); source.CopyTo(s); });
-                }
-                hasFisher = state!.HasFisher;
-                forgetSet = state.ForgetSet;
-                forgets = true;
-                forgettingSteps = state.ForgettingStepsTaken;
-                forgetSamplerSeed = state.ForgettingSamplerSeed;
-                forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
-                forgetSampler.Skip(state.ForgettingDrawn);
-            }
+            hasFisher = state!.HasFisher;
+            forgetSet = state.ForgetSet;
+            forgetSamplerSeed = state.ForgettingSamplerSeed;
+            forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
+            forgetSampler.Skip(state.ForgettingDrawn);
+        }
 
-            async Task ForgetStep(int atStep)
-            {
-                if (!forgets || forgetSet.Length == 0) return;
-                var batch = forgetSampler!.Next(Math.Min(forgetting.BatchSize, forgetSet.Length)).Select(i => forgetSet[i]).ToList();
-                var (nll, tokens, _) = await group.ForgettingStepAsync(batch, cancellation);
-                forgettingSteps++;
-                report.ForgettingLoss.Add(new LossPoint(atStep, nll / Math.Max(1, tokens)));
-                ForgettingStepCompleted?.Invoke(nll / Math.Max(1, tokens));
-                report.ForgettingSteps++;
-            }
-
-            if (forgetting.Active && forgetting.Schedule == ForgettingSchedule.Ahead && state is null)
-            {
-                int count = forgetting.Schedule.ForgettingSteps(spec.Train.Steps, forgetting.ForgetEvery, forgetting.Step.Alpha);
-                for (int k = 0; k < count; k++) { cancellation.ThrowIfCancellationRequested(); await ForgetStep(0); Report("forgetting ahead", k + 1, count); }
-                Stage("forgetting-ahead");
-            }
-
+        {
             int stepsTaken = state?.Step ?? 0;
             var sampler = new EpochSampler(learningRecords, spec.Train.Seed);
             if (state is not null) sampler.Skip(state.LearningDrawn);
 
-            JobCheckpointState Snapshot(int step, bool stepPending = false, bool forgetPending = false) =>
-                new(step, sampler.Drawn, forgetSamplerSeed, forgetSampler?.Drawn ?? 0, forgetSet, forgettingSteps, hasFisher, report, stepPending, forgetPending);
+            JobCheckpointState Snapshot(int step, bool stepPending = false) =>
+                new(step, sampler.Drawn, forgetSamplerSeed, forgetSampler?.Drawn ?? 0, forgetSet, hasFisher, report, stepPending);
 
             if (live is not null)
             {
                 // What the live state needs beside itself: the samples and the outputs written before the loop.
                 Directory.CreateDirectory(live);
-                if (forgets)
+                if (forgetting.Active)
                 {
                     SelfGeneration.SaveSamples(Path.Combine(live, JobCheckpointState.SamplesFile), samples);
                     foreach (var name in JobCheckpointState.OutputFiles)
@@ -197,9 +174,9 @@ public sealed class LwfJobRunner
                 Stage("training");
                 var saved = store.Save(step, spec.Name, fingerprint, dir =>
                 {
-                    // The replica writes what it holds (model, optimisers, F); the runner what the schedule holds.
+                    // The replica writes what it holds (model, optimiser, F); the runner what the schedule holds.
                     group.SaveStateAsync(dir, cancellation).GetAwaiter().GetResult();
-                    if (forgets)
+                    if (forgetting.Active)
                     {
                         SelfGeneration.SaveSamples(Path.Combine(dir, JobCheckpointState.SamplesFile), samples);
                         foreach (var name in JobCheckpointState.OutputFiles)
@@ -213,7 +190,7 @@ public sealed class LwfJobRunner
             }
 
             // A run resumed from the live state may find its last learning step taken and the rest of that step to do.
-            bool stepPending = state?.StepPending ?? false, forgetPending = state?.ForgetPending ?? false;
+            bool stepPending = state?.StepPending ?? false;
             while (stepsTaken < spec.Train.Steps || stepPending)
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -222,24 +199,22 @@ public sealed class LwfJobRunner
                 else
                 {
                     var indices = sampler.Next(spec.Train.GlobalBatchSize);
+                    // The forgetting records this step carries (DESIGN.md §1.5): the same step, loss mean and AdamW as the learning records.
+                    int[] forgetIndices = forgetSampler is null || forgetSet.Length == 0 ? []
+                        : forgetSampler.Next(stream.CountAt(stepsTaken + 1)).Select(i => forgetSet[i]).ToArray();
                     var stepClock = Stopwatch.StartNew();
-                    var step = await group.LearningStepAsync(indices, cancellation);
+                    var step = await group.LearningStepAsync(indices, forgetIndices, cancellation);
                     n = stepsTaken = step.Step;
                     report.StepTimes.Add(new StepTime(step.Step, stepClock.Elapsed.TotalSeconds, step.InputTokens));
                     report.LearningLoss.Add(new LossPoint(step.Step, step.Loss));
+                    if (step.ForgettingLoss is { } forgettingLoss) report.ForgettingLoss.Add(new LossPoint(step.Step, forgettingLoss));
+                    report.ForgettingRecords += step.ForgetRecords;
                     StepCompleted?.Invoke(step);
-                    forgetPending = forgets && forgetSet.Length > 0 && forgetting.Schedule.ForgetsAfter(n, forgetting.ForgetEvery, forgetting.Step.Alpha);
-                    RecordLive(Snapshot(n, stepPending: true, forgetPending));
-                }
-                stepPending = false;
-                if (forgetPending)
-                {
-                    await ForgetStep(n);
-                    forgetPending = false;
                     RecordLive(Snapshot(n, stepPending: true));
                 }
+                stepPending = false;
                 bool last = n == spec.Train.Steps;
-                if (forgets && forgetting.RefreshEvery > 0 && n % forgetting.RefreshEvery == 0 && !last)
+                if (forgetting.Active && forgetting.RefreshEvery > 0 && n % forgetting.RefreshEvery == 0 && !last)
                 {
                     (hasFisher, forgetSet, _) = await ChooseForgettingSet(group, learningRecords, n, cancellation);
                     forgetSamplerSeed = spec.Seed + 1 + n;
@@ -304,25 +279,25 @@ public sealed class LwfJobRunner
     /// <summary>Called after every learning step (the cluster's trainer publishes progress from it).</summary>
     public Action<StepResult>? StepCompleted { get; set; }
 
-    /// <summary>Called after every forgetting step with the forgetting batch's NLL before the step.</summary>
-    public Action<double>? ForgettingStepCompleted { get; set; }
-
     /// <summary>Called when the forgetting set is chosen (at the start and at every refresh): scores, size, Fisher statistics.</summary>
     public Action<ForgettingChoice>? ForgettingSetChosen { get; set; }
 
     /// <summary>Called after every evaluation (before, during and after training).</summary>
     public Action<EvalPoint>? Evaluated { get; set; }
 
-    /// <summary>Fisher (when the scorer or protection needs it; the replicas keep it), every sample's score, and D_U (global sample indices).</summary>
+    /// <summary>
+    /// Fisher (when the scorer needs it; the replicas keep it), every sample's score, and D_U (global sample indices):
+    /// the selection's choice, highest score first, at most portion × the learning records (the authors' cap).
+    /// </summary>
     private async Task<(bool HasFisher, int[] ForgetSet, double[] Scores)> ChooseForgettingSet(
         IReplicaGroup group, int learningRecords, int? atStep, CancellationToken cancellation)
     {
         var forgetting = _spec.Forgetting;
         (double Mean, double Max)? statistics = null;
-        if (forgetting.Scorer is ForgettingScorer.Fisher or ForgettingScorer.Inverse || forgetting.Step.FisherProtect > 0)
+        if (forgetting.Scorer is ForgettingScorer.Fisher or ForgettingScorer.Inverse)
             statistics = await group.FisherAsync(FisherRecords(learningRecords), cancellation);
         var scores = await group.ScoreAsync(cancellation);
-        var chosen = forgetting.Selection.Choose(scores);
+        var chosen = forgetting.Selection.Choose(scores).Take(ForgettingStream.Cap(forgetting.Portion, learningRecords)).ToArray();
         ForgettingSetChosen?.Invoke(new ForgettingChoice(atStep, scores, chosen.Length, statistics?.Mean, statistics?.Max));
         return (statistics is not null, chosen, scores);
     }

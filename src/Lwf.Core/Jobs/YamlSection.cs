@@ -16,20 +16,22 @@ internal sealed class YamlSection
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     private readonly DataRoot? _root;
     private readonly IReadOnlyDictionary<string, string> _renamed;
+    private readonly IReadOnlyDictionary<string, string> _removed;
     private readonly List<(string Key, string Text)>? _pathsWritten;
 
     private YamlSection(string file, YamlMappingNode node, string path, DataRoot? root, IReadOnlyDictionary<string, string> renamed,
-        List<(string Key, string Text)>? pathsWritten)
+        IReadOnlyDictionary<string, string> removed, List<(string Key, string Text)>? pathsWritten)
     {
-        _file = file; _node = node; _path = path; _root = root; _renamed = renamed; _pathsWritten = pathsWritten;
+        _file = file; _node = node; _path = path; _root = root; _renamed = renamed; _removed = removed; _pathsWritten = pathsWritten;
     }
 
     /// <summary>
     /// The job file's root mapping; with a <paramref name="root"/>, every path it names is confined to it (<see cref="FilePath"/>).
-    /// A key of <paramref name="renamed"/> (full dotted names) is refused with the name that replaced it.
+    /// A key of <paramref name="renamed"/> (full dotted names) is refused with the name that replaced it; a key of
+    /// <paramref name="removed"/> with what took its place.
     /// </summary>
     public static YamlSection LoadRoot(string file, DataRoot? root = null, IReadOnlyDictionary<string, string>? renamed = null,
-        List<(string Key, string Text)>? pathsWritten = null)
+        List<(string Key, string Text)>? pathsWritten = null, IReadOnlyDictionary<string, string>? removed = null)
     {
         if (!System.IO.File.Exists(file)) throw new LwfInputException($"{file}: job file not found");
         long bytes = new FileInfo(file).Length;
@@ -60,7 +62,7 @@ internal sealed class YamlSection
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode doc)
             throw new LwfInputException($"{file}: a job file is a mapping of keys (model, data, train, ...)");
-        var section = new YamlSection(file, doc, "", root, renamed ?? new Dictionary<string, string>(), pathsWritten);
+        var section = new YamlSection(file, doc, "", root, renamed ?? new Dictionary<string, string>(), removed ?? new Dictionary<string, string>(), pathsWritten);
         section.RejectRenamedKeys(); // before any key is read: an old file's first error is what to write instead
         return section;
     }
@@ -93,9 +95,9 @@ internal sealed class YamlSection
     public YamlSection Section(string key)
     {
         var node = Get(key);
-        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key), _root, _renamed, _pathsWritten);
+        if (node is null) return new YamlSection(_file, new YamlMappingNode(), Name(key), _root, _renamed, _removed, _pathsWritten);
         if (node is not YamlMappingNode map) throw new LwfInputException($"{Where(node)}: '{Name(key)}' must be a mapping of keys");
-        return new YamlSection(_file, map, Name(key), _root, _renamed, _pathsWritten);
+        return new YamlSection(_file, map, Name(key), _root, _renamed, _removed, _pathsWritten);
     }
 
     public string? String(string key)
@@ -156,7 +158,9 @@ internal sealed class YamlSection
             if (keyNode is not YamlScalarNode { Value: { } key }) continue;
             if (_renamed.TryGetValue(Name(key), out var renamedTo))
                 throw new LwfInputException($"{Where(keyNode)}: '{Name(key)}' was renamed to '{renamedTo}' (job files take Hugging Face TrainingArguments' names, snake_case)");
-            if (value is YamlMappingNode map) new YamlSection(_file, map, Name(key), _root, _renamed, _pathsWritten).RejectRenamedKeys();
+            if (_removed.TryGetValue(Name(key), out var replacedBy))
+                throw new LwfInputException($"{Where(keyNode)}: '{Name(key)}' no longer exists: {replacedBy}");
+            if (value is YamlMappingNode map) new YamlSection(_file, map, Name(key), _root, _renamed, _removed, _pathsWritten).RejectRenamedKeys();
         }
     }
 

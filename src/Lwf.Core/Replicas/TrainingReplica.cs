@@ -13,16 +13,15 @@ using static TorchSharp.torch;
 namespace Lwf.Core.Replicas;
 
 /// <summary>
-/// One full copy of a job's training state on one device: the weights, the learning AdamW, the forgetting
-/// AdamW, and F and gL once computed. `lwf train` has one; a cluster has one per silo. A step is the same code
-/// in both: local gradient sums → <see cref="ReduceAsync"/> over the <see cref="ICollective"/> → the same
-/// optimiser step on every replica (<see cref="ApplyLearning"/>, <see cref="ApplyForgetting"/>), so replicas
-/// stay equal without weights being shipped (DDP's contract).
+/// One full copy of a job's training state on one device: the weights, the one AdamW (learning and forgetting
+/// records share it), and F and gL once computed. `lwf train` has one; a cluster has one per silo. A step is the
+/// same code in both: local gradient sums → <see cref="ReduceAsync"/> over the <see cref="ICollective"/> → the same
+/// optimiser step on every replica (<see cref="ApplyLearning"/>), so replicas stay equal without weights being
+/// shipped (DDP's contract).
 /// </summary>
 public sealed class TrainingReplica : IDisposable
 {
     private readonly FineTuner _tuner;
-    private ForgettingStepper? _stepper;
     private List<EvalSet>? _evalSets;
 
     public TrainingReplica(JobSpec spec, Device device, ResumePoint? resume = null)
@@ -34,7 +33,6 @@ public sealed class TrainingReplica : IDisposable
         Encoder = new RecordEncoder(Tokenizer, Model.Config, spec.MaxLength);
         PadId = Model.Config.PaddingId;
         _tuner = new FineTuner(Model, spec.Train, PadId);
-        if (spec.Forgetting.Active) _stepper = new ForgettingStepper(Model, spec.Forgetting.Step, PadId);
         if (resume is not null) RestoreOptimisers(resume);
     }
 
@@ -51,10 +49,9 @@ public sealed class TrainingReplica : IDisposable
     public long PadId { get; }
     public FisherEstimate? Fisher { get; private set; }
     public int LearningSteps => _tuner.StepsTaken;
-    public int ForgettingSteps => _stepper?.StepsTaken ?? 0;
 
-    /// <summary>Learning steps, forgetting steps and whether F is held: replicas that agree on these hold the same state.</summary>
-    public (int Learning, int Forgetting, bool HasFisher) Position => (LearningSteps, ForgettingSteps, Fisher is not null);
+    /// <summary>Learning steps and whether F is held: replicas that agree on these hold the same state.</summary>
+    public (int Learning, bool HasFisher) Position => (LearningSteps, Fisher is not null);
 
     // ---- learning and forgetting steps ----
 
@@ -64,17 +61,18 @@ public sealed class TrainingReplica : IDisposable
     public void AddLearningGradient(GradientSums sums, IReadOnlyList<TokenizedRecord> records) =>
         LearningGradient.AddTo(sums, Model, LearningGradient.MicroBatches(records, Spec.Train.MicroBatchSize), PadId);
 
-    /// <summary>Forgetting batches are cut into micro-batches of the training micro-batch size.</summary>
-    public void AddForgettingGradient(GradientSums sums, IReadOnlyList<TokenizedRecord> samples) =>
-        ForgettingGradient.AddTo(sums, Model, LearningGradient.MicroBatches(samples, Spec.Train.MicroBatchSize), Spec.Forgetting.Step.Loss, PadId);
+    /// <summary>A step's forgetting records, cut into micro-batches of the training micro-batch size, weighted by the job's forgetting loss.</summary>
+    public void AddForgettingGradient(GradientSums sums, IReadOnlyList<ForgettingRecord> samples) =>
+        ForgettingGradient.AddTo(sums, Model, LearningGradient.MicroBatches(samples, Spec.Train.MicroBatchSize), Spec.Forgetting.Loss, PadId);
 
     /// <summary>
     /// Sums the local gradient and the totals over every replica, leaving the reduced gradient in .grad. Nothing is
     /// applied: a step whose collective fails is redone from the same weights (its sums started afresh).
     /// </summary>
-    public async Task<(GradientTotals Totals, int Records)> ReduceAsync(GradientSums local, ICollective collective, CancellationToken cancellation)
+    public async Task<(GradientTotals Totals, int Records, int ForgetRecords)> ReduceAsync(GradientSums local, ICollective collective, CancellationToken cancellation)
     {
-        var scalars = new[] { local.NllSum, local.Tokens, local.InputTokens, local.Records };
+        var t = local.Totals;
+        var scalars = new[] { t.NllSum, t.LossTokens, t.InputTokens, local.Records, t.ForgetNllSum, t.ForgetTokens, local.ForgetRecords };
         if (local.Precision == GradientPrecision.Float64)
         {
             // float64 sums on the wire: the reduced gradient rounds to float32 once, as in one process.
@@ -96,15 +94,11 @@ public sealed class TrainingReplica : IDisposable
                 foreach (var g in grads) g.Dispose();
             }
         }
-        return (new GradientTotals(scalars[0], (long)scalars[1], (long)scalars[2]), (int)scalars[3]);
+        return (new GradientTotals(scalars[0], (long)scalars[1], (long)scalars[2], scalars[4], (long)scalars[5]), (int)scalars[3], (int)scalars[6]);
     }
 
-    /// <summary>The learning optimiser step on the reduced gradient in .grad.</summary>
-    public StepResult ApplyLearning(GradientTotals totals, int records) => _tuner.ApplyGradients(totals, records);
-
-    /// <summary>The forgetting optimiser step on the reduced gradient in .grad.</summary>
-    public void ApplyForgetting(long tokens) =>
-        (_stepper ?? throw new InvalidOperationException("the job takes no forgetting steps")).ApplyGradients(tokens);
+    /// <summary>The optimiser step on the reduced gradient in .grad (learning and forgetting records alike).</summary>
+    public StepResult ApplyLearning(GradientTotals totals, int records, int forgetRecords) => _tuner.ApplyGradients(totals, records, forgetRecords);
 
     // ---- Fisher and forgetting confidence ----
 
@@ -133,7 +127,6 @@ public sealed class TrainingReplica : IDisposable
     {
         Fisher?.Dispose();
         Fisher = fisher;
-        _stepper?.UseFisher(fisher);
     }
 
     /// <summary>Scores of samples by global index (the random scorer draws from the index, so any shard gives the same).</summary>
@@ -182,12 +175,11 @@ public sealed class TrainingReplica : IDisposable
 
     // ---- state on disk: checkpoints, and a late replica catching up with a peer ----
 
-    /// <summary>Writes the model (Hugging Face format, tokenizer files beside), the optimisers' states and F into <paramref name="directory"/>.</summary>
+    /// <summary>Writes the model (Hugging Face format, tokenizer files beside), the optimiser's state and F into <paramref name="directory"/>.</summary>
     public void SaveState(string directory)
     {
         PretrainedModel.WriteInto(Model, directory, companionsFrom: Spec.Model);
         _tuner.SaveState(Path.Combine(directory, JobCheckpointState.OptimizerFile));
-        _stepper?.SaveState(Path.Combine(directory, JobCheckpointState.ForgettingOptimizerFile));
         Fisher?.Save(Path.Combine(directory, JobCheckpointState.FisherFile), Spec.Fisher.Variant);
     }
 
@@ -209,11 +201,6 @@ public sealed class TrainingReplica : IDisposable
     private void RestoreOptimisers(ResumePoint point)
     {
         _tuner.RestoreState(point.LearningSteps, Path.Combine(point.Directory, JobCheckpointState.OptimizerFile));
-        if (_stepper is not null)
-        {
-            string path = Path.Combine(point.Directory, JobCheckpointState.ForgettingOptimizerFile);
-            if (File.Exists(path)) _stepper.RestoreState(point.ForgettingSteps, path);
-        }
         UseFisher(point.HasFisher ? FisherEstimate.Load(Path.Combine(point.Directory, JobCheckpointState.FisherFile), Model) : null);
     }
 
@@ -233,7 +220,6 @@ public sealed class TrainingReplica : IDisposable
 
     public void Dispose()
     {
-        _stepper?.Dispose();
         Fisher?.Dispose();
         _tuner.Dispose();
         Model.Dispose();

@@ -10,8 +10,8 @@ public sealed record LossPoint(int Step, double Loss);
 /// <summary>A learning step's wall time and the input tokens (padding left out) it processed: tokens/s per step.</summary>
 public sealed record StepTime(int Step, double Seconds, long InputTokens);
 
-/// <summary>What the forgetting stage chose: every sample's score, how many were kept, the cut.</summary>
-public sealed record ForgettingSummary(string Scorer, string Schedule, string Loss, double Alpha, int SelfGenerated, int Selected, double? Cut, double[] Scores);
+/// <summary>What the forgetting stage chose: every sample's score, how many were kept, the cut; and how D_U's records were trained on.</summary>
+public sealed record ForgettingSummary(string Scorer, string Arrange, string Loss, double Alpha, double Portion, int SelfGenerated, int Selected, double? Cut, double[] Scores);
 
 /// <summary>Everything a run measured; written as report.json and report.md and drawn as plots.</summary>
 public sealed class LwfReport
@@ -20,7 +20,8 @@ public sealed class LwfReport
     public string Model { get; set; } = "";
     public long Parameters { get; set; }
     public int LearningSteps { get; set; }
-    public int ForgettingSteps { get; set; }
+    /// <summary>Forgetting records the learning steps carried (each counted every time it was trained on).</summary>
+    public int ForgettingRecords { get; set; }
     [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public List<EvalPoint> Evaluations { get; } = [];
     [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]

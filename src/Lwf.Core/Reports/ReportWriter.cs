@@ -42,13 +42,13 @@ public static class ReportWriter
         var sb = new StringBuilder();
         sb.AppendLine($"# {r.Job}");
         sb.AppendLine();
-        sb.AppendLine($"Model `{r.Model}` ({r.Parameters:N0} parameters): {r.LearningSteps} learning steps, {r.ForgettingSteps} forgetting steps.");
+        sb.AppendLine($"Model `{r.Model}` ({r.Parameters:N0} parameters): {r.LearningSteps} learning steps, carrying {r.ForgettingRecords} forgetting records.");
         sb.AppendLine();
         sb.Append(Table(r));
         sb.AppendLine();
         if (r.Forgetting is { } f)
         {
-            sb.AppendLine($"Forgetting: scorer `{f.Scorer}`, schedule `{f.Schedule}`, loss `{f.Loss}`, α = {F(f.Alpha)}; " +
+            sb.AppendLine($"Forgetting: scorer `{f.Scorer}`, arrange `{f.Arrange}`, portion {F(f.Portion)}, loss `{f.Loss}`, α = {F(f.Alpha)}; " +
                 $"{f.Selected} of {f.SelfGenerated} self-generated samples forgotten{(f.Cut is { } cut ? $" (score ≥ {F(cut)})" : "")}.");
             sb.AppendLine();
             sb.AppendLine($"![forgetting confidence]({ConfidencePlot})");
@@ -80,8 +80,8 @@ public static class ReportWriter
         if (r.ForgettingLoss.Count > 0)
         {
             var forget = plot.Add.Scatter(r.ForgettingLoss.Select(p => (double)p.Step).ToArray(), r.ForgettingLoss.Select(p => p.Loss).ToArray());
-            forget.LegendText = "forgetting-set NLL (before each forgetting step)";
-            forget.MarkerSize = 4;
+            forget.LegendText = "forgetting records' NLL (in each step, before it)";
+            forget.MarkerSize = 0;
         }
         plot.Title($"{r.Job}: losses");
         plot.XLabel("learning step");

@@ -86,7 +86,7 @@ public static class ResultsGrid
             string learnMetric = first.Final("learn")?.Metric ?? "", forgetMetric = first.Final("forget")?.Metric ?? "";
             sb.AppendLine($"## {pairRuns.Key}");
             sb.AppendLine();
-            sb.AppendLine($"| run | learn {learnMetric} | forget {forgetMetric} | held-out perplexity | forgetting steps | wall time (s) | seeds |");
+            sb.AppendLine($"| run | learn {learnMetric} | forget {forgetMetric} | held-out perplexity | forgetting records | wall time (s) | seeds |");
             sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
             var bases = BaseRuns(list);
             sb.AppendLine($"| base model, before | {MeanStd.Of(bases.Select(r => r.Before("learn"))).Format("F3")} | " +
@@ -95,7 +95,7 @@ public static class ResultsGrid
             {
                 var v = list.Where(r => r.Variant == variant).ToList();
                 sb.AppendLine($"| {variant} | {MeanStd.Of(v.Select(r => r.Learn)).Format("F3")} | {MeanStd.Of(v.Select(r => r.Forget)).Format("F3")} | " +
-                    $"{MeanStd.Of(v.Select(r => r.HeldOut)).Format("F1")} | {MeanStd.Of(v.Select(r => (double)r.Report.ForgettingSteps)).Format("F0")} | " +
+                    $"{MeanStd.Of(v.Select(r => r.HeldOut)).Format("F1")} | {MeanStd.Of(v.Select(r => (double)r.Report.ForgettingRecords)).Format("F0")} | " +
                     $"{MeanStd.Of(v.Select(r => r.WallSeconds)).Format("F0")} | {v.Count} |");
             }
             sb.AppendLine();

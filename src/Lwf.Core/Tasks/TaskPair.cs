@@ -16,8 +16,8 @@ namespace Lwf.Core.Tasks;
 /// lwf-fisher) evaluate during training. Off (`lwf data build`), every job file stands alone.
 /// </param>
 public sealed record PairJobSettings(int Steps = 120, int MicroBatchSize = 8, double LearningRate = 1e-3, int MaxLength = 96,
-    int SelfGenTokens = 12, int FisherRecords = 32, int ForgetEvery = 10, double Alpha = 0.1, double ForgetFraction = 0.3, string Device = "cpu",
-    bool RunTogether = false);
+    int SelfGenTokens = 12, int FisherRecords = 32, double Portion = Jobs.ForgettingSettings.DefaultPortion,
+    double Alpha = Forgetting.ForgettingLoss.DefaultAlpha, double ForgetFraction = 0.3, string Device = "cpu", bool RunTogether = false);
 
 /// <summary>
 /// A learning task and a forgetting task written as an LWF job folder: learn-train.jsonl, learn-eval.jsonl,
@@ -26,23 +26,44 @@ public sealed record PairJobSettings(int Steps = 120, int MicroBatchSize = 8, do
 /// </summary>
 public static class TaskPair
 {
-    /// <summary>The ways a pair is run: plain fine-tuning and LWF with each scorer or schedule (the forgetting section).</summary>
     /// <summary>The variants whose learning metric is plotted over the steps (the grid's learning curves).</summary>
     public static readonly IReadOnlySet<string> CurveVariants = new HashSet<string> { "vanilla", "lwf-fisher" };
 
+    /// <summary>The ways a pair is run: plain fine-tuning and LWF with each scorer, arrangement or loss (the forgetting section).</summary>
     public static readonly IReadOnlyDictionary<string, string> Variants = new Dictionary<string, string>
     {
-        ["vanilla"] = "schedule: none",
+        ["vanilla"] = "arrange: none",
         ["lwf-fisher"] = "scorer: fisher",
         ["lwf-random"] = "scorer: random",
         ["lwf-inverse"] = "scorer: inverse",
         ["lwf-likelihood"] = "scorer: likelihood",
-        ["lwf-ahead"] = "scorer: fisher\n  schedule: ahead",
+        ["lwf-ahead"] = "scorer: fisher\n  arrange: ahead",
+        ["lwf-npo"] = "scorer: fisher\n  loss: npo",
+        ["lwf-me"] = "scorer: fisher\n  loss: me",
     };
+
+    /// <summary>The prefix of the dose-response variants: lwf-fisher at another α, named "lwf-fisher-a0.05".</summary>
+    public const string AlphaVariantPrefix = "lwf-fisher-a";
+
+    /// <summary>The forgetting lines of a variant, or null when there is no such variant (fixed ones and lwf-fisher-aALPHA).</summary>
+    public static string? ForgettingLines(string variant, PairJobSettings settings)
+    {
+        if (Variants.TryGetValue(variant, out var lines)) return lines + $"\n  alpha: {settings.Alpha.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        if (variant.StartsWith(AlphaVariantPrefix, StringComparison.Ordinal)
+            && double.TryParse(variant[AlphaVariantPrefix.Length..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double alpha)
+            && alpha is > 0 and <= 10)
+            return $"scorer: fisher\n  alpha: {alpha.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        return null;
+    }
+
+    /// <summary>The α a variant trains with (0 for vanilla).</summary>
+    public static double AlphaOf(string variant, PairJobSettings settings) =>
+        variant == "vanilla" ? 0 : variant.StartsWith(AlphaVariantPrefix, StringComparison.Ordinal)
+            ? double.Parse(variant[AlphaVariantPrefix.Length..], System.Globalization.CultureInfo.InvariantCulture) : settings.Alpha;
 
     /// <summary>Writes the data files and a job file per variant; returns the folder.</summary>
     public static string Write(string outDirectory, string dataDirectory, string learn, string forget, string model, TaskSizes sizes, long seed,
-        PairJobSettings? settings = null)
+        PairJobSettings? settings = null, IEnumerable<string>? variants = null)
     {
         var learning = TaskBuilders.Get(TaskBuilders.Learning, learn, "learning")(dataDirectory, sizes, seed);
         var forgetting = TaskBuilders.Get(TaskBuilders.Forgetting, forget, "forgetting")(dataDirectory, sizes, seed);
@@ -55,7 +76,9 @@ public static class TaskPair
         JsonlDataset.Write(Path.Combine(dir, "forget-eval.jsonl"), forgetting.Eval);
         JsonlDataset.Write(Path.Combine(dir, "held-out.jsonl"), heldOut);
         var s = settings ?? new PairJobSettings();
-        foreach (var (variant, forgettingLines) in Variants)
+        foreach (var variant in variants ?? Variants.Keys)
+        {
+            string forgettingLines = ForgettingLines(variant, s) ?? throw new LwfInputException($"no variant '{variant}' (known: {string.Join(", ", Variants.Keys)}, {AlphaVariantPrefix}ALPHA)");
             AtomicFile.WriteText(JobFile(dir, variant), string.Create(System.Globalization.CultureInfo.InvariantCulture, $"""
                 # Learn {learning.Name} ({learning.Description}) while forgetting {forgetting.Name} ({forgetting.Description}): {variant}.
                 # Written by `lwf data build --learn {learn} --forget {forget} --seed {seed}`; data from `lwf data fetch`.
@@ -75,6 +98,8 @@ public static class TaskPair
                   seed: {seed}
                   max_steps: {s.Steps}
                   learning_rate: {s.LearningRate}
+                  weight_decay: 0.1                 # the paper authors' AdamW: decay 0.1, beta2 0.95, cosine after a warm-up
+                  adam_beta2: 0.95
                   lr_scheduler_type: cosine
                   warmup_steps: {Math.Max(1, s.Steps / 10)}
                   per_device_train_batch_size: {s.MicroBatchSize}
@@ -89,9 +114,7 @@ public static class TaskPair
 
                 forgetting:
                   forget_fraction: {s.ForgetFraction}
-                  alpha: {s.Alpha}
-                  forget_every: {s.ForgetEvery}
-                  batch_size: {s.MicroBatchSize}
+                  portion: {s.Portion}
                   {forgettingLines}
 
                 eval:
@@ -99,6 +122,7 @@ public static class TaskPair
                   before: {(s.RunTogether && variant != "vanilla" ? "false" : "true")}
 
                 """));
+        }
         return dir;
     }
 

@@ -6,7 +6,12 @@ using static TorchSharp.torch;
 
 namespace Lwf.Core.Training;
 
-public sealed record StepResult(int Step, double Loss, double LearningRate, double GradNorm, long LossTokens, long InputTokens, int Records);
+/// <summary>
+/// A learning step's outcome: the learning records' mean token NLL (<see cref="Loss"/>), and, when the step carried
+/// forgetting records, their mean token NLL before the step (<see cref="ForgettingLoss"/>) and how many there were.
+/// </summary>
+public sealed record StepResult(int Step, double Loss, double LearningRate, double GradNorm, long LossTokens, long InputTokens, int Records,
+    double? ForgettingLoss = null, int ForgetRecords = 0);
 
 /// <summary>
 /// Single-process fine-tuning: AdamW (no decay on biases and norms, as the HF Trainer), warm-up + cosine,
@@ -67,12 +72,14 @@ public sealed class FineTuner : IDisposable
     }
 
     /// <summary>
-    /// The optimiser step once the parameters' <c>.grad</c> hold Σ∇(Σ token NLL) over the step's records
-    /// (from this process or reduced across shards): divides by the step's token count, clips, steps.
+    /// The optimiser step once the parameters' <c>.grad</c> hold the step's summed numerator (Σ∇ token NLL of the
+    /// learning records plus the forgetting records' weighted terms, from this process or reduced across shards):
+    /// divides by every loss token of the step, clips, steps.
     /// </summary>
-    public StepResult ApplyGradients(GradientTotals totals, int records)
+    public StepResult ApplyGradients(GradientTotals totals, int records, int forgetRecords = 0)
     {
-        var (nllSum, tokens, inputTokens) = totals;
+        var (nllSum, learningTokens, inputTokens, forgetNll, forgetTokens) = totals;
+        long tokens = totals.Divisor;
         if (tokens <= 0) throw new InvalidOperationException("a learning step needs at least one loss token");
         double lr = _options.LearningRate * LearningRateSchedule.Multiplier(StepsTaken, _options.WarmupSteps, _options.Steps, _options.Scheduler);
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
@@ -88,14 +95,15 @@ public sealed class FineTuner : IDisposable
                 ? nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm)
                 : GradNorm(_parameters);
             // A non-finite loss or gradient would turn every weight into NaN: stop before the step, not after.
-            if (!double.IsFinite(nllSum) || !double.IsFinite(gradNorm))
-                throw new LwfTrainingException($"learning step {StepsTaken + 1}: the loss is {nllSum / tokens} and the gradient norm {gradNorm} " +
+            if (!double.IsFinite(nllSum) || !double.IsFinite(forgetNll) || !double.IsFinite(gradNorm))
+                throw new LwfTrainingException($"learning step {StepsTaken + 1}: the loss is {nllSum / Math.Max(1, learningTokens)} and the gradient norm {gradNorm} " +
                     $"(learning rate {lr:G3}); the step was not taken and the weights are those of step {StepsTaken}");
             _optimizer.step();
         }
         _model.eval();
         StepsTaken++;
-        return new StepResult(StepsTaken, nllSum / tokens, lr, gradNorm, tokens, inputTokens, records);
+        return new StepResult(StepsTaken, learningTokens > 0 ? nllSum / learningTokens : double.NaN, lr, gradNorm, learningTokens, inputTokens, records,
+            forgetTokens > 0 ? forgetNll / forgetTokens : null, forgetRecords);
     }
 
     /// <summary>The global L2 norm of the parameters' gradients (what clipping measures), without clipping.</summary>

@@ -3,8 +3,6 @@ using static TorchSharp.torch;
 
 namespace Lwf.Core.Training;
 
-/// <summary>A gradient's totals: the NLL sum, the loss tokens it is over, and the records' real (unpadded) tokens.</summary>
-public readonly record struct GradientTotals(double NllSum, long LossTokens, long InputTokens);
 
 /// <summary>
 /// A step's local gradient sum (Σ over micro-batches of ∇, per parameter) with the NLL sum and token counts it came
@@ -33,7 +31,11 @@ public sealed class GradientSums : IDisposable
     public double NllSum => _totals.NllSum;
     public long Tokens => _totals.LossTokens;
     public long InputTokens => _totals.InputTokens;
+    /// <summary>Learning records added.</summary>
     public int Records { get; private set; }
+
+    /// <summary>Forgetting records added.</summary>
+    public int ForgetRecords { get; private set; }
 
     /// <summary>
     /// Empty sums for <paramref name="model"/>: one per replica per step. In float32 every parameter's .grad is set to
@@ -54,8 +56,12 @@ public sealed class GradientSums : IDisposable
         return new(precision, null);
     }
 
-    /// <summary>Adds micro-batch after micro-batch into these sums (the silo's shards, one after another, in index order).</summary>
-    public void Add<T>(CausalLM model, IEnumerable<T> microBatches, Func<T, (double Nll, long Tokens, long InputTokens, int Records)> backward)
+    /// <summary>
+    /// Adds micro-batch after micro-batch into these sums (the silo's shards, one after another, in index order);
+    /// <paramref name="backward"/> runs one micro-batch's backward and returns its totals. Its records count as
+    /// forgetting records when <paramref name="forgetting"/>.
+    /// </summary>
+    public void Add<T>(CausalLM model, IEnumerable<IReadOnlyList<T>> microBatches, Func<IReadOnlyList<T>, GradientTotals> backward, bool forgetting = false)
     {
         model.train();
         try
@@ -63,9 +69,9 @@ public sealed class GradientSums : IDisposable
             foreach (var micro in microBatches)
             {
                 if (_float64 is not null) model.zero_grad();
-                var (n, t, i, r) = backward(micro);
-                _totals = new GradientTotals(_totals.NllSum + n, _totals.LossTokens + t, _totals.InputTokens + i);
-                Records += r;
+                _totals += backward(micro);
+                if (forgetting) ForgetRecords += micro.Count;
+                else Records += micro.Count;
                 if (_float64 is null) continue; // backward added into .grad
                 // The .grad handles and their float64 copies are freed here, every micro-batch: left to the
                 // finalizer they pile up (on a GPU, hundreds of MiB a step until it runs out of memory).

@@ -8,8 +8,8 @@ namespace Lwf.Core.Training;
 public static class LearningGradient
 {
     /// <summary>Records cut, in order, into micro-batches of at most <paramref name="size"/>.</summary>
-    public static List<IReadOnlyList<TokenizedRecord>> MicroBatches(IReadOnlyList<TokenizedRecord> records, int size) =>
-        records.Chunk(size).Select(c => (IReadOnlyList<TokenizedRecord>)c).ToList();
+    public static List<IReadOnlyList<T>> MicroBatches<T>(IReadOnlyList<T> records, int size) =>
+        records.Chunk(size).Select(c => (IReadOnlyList<T>)c).ToList();
 
     public static GradientSums Accumulate(CausalLM model, IEnumerable<IReadOnlyList<TokenizedRecord>> microBatches, long padId,
         GradientPrecision precision)
@@ -28,6 +28,6 @@ public static class LearningGradient
             var (sum, _) = model.TokenNll(batch.InputIds, batch.AttentionMask, batch.LossMask);
             var total = sum.sum();
             total.backward();
-            return (total.item<float>(), batch.LossTokens, batch.InputTokens, micro.Count);
+            return new GradientTotals(total.item<float>(), batch.LossTokens, batch.InputTokens);
         });
 }

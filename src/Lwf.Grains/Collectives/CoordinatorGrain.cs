@@ -84,20 +84,20 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
         var positions = await Task.WhenAll(members.Select(m => Shard(m.Leader).Position().AsTask()));
         if (resume is not null)
         {
-            var target = new ReplicaPosition(resume.LearningSteps, resume.ForgettingSteps, resume.HasFisher);
+            var target = new ReplicaPosition(resume.LearningSteps, resume.HasFisher);
             if (resume.Directory is { } checkpoint)
                 await Task.WhenAll(members.Where((_, r) => positions[r] != target).Select(m => Shard(m.Leader).LoadState(checkpoint, target).AsTask()));
             else
             {
                 int source = Array.IndexOf(positions, target);
                 if (source < 0)
-                    throw new InvalidOperationException($"no surviving replica is at learning step {target.LearningSteps}, forgetting step {target.ForgettingSteps} " +
-                        $"(they are at {string.Join(", ", members.Select((m, r) => $"{m.Silo}: {positions[r].LearningSteps}/{positions[r].ForgettingSteps}"))})");
+                    throw new InvalidOperationException($"no surviving replica is at learning step {target.LearningSteps} " +
+                        $"(they are at {string.Join(", ", members.Select((m, r) => $"{m.Silo}: {positions[r].LearningSteps}"))})");
                 await CatchUp(ring, positions, source);
             }
         }
         else if (positions.Distinct().Count() > 1)
-            await CatchUp(ring, positions, Enumerable.Range(0, members.Length).MaxBy(r => (positions[r].LearningSteps, positions[r].ForgettingSteps, positions[r].HasFisher ? 1 : 0)));
+            await CatchUp(ring, positions, Enumerable.Range(0, members.Length).MaxBy(r => (positions[r].LearningSteps, positions[r].HasFisher ? 1 : 0)));
         _ring = ring;
         return ring;
     }
@@ -206,34 +206,28 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
 
     public async ValueTask<FisherSummary> Fisher(int[] recordIndices)
     {
-        var totals = await OnRing("fisher", (ring, op) => ReduceOnAll(ring, op, WorkKind.Fisher, recordIndices));
+        var totals = await OnRing("fisher", (ring, op) => ReduceOnAll(ring, op, WorkKind.Fisher, recordIndices, []));
         return new FisherSummary(totals.FisherMean, totals.FisherMax);
     }
 
-    public ValueTask<StepOutcome> LearningStep(int[] recordIndices, bool checkReplicas) => new(Step(WorkKind.LearningGradient, recordIndices, checkReplicas));
-
-    public async ValueTask<ReducedTotals> ForgettingStep(int[] sampleIndices)
-    {
-        var outcome = await Step(WorkKind.ForgettingGradient, sampleIndices, checkReplicas: false);
-        return new ReducedTotals(outcome.Loss * outcome.LossTokens, outcome.LossTokens, outcome.InputTokens, outcome.Records);
-    }
+    public ValueTask<StepOutcome> LearningStep(int[] recordIndices, int[] sampleIndices, bool checkReplicas) => new(Step(recordIndices, sampleIndices, checkReplicas));
 
     /// <summary>
     /// One optimiser step on every replica: reduce everywhere, then apply everywhere. A failure while reducing
     /// redoes the step (nothing was applied); once applying has begun the step stands, and a member that failed to
     /// apply it is behind at the next ring formation and takes a peer's state.
     /// </summary>
-    private async Task<StepOutcome> Step(WorkKind kind, int[] indices, bool checkReplicas)
+    private async Task<StepOutcome> Step(int[] indices, int[] sampleIndices, bool checkReplicas)
     {
-        var outcome = await OnRing(kind == WorkKind.LearningGradient ? "learn" : "forget", async (ring, op) =>
+        var outcome = await OnRing("learn", async (ring, op) =>
         {
-            await ReduceOnAll(ring, op, kind, indices);
+            await ReduceOnAll(ring, op, WorkKind.LearningGradient, indices, sampleIndices);
             var applied = await Task.WhenAll(ring.Members.Select(async (m, rank) =>
             {
                 try
                 {
                     // A member that dies while applying counts as failed: the step stands on the others.
-                    var call = Shard(m.Leader).Apply(op, kind).AsTask();
+                    var call = Shard(m.Leader).Apply(op).AsTask();
                     while (await Task.WhenAny(call, Task.Delay(TimeSpan.FromSeconds(2))) != call)
                         if (Dead(m.Silo)) throw new SiloUnavailableException($"{m.Silo} was declared dead while applying {op}");
                     return (Rank: rank, Outcome: (StepOutcome?)await call, Error: (Exception?)null);
@@ -263,10 +257,10 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     }
 
     /// <summary>Every member adds up its silo's shards and all-reduces with its neighbours; their totals must agree.</summary>
-    private async Task<ReducedTotals> ReduceOnAll(Ring ring, string op, WorkKind kind, int[] indices)
+    private async Task<ReducedTotals> ReduceOnAll(Ring ring, string op, WorkKind kind, int[] indices, int[] sampleIndices)
     {
         var reduced = await WhileAlive(ring, op, Task.WhenAll(ring.Members.Select((m, rank) =>
-            Shard(m.Leader).Reduce(new SiloWork(op, kind, indices, m.Shards, ring.Layout(rank))).AsTask())));
+            Shard(m.Leader).Reduce(new SiloWork(op, kind, indices, m.Shards, ring.Layout(rank), sampleIndices)).AsTask())));
         if (reduced.Distinct().Count() > 1)
             throw new ReplicaDivergedException($"operation {op}: the ring's members reduced different totals ({string.Join("; ", reduced)})");
         return reduced[0];

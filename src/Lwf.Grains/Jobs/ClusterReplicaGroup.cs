@@ -24,10 +24,10 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
     public bool HandingOver { get; set; }
 
     public Task<ReplicaGroupInfo> PrepareAsync(ResumePoint? resume, CancellationToken cancellation) =>
-        PrepareAsync(resume is null ? null : new ResumeSetup(resume.Directory, resume.LearningSteps, resume.ForgettingSteps, resume.HasFisher));
+        PrepareAsync(resume is null ? null : new ResumeSetup(resume.Directory, resume.LearningSteps, resume.HasFisher));
 
-    public Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, int forgettingSteps, bool hasFisher, CancellationToken cancellation) =>
-        PrepareAsync(new ResumeSetup(null, learningSteps, forgettingSteps, hasFisher));
+    public Task<ReplicaGroupInfo> PrepareFromReplicasAsync(int learningSteps, bool hasFisher, CancellationToken cancellation) =>
+        PrepareAsync(new ResumeSetup(null, learningSteps, hasFisher));
 
     private async Task<ReplicaGroupInfo> PrepareAsync(ResumeSetup? resume)
     {
@@ -43,7 +43,7 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
         progress("self-generation", 0, 1);
         var samples = await Coordinator.SelfGenerate();
         progress("self-generation", 1, 1);
-        return samples.Select(s => new SelfGeneratedSample(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response)).ToList();
+        return samples.Select(s => new SelfGeneratedSample(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response, s.ReferenceLogLikelihood)).ToList();
     }
 
     /// <summary>The shards reload their samples from the job's work folder when prepared; nothing to send.</summary>
@@ -65,19 +65,13 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
         return scores.Scores;
     }
 
-    public async Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
+    public async Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, IReadOnlyList<int> sampleIndices, CancellationToken cancellation)
     {
         int step = _stepsTaken + 1;
         bool check = step == spec.Train.Steps || replicaCheckEvery > 0 && step % replicaCheckEvery == 0;
-        var o = await Coordinator.LearningStep(recordIndices.ToArray(), check);
+        var o = await Coordinator.LearningStep(recordIndices.ToArray(), sampleIndices.ToArray(), check);
         _stepsTaken = o.Step;
-        return new StepResult(o.Step, o.Loss, o.LearningRate, o.GradNorm, o.LossTokens, o.InputTokens, o.Records);
-    }
-
-    public async Task<GradientTotals> ForgettingStepAsync(IReadOnlyList<int> sampleIndices, CancellationToken cancellation)
-    {
-        var t = await Coordinator.ForgettingStep(sampleIndices.ToArray());
-        return new GradientTotals(t.NllSum, t.LossTokens, t.InputTokens);
+        return new StepResult(o.Step, o.Loss, o.LearningRate, o.GradNorm, o.LossTokens, o.InputTokens, o.Records, o.ForgettingLoss, o.ForgetRecords);
     }
 
     public async Task<IReadOnlyList<EvalResult>> EvaluateAsync(CancellationToken cancellation) =>

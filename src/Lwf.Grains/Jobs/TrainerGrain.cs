@@ -160,15 +160,6 @@ public sealed partial class TrainerGrain(
                 log.Write($"checkpoint {checkpoint.Manifest.Step} written ({Path.GetFileName(checkpoint.Directory)})");
             },
         };
-        double lastEventAt = 0; // a step's duration: wall time since the previous learning or forgetting step ended
-        runner.ForgettingStepCompleted = loss =>
-        {
-            double now = clock.Elapsed.TotalSeconds;
-            metrics.ForgettingStep(JobId, loss, now - lastEventAt);
-            lastEventAt = now;
-            Update(s => s with { ForgettingLoss = loss });
-            log.Write($"forgetting step: loss {loss:F4}");
-        };
         runner.ForgettingSetChosen = choice =>
         {
             metrics.ForgettingSetChosen(JobId, choice.Scores, choice.Selected);
@@ -184,8 +175,8 @@ public sealed partial class TrainerGrain(
         {
             double now = clock.Elapsed.TotalSeconds;
             double seconds = Math.Max(1e-9, now - lastStepAt);
-            metrics.LearningStep(JobId, step.Loss, step.LossTokens, step.InputTokens, now - lastEventAt);
-            lastStepAt = lastEventAt = now;
+            metrics.LearningStep(JobId, step.Loss, step.LossTokens, step.InputTokens, seconds, step.ForgettingLoss, step.ForgetRecords);
+            lastStepAt = now;
             // Fencing: should a second activation ever run this job (a grain directory that allows duplicates while
             // membership changes), the record's activation number decides, and the older one stops before its next checkpoint.
             if (JobFolderStorage.Read<JobRecord>(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, StateName)) is { } stored
@@ -194,10 +185,11 @@ public sealed partial class TrainerGrain(
                 _supersededBy = stored.Incarnation;
                 _cancel?.Cancel();
             }
-            Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss,
+            Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, ForgettingLoss = step.ForgettingLoss ?? s.ForgettingLoss,
                 TokensPerSecond = step.LossTokens / seconds, InputTokensPerSecond = step.InputTokens / seconds, Message = null });
             if (step.Step % spec.LoggingSteps == 0 || step.Step == spec.Train.Steps)
-                log.Write($"step {step.Step}/{spec.Train.Steps}: loss {step.Loss:F4}, learning rate {step.LearningRate:G4}, " +
+                log.Write($"step {step.Step}/{spec.Train.Steps}: loss {step.Loss:F4}" +
+                    (step.ForgettingLoss is { } forgettingLoss ? $", forgetting records {step.ForgetRecords} (their loss {forgettingLoss:F4})" : "") + $", learning rate {step.LearningRate:G4}, " +
                     $"grad norm {step.GradNorm:G4}, {step.InputTokens / seconds:F0} tokens/s");
         };
         JobStatus final;

@@ -50,7 +50,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
             if (_replica is null) metrics.ShardActivated(JobId);
             // A replica new on this silo starts from the checkpoint, or (resuming from the replicas) from the base, and the ring
             // formation brings it to the others' state.
-            var resume = setup.Resume is { Directory: { } d } r ? new ResumePoint(d, r.LearningSteps, r.ForgettingSteps, r.HasFisher) : null;
+            var resume = setup.Resume is { Directory: { } d } r ? new ResumePoint(d, r.LearningSteps, r.HasFisher) : null;
             _replica ??= replicas.Get(JobId, spec, resume, holder);
             var encoder = _replica.Training.Encoder;
             var all = JsonlDataset.Load(spec.Data.LearnTrain, encoder, spec.SkipBadLines).Records;
@@ -93,7 +93,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
         var generated = await Replica.OnTorchAsync(r => r.SelfGenerate(_prompts));
         _samples = new(generated.ToDictionary(s => s.Index));
         SelfGeneration.SaveSamples(SamplesFile, generated);
-        return generated.Select(s => new SampleInfo(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response)).ToArray();
+        return generated.Select(s => new SampleInfo(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response, s.ReferenceLogLikelihood)).ToArray();
     }
 
     public async ValueTask<ShardScores> Score()
@@ -103,7 +103,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
         return new ShardScores(indices, scores);
     }
 
-    public async ValueTask<int> Accumulate(string operationId, WorkKind kind, int[] indices)
+    public async ValueTask<int> Accumulate(string operationId, WorkKind kind, int[] indices, int[] sampleIndices)
     {
         var replica = Replica;
         return await replica.OnTorchAsync(r =>
@@ -112,15 +112,12 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
             {
                 case WorkKind.LearningGradient:
                 {
+                    // Learning records first, then the forgetting records, as one process adds them.
                     var mine = indices.Where(_records.ContainsKey).Select(i => _records[i]).ToList();
                     if (mine.Count > 0) r.AddLearningGradient(replica.Gradient(operationId), mine);
-                    return mine.Count;
-                }
-                case WorkKind.ForgettingGradient:
-                {
-                    var mine = indices.Where(_samples.ContainsKey).Select(i => _samples[i].ToRecord()).ToList();
-                    if (mine.Count > 0) r.AddForgettingGradient(replica.Gradient(operationId), mine);
-                    return mine.Count;
+                    var forget = sampleIndices.Where(_samples.ContainsKey).Select(i => _samples[i].ToForgettingRecord()).ToList();
+                    if (forget.Count > 0) r.AddForgettingGradient(replica.Gradient(operationId), forget);
+                    return mine.Count + forget.Count;
                 }
                 case WorkKind.Fisher:
                 {
@@ -144,8 +141,8 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
             // The silo's shards add into one set of sums, in index order: a layout always sums in the same order.
             foreach (int shard in work.LocalShards.Order())
             {
-                if (shard == _setup!.ShardIndex) await Accumulate(work.OperationId, work.Kind, work.Indices);
-                else await Shard(shard).Accumulate(work.OperationId, work.Kind, work.Indices);
+                if (shard == _setup!.ShardIndex) await Accumulate(work.OperationId, work.Kind, work.Indices, work.SampleIndices);
+                else await Shard(shard).Accumulate(work.OperationId, work.Kind, work.Indices, work.SampleIndices);
             }
             var o = options.Value;
             var collective = new RingCollective(plane, work.Ring, $"{JobId}/e{work.Ring.Epoch}/{work.OperationId}",
@@ -159,9 +156,10 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
                     return new ReducedTotals(0, 0, 0, (int)sums.Count, mean, max);
                 }
                 var gradient = replica.Gradient(work.OperationId);
-                var (totals, records) = await replica.OnTorchAsync(r => r.ReduceAsync(gradient, collective, abort));
-                replica.Reduced = (work.OperationId, totals, records);
-                return new ReducedTotals(totals.NllSum, totals.LossTokens, totals.InputTokens, records);
+                var (totals, records, forgetRecords) = await replica.OnTorchAsync(r => r.ReduceAsync(gradient, collective, abort));
+                replica.Reduced = (work.OperationId, totals, records, forgetRecords);
+                return new ReducedTotals(totals.NllSum, totals.LossTokens, totals.InputTokens, records,
+                    ForgetNllSum: totals.ForgetNllSum, ForgetTokens: totals.ForgetTokens, ForgetRecords: forgetRecords);
             }
             catch (Exception) when (abort.IsCancellationRequested)
             {
@@ -175,7 +173,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
         }
     }
 
-    public async ValueTask<StepOutcome> Apply(string operationId, WorkKind kind)
+    public async ValueTask<StepOutcome> Apply(string operationId)
     {
         var replica = Replica;
         if (replica.Reduced is not { } reduced || reduced.Operation != operationId)
@@ -183,15 +181,9 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
         replica.Reduced = null;
         return await replica.OnTorchAsync(r =>
         {
-            StepResult step;
-            if (kind == WorkKind.LearningGradient) step = r.ApplyLearning(reduced.Totals, reduced.Records);
-            else
-            {
-                r.ApplyForgetting(reduced.Totals.LossTokens);
-                step = new StepResult(r.ForgettingSteps, reduced.Totals.NllSum / Math.Max(1, reduced.Totals.LossTokens), 0, 0,
-                    reduced.Totals.LossTokens, reduced.Totals.InputTokens, reduced.Records);
-            }
-            return new StepOutcome(step.Step, step.Loss, step.LearningRate, step.GradNorm, step.LossTokens, step.InputTokens, step.Records);
+            var step = r.ApplyLearning(reduced.Totals, reduced.Records, reduced.ForgetRecords);
+            return new StepOutcome(step.Step, step.Loss, step.LearningRate, step.GradNorm, step.LossTokens, step.InputTokens, step.Records,
+                step.ForgettingLoss, step.ForgetRecords);
         });
     }
 
@@ -212,8 +204,8 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
 
     public ValueTask<ReplicaPosition> Position()
     {
-        var (learning, forgetting, hasFisher) = Replica.Training.Position;
-        return new(new ReplicaPosition(learning, forgetting, hasFisher));
+        var (learning, hasFisher) = Replica.Training.Position;
+        return new(new ReplicaPosition(learning, hasFisher));
     }
 
     public async ValueTask SaveState(string directory, bool modelOnly) =>
@@ -227,7 +219,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
     public async ValueTask LoadState(string directory, ReplicaPosition position) =>
         await Replica.OnTorchAsync(r =>
         {
-            r.LoadState(new ResumePoint(directory, position.LearningSteps, position.ForgettingSteps, position.HasFisher));
+            r.LoadState(new ResumePoint(directory, position.LearningSteps, position.HasFisher));
             return 0;
         });
 

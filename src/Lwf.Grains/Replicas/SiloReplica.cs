@@ -25,7 +25,7 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
     public bool IsDisposed { get; private set; }
 
     /// <summary>A reduced step waiting to be applied: its operation and totals.</summary>
-    public (string Operation, GradientTotals Totals, int Records)? Reduced { get; set; }
+    public (string Operation, GradientTotals Totals, int Records, int ForgetRecords)? Reduced { get; set; }
 
     /// <summary>Torch work on this replica, one at a time, on the process's torch thread (off the Orleans scheduler; replicas of one process take turns there).</summary>
     public async Task<T> OnTorchAsync<T>(Func<TrainingReplica, T> work)

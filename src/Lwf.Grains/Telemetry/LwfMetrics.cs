@@ -39,6 +39,7 @@ public sealed class LwfMetrics : IDisposable
     private readonly Counter<long> _tokens;
     private readonly Counter<long> _inputTokens;
     private readonly Counter<long> _optimizerSteps;
+    private readonly Counter<long> _forgetRecords;
     private readonly Histogram<double> _stepDuration;
     private readonly Histogram<double> _confidence;
     private readonly Counter<long> _bytesMoved;
@@ -60,8 +61,9 @@ public sealed class LwfMetrics : IDisposable
         _silo = new("silo", silo);
         _tokens = _meter.CreateCounter<long>("lwf.tokens", "{token}", "Loss tokens the learning steps trained on");
         _inputTokens = _meter.CreateCounter<long>("lwf.input.tokens", "{token}", "Input tokens (padding left out) the learning steps processed, as HF's tokens per second counts");
-        _optimizerSteps = _meter.CreateCounter<long>("lwf.optimizer.steps", "{step}", "Optimizer steps by kind (learn, forget)");
-        _stepDuration = _meter.CreateHistogram("lwf.step.duration", "s", "Wall time of a learning or forgetting step, by kind",
+        _optimizerSteps = _meter.CreateCounter<long>("lwf.optimizer.steps", "{step}", "Optimizer steps (each over learning records and the forgetting records it carries)");
+        _forgetRecords = _meter.CreateCounter<long>("lwf.forgetting.records", "{record}", "Forgetting records the learning steps carried (weighted by alpha in their loss)");
+        _stepDuration = _meter.CreateHistogram("lwf.step.duration", "s", "Wall time of an optimizer step",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
         _confidence = _meter.CreateHistogram("lwf.forgetting.confidence", "{score}", "Forgetting confidence of each self-generated sample when the forgetting set is chosen",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ConfidenceBuckets });
@@ -69,7 +71,7 @@ public sealed class LwfMetrics : IDisposable
         _replicaSync = _meter.CreateHistogram("lwf.replica.sync.duration", "s", "Time of one all-reduce (a step's gradient, a Fisher estimate) on a replica",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
         _meter.CreateObservableGauge("lwf.learning.loss", () => Gauge(j => j.LearningLoss), description: "Latest learning loss (mean token NLL) per job");
-        _meter.CreateObservableGauge("lwf.forgetting.loss", () => Gauge(j => j.ForgettingLoss), description: "Latest forgetting-step loss per job");
+        _meter.CreateObservableGauge("lwf.forgetting.loss", () => Gauge(j => j.ForgettingLoss), description: "Latest mean token NLL of the forgetting records a step carried, per job");
         _meter.CreateObservableGauge("lwf.fisher.mean", () => Gauge(j => j.FisherMean), description: "Mean of the diagonal Fisher over all parameters, latest estimate per job");
         _meter.CreateObservableGauge("lwf.fisher.max", () => Gauge(j => j.FisherMax), description: "Largest diagonal Fisher entry, latest estimate per job");
         _meter.CreateObservableGauge("lwf.forgetting.set.size", () => Gauge(j => j.ForgettingSetSize), "{sample}", "Samples in the current forgetting set per job");
@@ -104,20 +106,16 @@ public sealed class LwfMetrics : IDisposable
 
     private JobGauges Job(string jobId) => _jobs.GetOrAdd(jobId, _ => new JobGauges());
 
-    public void LearningStep(string jobId, double loss, long lossTokens, long inputTokens, double seconds)
+    public void LearningStep(string jobId, double loss, long lossTokens, long inputTokens, double seconds, double? forgettingLoss, int forgetRecords)
     {
-        Job(jobId).LearningLoss = loss;
+        var job = Job(jobId);
+        job.LearningLoss = loss;
+        if (forgettingLoss is not null) job.ForgettingLoss = forgettingLoss;
         _tokens.Add(lossTokens, Tags(Tag(JobLabel, jobId)));
         _inputTokens.Add(inputTokens, Tags(Tag(JobLabel, jobId)));
-        _optimizerSteps.Add(1, Tags(Tag(JobLabel, jobId), Tag("kind", "learn")));
-        _stepDuration.Record(seconds, Tags(Tag(JobLabel, jobId), Tag("kind", "learn")));
-    }
-
-    public void ForgettingStep(string jobId, double loss, double seconds)
-    {
-        Job(jobId).ForgettingLoss = loss;
-        _optimizerSteps.Add(1, Tags(Tag(JobLabel, jobId), Tag("kind", "forget")));
-        _stepDuration.Record(seconds, Tags(Tag(JobLabel, jobId), Tag("kind", "forget")));
+        _optimizerSteps.Add(1, Tags(Tag(JobLabel, jobId)));
+        if (forgetRecords > 0) _forgetRecords.Add(forgetRecords, Tags(Tag(JobLabel, jobId)));
+        _stepDuration.Record(seconds, Tags(Tag(JobLabel, jobId)));
     }
 
     public void ForgettingSetChosen(string jobId, IReadOnlyList<double> confidences, int selected)

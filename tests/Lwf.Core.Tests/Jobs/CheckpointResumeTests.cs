@@ -6,7 +6,7 @@ namespace Lwf.Core.Tests.Jobs;
 
 public sealed class CheckpointResumeTests
 {
-    private const string FullForgetting = "  refresh_every: 4\n  fisher_protect: 1.0";
+    private const string FullForgetting = "  refresh_every: 4";
 
     private static string Job(string dir, string forgetting = FullForgetting, string checkpoint = "  save_steps: 3\n  save_total_limit: 2") =>
         JobFiles.Write(dir, forgetting: forgetting, train: checkpoint);
@@ -23,8 +23,9 @@ public sealed class CheckpointResumeTests
 
     [Theory]
     [InlineData(FullForgetting)]
-    [InlineData("  schedule: ahead\n  loss: me")]
-    [InlineData("  schedule: none")]
+    [InlineData("  arrange: ahead\n  loss: me")]
+    [InlineData("  loss: npo")]
+    [InlineData("  arrange: none")]
     public void A_run_resumed_from_a_checkpoint_ends_with_the_weights_and_losses_of_an_uninterrupted_run(string forgetting)
     {
         string dir = TestPaths.NewTempDir();
@@ -40,11 +41,27 @@ public sealed class CheckpointResumeTests
         Assert.Equal(Weights(whole), Weights(resumed));
         Assert.Equal(expected.LearningLoss, report.LearningLoss);
         Assert.Equal(expected.ForgettingLoss, report.ForgettingLoss);
-        Assert.Equal(expected.ForgettingSteps, report.ForgettingSteps);
+        Assert.Equal(expected.ForgettingRecords, report.ForgettingRecords);
         Assert.Equal(expected.Evaluations.Select(e => (e.Step, e.Phase, string.Join(",", e.Results))),
             report.Evaluations.Select(e => (e.Step, e.Phase, string.Join(",", e.Results))));
         Assert.Contains(report.Notes, n => n.Contains("resumed from") && n.Contains("checkpoint-3"));
         if (expected.Forgetting is not null) Assert.Equal(expected.Forgetting.Scores, report.Forgetting!.Scores);
+    }
+
+    [Fact]
+    public void An_lwf_checkpoint_holds_one_optimizer_state_and_nothing_of_a_forgetting_optimizer()
+    {
+        string dir = TestPaths.NewTempDir();
+        string outDir = Path.Combine(dir, "out");
+        var report = new LwfJobRunner(JobSpec.Load(Job(dir, FullForgetting))).Run(outDir);
+        Assert.True(report.ForgettingRecords > 0);
+        var files = Directory.EnumerateFiles(Path.Combine(outDir, "checkpoint-8")).Select(Path.GetFileName).Order().ToList();
+        // Forgetting records train through the learning AdamW: its state is the only optimizer state on disk.
+        Assert.Equal([JobCheckpointState.OptimizerFile], files.Where(f => f!.Contains("optim", StringComparison.OrdinalIgnoreCase)));
+        Assert.DoesNotContain("forgetting-optimizer.bin", files);
+        Assert.Contains(JobCheckpointState.FisherFile, files);
+        Assert.Contains(JobCheckpointState.SamplesFile, files);
+        Assert.DoesNotContain("ForgettingStepsTaken", File.ReadAllText(Path.Combine(outDir, "checkpoint-8", JobCheckpointState.StateFile)));
     }
 
     [Fact]
@@ -60,7 +77,7 @@ public sealed class CheckpointResumeTests
         Assert.Equal(8, latest.Manifest.Step);
         var files = latest.Manifest.Files.Select(f => f.Path).ToHashSet();
         foreach (var file in new[] { "model.safetensors", "config.json", "generation_config.json", "vocab.json", "merges.txt", "optimizer.bin",
-                     "forgetting-optimizer.bin", "fisher.safetensors", "samples.jsonl", "trainer_state.json", "lwf_state.json", "selfgen.jsonl", "confidence.jsonl" })
+                     "fisher.safetensors", "samples.jsonl", "trainer_state.json", "lwf_state.json", "selfgen.jsonl", "confidence.jsonl" })
             Assert.Contains(file, files);
         foreach (var f in latest.Manifest.Files)
             Assert.Equal(f.Sha256, CheckpointStore.Sha256(latest.File(f.Path)));
@@ -127,7 +144,7 @@ public sealed class CheckpointResumeTests
     public void Resuming_with_another_job_file_is_refused()
     {
         string dir = TestPaths.NewTempDir();
-        string job = Job(dir, forgetting: "  schedule: none");
+        string job = Job(dir, forgetting: "  arrange: none");
         string outDir = Path.Combine(dir, "out");
         RunUntil(job, outDir, stopAfter: 4);
         File.AppendAllText(job, "\n# edited\n");
@@ -140,7 +157,7 @@ public sealed class CheckpointResumeTests
     {
         string dir = TestPaths.NewTempDir();
         string outDir = Path.Combine(dir, "out");
-        string job = Job(dir, forgetting: "  schedule: none", checkpoint: "  save_steps: 2\n  save_total_limit: 10");
+        string job = Job(dir, forgetting: "  arrange: none", checkpoint: "  save_steps: 2\n  save_total_limit: 10");
         RunUntil(job, outDir, stopAfter: 6);
         // The output folder holds the checkpoint-N folders themselves (the Trainer's layout), so it may hold the user's files too.
         File.WriteAllText(Path.Combine(outDir, "notes.txt"), "mine");
@@ -157,7 +174,7 @@ public sealed class CheckpointResumeTests
     {
         string dir = TestPaths.NewTempDir();
         string outDir = Path.Combine(dir, "out");
-        string job = Job(dir, forgetting: "  schedule: none", checkpoint: "  save_steps: 2\n  save_total_limit: 1");
+        string job = Job(dir, forgetting: "  arrange: none", checkpoint: "  save_steps: 2\n  save_total_limit: 1");
         RunUntil(job, outDir, stopAfter: 4);
         // The Trainer's own checkpoint-1 beside ours: a resumed run prunes down to one of its own and leaves it be.
         string theirs = Path.Combine(outDir, "checkpoint-1");

@@ -82,7 +82,7 @@ public sealed class DataRootTests
               learn_train: data/learn-train.jsonl
               learn_eval: data/learn-eval.jsonl
             forgetting:
-              schedule: none
+              arrange: none
             train:
               max_steps: 1
             """);

@@ -37,9 +37,9 @@ public sealed class HuggingFaceNamesTests
             Fisher = new FisherSettings(FisherVariant.Empirical, 32),
             Forgetting = new ForgettingSettings
             {
-                Scorer = ForgettingScorer.Fisher, Selection = new ForgettingSelection(Fraction: 0.3), Schedule = ForgettingSchedule.Periodic,
-                ForgetEvery = 3, BatchSize = 4, RefreshEvery = 6,
-                Step = new ForgettingStepOptions { Loss = ForgettingLossKind.Ga, Alpha = 0.5, LearningRate = 3.0e-3, MaxGradNorm = 1.0 },
+                Scorer = ForgettingScorer.Fisher, Selection = new ForgettingSelection(Fraction: 0.3), Arrange = ForgettingArrangement.Interleave,
+                Portion = 0.25, RefreshEvery = 6,
+                Loss = new ForgettingLoss { Kind = ForgettingLossKind.Ga, Alpha = 0.5 },
             },
             Eval = new EvalSettings(EvalEvery: 6, MaxNewTokens: 6),
             Checkpoint = new CheckpointSettings(Every: 4, Keep: 2),
@@ -113,7 +113,7 @@ public sealed class HuggingFaceNamesTests
     [InlineData("learning_rate: 3.0e-3", "learningRate: 3.0e-3", "'train.learningRate' was renamed to 'train.learning_rate'")]
     [InlineData("per_device_train_batch_size: 4", "microBatchSize: 4", "'train.microBatchSize' was renamed to 'train.per_device_train_batch_size'")]
     [InlineData("max_steps: 8", "steps: 8", "'train.steps' was renamed to 'train.max_steps'")]
-    [InlineData("forget_every: 2", "forgetEvery: 2", "'forgetting.forgetEvery' was renamed to 'forgetting.forget_every'")]
+    [InlineData("max_new_tokens: 6", "maxNewTokens: 6", "'selfgen.maxNewTokens' was renamed to 'selfgen.max_new_tokens'")]
     [InlineData("max_length: 48", "maxLength: 48", "'maxLength' was renamed to 'max_length'")]
     public void An_old_name_is_refused_with_file_line_and_the_name_that_replaced_it(string find, string old, string expected)
     {
@@ -207,7 +207,7 @@ public sealed class HuggingFaceNamesTests
     public void Checkpoints_are_model_folders_with_the_Trainers_state_and_every_saved_model_carries_its_tokenizer()
     {
         string dir = TestPaths.NewTempDir();
-        string job = JobFiles.Write(dir, forgetting: "  schedule: none", train: "  logging_steps: 2\n  save_steps: 4\n  save_total_limit: 5");
+        string job = JobFiles.Write(dir, forgetting: "  arrange: none", train: "  logging_steps: 2\n  save_steps: 4\n  save_total_limit: 5");
         var spec = JobSpec.Load(job);
         string outDir = Path.Combine(dir, "out");
         var report = new LwfJobRunner(spec).Run(outDir);

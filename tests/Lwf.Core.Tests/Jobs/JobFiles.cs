@@ -36,8 +36,6 @@ internal static class JobFiles
             fisher:
               records: 16
             forgetting:
-              forget_every: 2
-              batch_size: 4
             {forgetting}
             eval:
               max_new_tokens: 4

@@ -25,7 +25,7 @@ public sealed class JobSpecTests
         string path = Path.Combine(dir, "job.json");
         File.WriteAllText(path, $$"""
             {"model": "{{JobFiles.TinyModel}}", "data": {"learn_train": "{{JobFiles.ExampleData("learn-train.jsonl")}}"},
-             "forgetting": {"schedule": "none"}, "train": {"max_steps": 3} }
+             "forgetting": {"arrange": "none"}, "train": {"max_steps": 3} }
             """);
         var spec = JobSpec.Load(path);
         Assert.Equal(3, spec.Train.Steps);
@@ -33,7 +33,7 @@ public sealed class JobSpecTests
     }
 
     [Theory]
-    [InlineData("forgetting", "forget_evey: 3", "unknown key 'forgetting.forget_evey' (did you mean 'forget_every'?)")]
+    [InlineData("forgetting", "portoin: 0.25", "unknown key 'forgetting.portoin' (did you mean 'portion'?)")]
     [InlineData("top", "colour: blue", "unknown key 'colour'")]
     [InlineData("train", "  gradient_accumulation_steps: ten", "'train.gradient_accumulation_steps' must be an integer, got 'ten'")]
     [InlineData("forgetting", "scorer: fisherr", "'forgetting.scorer' must be one of fisher, likelihood, random, inverse, got 'fisherr'")]
@@ -43,7 +43,14 @@ public sealed class JobSpecTests
     [InlineData("train", "  weight_decay: Infinity", "'train.weight_decay' must be a finite number, got 'Infinity'")]
     [InlineData("train", "  adam_epsilon: .inf", "'train.adam_epsilon' must be a finite number, got '.inf'")]
     [InlineData("train", "  weight_decay: 1e300", "weight decay must be in [0, 10], got 1E+300")]
-    [InlineData("forgetting", "alpha: 1e300", "alpha must be in [0, 1000], got 1E+300")]
+    [InlineData("forgetting", "alpha: 1e300", "alpha must be in [0, 10], got 1E+300")]
+    [InlineData("forgetting", "portion: 1.5", "forgetting.portion must be in (0, 1] (forgetting records per learning record), got 1.5")]
+    [InlineData("forgetting", "npo_beta: 0", "npo_beta must be in (0, 100], got 0")]
+    // The knobs of the separate forgetting optimizer are refused with what replaced them.
+    [InlineData("forgetting", "forget_every: 10", "'forgetting.forget_every' no longer exists: forgetting records ride in every learning step; set forgetting.portion")]
+    [InlineData("forgetting", "learning_rate: 1.0e-4", "'forgetting.learning_rate' no longer exists: forgetting records go through the learning optimizer")]
+    [InlineData("forgetting", "fisher_protect: 1.0", "'forgetting.fisher_protect' no longer exists")]
+    [InlineData("forgetting", "schedule: periodic", "'forgetting.schedule' was renamed to 'forgetting.arrange")]
     [InlineData("forgetting", "forget_fraction: NaN", "'forgetting.forget_fraction' must be a finite number, got 'NaN'")]
     public void Bad_knobs_are_refused_with_file_line_and_key(string section, string line, string expected)
     {

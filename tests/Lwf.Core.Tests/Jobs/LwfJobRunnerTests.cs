@@ -32,7 +32,7 @@ public sealed class LwfJobRunnerTests
 
     private static string JobOn(string dir, string model)
     {
-        string path = JobFiles.Write(dir, forgetting: "  schedule: none");
+        string path = JobFiles.Write(dir, forgetting: "  arrange: none");
         File.WriteAllText(path, File.ReadAllText(path).Replace(JobFiles.TinyModel, model));
         return path;
     }
@@ -66,7 +66,7 @@ public sealed class LwfJobRunnerTests
     {
         // A run that cannot start (its data is broken) must not have removed the checkpoints of an earlier run.
         string dir = TestPaths.NewTempDir();
-        string path = JobFiles.Write(dir, forgetting: "  schedule: none");
+        string path = JobFiles.Write(dir, forgetting: "  arrange: none");
         File.WriteAllText(path, File.ReadAllText(path).Replace("max_steps: 8", "max_steps: 2"));
         string outDir = Path.Combine(dir, "out");
         new LwfJobRunner(JobSpec.Load(path)).Run(outDir);
@@ -84,13 +84,17 @@ public sealed class LwfJobRunnerTests
     }
 
     [Fact]
-    public void Schedule_none_and_alpha_zero_are_bit_identical_to_plain_fine_tuning()
+    public void Arrange_none_alpha_zero_and_an_empty_forgetting_set_are_bit_identical_to_plain_fine_tuning()
     {
-        var (none, noneReport) = Run("  schedule: none");
-        var (alphaZero, _) = Run("  alpha: 0");
+        var (none, noneReport) = Run("  arrange: none");
+        var (alphaZero, alphaZeroReport) = Run("  alpha: 0");
+        var (empty, emptyReport) = Run("  forget_threshold: 1.0e+300"); // no sample scores above it: D_U is empty
         var (lwf, lwfReport) = Run("");
-        Assert.Equal(0, noneReport.ForgettingSteps);
-        Assert.Equal(4, lwfReport.ForgettingSteps); // 8 steps, one forgetting step every 2
+        Assert.Equal(0, noneReport.ForgettingRecords);
+        Assert.Equal(0, alphaZeroReport.ForgettingRecords);
+        Assert.Equal(0, emptyReport.ForgettingRecords);
+        Assert.Equal(8, lwfReport.ForgettingRecords); // 8 steps of 4 learning records, one forgetting record after every 4
+        Assert.Equal(Enumerable.Range(1, 8), lwfReport.ForgettingLoss.Select(p => p.Step));
 
         // Plain fine-tuning, outside the runner, with the same seed and options.
         string job = JobFiles.Write(TestPaths.NewTempDir());
@@ -105,6 +109,7 @@ public sealed class LwfJobRunnerTests
         var expected = File.ReadAllBytes(Path.Combine(plain, "model.safetensors"));
         Assert.Equal(expected, Weights(none));
         Assert.Equal(expected, Weights(alphaZero));
+        Assert.Equal(expected, Weights(empty));
         Assert.NotEqual(expected, Weights(lwf));
     }
 
@@ -127,18 +132,18 @@ public sealed class LwfJobRunnerTests
     }
 
     [Fact]
-    public void Ahead_takes_the_same_number_of_forgetting_steps_before_learning()
+    public void Ahead_carries_the_same_number_of_forgetting_records_in_the_first_steps()
     {
-        var (_, report) = Run("  schedule: ahead");
-        Assert.Equal(4, report.ForgettingSteps);
-        Assert.All(report.ForgettingLoss, p => Assert.Equal(0, p.Step));
+        var (_, report) = Run("  arrange: ahead");
+        Assert.Equal(8, report.ForgettingRecords);
+        Assert.Equal([1, 2], report.ForgettingLoss.Select(p => p.Step)); // a batch of 4 learning records and 4 forgetting records, twice
     }
 
     [Fact]
     public void Lwf_train_writes_the_model_report_and_plots()
     {
         string dir = TestPaths.NewTempDir();
-        string job = JobFiles.Write(dir, forgetting: "  refresh_every: 4\n  scorer: fisher\n  fisher_protect: 1.0");
+        string job = JobFiles.Write(dir, forgetting: "  refresh_every: 4\n  scorer: fisher");
         string outDir = Path.Combine(dir, "out");
         var (code, stdout, stderr) = TestPaths.RunLwf("train", job, "--out", outDir);
         Assert.True(code == 0, stdout + stderr);
@@ -153,7 +158,7 @@ public sealed class LwfJobRunnerTests
         Assert.Contains("| set | metric | before | after | change |", stdout);
         using var reloaded = PretrainedModel.Load(Path.Combine(outDir, "model"));
         var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;
-        Assert.Equal(4, report["forgettingSteps"]!.GetValue<int>());
+        Assert.Equal(8, report["forgettingRecords"]!.GetValue<int>()); // 8 steps of 4 learning records, one forgetting record after every 4
         var phases = report["evaluations"]!.AsArray().Select(e => (e!["step"]!.GetValue<int>(), e["phase"]!.GetValue<string>()));
         Assert.Equal([(0, "before"), (4, "during"), (8, "after")], phases); // eval_steps 4 of 8 steps
     }

@@ -16,7 +16,7 @@ public sealed class TrainingReplicaTests
     {
         // The step `lwf train` and every silo run (local sums → reduce → apply). A handle left to the finalizer
         // keeps its storage alive: one undisposed .grad handle per parameter held each step's whole gradient.
-        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  schedule: none", train: $"  gradient_precision: {precision}"));
+        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  arrange: none", train: $"  gradient_precision: {precision}"));
         using var replica = new TrainingReplica(spec, CPU);
         var records = JsonlDataset.Load(spec.Data.LearnTrain, replica.Encoder, spec.SkipBadLines).Records;
         // Handles an earlier test left to the finalizer must not be freed in the middle of the count.
@@ -27,8 +27,8 @@ public sealed class TrainingReplicaTests
         {
             using var sums = replica.NewGradientSums();
             replica.AddLearningGradient(sums, records.Skip(step * 4).Take(4).ToList());
-            var (totals, count) = await replica.ReduceAsync(sums, SingleProcessCollective.Instance, CancellationToken.None);
-            replica.ApplyLearning(totals, count);
+            var (totals, count, forgetCount) = await replica.ReduceAsync(sums, SingleProcessCollective.Instance, CancellationToken.None);
+            replica.ApplyLearning(totals, count, forgetCount);
             live.Add(Tensor.TotalCount);
         }
         Assert.Equal(live[1], live[^1]);

@@ -62,7 +62,7 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
                 string dir = TestPaths.NewTempDir();
                 string folder = TaskPair.Write(dir, Data, learn, forget, model, Sizes, seed: 7);
                 foreach (var variant in TaskPair.Variants.Keys) JobSpec.Load(TaskPair.JobFile(folder, variant));
-                Assert.Equal(Lwf.Core.Forgetting.ForgettingSchedule.None, JobSpec.Load(TaskPair.JobFile(folder, "vanilla")).Forgetting.Schedule);
+                Assert.Equal(Lwf.Core.Forgetting.ForgettingArrangement.None, JobSpec.Load(TaskPair.JobFile(folder, "vanilla")).Forgetting.Arrange);
                 Assert.Equal(Lwf.Core.Forgetting.ForgettingScorer.Random, JobSpec.Load(TaskPair.JobFile(folder, "lwf-random")).Forgetting.Scorer);
                 var spec = JobSpec.Load(TaskPair.JobFile(folder, "lwf-fisher"));
                 using var loaded = PretrainedModel.Load(spec.Model);

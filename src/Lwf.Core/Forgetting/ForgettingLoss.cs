@@ -1,0 +1,25 @@
+namespace Lwf.Core.Forgetting;
+
+/// <summary>
+/// The loss a forgetting record carries inside a learning step: its kind, its weight α relative to the learning
+/// records' +1, and NPO's β. α is a relative weight because every record of the step goes through one AdamW update.
+/// </summary>
+public sealed record ForgettingLoss
+{
+    /// <summary>The grid's choice at this scale (docs/results.md): α = 0.1 of gradient ascent, one forgetting record per four learning records.</summary>
+    public const double DefaultAlpha = 0.1;
+    public const double DefaultNpoBeta = 0.1;
+
+    public ForgettingLossKind Kind { get; init; } = ForgettingLossKind.Ga;
+    public double Alpha { get; init; } = DefaultAlpha;
+
+    /// <summary>NPO's inverse temperature (its paper's default 0.1); unused by ga and me.</summary>
+    public double NpoBeta { get; init; } = DefaultNpoBeta;
+
+    public void Validate()
+    {
+        // α is the forgetting record's weight against a learning record's 1: far above 1, ascent outweighs learning.
+        if (Alpha is not (>= 0 and <= 10)) throw new LwfInputException($"alpha must be in [0, 10], got {Alpha}");
+        if (NpoBeta is not (> 0 and <= 100)) throw new LwfInputException($"npo_beta must be in (0, 100], got {NpoBeta}");
+    }
+}
