@@ -33,9 +33,9 @@ public sealed class DemoTests
             Assert.Equal(after["learn"].ToString("F4"), cells[2]);
             Assert.Equal(after["forget"].ToString("F4"), cells[3]);
             Assert.Equal(after["held-out"].ToString("F1"), cells[4]);
-            int forgettingSteps = report["forgettingSteps"]!.GetValue<int>();
-            if (cells[1] == "vanilla") Assert.Equal(0, forgettingSteps);
-            else Assert.True(forgettingSteps > 0, cells[1]);
+            int forgettingRecords = report["forgettingRecords"]!.GetValue<int>();
+            if (cells[1] == "vanilla") Assert.Equal(0, forgettingRecords);
+            else Assert.True(forgettingRecords > 0, cells[1]);
         }
     }
 }

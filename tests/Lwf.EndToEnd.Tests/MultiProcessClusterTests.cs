@@ -606,7 +606,7 @@ public sealed class MultiProcessClusterTests
             using var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(results, "report.json")));
             long parameters = report.RootElement.GetProperty("parameters").GetInt64();
             int steps = report.RootElement.GetProperty("learningSteps").GetInt32();
-            Assert.Equal(0, report.RootElement.GetProperty("forgettingSteps").GetInt32());
+            Assert.Equal(0, report.RootElement.GetProperty("forgettingRecords").GetInt32());
             // Ring all-reduce: 2(S−1)/S of the float32 gradient per silo per step (nccl-tests' bus factor).
             double ring = 2.0 * (silos - 1) / silos * parameters * 4;
             using var http = new HttpClient();

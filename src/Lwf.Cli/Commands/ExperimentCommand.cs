@@ -27,9 +27,16 @@ internal static class ExperimentCommand
         var pretrainDefaults = new PretrainOptions();
         var jobDefaults = new PairJobSettings();
         var output = new Option<string>("--out") { Description = "the markdown to write; plots go beside it in a folder of its name", DefaultValueFactory = _ => Path.Combine("docs", "results.md") };
-        var pairs = new Option<string>("--pairs") { Description = "LEARN:FORGET pairs, comma-separated", DefaultValueFactory = _ => "stated-capitals:capitals,stated-endings:fortunes,stated-capitals:fortunes" };
-        var variants = new Option<string>("--variants") { Description = $"comma-separated, of {string.Join(", ", TaskPair.Variants.Keys)}", DefaultValueFactory = _ => string.Join(",", TaskPair.Variants.Keys) };
-        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "1,2,3,4,5" };
+        var pairs = new Option<string>("--pairs") { Description = "LEARN:FORGET pairs, comma-separated", DefaultValueFactory = _ => DefaultPairs };
+        var variants = new Option<string>("--variants")
+        {
+            Description = $"comma-separated, of {string.Join(", ", TaskPair.Variants.Keys)}, {TaskPair.AlphaVariantPrefix}ALPHA; " +
+                $"all but {string.Join(", ", MainVariants)} run on the first --ablation-seeds seeds only",
+            DefaultValueFactory = _ => DefaultVariants,
+        };
+        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "1,2,3,4,5,6,7,8,9,10" };
+        var ablationSeeds = new Option<int>("--ablation-seeds") { Description = "how many of the seeds the ablations run on (the variants beyond vanilla, lwf-fisher, lwf-random)", DefaultValueFactory = _ => 5 };
+        var dosePairs = new Option<string>("--dose-pairs") { Description = $"the pairs ({TaskPair.AlphaVariantPrefix}ALPHA) variants run on; empty: all", DefaultValueFactory = _ => "stated-capitals:capitals" };
         var data = new Option<string>("--dir") { Description = "data folder", DefaultValueFactory = _ => DataCommands.DefaultDirectory };
         var baseModel = new Option<string>("--base") { Description = "base model folder (pretrained there unless it holds one of these options)", DefaultValueFactory = _ => PretrainCommand.DefaultDirectory };
         var work = new Option<string>("--work") { Description = "where the job folders and runs go", DefaultValueFactory = _ => Path.Combine(ClusterState.Home, "results-runs") };
@@ -45,11 +52,12 @@ internal static class ExperimentCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda (silos and trainer)", DefaultValueFactory = _ => "cpu" };
         var silos = new Option<int>("--silos") { Description = "embedded silos; 0 runs each job in this process", DefaultValueFactory = _ => 1 };
         var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
-        var reuse = new Option<bool>("--reuse") { Description = "keep runs already in --work from the same job file (an interrupted grid goes on where it stopped)" };
+        // A finished run of the same job file is never redone: an interrupted grid goes on where it stopped.
+        var fresh = new Option<bool>("--fresh") { Description = "redo every run, even those already finished in --work from the same job file" };
         var machine = new Option<string?>("--machine") { Description = "what ran it, for the setup list (default: cores and device)" };
         var command = new Command("experiment", "Run the results grid (pairs × vanilla/LWF variants × seeds) on an embedded cluster and write docs/results.md")
         {
-            output, pairs, variants, seeds, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, lr, train, eval, device, silos, parallel, reuse, machine,
+            output, pairs, variants, seeds, ablationSeeds, dosePairs, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, lr, train, eval, device, silos, parallel, fresh, machine,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -67,6 +75,8 @@ internal static class ExperimentCommand
             var seedList = parse.GetValue(seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => long.TryParse(s, CultureInfo.InvariantCulture, out long v) ? v : throw new LwfInputException($"--seeds: '{s}' is not an integer")).ToList();
             if (pairList.Count == 0 || variantList.Count == 0 || seedList.Count == 0) throw new LwfInputException("--pairs, --variants and --seeds need at least one each");
+            if (parse.GetValue(ablationSeeds) < 1) throw new LwfInputException("--ablation-seeds must be at least 1");
+            var doseList = parse.GetValue(dosePairs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
             if (parse.GetValue(silos) < 0 || parse.GetValue(parallel) < 1) throw new LwfInputException("--silos must be at least 0 (0: every job in this process) and --parallel at least 1");
             string dev = parse.GetValue(device)!;
             if (dev is not ("cpu" or "cuda")) throw new LwfInputException($"--device must be cpu or cuda, got '{dev}'");
@@ -78,9 +88,9 @@ internal static class ExperimentCommand
             var settings = new PairJobSettings(Steps: parse.GetValue(steps), LearningRate: parse.GetValue(lr), Device: dev, RunTogether: true);
             if (settings.Steps < 1 || settings.LearningRate <= 0) throw new LwfInputException("--steps must be at least 1 and --lr above 0");
             var sizes = TaskSizes.Experiment with { Train = parse.GetValue(train), Eval = parse.GetValue(eval) };
-            return TorchThread.Serve(RunAsync(new Grid(pairList, variantList, seedList, sizes, settings), pretrain, Path.GetFullPath(parse.GetValue(output)!),
+            return TorchThread.Serve(RunAsync(new Grid(pairList, variantList, seedList, sizes, settings, parse.GetValue(ablationSeeds), doseList), pretrain, Path.GetFullPath(parse.GetValue(output)!),
                 parse.GetValue(data)!, Path.GetFullPath(parse.GetValue(baseModel)!), Path.GetFullPath(parse.GetValue(work)!), dev,
-                parse.GetValue(silos), parse.GetValue(parallel), parse.GetValue(reuse), parse.GetValue(machine)));
+                parse.GetValue(silos), parse.GetValue(parallel), !parse.GetValue(fresh), parse.GetValue(machine)));
         }));
         return command;
     }
@@ -105,7 +115,26 @@ internal static class ExperimentCommand
         return parts.Length == 2 && parts[0] == CheckpointStore.Sha256(jobFile) && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double s) ? s : null;
     }
 
-    private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings);
+    /// <summary>
+    /// The grid's pairs: the three where the learning task competes with the forgetting task's knowledge, one whose
+    /// learning task (the genre of a Brown sentence) neither capitals nor fortunes compete with, and the paper's mixed
+    /// setting (capitals and fortunes forgotten at once).
+    /// </summary>
+    private const string DefaultPairs = "stated-capitals:capitals,stated-endings:fortunes,stated-capitals:fortunes,genre:capitals,stated-capitals:mixed";
+
+    /// <summary>The variants every seed runs; the others (ablations) run on the first --ablation-seeds seeds.</summary>
+    private static readonly string[] MainVariants = ["vanilla", "lwf-fisher", "lwf-random"];
+
+    private const string DefaultVariants = "vanilla,lwf-fisher,lwf-random,lwf-inverse,lwf-ahead,lwf-npo,lwf-fisher-a0.01,lwf-fisher-a0.05,lwf-fisher-a0.2,lwf-fisher-a1";
+
+    private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings,
+        int AblationSeeds, List<string> DosePairs)
+    {
+        /// <summary>The variants a pair runs at the seed of this index.</summary>
+        public List<string> VariantsAt(string learn, string forget, int seedIndex) => Variants.Where(v =>
+            MainVariants.Contains(v) || seedIndex < AblationSeeds && (!v.StartsWith(TaskPair.AlphaVariantPrefix, StringComparison.Ordinal)
+                || DosePairs.Count == 0 || DosePairs.Contains($"{learn}:{forget}"))).ToList();
+    }
 
     private static async Task<int> RunAsync(Grid grid, PretrainOptions pretrain, string outFile, string dataDir, string baseDir, string workDir,
         string device, int silos, int parallel, bool reuse, string? machine)
@@ -116,17 +145,21 @@ internal static class ExperimentCommand
         var based = PretrainCommand.RunWithProgress(dataDir, baseDir, pretrain);
         Console.Error.WriteLine(based.Cached ? $"base model {baseDir}: cached" : $"base model {baseDir}: pretrained in {based.Seconds:F0} s");
 
-        // Seed by seed, so that a grid cut short holds whole seeds of every pair and variant.
-        var jobs = new List<(string Pair, string Variant, long Seed, string JobFile, string RunDir)>();
-        foreach (long seed in grid.Seeds)
+        // The main comparison (vanilla, lwf-fisher, lwf-random) seed by seed first, then the dose response, then the
+        // ablations: a grid cut short holds whole seeds of the comparison the reading is about.
+        var jobs = new List<(string Pair, string Variant, long Seed, string JobFile, string RunDir, int Phase)>();
+        foreach (var (seed, seedIndex) in grid.Seeds.Select((s, i) => (s, i)))
             foreach (var (learn, forget) in grid.Pairs)
             {
+                var pairVariants = grid.VariantsAt(learn, forget, seedIndex);
                 string pairDir = TaskPair.Write(Path.Combine(workDir, $"{learn}-vs-{forget}", $"seed-{seed}", "job"), dataDir, learn, forget, baseDir,
-                    grid.Sizes, seed, grid.Settings, grid.Variants);
-                foreach (var variant in grid.Variants)
+                    grid.Sizes, seed, grid.Settings, pairVariants);
+                foreach (var variant in pairVariants)
                     jobs.Add(($"learn {learn}, forget {forget}", variant, seed, TaskPair.JobFile(pairDir, variant),
-                        Path.Combine(workDir, $"{learn}-vs-{forget}", $"seed-{seed}", variant)));
+                        Path.Combine(workDir, $"{learn}-vs-{forget}", $"seed-{seed}", variant),
+                        MainVariants.Contains(variant) ? 0 : variant.StartsWith(TaskPair.AlphaVariantPrefix, StringComparison.Ordinal) ? 1 : 2));
             }
+        jobs = jobs.OrderBy(j => j.Phase).ToList(); // stable: seed by seed within a phase
 
         string plotDir = Path.Combine(Path.GetDirectoryName(outFile)!, Path.GetFileNameWithoutExtension(outFile));
         // The markdown and plots are rewritten after every run, so that an interrupted grid leaves what it measured.
@@ -144,6 +177,9 @@ internal static class ExperimentCommand
                     ResultsGrid.Plot(pairRuns.ToList(), pairRuns.Key, Path.Combine(Path.GetDirectoryName(outFile)!, PlotFile(pairRuns.Key)));
                     ResultsGrid.PlotLearningCurves(pairRuns.ToList(), pairRuns.Key + ": learning over the steps",
                         Path.Combine(Path.GetDirectoryName(outFile)!, ResultsGrid.CurvesFile(PlotFile(pairRuns.Key))));
+                    if (ResultsGrid.HasDoseResponse(pairRuns))
+                        ResultsGrid.PlotDoseResponse(pairRuns.ToList(), pairRuns.Key + ": dose response of lwf-fisher",
+                            Path.Combine(Path.GetDirectoryName(outFile)!, ResultsGrid.DoseFile(PlotFile(pairRuns.Key))));
                 }
                 var setup = new List<string>
                 {
@@ -173,13 +209,14 @@ internal static class ExperimentCommand
 
         Console.Error.WriteLine($"{jobs.Count} runs {(silos > 0 ? $"on {silos} embedded silos" : "in this process")} ({device}), {parallel} at a time");
         var runs = new GridRun?[jobs.Count];
-        int finished = 0;
+        int finished = 0, ran = 0; // runs finished (reused ones too), and runs this invocation ran
         string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-results", Guid.NewGuid().ToString("N"));
         try
         {
             // --silos 0: each job in this process (`lwf train`); the cluster equivalence tests hold the two to the same numbers.
             await using var cluster = silos > 0 ? await LocalCluster.StartAsync(silos, checkpoints, device) : null;
             using var gate = new SemaphoreSlim(parallel);
+            var runsClock = Stopwatch.StartNew(); // the rate of this invocation's runs, for the time left
             await Task.WhenAll(jobs.Select(async (job, index) =>
             {
                 await gate.WaitAsync();
@@ -209,8 +246,10 @@ internal static class ExperimentCommand
                     AtomicFile.WriteText(Path.Combine(job.RunDir, RunRecord), $"{CheckpointStore.Sha256(job.JobFile)} {run.WallSeconds.ToString("R", CultureInfo.InvariantCulture)}\n");
                     runs[index] = run;
                     Write(runs);
-                    Console.Error.WriteLine($"[{Interlocked.Increment(ref finished)}/{jobs.Count}] {job.Pair}, {job.Variant}, seed {job.Seed}: " +
-                        $"learn {run.Learn:F3}, forget {run.Forget:F3}, held-out {run.HeldOut:F1} ({run.WallSeconds:F0} s)");
+                    int done = Interlocked.Increment(ref finished), ranHere = Interlocked.Increment(ref ran);
+                    double minutesLeft = runsClock.Elapsed.TotalMinutes / ranHere * (jobs.Count - done);
+                    Console.Error.WriteLine($"[{done}/{jobs.Count}] {job.Pair}, {job.Variant}, seed {job.Seed}: " +
+                        $"learn {run.Learn:F3}, forget {run.Forget:F3}, held-out {run.HeldOut:F1} ({run.WallSeconds:F0} s; about {minutesLeft:F0} min left)");
                 }
                 finally
                 {

@@ -6,7 +6,9 @@ namespace Lwf.Core.Forgetting;
 /// </summary>
 public sealed record ForgettingLoss
 {
-    /// <summary>The grid's choice at this scale (docs/results.md): α = 0.1 of gradient ascent, one forgetting record per four learning records.</summary>
+    /// <summary>
+    /// α = 0.1: the middle of the paper authors' sweep (0.01–0.2); docs/results.md has the dose response at this scale.
+    /// </summary>
     public const double DefaultAlpha = 0.1;
     public const double DefaultNpoBeta = 0.1;
 

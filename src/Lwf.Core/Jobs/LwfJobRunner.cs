@@ -249,7 +249,7 @@ public sealed class LwfJobRunner
     public bool RequireCheckpoint { get; init; }
 
     /// <summary>
-    /// Where the schedule's state is recorded after every learning and forgetting step (the cluster's trainer: on
+    /// Where the schedule's state is recorded after every learning step (the cluster's trainer: on
     /// the shared volume). A resumed run whose replicas outlived it (a trainer whose silo died) goes on from that
     /// state and their weights, losing no step; when no replica is at the recorded step, from the newest checkpoint.
     /// Null (`lwf train`): nothing is recorded.

@@ -11,7 +11,7 @@ namespace Lwf.Core.Jobs;
 /// the logging/eval/save intervals, and log_history, one entry every logging_steps learning steps
 /// ({step, epoch, loss, learning_rate}: the mean loss since the previous entry and, as the Trainer logs it, the rate
 /// after the step's scheduler step), one per
-/// forgetting step ({step, epoch, forget_loss}) and one per evaluation ({step, epoch, eval_SET_METRIC}). Written into
+/// step that carried forgetting records ({step, epoch, forget_loss}: their mean token NLL) and one per evaluation ({step, epoch, eval_SET_METRIC}). Written into
 /// every checkpoint and, with the run's summary entry (train_loss, train_runtime, ...), beside the result. It is
 /// written for the people and tools that read the Trainer's; LWF's own state (samplers, D_U) is lwf_state.json.
 /// </summary>

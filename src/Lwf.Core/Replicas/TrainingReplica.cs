@@ -53,7 +53,7 @@ public sealed class TrainingReplica : IDisposable
     /// <summary>Learning steps and whether F is held: replicas that agree on these hold the same state.</summary>
     public (int Learning, bool HasFisher) Position => (LearningSteps, Fisher is not null);
 
-    // ---- learning and forgetting steps ----
+    // ---- learning steps (learning and forgetting records) ----
 
     /// <summary>Empty sums for this step's local gradient, in the job's precision (every shard of the silo adds into them).</summary>
     public GradientSums NewGradientSums() => GradientSums.Start(Model, Spec.Train.GradientPrecision);

@@ -39,9 +39,26 @@ public readonly record struct MeanStd(double Mean, double Std, int Count)
 /// </summary>
 public static class ResultsGrid
 {
-    /// <summary>The variants' order in tables and plots: vanilla first, then as <see cref="Tasks.TaskPair.Variants"/> lists them.</summary>
+    /// <summary>
+    /// The variants' order in tables and plots: vanilla first, then as <see cref="Tasks.TaskPair.Variants"/> lists them,
+    /// then lwf-fisher at other α (the dose response), by α.
+    /// </summary>
     private static IEnumerable<string> VariantsOf(IEnumerable<GridRun> runs) =>
-        runs.Select(r => r.Variant).Distinct().OrderBy(v => v == "vanilla" ? -1 : Tasks.TaskPair.Variants.Keys.ToList().IndexOf(v));
+        runs.Select(r => r.Variant).Distinct().OrderBy(v => v == "vanilla" ? -1 : Tasks.TaskPair.Variants.ContainsKey(v)
+            ? Tasks.TaskPair.Variants.Keys.ToList().IndexOf(v) : Tasks.TaskPair.Variants.Count).ThenBy(v => AlphaOf(runs.First(r => r.Variant == v)));
+
+    /// <summary>The α a run trained with (0: vanilla).</summary>
+    public static double AlphaOf(GridRun run) => run.Report.Forgetting?.Alpha ?? 0;
+
+    /// <summary>The runs of the dose response: vanilla (α = 0) and every lwf-fisher run, whatever its α.</summary>
+    private static List<GridRun> DoseRuns(IEnumerable<GridRun> pairRuns) =>
+        pairRuns.Where(r => r.Variant == "vanilla" || r.Variant == Proposed || r.Variant.StartsWith(Tasks.TaskPair.AlphaVariantPrefix, StringComparison.Ordinal)).ToList();
+
+    /// <summary>Whether a pair ran lwf-fisher at more than one α (so it has a dose response to show).</summary>
+    public static bool HasDoseResponse(IEnumerable<GridRun> pairRuns) => DoseRuns(pairRuns).Select(AlphaOf).Distinct().Count() >= 3;
+
+    /// <summary>The dose-response plot beside a pair's plot: NAME.png → NAME-dose.png.</summary>
+    public static string DoseFile(string plotFile) => Path.ChangeExtension(plotFile, null) + "-dose.png";
 
     /// <summary>
     /// Per seed, the run that evaluated the base model before training (the grid's vanilla run: every variant of a seed
@@ -121,6 +138,36 @@ public static class ResultsGrid
                 (vanillaRuns.Count > 0 ? $"; vanilla fine-tuning ended at {MeanStd.Of(vanillaRuns.Select(r => r.Learn)).Mean:F3} and {MeanStd.Of(vanillaRuns.Select(r => r.Forget)).Mean:F3}: " +
                     $"it raised the learning metric by {OverBase(vanillaRuns, "learn", r => r.Learn, +1)} over the base model, " +
                     $"and moved the forgetting metric by {OverBase(vanillaRuns, "forget", r => r.Forget, -1)} (paired by seed)." : "."));
+            if (list.Any(r => r.Variant == "vanilla"))
+            {
+                double vanillaHeldOut = MeanStd.Of(vanillaRuns.Select(r => r.HeldOut)).Mean;
+                var ratios = VariantsOf(list).Where(v => v != "vanilla")
+                    .Select(v => (Variant: v, Ratio: MeanStd.Of(list.Where(r => r.Variant == v).Select(r => r.HeldOut)).Mean / vanillaHeldOut)).ToList();
+                var worst = ratios.MaxBy(r => r.Ratio);
+                sb.AppendLine($"Held-out perplexity against vanilla's (means over seeds): {string.Join(", ", ratios.Select(r => $"{r.Variant} {r.Ratio:F2}×"))}; " +
+                    $"{(ratios.All(r => r.Ratio <= 1.5) ? "every LWF row is within 1.5× of vanilla's" : $"{worst.Variant} is above 1.5× vanilla's")}.");
+                sb.AppendLine();
+            }
+            if (HasDoseResponse(list))
+            {
+                var dose = DoseRuns(list).GroupBy(AlphaOf).OrderBy(g => g.Key).ToList();
+                sb.AppendLine("Dose response (lwf-fisher at each α; α = 0 is vanilla):");
+                sb.AppendLine();
+                sb.AppendLine($"| α | learn {learnMetric} | forget {forgetMetric} | held-out perplexity | seeds |");
+                sb.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
+                foreach (var g in dose)
+                    sb.AppendLine($"| {g.Key.ToString("G", CultureInfo.InvariantCulture)} | {MeanStd.Of(g.Select(r => r.Learn)).Format("F3")} | {MeanStd.Of(g.Select(r => r.Forget)).Format("F3")} | " +
+                        $"{MeanStd.Of(g.Select(r => r.HeldOut)).Format("F1")} | {g.Count()} |");
+                sb.AppendLine();
+                var forgetMeans = dose.Select(g => g.Average(r => r.Forget)).ToList();
+                int falls = forgetMeans.Zip(forgetMeans.Skip(1)).Count(p => p.Second < p.First);
+                sb.AppendLine($"The forgetting metric's mean {(falls == forgetMeans.Count - 1 ? "falls at every step up in α" : $"falls at {falls} of {forgetMeans.Count - 1} steps up in α")} " +
+                    $"({string.Join(" → ", forgetMeans.Select(m => m.ToString("F3", CultureInfo.InvariantCulture)))}); Spearman's ρ between α and each run's forgetting metric: " +
+                    $"{Spearman(dose.SelectMany(g => g.Select(r => (g.Key, r.Forget))).ToList()):F2}.");
+                sb.AppendLine();
+                sb.AppendLine($"![{pairRuns.Key}: dose response]({DoseFile(plotFileOf(pairRuns.Key))})");
+                sb.AppendLine();
+            }
             sb.AppendLine($"![{pairRuns.Key}]({plotFileOf(pairRuns.Key)}) ![{pairRuns.Key}: learning over the steps]({CurvesFile(plotFileOf(pairRuns.Key))})");
             sb.AppendLine();
         }
@@ -250,6 +297,70 @@ public static class ResultsGrid
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
         plot.ShowLegend(Edge.Bottom); // outside the data: a legend over the bars would hide some
+        ReportWriter.SavePng(plot, path);
+    }
+
+    /// <summary>Spearman's rank correlation (average ranks for ties).</summary>
+    public static double Spearman(IReadOnlyList<(double X, double Y)> points)
+    {
+        static double[] Ranks(IReadOnlyList<double> v)
+        {
+            var order = Enumerable.Range(0, v.Count).OrderBy(i => v[i]).ToArray();
+            var ranks = new double[v.Count];
+            for (int i = 0; i < order.Length;)
+            {
+                int j = i;
+                while (j + 1 < order.Length && v[order[j + 1]] == v[order[i]]) j++;
+                for (int k = i; k <= j; k++) ranks[order[k]] = (i + j) / 2.0;
+                i = j + 1;
+            }
+            return ranks;
+        }
+        if (points.Count < 2) return double.NaN;
+        var rx = Ranks(points.Select(p => p.X).ToList());
+        var ry = Ranks(points.Select(p => p.Y).ToList());
+        double mx = rx.Average(), my = ry.Average();
+        double sxy = rx.Zip(ry).Sum(p => (p.First - mx) * (p.Second - my));
+        double sxx = rx.Sum(x => (x - mx) * (x - mx)), syy = ry.Sum(y => (y - my) * (y - my));
+        return sxx == 0 || syy == 0 ? double.NaN : sxy / Math.Sqrt(sxx * syy);
+    }
+
+    /// <summary>
+    /// The dose response of one pair: the forgetting metric (left axis) and held-out perplexity (right axis, log scale)
+    /// against α for lwf-fisher, α = 0 being vanilla: the mean over seeds, each seed as a point.
+    /// </summary>
+    public static void PlotDoseResponse(IReadOnlyList<GridRun> pairRuns, string title, string path)
+    {
+        var plot = new Plot();
+        var dose = DoseRuns(pairRuns).GroupBy(AlphaOf).OrderBy(g => g.Key).ToList();
+        // α spans 0.01–1 and includes 0: the x axis is the rank of α, labelled with its value.
+        double[] xs = Enumerable.Range(0, dose.Count).Select(i => (double)i).ToArray();
+        var forget = plot.Add.Scatter(xs, dose.Select(g => g.Average(r => r.Forget)).ToArray());
+        forget.Color = Colors.C1;
+        forget.LineWidth = 2;
+        forget.LegendText = $"forget {pairRuns[0].Report.Final("forget")?.Metric} (mean)";
+        var perplexity = plot.Add.Scatter(xs, dose.Select(g => Math.Log10(g.Average(r => r.HeldOut))).ToArray());
+        perplexity.Color = Colors.C2;
+        perplexity.LineWidth = 2;
+        perplexity.LegendText = "held-out perplexity, log10 (mean)";
+        perplexity.Axes.YAxis = plot.Axes.Right;
+        for (int i = 0; i < dose.Count; i++)
+        {
+            var seeds = dose[i].ToList();
+            var f = plot.Add.ScatterPoints(seeds.Select(_ => xs[i]).ToArray(), seeds.Select(r => r.Forget).ToArray());
+            f.Color = Colors.C1.WithAlpha(0.4);
+            f.MarkerSize = 4;
+            var p = plot.Add.ScatterPoints(seeds.Select(_ => xs[i]).ToArray(), seeds.Select(r => Math.Log10(r.HeldOut)).ToArray());
+            p.Color = Colors.C2.WithAlpha(0.4);
+            p.MarkerSize = 4;
+            p.Axes.YAxis = plot.Axes.Right;
+        }
+        plot.Axes.Bottom.SetTicks(xs, dose.Select(g => g.Key.ToString("G", CultureInfo.InvariantCulture)).ToArray());
+        plot.Axes.Bottom.Label.Text = "α (0 = vanilla)";
+        plot.Axes.Left.Label.Text = "forget accuracy";
+        plot.Axes.Right.Label.Text = "log10 held-out perplexity";
+        plot.Title(title);
+        plot.ShowLegend(Edge.Bottom);
         ReportWriter.SavePng(plot, path);
     }
 

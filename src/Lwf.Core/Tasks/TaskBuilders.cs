@@ -28,6 +28,7 @@ public static partial class TaskBuilders
         ["capitals"] = Capitals,
         ["fortunes"] = Fortunes,
         ["sotu"] = StateOfTheUnion,
+        ["mixed"] = Mixed,
     };
 
     public static Builder Get(IReadOnlyDictionary<string, Builder> builders, string name, string kind) =>
@@ -64,6 +65,18 @@ public static partial class TaskBuilders
             prompts.Select(c => new JsonObject { ["prompt"] = CapitalPrompt(c.Country) }).ToList(),
             eval.Select(c => TaskSplits.MultipleChoice(CapitalPrompt(c.Country), " " + c.Capital,
                 TaskSplits.Others(capitals, c.Capital, 3, random).Select(o => " " + o), random)).ToList());
+    }
+
+    /// <summary>
+    /// Several forgetting tasks at once (the paper's mixed setting): capitals and fortunes, half of the prompts and half
+    /// of the evaluation items from each, so the forgetting metric is their pooled multiple-choice accuracy.
+    /// </summary>
+    public static TaskSet Mixed(string dataDirectory, TaskSizes sizes, long seed)
+    {
+        var half = sizes with { Prompts = (sizes.ForgetPrompts + 1) / 2, Eval = (sizes.Eval + 1) / 2 };
+        TaskSet[] parts = [Capitals(dataDirectory, half, seed), Fortunes(dataDirectory, half, seed)];
+        return new TaskSet("mixed", "capitals and fortunes at once (the paper's mixed setting)", [],
+            parts.SelectMany(p => p.Prompts).ToList(), parts.SelectMany(p => p.Eval).ToList());
     }
 
     /// <summary>The sentence of the country facts that states a capital, cut before the capital.</summary>

@@ -5,7 +5,7 @@ namespace Lwf.Grains.Jobs;
 
 /// <summary>
 /// A job's log, job.log in its folder on the checkpoint volume: one UTC-timestamped line per event (submitted,
-/// phases, every logging_steps-th learning step, forgetting steps, evaluations, checkpoints, resumes, the end),
+/// phases, every logging_steps-th learning step with its forgetting records, evaluations, checkpoints, resumes, the end),
 /// appended by whichever trainer activation runs the job, so it survives the silo that wrote it. `lwf logs` reads it.
 /// </summary>
 public sealed class JobLog(string jobDirectory)

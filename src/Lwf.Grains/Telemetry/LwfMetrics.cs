@@ -26,7 +26,7 @@ public sealed class LwfMetrics : IDisposable
     /// </summary>
     public const string JobLabel = "job_id";
 
-    /// <summary>Step and sync times: from a tiny CPU step (10 ms) to a large model's forgetting step (30 min).</summary>
+    /// <summary>Step and sync times: from a tiny CPU step (10 ms) to a large model's step (30 min).</summary>
     private static readonly double[] SecondsBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 1800];
 
     /// <summary>

@@ -34,7 +34,7 @@ public sealed class CheckpointResumeTests
         var expected = new LwfJobRunner(JobSpec.Load(job)).Run(whole);
 
         string resumed = Path.Combine(dir, "resumed");
-        RunUntil(job, resumed, stopAfter: 5); // checkpoint 3 is the newest; steps 4-5 (a forgetting step, a refresh, an evaluation) are lost
+        RunUntil(job, resumed, stopAfter: 5); // checkpoint 3 is the newest; steps 4-5 (with their forgetting records, a refresh, an evaluation) are lost
         Assert.Equal([3], new CheckpointStore(resumed).Steps());
         var report = new LwfJobRunner(JobSpec.Load(job)) { Resume = true }.Run(resumed);
 
