@@ -218,7 +218,7 @@ public sealed record JobSpec
             RefreshEvery = forgetting.Int("refresh_every") ?? 0,
             Loss = new ForgettingLoss
             {
-                Kind = forgetting.Enum<ForgettingLossKind>("loss") ?? ForgettingLossKind.Ga,
+                Kind = forgetting.Enum<ForgettingLossKind>("loss") ?? ForgettingLoss.DefaultKind,
                 Alpha = forgetting.Double("alpha") ?? ForgettingLoss.DefaultAlpha,
                 NpoBeta = forgetting.Double("npo_beta") ?? ForgettingLoss.DefaultNpoBeta,
             },

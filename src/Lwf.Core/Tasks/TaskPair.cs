@@ -38,7 +38,7 @@ public static class TaskPair
         ["lwf-inverse"] = "scorer: inverse",
         ["lwf-likelihood"] = "scorer: likelihood",
         ["lwf-ahead"] = "scorer: fisher\n  arrange: ahead",
-        ["lwf-npo"] = "scorer: fisher\n  loss: npo",
+        ["lwf-ga"] = "scorer: fisher\n  loss: ga",
         ["lwf-me"] = "scorer: fisher\n  loss: me",
     };
 

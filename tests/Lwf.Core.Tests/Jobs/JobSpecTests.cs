@@ -19,6 +19,22 @@ public sealed class JobSpecTests
     }
 
     [Fact]
+    public void A_forgetting_section_that_names_only_a_scorer_gets_the_graceful_defaults()
+    {
+        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  scorer: fisher"));
+        var f = spec.Forgetting;
+        Assert.True(f.Active);
+        Assert.Equal(ForgettingArrangement.Interleave, f.Arrange);
+        Assert.Equal(0.25, f.Portion);          // one forgetting record after every four learning records
+        Assert.Equal(ForgettingLossKind.Npo, f.Loss.Kind);   // bounded: gradient ascent wrecked held-out perplexity
+        Assert.Equal(0.1, f.Loss.Alpha);         // a relative weight inside one AdamW update
+        Assert.Equal(0.5, f.Selection.Fraction);
+        var stream = f.Stream(spec.Train);
+        Assert.Equal(4, stream.Every);
+        Assert.Equal(spec.Train.Steps * spec.Train.GlobalBatchSize / 4, stream.Total);
+    }
+
+    [Fact]
     public void Json_job_files_are_accepted()
     {
         string dir = TestPaths.NewTempDir();
