@@ -199,9 +199,10 @@ internal static class ExperimentCommand
                     $"Each run: {grid.Settings.Steps} learning steps of {grid.Settings.MicroBatchSize} records, learning rate {grid.Settings.LearningRate}, " +
                         $"{grid.Sizes.Train} learning items (a record each, except stated-endings: {TaskBuilders.StatedEndingsPerFortune} records per fortune, each stating another ending), {grid.Sizes.ForgetPrompts} forgetting prompts, {grid.Sizes.Eval} evaluation records per task; LWF runs choose the most confident " +
                         $"{grid.Settings.ForgetFraction:P0} of the self-generated samples (at most {grid.Settings.Portion} × the learning records) and carry one of them after every " +
-                        $"{Math.Round(1 / grid.Settings.Portion)} learning records inside the learning steps, weighted α = {grid.Settings.Alpha} (gradient ascent unless the variant says otherwise), " +
+                        $"{Math.Round(1 / grid.Settings.Portion)} learning records inside the learning steps, weighted α = {grid.Settings.Alpha} (NPO, the default loss, unless the variant says otherwise), " +
                         "through the one AdamW (weight decay 0.1, β₂ 0.95) and its cosine schedule.",
-                    $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train and evaluate) and seeds the job.",
+                    $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train and evaluate) and seeds the job; " +
+                        $"vanilla, lwf-fisher and lwf-random run on every seed, the other variants on the first {grid.AblationSeeds}.",
                     $"α and the learning rate are not chosen on a validation split by this command: α = {grid.Settings.Alpha} is the middle of the paper authors' sweep (0.01–0.2) " +
                         $"and the learning rate {grid.Settings.LearningRate} came from earlier vanilla runs; the dose response (lwf-fisher at other α) is measured on the same evaluation sets as everything else, so it describes α's effect and does not choose it.",
                 };

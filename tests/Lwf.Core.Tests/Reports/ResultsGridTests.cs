@@ -142,4 +142,44 @@ public sealed class ResultsGridTests
         }
         Assert.Contains("![p: learning over the steps](plots/p-curves.png)", ResultsGrid.Markdown(runs, "cmd", [], pair => $"plots/{pair}.png"));
     }
+
+    [Fact]
+    public void Spearman_matches_the_textbook_with_ties()
+    {
+        // x ranks 0..4; y = 5, 6, 7, 8, 7 ranks 0, 1, 2.5, 4, 2.5: ρ = 8 / √(10 · 9.5).
+        Assert.Equal(8 / Math.Sqrt(95), ResultsGrid.Spearman([(1, 5), (2, 6), (3, 7), (4, 8), (5, 7)]), 12);
+        Assert.Equal(-1, ResultsGrid.Spearman([(0, 3), (0, 3), (1, 2), (1, 2), (2, 1)]), 12);
+    }
+
+    [Fact]
+    public void The_dose_response_goes_by_alpha_says_whether_forgetting_falls_and_holds_perplexity_to_vanilla()
+    {
+        GridRun At(string variant, long seed, double alpha, double forget, double heldOut)
+        {
+            var run = Run("p", variant, seed, 0.5, forget, heldOut);
+            if (alpha > 0) run.Report.Forgetting = new ForgettingSummary("fisher", "interleave", "npo", alpha, 0.25, 10, 2, null, []);
+            return run;
+        }
+        var runs = new List<GridRun>();
+        foreach (long seed in new long[] { 1, 2 })
+            runs.AddRange([At("vanilla", seed, 0, 0.50, 100), At("lwf-fisher-a0.01", seed, 0.01, 0.45, 110), At("lwf-fisher", seed, 0.1, 0.35, 120),
+                At("lwf-fisher-a1", seed, 1, 0.30, 200)]);
+        Assert.True(ResultsGrid.HasDoseResponse(runs));
+        string md = ResultsGrid.Markdown(runs, "cmd", [], pair => $"plots/{pair}.png");
+        Assert.Contains("| α | learn accuracy | forget accuracy | held-out perplexity | seeds |", md);
+        Assert.Contains("| 0.01 | 0.500 ± 0.000 | 0.450 ± 0.000 | 110.0 ± 0.0 | 2 |", md);
+        Assert.Contains("falls at every step up in α (0.500 → 0.450 → 0.350 → 0.300); Spearman's ρ between α and each run's forgetting metric: -1.00", md);
+        Assert.Contains("lwf-fisher 1.20×", md);
+        Assert.Contains("lwf-fisher-a1 is above 1.5× vanilla's", md);
+        Assert.Contains("![p: dose response](plots/p-dose.png)", md);
+        // The variants in α order after the named ones.
+        Assert.True(md.IndexOf("| lwf-fisher-a0.01 |", StringComparison.Ordinal) < md.IndexOf("| lwf-fisher-a1 |", StringComparison.Ordinal));
+
+        string dir = TestPaths.NewTempDir();
+        ResultsGrid.PlotDoseResponse(runs, "p: dose response", Path.Combine(dir, "p-dose.png"));
+        var bytes = File.ReadAllBytes(Path.Combine(dir, "p-dose.png"));
+        Assert.True(bytes.Length > 1000);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        Assert.False(ResultsGrid.HasDoseResponse(runs.Where(r => r.Variant is "vanilla" or "lwf-fisher")));
+    }
 }
