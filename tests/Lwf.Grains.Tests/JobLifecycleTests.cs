@@ -96,7 +96,8 @@ public sealed class JobLifecycleTests
                 var submitted = await trainer.Submit(new JobRequest(job));
                 Assert.Equal(cluster.Silos[1].Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToString(), submitted.TrainerSilo);
                 var running = await WaitFor(trainer, s => s.CheckpointStep >= 4 && s.Step >= 6 || s.Phase.IsFinal(), TimeSpan.FromMinutes(3));
-                Assert.Equal(JobPhase.Training, running.Phase);
+                // Mid-training: step 6 is followed at once by the refresh of D_U (refresh_every 6) and an evaluation.
+                Assert.Contains(running.Phase, new[] { JobPhase.Training, JobPhase.Scoring, JobPhase.Evaluating });
                 await cluster.Silos[1].StopAsync(); // the trainer hands over; replicas on silos 0 and 2 live on
 
                 var resumed = cluster.Client.GetGrain<ITrainerGrain>("survivors");
