@@ -128,17 +128,27 @@ public sealed record JobSpec
     /// Knobs of the separate forgetting optimizer that is gone, each with what took its place: forgetting records are
     /// records of the learning steps, weighted by alpha, through the one AdamW and its schedule.
     /// </summary>
-    public static readonly IReadOnlyDictionary<string, string> RemovedKeys = new Dictionary<string, string>(StringComparer.Ordinal)
+    public static readonly IReadOnlyDictionary<string, string> RemovedKeys = RemovedForgettingKnobs();
+
+    private static Dictionary<string, string> RemovedForgettingKnobs()
     {
-        ["forgetting.forget_every"] = "forgetting records ride in every learning step; set forgetting.portion (forgetting records per learning record, default 0.25)",
-        ["forgetting.forgetEvery"] = "forgetting records ride in every learning step; set forgetting.portion (forgetting records per learning record, default 0.25)",
-        ["forgetting.batch_size"] = "forgetting records are part of the learning batches; forgetting.portion sets how many per learning record",
-        ["forgetting.batchSize"] = "forgetting records are part of the learning batches; forgetting.portion sets how many per learning record",
-        ["forgetting.learning_rate"] = "forgetting records go through the learning optimizer and its schedule (train.learning_rate); forgetting.alpha is their weight",
-        ["forgetting.learningRate"] = "forgetting records go through the learning optimizer and its schedule (train.learning_rate); forgetting.alpha is their weight",
-        ["forgetting.fisher_protect"] = "it damped the separate forgetting optimizer's steps, which are gone; forgetting.alpha weighs forgetting records inside the learning steps",
-        ["forgetting.fisherProtect"] = "it damped the separate forgetting optimizer's steps, which are gone; forgetting.alpha weighs forgetting records inside the learning steps",
-    };
+        const string portion = "forgetting records ride in every learning step; set forgetting.portion (forgetting records per learning record, default 0.25)";
+        const string batch = "forgetting records are part of the learning batches; forgetting.portion sets how many per learning record";
+        const string rate = "forgetting records go through the learning optimizer and its schedule (train.learning_rate); forgetting.alpha is their weight";
+        const string protect = "it damped the separate forgetting optimizer's steps, which are gone; forgetting.alpha weighs forgetting records inside the learning steps";
+        var removed = new Dictionary<string, string>(StringComparer.Ordinal);
+        // Each knob under its snake_case name and the camelCase one of the oldest job files.
+        foreach (var (snake, camel, replacedBy) in new[]
+        {
+            ("forget_every", "forgetEvery", portion), ("batch_size", "batchSize", batch),
+            ("learning_rate", "learningRate", rate), ("fisher_protect", "fisherProtect", protect),
+        })
+        {
+            removed[$"forgetting.{snake}"] = replacedBy;
+            removed[$"forgetting.{camel}"] = replacedBy;
+        }
+        return removed;
+    }
 
     /// <summary>Reads and checks a job file; with a <paramref name="dataRoot"/>, every path it names must lie under it.</summary>
     /// <param name="pathsWritten">When given, receives every path key with the text the file gives it (before it is resolved).</param>
