@@ -17,7 +17,7 @@ namespace Lwf.Core.Tasks;
 /// </param>
 public sealed record PairJobSettings(int Steps = 120, int MicroBatchSize = 8, double LearningRate = 1e-3, int MaxLength = 96,
     int SelfGenTokens = 12, int FisherRecords = 32, double Portion = Jobs.ForgettingSettings.DefaultPortion,
-    double Alpha = Forgetting.ForgettingLoss.DefaultAlpha, double ForgetFraction = 0.3, string Device = "cpu", bool RunTogether = false);
+    double Alpha = Forgetting.ForgettingLoss.DefaultAlpha, double ForgetFraction = 0.3, string Device = "cpu", bool RunTogether = false, int EvalNewTokens = 8);
 
 /// <summary>
 /// A learning task and a forgetting task written as an LWF job folder: learn-train.jsonl, learn-eval.jsonl,
@@ -42,46 +42,73 @@ public static class TaskPair
         ["lwf-me"] = "scorer: fisher\n  loss: me",
     };
 
-    /// <summary>The prefix of the dose-response variants: lwf-fisher at another α, named "lwf-fisher-a0.05".</summary>
+    /// <summary>How the grid labels lwf-fisher at an α other than the one it chose: "lwf-fisher-a0.05" (the dose response).</summary>
     public const string AlphaVariantPrefix = "lwf-fisher-a";
 
-    /// <summary>The forgetting lines of a variant, or null when there is no such variant (fixed ones and lwf-fisher-aALPHA).</summary>
-    public static string? ForgettingLines(string variant, PairJobSettings settings)
+    /// <summary>The forgetting lines of a variant, or null when there is no such variant.</summary>
+    public static string? ForgettingLines(string variant, PairJobSettings settings) =>
+        Variants.TryGetValue(variant, out var lines) ? lines + $"\n  alpha: {settings.Alpha.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : null;
+
+    /// <summary>
+    /// The validation files <see cref="Write"/> adds when <see cref="TaskSizes.Valid"/> is above 0, by the evaluation set
+    /// they stand for ("learn", "forget", "held-out"). No job file names them: `lwf experiment` scores a finished run's
+    /// model on them to choose the learning rate and α, so that the job's own evaluation sets stay the test split.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> ValidationFiles = new Dictionary<string, string>
     {
-        if (Variants.TryGetValue(variant, out var lines)) return lines + $"\n  alpha: {settings.Alpha.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
-        if (variant.StartsWith(AlphaVariantPrefix, StringComparison.Ordinal)
-            && double.TryParse(variant[AlphaVariantPrefix.Length..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double alpha)
-            && alpha is > 0 and <= 10)
-            return $"scorer: fisher\n  alpha: {alpha.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
-        return null;
+        ["learn"] = "learn-valid.jsonl",
+        ["forget"] = "forget-valid.jsonl",
+        ["held-out"] = "held-out-valid.jsonl",
+    };
+
+    /// <summary>
+    /// Writes the data files and a job file per variant; returns the folder. <paramref name="tag"/> goes into the job
+    /// files' names (job-VARIANT-TAG.yaml), so that one folder holds the jobs of several settings on the same data.
+    /// </summary>
+    public static string Write(string outDirectory, string dataDirectory, string learn, string forget, string model, TaskSizes sizes, long seed,
+        PairJobSettings? settings = null, IEnumerable<string>? variants = null, string? tag = null)
+    {
+        string dir = WriteData(outDirectory, dataDirectory, learn, forget, sizes, seed);
+        WriteJobs(dir, learn, forget, model, seed, settings ?? new PairJobSettings(), variants ?? Variants.Keys, tag);
+        return dir;
     }
 
-    /// <summary>The α a variant trains with (0 for vanilla).</summary>
-    public static double AlphaOf(string variant, PairJobSettings settings) =>
-        variant == "vanilla" ? 0 : variant.StartsWith(AlphaVariantPrefix, StringComparison.Ordinal)
-            ? double.Parse(variant[AlphaVariantPrefix.Length..], System.Globalization.CultureInfo.InvariantCulture) : settings.Alpha;
-
-    /// <summary>Writes the data files and a job file per variant; returns the folder.</summary>
-    public static string Write(string outDirectory, string dataDirectory, string learn, string forget, string model, TaskSizes sizes, long seed,
-        PairJobSettings? settings = null, IEnumerable<string>? variants = null)
+    /// <summary>The data files of a pair (and its validation files when <see cref="TaskSizes.Valid"/> is above 0); returns the folder.</summary>
+    public static string WriteData(string outDirectory, string dataDirectory, string learn, string forget, TaskSizes sizes, long seed)
     {
-        var learning = TaskBuilders.Get(TaskBuilders.Learning, learn, "learning")(dataDirectory, sizes, seed);
-        var forgetting = TaskBuilders.Get(TaskBuilders.Forgetting, forget, "forgetting")(dataDirectory, sizes, seed);
-        var heldOut = BrownCorpus.HeldOutText(dataDirectory, sizes.HeldOut, seed);
+        // The validation records come out of the evaluation sets' draws, so they share no item with training or the test records.
+        var drawn = sizes with { Eval = sizes.Eval + sizes.Valid, HeldOut = sizes.HeldOut + sizes.Valid };
+        var learning = TaskBuilders.Get(TaskBuilders.Learning, learn, "learning")(dataDirectory, drawn, seed);
+        var forgetting = TaskBuilders.Get(TaskBuilders.Forgetting, forget, "forgetting")(dataDirectory, drawn, seed);
+        var heldOut = BrownCorpus.HeldOutText(dataDirectory, drawn.HeldOut, seed);
+        var (learnTest, learnValid) = TaskSplits.Carve(learning.Eval, sizes.Valid);
+        var (forgetTest, forgetValid) = TaskSplits.Carve(forgetting.Eval, sizes.Valid);
+        var (heldOutTest, heldOutValid) = TaskSplits.Carve(heldOut, sizes.Valid);
         string dir = Path.GetFullPath(outDirectory);
         Directory.CreateDirectory(dir);
         JsonlDataset.Write(Path.Combine(dir, "learn-train.jsonl"), learning.Train);
-        JsonlDataset.Write(Path.Combine(dir, "learn-eval.jsonl"), learning.Eval);
+        JsonlDataset.Write(Path.Combine(dir, "learn-eval.jsonl"), learnTest);
         JsonlDataset.Write(Path.Combine(dir, "forget-prompts.jsonl"), forgetting.Prompts);
-        JsonlDataset.Write(Path.Combine(dir, "forget-eval.jsonl"), forgetting.Eval);
-        JsonlDataset.Write(Path.Combine(dir, "held-out.jsonl"), heldOut);
-        var s = settings ?? new PairJobSettings();
-        foreach (var variant in variants ?? Variants.Keys)
+        JsonlDataset.Write(Path.Combine(dir, "forget-eval.jsonl"), forgetTest);
+        JsonlDataset.Write(Path.Combine(dir, "held-out.jsonl"), heldOutTest);
+        if (sizes.Valid > 0)
         {
-            string forgettingLines = ForgettingLines(variant, s) ?? throw new LwfInputException($"no variant '{variant}' (known: {string.Join(", ", Variants.Keys)}, {AlphaVariantPrefix}ALPHA)");
-            AtomicFile.WriteText(JobFile(dir, variant), string.Create(System.Globalization.CultureInfo.InvariantCulture, $"""
-                # Learn {learning.Name} ({learning.Description}) while forgetting {forgetting.Name} ({forgetting.Description}): {variant}.
-                # Written by `lwf data build --learn {learn} --forget {forget} --seed {seed}`; data from `lwf data fetch`.
+            JsonlDataset.Write(Path.Combine(dir, ValidationFiles["learn"]), learnValid);
+            JsonlDataset.Write(Path.Combine(dir, ValidationFiles["forget"]), forgetValid);
+            JsonlDataset.Write(Path.Combine(dir, ValidationFiles["held-out"]), heldOutValid);
+        }
+        return dir;
+    }
+
+    /// <summary>A job file per variant over the data files that <see cref="WriteData"/> put in <paramref name="dir"/>.</summary>
+    public static void WriteJobs(string dir, string learn, string forget, string model, long seed, PairJobSettings s, IEnumerable<string> variants, string? tag = null)
+    {
+        foreach (var variant in variants)
+        {
+            string forgettingLines = ForgettingLines(variant, s) ?? throw new LwfInputException($"no variant '{variant}' (known: {string.Join(", ", Variants.Keys)})");
+            AtomicFile.WriteText(JobFile(dir, variant, tag), string.Create(System.Globalization.CultureInfo.InvariantCulture, $"""
+                # Learn {learn} while forgetting {forget}: {variant}.
+                # Written by `lwf data build --learn {learn} --forget {forget} --seed {seed}` or `lwf experiment`; data from `lwf data fetch`.
                 name: {learn}-vs-{forget}-{variant}
                 model: {Path.GetFullPath(model)}
                 device: {s.Device}
@@ -118,13 +145,13 @@ public static class TaskPair
                   {forgettingLines}
 
                 eval:
-                  max_new_tokens: 8
+                  max_new_tokens: {s.EvalNewTokens}
                   before: {(s.RunTogether && variant != "vanilla" ? "false" : "true")}
 
                 """));
         }
-        return dir;
     }
 
-    public static string JobFile(string pairDirectory, string variant) => Path.Combine(pairDirectory, $"job-{variant}.yaml");
+    public static string JobFile(string pairDirectory, string variant, string? tag = null) =>
+        Path.Combine(pairDirectory, tag is null ? $"job-{variant}.yaml" : $"job-{variant}-{tag}.yaml");
 }

@@ -4,8 +4,12 @@ using Lwf.Core.Training;
 
 namespace Lwf.Core.Tasks;
 
-/// <summary>How many records a builder makes (fewer when the source has fewer).</summary>
-public sealed record TaskSizes(int Train = 400, int Eval = 100, int HeldOut = 100, int? Prompts = null)
+/// <summary>
+/// How many records a builder makes (fewer when the source has fewer). <see cref="Valid"/> records per evaluation set
+/// (learning, forgetting, held-out text) are set apart as a validation split by <see cref="TaskPair.Write"/>: disjoint
+/// from training and from the evaluation (test) records, for choosing settings that the test figures never saw.
+/// </summary>
+public sealed record TaskSizes(int Train = 400, int Eval = 100, int HeldOut = 100, int? Prompts = null, int Valid = 0)
 {
     /// <summary>
     /// The sizes `lwf demo` and `lwf experiment` use: small enough for 2 CPU cores. 100 forgetting prompts: every
@@ -40,6 +44,17 @@ public static partial class TaskSplits
         int second = Math.Min(secondCount, distinct.Length / 2);
         int first = Math.Min(firstCount, distinct.Length - second);
         return (distinct.Skip(second).Take(first).ToList(), distinct.Take(second).ToList());
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> of the records, evenly spaced (so a set built from several sources, as the mixed task's,
+    /// gives each its share), and the rest: (kept, taken), never a record in both.
+    /// </summary>
+    public static (List<T> Kept, List<T> Taken) Carve<T>(IReadOnlyList<T> records, int count)
+    {
+        count = Math.Clamp(count, 0, records.Count);
+        var taken = Enumerable.Range(0, count).Select(k => (int)((long)k * records.Count / count)).ToHashSet();
+        return (records.Where((_, i) => !taken.Contains(i)).ToList(), records.Where((_, i) => taken.Contains(i)).ToList());
     }
 
     /// <summary>A multiple-choice record: the answer among distractors, in a seeded order.</summary>

@@ -182,4 +182,14 @@ public sealed class ResultsGridTests
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
         Assert.False(ResultsGrid.HasDoseResponse(runs.Where(r => r.Variant is "vanilla" or "lwf-fisher")));
     }
+
+    [Fact]
+    public void A_grid_that_has_only_run_vanilla_so_far_is_written_with_the_choices_before_its_tables()
+    {
+        var runs = new List<GridRun> { Run("p", "vanilla", 1, 0.5, 0.5, 100), Run("p", "vanilla", 2, 0.6, 0.5, 110) };
+        string md = ResultsGrid.Markdown(runs, "cmd", ["setup"], pair => $"plots/{pair}.png", choices: "CHOICES");
+        Assert.True(md.IndexOf("## Choices on the validation split\n\nCHOICES", StringComparison.Ordinal) is > 0 and var at
+            && at < md.IndexOf("## p", StringComparison.Ordinal), md);
+        Assert.DoesNotContain("Held-out perplexity against vanilla's", md);
+    }
 }

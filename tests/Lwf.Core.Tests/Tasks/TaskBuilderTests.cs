@@ -76,6 +76,61 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
             }
     }
 
+    [Theory]
+    [InlineData("stated-capitals", "capitals")]
+    [InlineData("stated-endings", "fortunes")]
+    [InlineData("genre", "mixed")]
+    public void The_validation_split_shares_no_item_with_training_or_the_test_records(string learn, string forget)
+    {
+        var sizes = Sizes with { Eval = 40, Valid = 20 };
+        string dir = TaskPair.WriteData(TestPaths.NewTempDir(), Data, learn, forget, sizes, seed: 3);
+        List<JsonObject> Read(string file) => File.ReadLines(Path.Combine(dir, file)).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
+        // A stated-* record's item is its country or its fortune (whose opening starts the passage), whatever answer the passage states.
+        var openings = TaskBuilders.ShortFortunes(Data).Select(f => "Passage: " + TaskBuilders.Cut(f).Opening).OrderByDescending(o => o.Length).ToList();
+        string Item(JsonObject r) => learn switch
+        {
+            "stated-capitals" => Regex.Match(r["prompt"]!.GetValue<string>(), @"what is the capital of (.+)\?").Groups[1].Value,
+            "stated-endings" => openings.First(o => r["prompt"]!.GetValue<string>().StartsWith(o, StringComparison.Ordinal)),
+            _ => Prompt(r),
+        };
+        var train = Read("learn-train.jsonl").Select(Item).ToHashSet();
+        var test = Read("learn-eval.jsonl").Select(Item).ToList();
+        var valid = Read(TaskPair.ValidationFiles["learn"]).Select(Item).ToList();
+        Assert.DoesNotContain("", valid);
+        Assert.Equal(40, test.Count);
+        Assert.Equal(20, valid.Count);
+        // Distinct fortunes may open alike ("You will gain money ..."): those openings are the only ones allowed in two splits.
+        var shared = openings.GroupBy(o => o).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
+        Assert.Empty(valid.Intersect(test).Except(shared));
+        Assert.Empty(valid.Intersect(train).Except(shared));
+        Assert.Empty(test.Intersect(train).Except(shared));
+        var forgetTest = Read("forget-eval.jsonl").Select(Prompt).ToList();
+        var forgetValid = Read(TaskPair.ValidationFiles["forget"]).Select(Prompt).ToList();
+        Assert.Equal(20, forgetValid.Count);
+        var sharedKeys = shared.Select(o => TaskSplits.Key(o["Passage: ".Length..])).ToHashSet();
+        Assert.Empty(forgetValid.Intersect(forgetTest).Except(sharedKeys));
+        Assert.Empty(forgetValid.Intersect(Read("forget-prompts.jsonl").Select(Prompt)).Except(sharedKeys));
+        if (forget == "mixed") // each forgetting task keeps its share of the validation records
+            Assert.Equal(10, forgetValid.Count(p => p.StartsWith("the capital of", StringComparison.Ordinal)));
+        var heldOutTest = Read("held-out.jsonl").Select(r => r["text"]!.GetValue<string>()).ToList();
+        var heldOutValid = Read(TaskPair.ValidationFiles["held-out"]).Select(r => r["text"]!.GetValue<string>()).ToList();
+        Assert.Equal((sizes.HeldOut, 20), (heldOutTest.Count, heldOutValid.Count));
+        Assert.Empty(heldOutValid.Intersect(heldOutTest));
+        // Without a validation split the files are what they were, and none of the validation files is written.
+        string plain = TaskPair.WriteData(TestPaths.NewTempDir(), Data, learn, forget, Sizes with { Eval = 40 }, seed: 3);
+        Assert.All(TaskPair.ValidationFiles.Values, f => Assert.False(File.Exists(Path.Combine(plain, f))));
+    }
+
+    [Fact]
+    public void Carving_takes_evenly_spaced_records_and_keeps_the_rest_in_order()
+    {
+        var (kept, taken) = TaskSplits.Carve(Enumerable.Range(0, 12).ToList(), 4);
+        Assert.Equal([0, 3, 6, 9], taken);
+        Assert.Equal([1, 2, 4, 5, 7, 8, 10, 11], kept);
+        Assert.Equal((3, 0), (TaskSplits.Carve([1, 2, 3], 0).Kept.Count, TaskSplits.Carve([1, 2, 3], 0).Taken.Count));
+        Assert.Equal(3, TaskSplits.Carve([1, 2, 3], 10).Taken.Count);
+    }
+
     [Fact]
     public void No_evaluation_record_shares_its_question_with_a_training_record_or_a_forgetting_prompt()
     {
