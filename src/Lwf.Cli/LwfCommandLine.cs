@@ -7,24 +7,70 @@ namespace Lwf.Cli;
 /// <summary>The `lwf` command tree. Every command reports user errors as one line on stderr, exit code 2.</summary>
 public static class LwfCommandLine
 {
+    private const string Title = "lwf: fine-tune generative language models with Learning With Forgetting";
+
+    /// <summary>The commands as `lwf --help` groups them; the tree is built from this list alone.</summary>
+    private static List<(string Group, List<Command> Commands)> Groups() =>
+    [
+        ("Run and train", [DemoCommand.Build(), TrainCommand.Build(), RunCommand.Build(), FinetuneCommand.Build(), GenerateCommand.Build()]),
+        ("Cluster", [.. ClusterCommands.Build()]),
+        ("Jobs on a cluster", [.. JobCommands.Build()]),
+        ("Data and models", [DataCommands.Build(), PretrainCommand.Build(), ModelCommands.Build()]),
+        ("LWF's stages one at a time", [.. ForgettingCommands.Build()]),
+        ("For developers", [ExperimentCommand.Build(), BenchCommands.Build(), SoakCommand.Build()]),
+    ];
+
     public static RootCommand Build()
     {
-        var root = new RootCommand("lwf: fine-tune generative language models with Learning With Forgetting");
-        root.Subcommands.Add(ModelCommands.Build());
-        root.Subcommands.Add(GenerateCommand.Build());
-        root.Subcommands.Add(FinetuneCommand.Build());
-        root.Subcommands.Add(TrainCommand.Build());
-        root.Subcommands.Add(RunCommand.Build());
-        foreach (var c in ClusterCommands.Build()) root.Subcommands.Add(c);
-        foreach (var c in JobCommands.Build()) root.Subcommands.Add(c);
-        foreach (var stage in ForgettingCommands.Build()) root.Subcommands.Add(stage);
-        root.Subcommands.Add(DataCommands.Build());
-        root.Subcommands.Add(PretrainCommand.Build());
-        root.Subcommands.Add(DemoCommand.Build());
-        root.Subcommands.Add(ExperimentCommand.Build());
-        root.Subcommands.Add(BenchCommands.Build());
-        root.Subcommands.Add(SoakCommand.Build());
+        var root = new RootCommand(Title);
+        foreach (var (_, commands) in Groups())
+            foreach (var c in commands) root.Subcommands.Add(c);
         return root;
+    }
+
+    /// <summary>What `lwf`, `lwf --help` print: the commands by group, at most <see cref="HelpWidth"/> columns, and three examples.</summary>
+    public static string RootHelp()
+    {
+        var groups = Groups();
+        static string Name(Command c) => string.Join(' ', c.Arguments.Select(a => $"<{a.Name}>").Prepend(c.Name));
+        int width = groups.SelectMany(g => g.Commands).Max(c => Name(c).Length) + 2;
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine(Title);
+        sb.AppendLine();
+        sb.AppendLine("Usage: lwf COMMAND [options]      lwf COMMAND --help: a command's options");
+        foreach (var (group, commands) in groups)
+        {
+            sb.AppendLine();
+            sb.AppendLine(group + ":");
+            foreach (var c in commands)
+                foreach (var (line, i) in Wrap(c.Description ?? "", HelpWidth - 2 - width).Select((l, i) => (l, i)))
+                    sb.AppendLine("  " + (i == 0 ? Name(c) : "").PadRight(width) + line);
+        }
+        sb.AppendLine();
+        sb.AppendLine("Examples:");
+        sb.AppendLine("  lwf demo --out /tmp/lwf-demo                        # vanilla against LWF on this machine");
+        sb.AppendLine("  lwf train cluster/jobs/tiny-lwf.yaml --out /tmp/t   # one job in this process");
+        sb.AppendLine("  lwf cluster up && lwf submit JOB.yaml --wait        # the same job on silo processes");
+        return sb.ToString();
+    }
+
+    /// <summary>The width `lwf --help` keeps to.</summary>
+    public const int HelpWidth = 100;
+
+    private static IEnumerable<string> Wrap(string text, int width)
+    {
+        var line = new System.Text.StringBuilder();
+        foreach (var word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.Length > 0 && line.Length + 1 + word.Length > width)
+            {
+                yield return line.ToString();
+                line.Clear();
+            }
+            if (line.Length > 0) line.Append(' ');
+            line.Append(word);
+        }
+        yield return line.ToString();
     }
 
     /// <summary>
@@ -33,6 +79,11 @@ public static class LwfCommandLine
     /// </summary>
     public static int Run(string[] args)
     {
+        if (args is [] or ["--help" or "-h" or "-?"])
+        {
+            Console.Write(RootHelp());
+            return 0;
+        }
         var parse = Build().Parse(args);
         bool help = args.Any(a => a is "--help" or "-h" or "-?");
         if (parse.Errors.Count == 0 || help) return parse.Invoke();

@@ -60,7 +60,7 @@ internal static class ExperimentCommand
         // A finished run of the same job file is never redone: an interrupted grid goes on where it stopped.
         var fresh = new Option<bool>("--fresh") { Description = "redo every run, even those already finished in --work from the same job file" };
         var machine = new Option<string?>("--machine") { Description = "what ran it, for the setup list (default: cores and device)" };
-        var command = new Command("experiment", "Run the results grid (pairs × vanilla/LWF variants × seeds) on an embedded cluster and write docs/results.md")
+        var command = new Command("experiment", "Run the results grid (pairs × variants × seeds; learning rate and α chosen on a validation split) and write docs/results.md")
         {
             output, pairs, variants, seeds, ablationSeeds, selectSeeds, dosePairs, lrs, alphas, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, train, eval, valid, device, silos, parallel, fresh, machine,
         };

