@@ -31,7 +31,11 @@ internal static class JobUpload
                     "(or submit with --on-cluster a job whose files are on the cluster's data volume)");
         var paths = new List<string> { spec.SourcePath };
         // Only what the silos will read of the model folder (a hub folder also holds PyTorch, TF and Flax copies).
-        if (Directory.Exists(spec.Model)) paths.AddRange(Lwf.Core.Checkpoints.PretrainedModel.FilesRead(spec.Model));
+        if (Directory.Exists(spec.Model))
+        {
+            Lwf.Core.Checkpoints.PretrainedModel.RequireWeights(spec.Model); // told here, before anything is uploaded
+            paths.AddRange(Lwf.Core.Checkpoints.PretrainedModel.FilesRead(spec.Model));
+        }
         paths.AddRange(spec.Data.Named().Where(d => d.Path is not null).Select(d => d.Path!));
         paths = paths.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
         var files = paths.Select(p => new UploadFile(Path.GetRelativePath(root, p).Replace(Path.DirectorySeparatorChar, '/'), new FileInfo(p).Length)).ToArray();

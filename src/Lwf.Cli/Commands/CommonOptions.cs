@@ -9,7 +9,7 @@ internal static class CommonOptions
 {
     public static Option<string> Model() => new("--model")
     {
-        Description = "Hugging Face model folder (config.json [+ model.safetensors]); a config alone means random weights",
+        Description = "Hugging Face model folder (config.json and model.safetensors; a config alone only if it asks for random weights: lwf model init)",
         Required = true,
     };
 

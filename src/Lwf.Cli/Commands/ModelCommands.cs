@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Lwf.Core;
 using Lwf.Core.Checkpoints;
+using Lwf.Core.Models;
 using Lwf.Core.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,6 +17,7 @@ internal static class ModelCommands
         command.Subcommands.Add(Info());
         command.Subcommands.Add(Logits());
         command.Subcommands.Add(Export());
+        command.Subcommands.Add(Init());
         return command;
     }
 
@@ -33,7 +35,7 @@ internal static class ModelCommands
             Console.WriteLine($"dtype: {DTypes.ToConfigName(lm.WeightDType)}");
             Console.WriteLine($"layers: {c.NumLayers}, hidden: {c.HiddenSize}, heads: {c.NumHeads} (key-value heads: {c.NumKeyValueHeads}), head dim: {c.HeadDim}");
             Console.WriteLine($"vocabulary: {c.VocabSize}, positions: {c.MaxPositions}, tied embeddings: {(c.TieWordEmbeddings ? "yes" : "no")}");
-            Console.WriteLine($"weights: {(PretrainedModel.HasWeights(dir) ? "loaded from the folder" : "none in the folder (randomly initialised)")}");
+            Console.WriteLine($"weights: {(PretrainedModel.HasWeights(dir) ? "loaded from the folder" : $"random (none in the folder; its config asks for them: {ModelConfig.RandomInitKey})")}");
             return 0;
         }));
         return command;
@@ -97,6 +99,40 @@ internal static class ModelCommands
             using var lm = PretrainedModel.Load(from, dtype: target);
             PretrainedModel.Save(lm, to, companionsFrom: from);
             Console.WriteLine($"wrote {to}: {lm.ParameterCount:N0} parameters in {DTypes.ToConfigName(target)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>
+    /// The one way to get random weights: a folder whose config asks for them by name. No weights are written (a
+    /// GPT-2-small's would be 500 MB of noise): a job draws them from its own seed, and its report says so.
+    /// </summary>
+    private static Command Init()
+    {
+        var from = new Option<string>("--from") { Description = "a config.json, or a model folder (its config.json; its tokenizer files come along)", Required = true };
+        var output = new Option<string>("--out") { Description = "folder to write (must not exist, or be empty)", Required = true };
+        var command = new Command("init", $"Make a model folder of random weights by name: its config asks for them ({ModelConfig.RandomInitKey}); each job seeds them")
+        {
+            from, output,
+        };
+        command.SetAction(LwfCommandLine.Guard(parse =>
+        {
+            string source = Path.GetFullPath(parse.GetValue(from)!), to = Path.GetFullPath(parse.GetValue(output)!);
+            string sourceDir = Directory.Exists(source) ? source : Path.GetDirectoryName(source)!;
+            string configFile = Directory.Exists(source) ? Path.Combine(source, ModelConfig.FileName) : source;
+            if (!File.Exists(configFile)) throw new LwfInputException($"{configFile}: not found (--from names a config.json or a model folder)");
+            if (Directory.Exists(to) && Directory.EnumerateFileSystemEntries(to).Any())
+                throw new LwfInputException($"{to}: --out exists and is not empty; init writes a new folder");
+            if (File.Exists(to)) throw new LwfInputException($"{to}: --out is a file; init writes a folder");
+            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configFile)) as System.Text.Json.Nodes.JsonObject
+                ?? throw new LwfInputException($"{configFile}: expected a JSON object");
+            json[ModelConfig.RandomInitKey] = true;
+            var config = ModelConfig.Parse(json, configFile); // the shape is checked before anything is written
+            Directory.CreateDirectory(to);
+            AtomicFile.WriteText(Path.Combine(to, ModelConfig.FileName), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            if (Path.GetFileName(configFile) == ModelConfig.FileName) PretrainedModel.CopyCompanions(sourceDir, to);
+            Console.WriteLine($"wrote {to}: a {config.ModelType} config that asks for random weights ({ModelConfig.RandomInitKey}: true); each job draws them from its seed");
             return 0;
         }));
         return command;

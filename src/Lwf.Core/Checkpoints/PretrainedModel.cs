@@ -40,6 +40,7 @@ public static class PretrainedModel
         model.to(dtype ?? (autocast is null ? config.DType : ScalarType.Float32));
         if (autocast is { } compute) model.Autocast.Enable(compute, model.WeightDType);
         var files = WeightFiles(dir);
+        if (files.Count == 0) RequireWeights(dir, config);
         // Initialisation draws from the process's global generator: replicas made at once in one process (an
         // embedded cluster) must not interleave their draws, or their "same" random weights differ.
         if (files.Count == 0) lock (InitializationLock) model.InitializeWeights(initSeed);
@@ -64,8 +65,25 @@ public static class PretrainedModel
         return files;
     }
 
-    /// <summary>True when the folder has weights; false when it has only a config (random weights).</summary>
+    /// <summary>True when the folder has weights; false when it has only a config (random weights, where the config asks for them).</summary>
     public static bool HasWeights(string dir) => WeightFiles(dir).Count > 0;
+
+    /// <summary>
+    /// Refuses a folder without weights whose config does not ask for random ones by name
+    /// (<see cref="ModelConfig.RandomInitKey"/>, written by `lwf model init`): a missing weights file must never
+    /// turn into a job that fine-tunes noise.
+    /// </summary>
+    public static void RequireWeights(string dir, ModelConfig? config = null)
+    {
+        if (HasWeights(dir) || (config ?? ModelConfig.Load(dir)).RandomInit) return;
+        throw new LwfInputException($"{dir}: no weights (looked for {WeightsFile} and {IndexFile}); random weights are made only by name: " +
+            $"`lwf model init --from {Path.Combine(dir, ModelConfig.FileName)} --out NEW_FOLDER`");
+    }
+
+    /// <summary>What a report says of a model that starts from random weights (null for one with weights).</summary>
+    public static string? RandomInitNote(string dir, long seed) => HasWeights(dir) ? null
+        : $"the model started from random weights (seed {seed}), as its config asks ({ModelConfig.RandomInitKey}, written by `lwf model init`): " +
+          "its figures say that the pipeline runs, not what fine-tuning a trained model does";
 
     private static List<string> WeightFiles(string dir)
     {
@@ -176,6 +194,16 @@ public static class PretrainedModel
         }
     }
 
+    /// <summary>The generation config and tokenizer files of one model folder copied into another (those present).</summary>
+    public static void CopyCompanions(string fromDir, string toDir)
+    {
+        foreach (var name in CompanionFiles)
+        {
+            string from = Path.Combine(fromDir, name);
+            if (File.Exists(from)) File.Copy(from, Path.Combine(toDir, name));
+        }
+    }
+
     /// <summary>
     /// The model's files (config, weights, generation config, tokenizer) written into <paramref name="dir"/>, which
     /// exists and is the caller's to make whole (a checkpoint's staging folder).
@@ -186,12 +214,7 @@ public static class PretrainedModel
         WriteWeights(model, dir, maxShardBytes);
         var indented = new JsonSerializerOptions { WriteIndented = true };
         AtomicFile.WriteText(Path.Combine(dir, "config.json"), model.Config.ToJson(model.WeightDType).ToJsonString(indented));
-        if (companionsFrom is not null)
-            foreach (var name in CompanionFiles)
-            {
-                string from = Path.Combine(companionsFrom, name);
-                if (File.Exists(from)) File.Copy(from, Path.Combine(dir, name));
-            }
+        if (companionsFrom is not null) CopyCompanions(companionsFrom, dir);
         // A base without these files still generates and tokenizes (from its config, with GPT-2's tokenizer when its
         // vocabulary holds GPT-2's): its saved models carry them, so from_pretrained of model and tokenizer works on them.
         if (!File.Exists(Path.Combine(dir, "generation_config.json")))

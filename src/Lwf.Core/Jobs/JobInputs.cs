@@ -19,6 +19,7 @@ public static class JobInputs
         var config = ModelConfig.Load(spec.Model);
         // A folder with only a config starts from fresh weights: nothing more to read (and initialising them would
         // reseed the process's generator under another job's feet).
+        PretrainedModel.RequireWeights(spec.Model, config);
         if (PretrainedModel.HasWeights(spec.Model))
             using (PretrainedModel.Load(spec.Model)) { }
         var encoder = new RecordEncoder(TextTokenizer.Load(spec.Model, config), config, spec.MaxLength);

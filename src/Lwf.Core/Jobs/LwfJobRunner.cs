@@ -93,6 +93,7 @@ public sealed class LwfJobRunner
         }
 
         var report = state?.Report ?? new LwfReport { Job = spec.Name, Model = spec.Model, LearningSteps = spec.Train.Steps };
+        if (state is null && PretrainedModel.RandomInitNote(spec.Model, spec.Seed) is { } randomInit) report.Notes.Add(randomInit);
         report.Notes.AddRange(notes);
         if (resumedFrom is not null) report.Notes.Add(resumedFrom);
         void Stage(string name) { report.StageSeconds[name] = report.StageSeconds.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds; clock.Restart(); }

@@ -16,6 +16,15 @@ public sealed class ModelConfig
     /// <summary>The file a model folder holds its config in, as transformers names it.</summary>
     public const string FileName = "config.json";
 
+    /// <summary>
+    /// The config key that asks, by name, for random weights when the folder has none: `lwf model init` writes it.
+    /// Without it a folder without weights is refused, so that no job fine-tunes noise by mistake.
+    /// </summary>
+    public const string RandomInitKey = "lwf_random_init";
+
+    /// <summary>The config asks for seeded random weights when its folder has none (<see cref="RandomInitKey"/>).</summary>
+    public bool RandomInit { get; init; }
+
     public required ModelFamily Family { get; init; }
     public required string ModelType { get; init; }
     public required int VocabSize { get; init; }
@@ -99,6 +108,7 @@ public sealed class ModelConfig
                 AttentionBias = true, MlpBias = true,
                 InitializerRange = r.OptionalDouble("initializer_range") ?? 0.02,
                 BosTokenId = r.OptionalInt("bos_token_id"), EosTokenIds = eos, PadTokenId = r.OptionalInt("pad_token_id"),
+                RandomInit = r.Bool(RandomInitKey) == true,
             };
         }
         else
@@ -123,6 +133,7 @@ public sealed class ModelConfig
                 InitializerRange = r.OptionalDouble("initializer_range") ?? 0.02,
                 Rope = RopeSettings.Parse(json, source, headDim),
                 BosTokenId = r.OptionalInt("bos_token_id"), EosTokenIds = eos, PadTokenId = r.OptionalInt("pad_token_id"),
+                RandomInit = r.Bool(RandomInitKey) == true,
             };
         }
     }

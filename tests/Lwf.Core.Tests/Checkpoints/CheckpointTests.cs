@@ -102,10 +102,23 @@ public sealed class CheckpointTests
     }
 
     [Fact]
-    public void A_config_without_weights_gives_a_seeded_random_model()
+    public void A_config_without_weights_is_refused_unless_it_asks_for_seeded_random_weights_by_name()
     {
-        string dir = TestPaths.NewTempDir();
-        File.Copy(Path.Combine(TestPaths.Fixture("gpt2-tiny"), "config.json"), Path.Combine(dir, "config.json"));
+        string plain = TestPaths.NewTempDir();
+        File.Copy(Path.Combine(TestPaths.Fixture("gpt2-tiny"), "config.json"), Path.Combine(plain, "config.json"));
+        var error = Assert.Throws<LwfInputException>(() => PretrainedModel.Load(plain));
+        Assert.Contains($"{plain}: no weights (looked for model.safetensors and model.safetensors.index.json)", error.Message);
+        Assert.Contains("`lwf model init --from", error.Message);
+
+        string dir = Path.Combine(TestPaths.NewTempDir(), "random");
+        var source = File.ReadAllBytes(Path.Combine(plain, "config.json"));
+        var (code, stdout, stderr) = TestPaths.RunLwf("model", "init", "--from", plain, "--out", dir);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.True(ModelConfig.Load(dir).RandomInit);
+        Assert.Equal(source, File.ReadAllBytes(Path.Combine(plain, "config.json"))); // the source is left as it was
+        (code, _, stderr) = TestPaths.RunLwf("model", "init", "--from", plain, "--out", dir);
+        Assert.Equal(2, code);
+        Assert.Contains("--out exists and is not empty", stderr);
         using var a = PretrainedModel.Load(dir, initSeed: 3);
         using var b = PretrainedModel.Load(dir, initSeed: 3);
         using var c = PretrainedModel.Load(dir, initSeed: 4);

@@ -161,5 +161,8 @@ public sealed class LwfJobRunnerTests
         Assert.Equal(8, report["forgettingRecords"]!.GetValue<int>()); // 8 steps of 4 learning records, one forgetting record after every 4
         var phases = report["evaluations"]!.AsArray().Select(e => (e!["step"]!.GetValue<int>(), e["phase"]!.GetValue<string>()));
         Assert.Equal([(0, "before"), (4, "during"), (8, "after")], phases); // eval_steps 4 of 8 steps
+        // The tiny model's config asks for random weights by name: the report says so, in its notes and its markdown.
+        Assert.Contains(report["notes"]!.AsArray(), n => n!.GetValue<string>().StartsWith("the model started from random weights (seed 5)", StringComparison.Ordinal));
+        Assert.Contains("Note: the model started from random weights (seed 5)", markdown);
     }
 }
