@@ -38,9 +38,10 @@ internal static class DemoCommand
         var silos = new Option<int>("--silos") { Description = "embedded silos (at least 2)", DefaultValueFactory = _ => 2 };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 42 };
         var tiny = new Option<bool>("--tiny") { Description = "a tiny base model and job: a smoke run in a few minutes" };
+        var overwrite = OutputFolder.OverwriteOption();
         var command = new Command("demo", "Fetch, pretrain (cached), and compare vanilla fine-tuning with LWF (fisher, random) on an embedded cluster")
         {
-            learn, forget, output, data, baseModel, silos, seed, tiny,
+            learn, forget, output, data, baseModel, silos, seed, tiny, overwrite,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -48,6 +49,7 @@ internal static class DemoCommand
             bool small = parse.GetValue(tiny);
             TaskBuilders.Get(TaskBuilders.Learning, parse.GetValue(learn)!, "learning");
             TaskBuilders.Get(TaskBuilders.Forgetting, parse.GetValue(forget)!, "forgetting");
+            OutputFolder.Check(Path.GetFullPath(parse.GetValue(output)!), parse.GetValue(overwrite));
             return TorchThread.Serve(RunAsync(parse.GetValue(learn)!, parse.GetValue(forget)!, Path.GetFullPath(parse.GetValue(output)!), parse.GetValue(data)!,
                 parse.GetValue(baseModel) ?? PretrainCommand.DefaultDirectory + (small ? "-tiny" : ""), parse.GetValue(silos), parse.GetValue(seed), small));
         }));

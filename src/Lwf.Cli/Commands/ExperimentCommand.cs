@@ -59,10 +59,11 @@ internal static class ExperimentCommand
         var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
         // A finished run of the same job file is never redone: an interrupted grid goes on where it stopped.
         var fresh = new Option<bool>("--fresh") { Description = "redo every run, even those already finished in --work from the same job file" };
+        var overwrite = OutputFolder.OverwriteOption();
         var machine = new Option<string?>("--machine") { Description = "what ran it, for the setup list (default: cores and device)" };
         var command = new Command("experiment", "Run the results grid (pairs × variants × seeds; learning rate and α chosen on a validation split) and write docs/results.md")
         {
-            output, pairs, variants, seeds, ablationSeeds, selectSeeds, dosePairs, lrs, alphas, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, train, eval, valid, device, silos, parallel, fresh, machine,
+            output, pairs, variants, seeds, ablationSeeds, selectSeeds, dosePairs, lrs, alphas, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, train, eval, valid, device, silos, parallel, fresh, machine, overwrite,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -85,6 +86,11 @@ internal static class ExperimentCommand
             var alphaList = Numbers(parse.GetValue(alphas)!, "--alphas", x => x is > 0 and <= 10, "above 0 and at most 10");
             if (parse.GetValue(valid) < 1) throw new LwfInputException("--valid must be at least 1: the learning rate and α are chosen on the validation split");
             var doseList = parse.GetValue(dosePairs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            // Its own markdown (an earlier invocation's) is what it rewrites as it goes on; any other file of that name is the user's.
+            string outFile = Path.GetFullPath(parse.GetValue(output)!);
+            if (File.Exists(outFile) && !parse.GetValue(overwrite) && File.ReadLines(outFile).FirstOrDefault() != ResultsGrid.Title)
+                throw new LwfInputException($"{outFile}: --out is a file that `lwf experiment` did not write; nothing was touched. " +
+                    $"Write over it with {OutputFolder.OverwriteFlag}, or choose another --out");
             if (parse.GetValue(silos) < 0 || parse.GetValue(parallel) < 1) throw new LwfInputException("--silos must be at least 0 (0: every job in this process) and --parallel at least 1");
             string dev = parse.GetValue(device)!;
             if (dev is not ("cpu" or "cuda")) throw new LwfInputException($"--device must be cpu or cuda, got '{dev}'");

@@ -19,7 +19,8 @@ internal static class RunCommand
         var shards = new Option<int>("--shards") { DefaultValueFactory = _ => 0, Description = "data shards (0: two per silo)" };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "the silos' device: auto, cpu, cuda" };
         var json = new Option<bool>("--json") { Description = "progress as one JSON object per event on stdout (as `lwf watch --json`)" };
-        var command = new Command("run", "Run a job on an embedded cluster of silos in this process") { job, output, silos, shards, device, json };
+        var overwrite = OutputFolder.OverwriteOption();
+        var command = new Command("run", "Run a job on an embedded cluster of silos in this process") { job, output, silos, shards, device, json, overwrite };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             if (parse.GetValue(silos) < 1) throw new LwfInputException("--silos must be at least 1");
@@ -27,6 +28,7 @@ internal static class RunCommand
             string jobFile = Path.GetFullPath(parse.GetValue(job)!);
             var spec = JobSpec.Load(jobFile); // refuse a bad job before any silo starts
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
+            OutputFolder.Check(outDir, parse.GetValue(overwrite));
             return TorchThread.Serve(RunAsync(spec, jobFile, outDir, parse.GetValue(silos), parse.GetValue(shards), parse.GetValue(device)!,
                 WatchFormats.Choose(parse.GetValue(json))));
         }));

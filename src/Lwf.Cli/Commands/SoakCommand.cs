@@ -99,7 +99,8 @@ internal static class SoakCommand
 
             var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var arg in new[] { lwf, "train", jobFile, "--out", soakDir }) start.ArgumentList.Add(arg);
-            if (latest is not null) start.ArgumentList.Add("--resume");
+            // No whole checkpoint yet: a fresh start over what the killed run left (its staging folders).
+            start.ArgumentList.Add(latest is not null ? "--resume" : OutputFolder.OverwriteFlag);
             using var child = Process.Start(start) ?? throw new InvalidOperationException("could not start lwf train");
             var stdout = child.StandardOutput.ReadToEndAsync();
             var stderr = child.StandardError.ReadToEndAsync();

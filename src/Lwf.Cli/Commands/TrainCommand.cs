@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Lwf.Core;
 using Lwf.Core.Jobs;
 using Lwf.Core.Reports;
 
@@ -11,17 +12,25 @@ internal static class TrainCommand
     {
         var job = new Argument<string>("job") { Description = "job file (YAML; JSON accepted)" };
         var output = new Option<string>("--out") { Description = "output folder: model/, report.json, report.md, plots", Required = true };
-        var resume = new Option<bool>("--resume") { Description = "go on from the newest whole checkpoint in OUT/checkpoints (without it, a run starts afresh and clears them)" };
-        var command = new Command("train", "Run a Learning-With-Forgetting job in one process") { job, output, resume };
+        var resume = new Option<bool>("--resume") { Description = "go on from the newest whole checkpoint in OUT" };
+        var overwrite = OutputFolder.OverwriteOption();
+        var command = new Command("train", "Run a Learning-With-Forgetting job in one process") { job, output, resume, overwrite };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             var spec = JobSpec.Load(parse.GetValue(job)!);
-            // Every input as the run will read it, before the run touches OUT (it clears old checkpoints once it has loaded).
-            JobInputs.Check(spec);
             string outDir = Path.GetFullPath(parse.GetValue(output)!);
+            if (parse.GetValue(resume) && parse.GetValue(overwrite)) throw new LwfInputException($"--resume goes on in OUT and {OutputFolder.OverwriteFlag} starts afresh over it: give one of them");
+            // Every input as the run will read it, then OUT, all before the run touches OUT.
+            JobInputs.Check(spec);
+            if (!parse.GetValue(resume)) OutputFolder.Check(outDir, parse.GetValue(overwrite), canResume: true);
             Directory.CreateDirectory(outDir);
             var progress = new ConsoleProgress();
-            var report = new LwfJobRunner(spec, progress) { Resume = parse.GetValue(resume), RequireCheckpoint = true }.Run(outDir);
+            var runner = new LwfJobRunner(spec, progress)
+            {
+                Resume = parse.GetValue(resume), RequireCheckpoint = true,
+                Log = line => { progress.Done(); Console.Error.WriteLine(line); },
+            };
+            var report = runner.Run(outDir);
             progress.Done();
             Console.WriteLine(ReportWriter.Table(report));
             Console.WriteLine($"wrote {outDir}: model/, checkpoint-N/, trainer_state.json, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");

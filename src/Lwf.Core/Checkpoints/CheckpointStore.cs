@@ -26,7 +26,7 @@ public sealed record Checkpoint(string Directory, CheckpointManifest Manifest)
 public sealed class CheckpointStore(string directory, int keep = 2)
 {
     public const string ManifestFile = "manifest.json";
-    private const string Prefix = "checkpoint-";
+    public const string Prefix = "checkpoint-";
     private const string StagingPrefix = ".staging-";
 
     internal static readonly JsonSerializerOptions Json = new()

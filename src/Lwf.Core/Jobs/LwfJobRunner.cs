@@ -63,6 +63,7 @@ public sealed class LwfJobRunner
         var resumePoint = resume is null ? null : new ResumePoint(resume.Directory, state!.Step, state.HasFisher);
         var notes = rejected.Select(r => $"passed over a checkpoint: {r}").ToList();
         string? resumedFrom = resume is null ? null : $"resumed from {resume.Directory} (learning step {state!.Step})";
+        if (resume is not null) Log?.Invoke($"resumed from {Path.GetFileName(resume.Directory)} (learning step {state!.Step} of {spec.Train.Steps})");
         string? resumeFiles = resume?.Directory; // where the samples and output files of a resumed run are
         ReplicaGroupInfo prepared;
         if (liveState is not null && liveState.Step >= Math.Max(1, state?.Step ?? 0))
@@ -276,6 +277,9 @@ public sealed class LwfJobRunner
 
     /// <summary>Called after each checkpoint is whole on disk.</summary>
     public Action<Checkpoint>? CheckpointSaved { get; set; }
+
+    /// <summary>Lines for the user beside the progress (one process): where a resumed run went on from.</summary>
+    public Action<string>? Log { get; init; }
 
     /// <summary>Called after every learning step (the cluster's trainer publishes progress from it).</summary>
     public Action<StepResult>? StepCompleted { get; set; }
