@@ -72,6 +72,28 @@ internal static class JobClient
         }
     }
 
+    /// <summary>
+    /// `lwf watch` and `lwf submit --wait`: follows the job until it ends (exit 0 when it succeeded, 1 otherwise) or
+    /// the user presses ^C, which stops following and not the job: it says so, with the commands that reach the job
+    /// again, exit 130.
+    /// </summary>
+    public static async Task<int> FollowAsync(IGrainFactory grains, string jobId, WatchFormat format)
+    {
+        string reach = $"  lwf watch {jobId}    follow it again\n  lwf cancel {jobId}   stop it (its last checkpoint is kept)";
+        using var interrupts = new Interrupts($"stopped following {jobId}; the job goes on on the cluster.\n{reach}");
+        try
+        {
+            var final = await WatchAsync(grains, jobId, Console.Out, format, interrupts.First);
+            if (final.ResultTable is { } table && format != WatchFormat.Json) Console.WriteLine(table);
+            return final.Phase == JobPhase.Done ? 0 : 1;
+        }
+        catch (OperationCanceledException) when (interrupts.First.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"\n^C: stopped following {jobId}; the job goes on on the cluster.\n{reach}");
+            return Interrupts.ExitCode;
+        }
+    }
+
     internal static JobEvent Event(JobStatus s, string kind) => new(
         DateTimeOffset.UtcNow, s.JobId, kind, Lower(s.Phase), s.Step, s.TotalSteps, s.LearningLoss, s.ForgettingLoss,
         s.Phase == JobPhase.Training ? s.InputTokensPerSecond : null, s.CheckpointStep,

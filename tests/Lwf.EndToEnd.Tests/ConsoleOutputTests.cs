@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -16,41 +15,23 @@ public sealed class ConsoleOutputTests
         return job;
     }
 
-    private static string? Tmux() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "tmux")).FirstOrDefault(File.Exists);
-
-    private static string Tmux(string tmux, string socket, params string[] args)
-    {
-        var start = new ProcessStartInfo(tmux) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "-L", socket }.Concat(args)) start.ArgumentList.Add(a);
-        var (code, stdout, stderr) = global::Lwf.Tests.TestSupport.Run(start, TimeSpan.FromSeconds(30));
-        Assert.True(code == 0, $"tmux {string.Join(' ', args)}: {stderr}");
-        return stdout;
-    }
-
     [SkippableTheory]
     [InlineData(80)]
     [InlineData(160)]
     public void In_a_terminal_of_any_width_the_live_line_never_wraps_and_shows_the_step_and_loss_whole(int columns)
     {
-        string? tmux = Tmux();
+        string? tmux = TmuxSession.Find();
         Skip.If(tmux is null, "tmux is not installed (.ci/run installs it)");
         string job = ShortJob();
-        string socket = $"lwf-test-{Guid.NewGuid():N}";
         try
         {
-            var lwf = global::Lwf.Tests.TestSupport.Lwf(["run", job, "--out", Path.Combine(Lwf.NewTempDir(), "out"), "--silos", "1"]);
-            string command = string.Join(' ', new[] { lwf.FileName }.Concat(lwf.ArgumentList).Select(a => "'" + a.Replace("'", "'\\''") + "'"));
-            // The pane stays after the command (sleep), so that its whole history can be read.
-            Tmux(tmux!, socket, "new-session", "-d", "-x", columns.ToString(), "-y", "50", "-s", "lwf",
-                $"LWF_HOME='{Lwf.NewTempDir()}' {command}; echo LWF-EXIT=$?; sleep 600");
-            var deadline = DateTime.UtcNow.AddMinutes(8);
-            string pane;
-            while (!(pane = Tmux(tmux!, socket, "capture-pane", "-p", "-S", "-", "-t", "lwf")).Contains("LWF-EXIT=") && DateTime.UtcNow < deadline) Thread.Sleep(500);
-            Assert.Contains("LWF-EXIT=0", pane);
+            using var terminal = new TmuxSession(tmux!, columns, Lwf.NewTempDir(), null, "run", job, "--out", Path.Combine(Lwf.NewTempDir(), "out"), "--silos", "1");
+            var (code, _) = terminal.WaitForExit(TimeSpan.FromMinutes(8));
+            string pane = terminal.Capture();
+            Assert.Equal(0, code);
             // -J joins the rows a wrapped line took. A live line that wrapped would leave a row per redraw; here each
             // stretch of training is one row, shorter than the terminal. (Other output, e.g. a long path, may wrap.)
-            string joined = Tmux(tmux!, socket, "capture-pane", "-p", "-J", "-S", "-", "-t", "lwf");
+            string joined = terminal.Capture(joined: true);
             string[] rows = pane.TrimEnd().Split('\n'), lines = joined.TrimEnd().Split('\n');
             static bool Live(string line) => line.StartsWith("training ", StringComparison.Ordinal);
             Assert.True(rows.Count(Live) == lines.Count(Live) && lines.Where(Live).All(l => l.Length < columns), $"at {columns} columns:\n{pane}");
@@ -59,7 +40,6 @@ public sealed class ConsoleOutputTests
         }
         finally
         {
-            try { Tmux(tmux!, socket, "kill-server"); } catch (Exception) { }
             File.Delete(job);
         }
     }

@@ -75,9 +75,7 @@ internal static class JobCommands
                     Console.WriteLine(jobId);
                 }
                 if (!parse.GetValue(wait)) return 0;
-                var final = await JobClient.WatchAsync(client, jobId, Console.Out, format);
-                if (final.ResultTable is { } table && format != WatchFormat.Json) Console.WriteLine(table);
-                return final.Phase == JobPhase.Done ? 0 : 1;
+                return await JobClient.FollowAsync(client, jobId, format);
             });
         }));
         return command;
@@ -85,7 +83,7 @@ internal static class JobCommands
 
     private static Command Logs()
     {
-        var id = new Argument<string>("id") { Description = "job id" };
+        var id = NewestByDefault();
         var follow = new Option<bool>("--follow", "-f") { Description = "keep printing until the job ends" };
         var gateway = Gateway();
         var command = new Command("logs", "Print a job's log (one timestamped line per event: phases, steps, forgetting, evaluations, checkpoints, resumes, the end)")
@@ -94,7 +92,7 @@ internal static class JobCommands
         };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
-            string jobId = await ExistingJob(client, parse.GetValue(id)!);
+            string jobId = await ExistingJob(client, parse.GetValue(id));
             var trainer = client.GetGrain<ITrainerGrain>(jobId);
             long offset = 0;
             while (true)
@@ -119,16 +117,13 @@ internal static class JobCommands
 
     private static Command Watch()
     {
-        var id = new Argument<string>("id") { Description = "job id" };
+        var id = NewestByDefault();
         var gateway = Gateway();
         var json = new Option<bool>("--json") { Description = "one JSON object per event (phase, step, end) on stdout, with its time" };
         var command = new Command("watch", "Show a job's progress live (piped: one timestamped line per event); exit 0 when it succeeds, 1 when it fails or is cancelled") { id, gateway, json };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
-            var format = WatchFormats.Choose(parse.GetValue(json));
-            var status = await JobClient.WatchAsync(client, parse.GetValue(id)!, Console.Out, format);
-            if (status.ResultTable is { } table && format != WatchFormat.Json) Console.WriteLine(table);
-            return status.Phase == JobPhase.Done ? 0 : 1;
+            return await JobClient.FollowAsync(client, await ExistingJob(client, parse.GetValue(id)), WatchFormats.Choose(parse.GetValue(json)));
         })));
         return command;
     }
@@ -155,10 +150,23 @@ internal static class JobCommands
         return command;
     }
 
-    /// <summary>The id, refused unless the cluster has a job of that id (a trainer grain of any id would answer).</summary>
-    private static async Task<string> ExistingJob(IGrainFactory client, string jobId) =>
-        (await client.GetGrain<IJobDirectoryGrain>(0).List()).Contains(jobId) ? jobId
-            : throw new LwfInputException($"no job '{jobId}' on this cluster (`lwf status` lists them)");
+    /// <summary>
+    /// The id, refused unless the cluster has a job of that id (a trainer grain of any id would answer); with no id,
+    /// the newest job (said on stderr), as `docker logs` users would like and `lwf watch` right after `lwf submit` needs.
+    /// </summary>
+    private static async Task<string> ExistingJob(IGrainFactory client, string? jobId)
+    {
+        var jobs = await client.GetGrain<IJobDirectoryGrain>(0).List(); // oldest first
+        if (jobId is null)
+        {
+            if (jobs.Length == 0) throw new LwfInputException("no jobs on this cluster yet (`lwf submit JOB.yaml` submits one)");
+            Console.Error.WriteLine($"the newest job: {jobs[^1]}");
+            return jobs[^1];
+        }
+        return jobs.Contains(jobId) ? jobId : throw new LwfInputException($"no job '{jobId}' on this cluster (`lwf status` lists them)");
+    }
+
+    private static Argument<string?> NewestByDefault() => new("id") { Description = "job id (default: the newest job)", Arity = ArgumentArity.ZeroOrOne };
 
     private static Command Cancel()
     {
@@ -193,14 +201,14 @@ internal static class JobCommands
 
     private static Command Results()
     {
-        var id = new Argument<string>("id") { Description = "job id" };
+        var id = NewestByDefault();
         var output = new Option<string>("--out") { Description = "folder to write (the layout of `lwf train`)", Required = true };
         var force = new Option<bool>("--force") { Description = "write into a folder that is not empty (files of the same names are replaced)" };
         var gateway = Gateway();
         var command = new Command("results", "Fetch a finished job's model, report and plots") { id, output, force, gateway };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
-            string jobId = parse.GetValue(id)!;
+            string jobId = await ExistingJob(client, parse.GetValue(id));
             var status = await client.GetGrain<ITrainerGrain>(jobId).GetStatus();
             if (status.Phase != JobPhase.Done)
                 throw new LwfInputException($"{jobId} is {JobClient.Lower(status.Phase)}{(status.Message is { } m ? $" ({m})" : "")}; results come when it is done");

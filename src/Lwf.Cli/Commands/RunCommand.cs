@@ -2,6 +2,7 @@ using Lwf.Grains.Replicas;
 using System.CommandLine;
 using Lwf.Abstractions;
 using Lwf.Core;
+using Lwf.Core.Checkpoints;
 using Lwf.Core.Jobs;
 using Lwf.Grains.Jobs;
 using Lwf.Silo;
@@ -35,6 +36,13 @@ internal static class RunCommand
         return command;
     }
 
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (var dir in Directory.EnumerateDirectories(from)) CopyFolder(dir, Path.Combine(to, Path.GetFileName(dir)));
+    }
+
     private static async Task<int> RunAsync(JobSpec spec, string jobFile, string outDir, int silos, int shards, string device, WatchFormat format)
     {
         string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-embedded", Guid.NewGuid().ToString("N"));
@@ -44,9 +52,33 @@ internal static class RunCommand
             await using var cluster = await LocalCluster.StartAsync(silos, checkpoints, device,
                 new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = shards.ToString() });
             string jobId = JobIds.FromName(spec.Name, DateTime.UtcNow);
-            var status = await cluster.Client.GetGrain<ITrainerGrain>(jobId).Submit(new JobRequest(jobFile));
+            var trainer = cluster.Client.GetGrain<ITrainerGrain>(jobId);
+            var status = await trainer.Submit(new JobRequest(jobFile));
             if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? "the job was refused");
+            // ^C: the job stops within one step (as `lwf cancel`), and its newest checkpoint comes into OUT, where
+            // `lwf train --resume` goes on from it in one process (the same runner, the same weights).
+            using var interrupts = new Interrupts($"stopped at once (second ^C): the embedded cluster's checkpoints go with it");
+            interrupts.First.Register(() =>
+            {
+                Console.Error.WriteLine("\n^C: stopping the job within one step (^C again stops at once)");
+                _ = trainer.Cancel().AsTask();
+            });
             status = await JobClient.WatchAsync(cluster.Client, jobId, Console.Out, format);
+            if (interrupts.First.IsCancellationRequested && status.Phase != JobPhase.Done)
+            {
+                var store = new CheckpointStore(Path.Combine(checkpoints, jobId));
+                if (store.Steps() is not { Count: > 0 } steps)
+                {
+                    Console.Error.WriteLine($"stopped before the job's first checkpoint; nothing to go on from: run it again with {OutputFolder.OverwriteFlag} to start afresh");
+                    return Interrupts.ExitCode;
+                }
+                int step = steps.Max();
+                Directory.CreateDirectory(outDir);
+                CopyFolder(store.PathOf(step), Path.Combine(outDir, Path.GetFileName(store.PathOf(step))));
+                Console.Error.WriteLine($"stopped after learning step {status.Step} of {status.TotalSteps}: {Path.GetFileName(store.PathOf(step))} is in {outDir}. " +
+                    $"Go on in one process with:\n  lwf train {jobFile} --out {outDir} --resume");
+                return Interrupts.ExitCode;
+            }
             if (status.Phase != JobPhase.Done) return 1;
             Directory.CreateDirectory(outDir);
             await JobClient.DownloadResultsAsync(cluster.Client, jobId, outDir);

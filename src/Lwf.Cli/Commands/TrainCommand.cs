@@ -25,12 +25,26 @@ internal static class TrainCommand
             if (!parse.GetValue(resume)) OutputFolder.Check(outDir, parse.GetValue(overwrite), canResume: true);
             Directory.CreateDirectory(outDir);
             var progress = new ConsoleProgress();
+            using var interrupts = new Interrupts($"stopped at once (second ^C); {outDir} keeps its last whole checkpoint: go on with {ResumeCommand(parse.GetValue(job)!, outDir)}");
+            interrupts.First.Register(() => Console.Error.WriteLine("\n^C: finishing this learning step and writing a checkpoint (^C again stops at once)"));
             var runner = new LwfJobRunner(spec, progress)
             {
-                Resume = parse.GetValue(resume), RequireCheckpoint = true,
+                Resume = parse.GetValue(resume), RequireCheckpoint = true, StopRequest = interrupts.First,
                 Log = line => { progress.Done(); Console.Error.WriteLine(line); },
             };
-            var report = runner.Run(outDir);
+            LwfReport report;
+            try
+            {
+                report = runner.Run(outDir);
+            }
+            catch (LwfStoppedException stopped)
+            {
+                progress.Done();
+                Console.Error.WriteLine(stopped.Checkpoint is { } checkpoint
+                    ? $"{stopped.Message}: {Path.GetFileName(checkpoint)} is in {outDir}. Go on with:\n  {ResumeCommand(parse.GetValue(job)!, outDir)}"
+                    : $"{stopped.Message}, with no checkpoint to go on from; run it again with {OutputFolder.OverwriteFlag} to start afresh");
+                return Interrupts.ExitCode;
+            }
             progress.Done();
             Console.WriteLine(ReportWriter.Table(report));
             Console.WriteLine($"wrote {outDir}: model/, checkpoint-N/, trainer_state.json, report.json, report.md, {ReportWriter.LossPlot}{(report.Forgetting is null ? "" : ", " + ReportWriter.ConfidencePlot)}");
@@ -38,4 +52,9 @@ internal static class TrainCommand
         }));
         return command;
     }
+
+    /// <summary>The command that goes on from OUT's newest checkpoint, paths quoted where they need it.</summary>
+    private static string ResumeCommand(string job, string outDir) => $"lwf train {Quote(job)} --out {Quote(outDir)} --resume";
+
+    private static string Quote(string s) => s.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$') ? "'" + s.Replace("'", "'\\''") + "'" : s;
 }

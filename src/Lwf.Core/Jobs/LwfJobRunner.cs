@@ -169,6 +169,7 @@ public sealed class LwfJobRunner
                 if (live is not null) snapshot.Write(live);
             }
 
+            (int Step, string Directory)? savedAt = null; // the newest checkpoint this run wrote
             void SaveCheckpoint(int step)
             {
                 // A run told to stop (cancelled, or its trainer handing over) writes nothing more.
@@ -188,7 +189,16 @@ public sealed class LwfJobRunner
                     TrainerStateFile.Write(dir, spec, report, step, learningRecords);
                 });
                 Stage("checkpoint");
+                savedAt = (step, saved.Directory);
                 CheckpointSaved?.Invoke(saved);
+            }
+
+            // Asked to stop (^C): a checkpoint where the run stands (none before the first step), then the stop.
+            void Stop(int step)
+            {
+                if (step > 0 && spec.Checkpoint.Save && savedAt?.Step != step && state?.Step != step) SaveCheckpoint(step);
+                string? at = savedAt?.Step == step ? savedAt.Value.Directory : state?.Step == step && step > 0 ? resume!.Directory : null;
+                throw new LwfStoppedException(step, spec.Train.Steps, at);
             }
 
             // A run resumed from the live state may find its last learning step taken and the rest of that step to do.
@@ -196,6 +206,7 @@ public sealed class LwfJobRunner
             while (stepsTaken < spec.Train.Steps || stepPending)
             {
                 cancellation.ThrowIfCancellationRequested();
+                if (StopRequest.IsCancellationRequested && !stepPending) Stop(stepsTaken);
                 int n;
                 if (stepPending) n = stepsTaken;
                 else
@@ -227,6 +238,7 @@ public sealed class LwfJobRunner
                 Report("training", n, spec.Train.Steps);
                 if (spec.Checkpoint.Save && (last || spec.Checkpoint.Every > 0 && n % spec.Checkpoint.Every == 0)) SaveCheckpoint(n);
                 RecordLive(Snapshot(n));
+                if (StopRequest.IsCancellationRequested && !last) Stop(n);
             }
             Stage("training");
         }
@@ -277,6 +289,12 @@ public sealed class LwfJobRunner
 
     /// <summary>Called after each checkpoint is whole on disk.</summary>
     public Action<Checkpoint>? CheckpointSaved { get; set; }
+
+    /// <summary>
+    /// A request to stop at the next step boundary (the first ^C of `lwf train`): the step in flight finishes, a
+    /// checkpoint is written there, and the run ends with <see cref="LwfStoppedException"/>.
+    /// </summary>
+    public CancellationToken StopRequest { get; init; }
 
     /// <summary>Lines for the user beside the progress (one process): where a resumed run went on from.</summary>
     public Action<string>? Log { get; init; }
