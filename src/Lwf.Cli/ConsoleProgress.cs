@@ -5,47 +5,72 @@ namespace Lwf.Cli;
 
 /// <summary>
 /// Progress on stderr: on a terminal, one live line per stage redrawn in place and cut to the terminal's width (so it
-/// never wraps into a new line at each redraw), with elapsed time, rate and ETA; on a pipe or file, one line per stage
-/// and quarter, so logs stay readable.
+/// never wraps into a new line at each redraw), with elapsed time, rate and ETA; on a pipe or file, a line when a
+/// stage starts and ends and otherwise at the pace of <see cref="LinePace"/> (at most every 30 s, at least every 60 s).
 /// </summary>
-internal sealed class ConsoleProgress : IProgress<ProgressUpdate>
+internal sealed class ConsoleProgress : IProgress<ProgressUpdate>, IDisposable
 {
     private const int MaxBar = 30;
     private readonly bool _interactive = !Console.IsErrorRedirected;
     private readonly Stopwatch _clock = new();
     private string? _stage;
     private long _firstDone;
-    private int _lastQuarter = -1;
+    private readonly LinePace _pace = new();
+    private readonly object _gate = new();
+    private ProgressUpdate? _latest;
+    private readonly Timer? _heartbeat;
+
+    public ConsoleProgress()
+    {
+        // On a pipe, a long step (or stage) still shows life: the latest line again when none came for a minute.
+        if (!_interactive) _heartbeat = new Timer(_ => Beat(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+    }
 
     public void Report(ProgressUpdate value)
     {
-        if (value.Stage != _stage)
+        lock (_gate)
         {
-            if (_stage is not null && _interactive) Console.Error.WriteLine();
-            _stage = value.Stage;
-            _lastQuarter = -1;
-            _firstDone = value.Done;
-            _clock.Restart();
+            bool started = value.Stage != _stage;
+            if (started)
+            {
+                if (_stage is not null && _interactive) Console.Error.WriteLine();
+                _stage = value.Stage;
+                _firstDone = value.Done;
+                _clock.Restart();
+            }
+            _latest = value;
+            if (_interactive)
+            {
+                // Erase to the end of the line: a shorter line leaves nothing of the one before.
+                Console.Error.Write("\r" + Format(value, _clock.Elapsed, value.Done - _firstDone, TerminalWidth()) + "\u001b[K");
+                return;
+            }
+            bool finished = value.Total > 0 && value.Done >= value.Total;
+            if (_pace.Due(DateTime.UtcNow, must: started || finished))
+                Console.Error.WriteLine(Format(value, _clock.Elapsed, value.Done - _firstDone, width: int.MaxValue));
         }
-        if (_interactive)
+    }
+
+    private void Beat()
+    {
+        lock (_gate)
         {
-            // Erase to the end of the line: a shorter line leaves nothing of the one before.
-            Console.Error.Write("\r" + Format(value, _clock.Elapsed, value.Done - _firstDone, TerminalWidth()) + "\u001b[K");
-            return;
+            if (_stage is not null && _latest is { } latest && _pace.Overdue(DateTime.UtcNow))
+                Console.Error.WriteLine(Format(latest, _clock.Elapsed, latest.Done - _firstDone, width: int.MaxValue));
         }
-        double fraction = value.Total <= 0 ? 1 : Math.Clamp((double)value.Done / value.Total, 0, 1);
-        int quarter = (int)(fraction * 4);
-        if (quarter == _lastQuarter) return;
-        _lastQuarter = quarter;
-        Console.Error.WriteLine(Format(value, _clock.Elapsed, value.Done - _firstDone, width: int.MaxValue));
     }
 
     /// <summary>Ends the current bar's line.</summary>
     public void Done()
     {
-        if (_stage is not null && _interactive) Console.Error.WriteLine();
-        _stage = null;
+        lock (_gate)
+        {
+            if (_stage is not null && _interactive) Console.Error.WriteLine();
+            _stage = null;
+        }
     }
+
+    public void Dispose() => _heartbeat?.Dispose();
 
     /// <summary>
     /// The line for <paramref name="value"/>, at most <paramref name="width"/> − 1 characters (a line that fills the last

@@ -20,6 +20,7 @@ internal static class JobClient
         JobPhase? lastPhase = null;
         (int Step, int? Checkpoint)? lastStep = null;
         DateTime? unreachableSince = null;
+        var pace = new LinePace();
         while (true)
         {
             JobStatus status;
@@ -51,11 +52,18 @@ internal static class JobClient
             }
             else
             {
-                // One line per event: a phase, a new step or checkpoint, the end (not one per poll).
+                // One line per event: a phase, a new step or checkpoint, the end (not one per poll). Lines for people
+                // (not JSON) keep the pace of a log: a step line at most every 30 s, some line at least every 60 s.
                 bool stepped = status.Phase == JobPhase.Training && lastStep != (status.Step, status.CheckpointStep);
+                bool checkpointed = stepped && lastStep?.Checkpoint != status.CheckpointStep;
                 if (stepped) lastStep = (status.Step, status.CheckpointStep);
                 string? kind = status.Phase.IsFinal() ? JobEvent.Ended : phaseChanged ? JobEvent.PhaseChanged : stepped ? JobEvent.StepTaken : null;
-                if (kind is not null) output.WriteLine(format == WatchFormat.Json ? Event(status, kind).ToJson() : Line(status));
+                if (format == WatchFormat.Json)
+                {
+                    if (kind is not null) output.WriteLine(Event(status, kind).ToJson());
+                }
+                else if (kind is not null ? pace.Due(DateTime.UtcNow, must: kind != JobEvent.StepTaken || checkpointed) : pace.Overdue(DateTime.UtcNow))
+                    output.WriteLine(Line(status));
             }
             if (status.Phase.IsFinal())
             {

@@ -92,9 +92,10 @@ public sealed class InterruptTests
                 Assert.True(code == 130, ended);
                 Assert.Contains($"^C: stopped following {id}; the job goes on on the cluster.", ended);
             }
-            // Not cancelled: the job went on to its end.
-            var (watchCode, stdout, stderr) = lwf.Run("watch", id);
+            // Not cancelled: the job went on to its end (`watch` without an id follows the newest job).
+            var (watchCode, stdout, stderr) = lwf.Run("watch");
             Assert.True(watchCode == 0, stdout + stderr);
+            Assert.Contains($"the newest job: {id}", stderr);
         }
         finally
         {
