@@ -5,4 +5,7 @@ namespace Lwf.Abstractions;
 public interface IJobDirectoryGrain : IGrainWithIntegerKey
 {
     ValueTask<string[]> List();
+
+    /// <summary>Every job's folder, oldest first, with the disk it takes (`lwf jobs`).</summary>
+    ValueTask<JobFolder[]> Folders();
 }

@@ -25,6 +25,12 @@ public interface ITrainerGrain : IGrainWithStringKey
 
     ValueTask<byte[]> GetResultChunk(string relativePath, long offset, int length);
 
+    /// <summary>
+    /// Deletes a done, failed or cancelled job's folder (checkpoints, uploaded inputs, results, log) and returns the
+    /// bytes freed; a job still running is refused (cancel it first).
+    /// </summary>
+    ValueTask<long> Remove();
+
     /// <summary>The job's log from <paramref name="offset"/> (whole lines, up to about a mebibyte).</summary>
     ValueTask<JobLogChunk> GetLog(long offset);
 }

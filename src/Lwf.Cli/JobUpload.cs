@@ -19,12 +19,39 @@ internal static class JobUpload
         public long Bytes => Manifest.Files.Sum(f => f.Bytes);
     }
 
-    public static Files Collect(string jobFile, string workingDirectory)
+    /// <param name="workingDirectory">The folder uploaded from (--working-dir); null: the smallest folder that holds the job file and every file it names.</param>
+    /// <summary>
+    /// The deepest folder that holds the job file and every path it names (relative to the job file, as an uploaded job
+    /// names them): a job under cluster/jobs/ that names ../../examples/... uploads from the repository's root.
+    /// </summary>
+    public static string SmallestFolderHolding(string jobFile)
     {
-        string root = Path.GetFullPath(workingDirectory);
+        var spec = JobSpec.Load(jobFile);
+        var paths = new[] { Path.GetFullPath(jobFile), spec.Model }.Concat(spec.Data.Named().Where(d => d.Path is not null).Select(d => d.Path!))
+            .Select(p => Path.GetFullPath(p)).ToList();
+        string common = Path.GetDirectoryName(paths[0])!;
+        foreach (var p in paths.Skip(1))
+            while (!(p == common || p.StartsWith(Path.TrimEndingDirectorySeparator(common) + Path.DirectorySeparatorChar, StringComparison.Ordinal)))
+                common = Path.GetDirectoryName(common) ?? Path.GetPathRoot(p)!;
+        return common;
+    }
+
+    public static Files Collect(string jobFile, string? workingDirectory)
+    {
+        string root = Path.GetFullPath(workingDirectory ?? SmallestFolderHolding(jobFile));
         if (!Directory.Exists(root)) throw new LwfInputException($"--working-dir {workingDirectory}: no such folder");
         var written = new List<(string Key, string Text)>();
-        var spec = new DataRoot(root, "the folder it is uploaded from (--working-dir)").Load(jobFile, written);
+        JobSpec spec;
+        try
+        {
+            spec = new DataRoot(root, "the folder it is uploaded from (--working-dir)").Load(jobFile, written);
+        }
+        catch (LwfInputException e) when (workingDirectory is not null && e.Message.Contains(" is outside the folder it is uploaded from", StringComparison.Ordinal))
+        {
+            string? holding = null;
+            try { holding = SmallestFolderHolding(jobFile); } catch (LwfInputException) { } // a file it names is missing too: that error comes next
+            throw holding is null ? e : new LwfInputException($"{e.Message}; --working-dir {holding} holds every file the job names (or leave --working-dir out)");
+        }
         foreach (var (key, text) in written)
             if (Path.IsPathRooted(text))
                 throw new LwfInputException($"{jobFile}: '{key}' is the absolute path {text}; an uploaded job names its files relative to the job file " +

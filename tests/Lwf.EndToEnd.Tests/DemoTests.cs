@@ -17,7 +17,7 @@ public sealed class DemoTests
         var peak = System.Text.RegularExpressions.Regex.Match(stdout, @"peak memory \(process RSS, pretraining and 2 silos included\): ([0-9.]+) GiB");
         Assert.True(peak.Success, stdout);
         Assert.True(double.Parse(peak.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < 4, peak.Value);
-        Assert.Contains("| run | learn accuracy | forget accuracy | held-out perplexity | wall time |", stdout);
+        Assert.Contains("| run | learn accuracy ↑ | forget accuracy ↓ | held-out perplexity ↓ | wall time |", stdout);
         foreach (var file in new[] { "demo.md", "demo.png", "job/job-vanilla.yaml", "job/learn-train.jsonl" })
             Assert.True(File.Exists(Path.Combine(output, file)), file);
 

@@ -98,10 +98,12 @@ public sealed class MultiProcessClusterTests
             Assert.Matches(@"^error: the upload is [\d,]+ bytes \(7 files\); this cluster takes at most 200,000 \(Lwf__MaxUploadBytes\)", tooBig.Stderr.Trim());
             // A path out of the folder it is uploaded from: refused here, naming the key (before it is looked for).
             File.WriteAllText(Path.Combine(folder, "escape.yaml"), File.ReadAllText(job).Replace("data/held-out.jsonl", "../elsewhere.jsonl"));
-            var escape = lwf.Run("submit", "escape.yaml");
+            File.Copy(Path.Combine(folder, "data", "held-out.jsonl"), Path.Combine(Path.GetDirectoryName(folder)!, "elsewhere.jsonl"), overwrite: true);
+            var escape = lwf.Run("submit", "escape.yaml", "--working-dir", ".");
             Assert.Equal(2, escape.ExitCode);
             Assert.Contains("data.held_out", escape.Stderr);
             Assert.Contains($"is outside the folder it is uploaded from (--working-dir) {folder}", escape.Stderr);
+            Assert.Contains($"; --working-dir {Path.GetDirectoryName(folder)} holds every file the job names (or leave --working-dir out)", escape.Stderr);
             Assert.Single(escape.Stderr.Trim().Split('\n'));
             // Neither refused upload left a job behind.
             Assert.Equal(3, lwf.Ok("status").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
@@ -122,7 +124,13 @@ public sealed class MultiProcessClusterTests
             Assert.Equal(3, lwf.Silos().Select(s => s.Pid).Distinct().Count());
             // cluster.json may hold a Redis password: readable by its owner only.
             if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(lwf.Home, "cluster.json")));
-            Assert.Contains("3 active silo(s)", lwf.Ok("cluster", "status"));
+            string clusterStatus = lwf.Ok("cluster", "status");
+            Assert.Contains("3 active silo(s)", clusterStatus);
+            // A table people read: a header, a row per silo with its host:port (not Orleans' internal address) and memory.
+            var statusLines = clusterStatus.Split('\n');
+            Assert.Matches(@"^SILO\s+HOST:PORT\s+STATE\s+DEVICE\s+JOBS\s+SHARDS\s+MEMORY\s+METRICS$", statusLines[0]);
+            Assert.True(statusLines.Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^pid \d+\s+127\.0\.0\.1:\d+\s+active\s+cpu\s+\d+\s+\d+\s+[\d.]+ (KiB|MiB|GiB)\s+http://")) == 3, clusterStatus);
+            Assert.DoesNotContain("S127.0.0.1", clusterStatus);
             string id = lwf.Ok("submit", "--on-cluster", TinyJob).Trim().Split('\n')[^1];
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, stdout + stderr);
@@ -135,7 +143,7 @@ public sealed class MultiProcessClusterTests
             foreach (string target in targets) scrapes.Add(await http.GetStringAsync($"http://{target}/metrics"));
             Assert.All(scrapes, text => Assert.Contains("lwf_jobs{", text));
             Assert.Single(scrapes, text => text.Contains("lwf_optimizer_steps_total{", StringComparison.Ordinal));
-            Assert.Contains("| learn (40) | accuracy |", stdout);
+            Assert.Contains("| learn (40) | accuracy ↑ |", stdout);
             Assert.Contains($"{id}: done", lwf.Ok("status"));
             // The same id again: no second job; the client is told about the existing one.
             Assert.Contains("submitted", lwf.Ok("submit", "--on-cluster", TinyJob, "--id", id));
@@ -168,6 +176,16 @@ public sealed class MultiProcessClusterTests
             lwf.Ok("results", id, "--out", results, "--force");
             // The same weights as one process: the step sums are layout-independent (tiny-lwf: one record per micro-batch).
             Assert.Equal(File.ReadAllBytes(SingleProcessWeights()), File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
+            // `lwf jobs` lists it with its disk; `lwf jobs rm` frees that disk, and the job is gone from every listing.
+            string jobs = lwf.Ok("jobs");
+            Assert.Matches(@"^ID\s+STATE\s+STEP\s+AGE\s+DISK\n", jobs);
+            Assert.Matches($@"(?m)^{id}\s+done\s+12/12\s+\d+ (s|min)\s+[\d.]+ (KiB|MiB|GiB)$", jobs);
+            string jobFolder = Path.Combine(lwf.Home, "checkpoints", id);
+            Assert.True(Directory.Exists(jobFolder), jobFolder);
+            Assert.Matches($@"^removed {id}: [\d.]+ (KiB|MiB|GiB) freed", lwf.Ok("jobs", "rm", id));
+            Assert.False(Directory.Exists(jobFolder));
+            Assert.DoesNotContain(id, lwf.Ok("jobs"));
+            Assert.DoesNotContain(id, lwf.Ok("status"));
         }
         finally
         {

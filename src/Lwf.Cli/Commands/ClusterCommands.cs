@@ -263,14 +263,34 @@ internal static partial class ClusterCommands
         var management = connection.Client.GetGrain<IManagementGrain>(0);
         var hosts = await management.GetHosts(onlyActive: true);
         var stats = await management.GetSimpleGrainStatistics();
+        // A table people read: the silo's process, where it listens, whether it is in the cluster, and what it holds.
+        var rows = new List<string[]> { new[] { "SILO", "HOST:PORT", "STATE", "DEVICE", "JOBS", "SHARDS", "MEMORY", "METRICS" } };
         foreach (var silo in state.Silos)
         {
             var address = hosts.Keys.FirstOrDefault(a => a.Endpoint.Port == silo.SiloPort);
-            int shards = address is null ? 0 : stats.Where(s => s.SiloAddress.Equals(address) && s.GrainType.Contains("ShardGrain")).Sum(s => s.ActivationCount);
-            Console.WriteLine($"silo pid {silo.Pid} {(address is null ? "(not active)" : address.ToString())}: device {state.Device}, {shards} shard(s), http://127.0.0.1:{silo.HttpPort}/metrics");
+            int Activations(string grain) => address is null ? 0
+                : stats.Where(s => s.SiloAddress.Equals(address) && s.GrainType.Contains(grain, StringComparison.Ordinal)).Sum(s => s.ActivationCount);
+            rows.Add([$"pid {silo.Pid}", address is null ? $"127.0.0.1:{silo.SiloPort}" : $"{address.Endpoint.Address}:{address.Endpoint.Port}",
+                address is null ? "not active" : "active", state.Device, Activations("TrainerGrain").ToString(), Activations("ShardGrain").ToString(),
+                ResidentMemory(silo.Pid), $"http://127.0.0.1:{silo.HttpPort}/metrics"]);
         }
+        TextTable.Write(rows);
         Console.WriteLine($"{hosts.Count} active silo(s) in {state.ClusterId}");
         return 0;
+    }
+
+    /// <summary>A local process's resident memory (VmRSS), or "–" when it cannot be read.</summary>
+    private static string ResidentMemory(int pid)
+    {
+        try
+        {
+            string? line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is not null && long.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], out long kb) ? TextTable.Bytes(kb * 1024) : "–";
+        }
+        catch (IOException)
+        {
+            return "–";
+        }
     }
 
     private static Command Down()

@@ -8,7 +8,7 @@ namespace Lwf.Cli.Commands;
 /// <summary>`lwf submit|watch|logs|status|cancel|resume|results`: jobs on a running cluster.</summary>
 internal static class JobCommands
 {
-    public static IEnumerable<Command> Build() => [Submit(), Watch(), Logs(), Status(), Cancel(), Resume(), Results()];
+    public static IEnumerable<Command> Build() => [Submit(), Watch(), Logs(), Status(), Cancel(), Resume(), Results(), Jobs()];
 
     private static Option<string?> Gateway() => new("--gateway") { Description = "a silo gateway HOST:PORT[,HOST:PORT] (default: the cluster `lwf cluster up` started)" };
 
@@ -18,7 +18,7 @@ internal static class JobCommands
         var id = new Option<string?>("--id") { Description = "job id (default: the job's name, the time and 4 random hex digits)" };
         var workingDir = new Option<string?>("--working-dir")
         {
-            Description = "the folder uploaded from: the job file and every file it names must lie inside it, named relative to the job file (default: the job file's folder)",
+            Description = "the folder uploaded from: the job file and every file it names must lie inside it, named relative to the job file (default: the smallest folder that holds them all)",
         };
         var onCluster = new Option<bool>("--on-cluster") { Description = "upload nothing: the job file and its files are on a path the silos read (their data root)" };
         var wait = new Option<bool>("--wait") { Description = "then follow the job as `lwf watch` does; exit 0 when it succeeds, 1 when it fails or is cancelled" };
@@ -37,7 +37,7 @@ internal static class JobCommands
             string jobId = parse.GetValue(id) ?? JobIds.FromName(Path.GetFileNameWithoutExtension(file), DateTime.UtcNow);
             if (!JobIds.IsValid(jobId)) throw new LwfInputException($"--id '{jobId}' is not valid: {JobIds.Rule}");
             // Checked here before the cluster is called: a mistake in the job is told without a round trip.
-            var upload = parse.GetValue(onCluster) ? null : JobUpload.Collect(file, parse.GetValue(workingDir) ?? Path.GetDirectoryName(file)!);
+            var upload = parse.GetValue(onCluster) ? null : JobUpload.Collect(file, parse.GetValue(workingDir));
             return Run(parse.GetValue(gateway), async client =>
             {
                 string onTheCluster = file, token = "";
@@ -219,6 +219,42 @@ internal static class JobCommands
             Console.WriteLine($"wrote {files} file(s) to {parse.GetValue(output)}");
             return 0;
         })));
+        return command;
+    }
+
+    private static Command Jobs()
+    {
+        var gateway = Gateway();
+        var command = new Command("jobs", "List the cluster's jobs: id, state, step, age and the disk each takes; `lwf jobs rm ID` deletes one") { gateway };
+        command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
+        {
+            var folders = await client.GetGrain<IJobDirectoryGrain>(0).Folders();
+            if (folders.Length == 0)
+            {
+                Console.WriteLine("no jobs");
+                return 0;
+            }
+            var rows = new List<string[]> { new[] { "ID", "STATE", "STEP", "AGE", "DISK" } };
+            foreach (var folder in folders)
+            {
+                var s = await client.GetGrain<ITrainerGrain>(folder.JobId).GetStatus();
+                rows.Add([folder.JobId, JobClient.Lower(s.Phase), $"{s.Step}/{s.TotalSteps}", TextTable.Age(DateTimeOffset.UtcNow - folder.Submitted), TextTable.Bytes(folder.Bytes)]);
+            }
+            TextTable.Write(rows);
+            Console.WriteLine($"{folders.Length} job(s), {TextTable.Bytes(folders.Sum(f => f.Bytes))} on the cluster's checkpoint volume");
+            return 0;
+        })));
+        var id = new Argument<string>("id") { Description = "job id" };
+        var rmGateway = Gateway();
+        var rm = new Command("rm", "Delete a done, failed or cancelled job's files on the cluster: checkpoints, uploaded inputs, results, log") { id, rmGateway };
+        rm.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(rmGateway), async client =>
+        {
+            string jobId = await ExistingJob(client, parse.GetValue(id));
+            long freed = await client.GetGrain<ITrainerGrain>(jobId).Remove();
+            Console.WriteLine($"removed {jobId}: {TextTable.Bytes(freed)} freed");
+            return 0;
+        })));
+        command.Subcommands.Add(rm);
         return command;
     }
 

@@ -32,7 +32,7 @@ public static class ReportWriter
         {
             var b = before.FirstOrDefault(r => r.Set == after.Set && r.Metric == after.Metric);
             string change = b is null ? "" : F(after.Value - b.Value, signed: true);
-            sb.AppendLine($"| {after.Set} ({after.Count}) | {after.Metric} | {(b is null ? "" : F(b.Value))} | {F(after.Value)} | {change} |");
+            sb.AppendLine($"| {after.Set} ({after.Count}) | {Better.Marked(after.Set, after.Metric)} | {(b is null ? "" : F(b.Value))} | {F(after.Value)} | {change} |");
         }
         return sb.ToString();
     }

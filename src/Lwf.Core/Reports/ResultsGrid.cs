@@ -113,7 +113,7 @@ public static class ResultsGrid
             string learnMetric = first.Final("learn")?.Metric ?? "", forgetMetric = first.Final("forget")?.Metric ?? "";
             sb.AppendLine($"## {pairRuns.Key}");
             sb.AppendLine();
-            sb.AppendLine($"| run | learn {learnMetric} | forget {forgetMetric} | held-out perplexity | forgetting records | wall time (s) | seeds |");
+            sb.AppendLine($"| run | learn {Better.Marked("learn", learnMetric)} | forget {Better.Marked("forget", forgetMetric)} | held-out perplexity ↓ | forgetting records | wall time (s) | seeds |");
             sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
             var bases = BaseRuns(list);
             sb.AppendLine($"| base model, before | {MeanStd.Of(bases.Select(r => r.Before("learn"))).Format("F3")} | " +
@@ -164,7 +164,7 @@ public static class ResultsGrid
                 var dose = DoseRuns(list).GroupBy(AlphaOf).OrderBy(g => g.Key).ToList();
                 sb.AppendLine("Dose response (lwf-fisher at each α; α = 0 is vanilla):");
                 sb.AppendLine();
-                sb.AppendLine($"| α | learn {learnMetric} | forget {forgetMetric} | held-out perplexity | seeds |");
+                sb.AppendLine($"| α | learn {Better.Marked("learn", learnMetric)} | forget {Better.Marked("forget", forgetMetric)} | held-out perplexity ↓ | seeds |");
                 sb.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
                 foreach (var g in dose)
                     sb.AppendLine($"| {g.Key.ToString("G", CultureInfo.InvariantCulture)} | {MeanStd.Of(g.Select(r => r.Learn)).Format("F3")} | {MeanStd.Of(g.Select(r => r.Forget)).Format("F3")} | " +

@@ -19,7 +19,8 @@ public static class RunComparison
     {
         var first = runs[0];
         var sb = new StringBuilder();
-        sb.AppendLine($"| run | learn {first.Metric("learn")} | forget {first.Metric("forget")} | held-out {first.Metric("held-out")} | wall time |");
+        sb.AppendLine($"| run | learn {Better.Marked("learn", first.Metric("learn"))} | forget {Better.Marked("forget", first.Metric("forget"))} | " +
+            $"held-out {Better.Marked("held-out", first.Metric("held-out"))} | wall time |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
         // Every run starts from the same base model on the same data: its level before training, once, for the changes to read against.
         if (first.Report.Before is not null)

@@ -10,4 +10,21 @@ public sealed class JobDirectoryGrain(IOptions<LwfSiloOptions> options) : Grain,
 {
     public ValueTask<string[]> List() =>
         new(JobWatchdog.Records(options.Value.CheckpointDirectory).Select(r => r.JobId).ToArray());
+
+    public ValueTask<JobFolder[]> Folders() =>
+        new(JobWatchdog.Records(options.Value.CheckpointDirectory).Select(r => new JobFolder(r.JobId, r.Record.Submitted,
+            FolderBytes(Path.Combine(options.Value.CheckpointDirectory, r.JobId)))).ToArray());
+
+    /// <summary>The bytes of every file under the folder (0 when it is gone).</summary>
+    public static long FolderBytes(string folder)
+    {
+        try
+        {
+            return Directory.Exists(folder) ? new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
+        }
+        catch (IOException)
+        {
+            return 0; // a file went while it was counted: the next listing counts again
+        }
+    }
 }

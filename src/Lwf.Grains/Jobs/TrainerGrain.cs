@@ -361,6 +361,23 @@ public sealed partial class TrainerGrain(
         return buffer;
     }
 
+    public ValueTask<long> Remove()
+    {
+        lock (_gate)
+        {
+            if (_status is not { } status)
+                throw new LwfInputException($"no job '{JobId}' on this cluster");
+            if (!status.Phase.IsFinal())
+                throw new LwfInputException($"{JobId} is {status.Phase.ToString().ToLowerInvariant()}: only a done, failed or cancelled job's files are removed (`lwf cancel {JobId}` first)");
+            _status = null;
+        }
+        long bytes = JobDirectoryGrain.FolderBytes(JobDirectory);
+        if (Directory.Exists(JobDirectory)) Directory.Delete(JobDirectory, recursive: true);
+        // Its record went with the folder: the next call finds no job of this id.
+        DeactivateOnIdle();
+        return new(bytes);
+    }
+
     public ValueTask<JobLogChunk> GetLog(long offset) =>
         new(JobIds.IsValid(JobId) ? Log.Read(offset) : new JobLogChunk("", 0));
 

@@ -152,9 +152,9 @@ public sealed class LwfJobRunnerTests
         foreach (var png in new[] { "loss-curves.png", "confidence-histogram.png" })
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(outDir, png))[..4]);
         string markdown = File.ReadAllText(Path.Combine(outDir, "report.md"));
-        Assert.Contains("| learn (40) | accuracy |", markdown);
-        Assert.Contains("| forget (40) | accuracy |", markdown);
-        Assert.Contains("| held-out (40) | perplexity |", markdown);
+        Assert.Contains("| learn (40) | accuracy ↑ |", markdown);
+        Assert.Contains("| forget (40) | accuracy ↓ |", markdown);
+        Assert.Contains("| held-out (40) | perplexity ↓ |", markdown);
         Assert.Contains("| set | metric | before | after | change |", stdout);
         using var reloaded = PretrainedModel.Load(Path.Combine(outDir, "model"));
         var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")))!;

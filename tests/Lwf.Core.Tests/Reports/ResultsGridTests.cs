@@ -166,7 +166,7 @@ public sealed class ResultsGridTests
                 At("lwf-fisher-a1", seed, 1, 0.30, 200)]);
         Assert.True(ResultsGrid.HasDoseResponse(runs));
         string md = ResultsGrid.Markdown(runs, "cmd", [], pair => $"plots/{pair}.png");
-        Assert.Contains("| α | learn accuracy | forget accuracy | held-out perplexity | seeds |", md);
+        Assert.Contains("| α | learn accuracy ↑ | forget accuracy ↓ | held-out perplexity ↓ | seeds |", md);
         Assert.Contains("| 0.01 | 0.500 ± 0.000 | 0.450 ± 0.000 | 110.0 ± 0.0 | 2 |", md);
         Assert.Contains("falls at every step up in α (0.500 → 0.450 → 0.350 → 0.300); Spearman's ρ between α and each run's forgetting metric: -1.00", md);
         Assert.Contains("lwf-fisher 1.20×", md);
