@@ -157,15 +157,6 @@ internal static class BenchCommands
     }
 
     // VmHWM: the high-water mark of resident memory, from the kernel (Linux).
-    internal static long PeakResidentBytes(int? pid = null)
-    {
-        string path = $"/proc/{pid?.ToString() ?? "self"}/status";
-        try
-        {
-            var line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("VmHWM:"));
-            if (line is not null) return long.Parse(line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        }
-        catch (IOException) { } // the process has just exited
-        return pid is null ? Process.GetCurrentProcess().PeakWorkingSet64 : 0;
-    }
+    internal static long PeakResidentBytes(int? pid = null) =>
+        ProcessStatus.Bytes("VmHWM:", pid) ?? (pid is null ? Process.GetCurrentProcess().PeakWorkingSet64 : 0);
 }

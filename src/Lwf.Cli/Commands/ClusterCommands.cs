@@ -280,18 +280,7 @@ internal static partial class ClusterCommands
     }
 
     /// <summary>A local process's resident memory (VmRSS), or "–" when it cannot be read.</summary>
-    private static string ResidentMemory(int pid)
-    {
-        try
-        {
-            string? line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            return line is not null && long.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], out long kb) ? TextTable.Bytes(kb * 1024) : "–";
-        }
-        catch (IOException)
-        {
-            return "–";
-        }
-    }
+    private static string ResidentMemory(int pid) => ProcessStatus.Bytes("VmRSS:", pid) is { } bytes ? TextTable.Bytes(bytes) : "–";
 
     private static Command Down()
     {

@@ -72,10 +72,10 @@ internal static class RunCommand
                     Console.Error.WriteLine($"stopped before the job's first checkpoint; nothing to go on from: run it again with {OutputFolder.OverwriteFlag} to start afresh");
                     return Interrupts.ExitCode;
                 }
-                int step = steps.Max();
+                string newest = store.PathOf(steps.Max()), name = Path.GetFileName(newest);
                 Directory.CreateDirectory(outDir);
-                CopyFolder(store.PathOf(step), Path.Combine(outDir, Path.GetFileName(store.PathOf(step))));
-                Console.Error.WriteLine($"stopped after learning step {status.Step} of {status.TotalSteps}: {Path.GetFileName(store.PathOf(step))} is in {outDir}. " +
+                CopyFolder(newest, Path.Combine(outDir, name));
+                Console.Error.WriteLine($"stopped after learning step {status.Step} of {status.TotalSteps}: {name} is in {outDir}. " +
                     $"Go on in one process with:\n  lwf train {jobFile} --out {outDir} --resume");
                 return Interrupts.ExitCode;
             }
