@@ -96,7 +96,7 @@ internal static class DemoCommand
         string title = $"learn {learn}, forget {forget}";
         RunComparison.Plot(runs, title, Path.Combine(outDir, "demo.png"));
         File.WriteAllText(Path.Combine(outDir, "demo.md"), $"# lwf demo: {title}\n\nbase model {baseDir} ({pretrained.Parameters:N0} parameters), seed {seed}, {silos} silos" +
-            $"{(tiny ? ", --tiny (a smoke run, not a measurement)" : "")}\n\n{table}\n![learn and forget metrics](demo.png)\n");
+            $"{(tiny ? ", --tiny (a smoke run, not a measurement)" : "")}\n\n{table}\n![learn and forget metrics and held-out perplexity per run, the base model's levels dashed](demo.png)\n");
         Console.WriteLine();
         Console.WriteLine($"learn {learn}, forget {forget}; base model {pretrained.Parameters:N0} parameters; {silos} silos; seed {seed}");
         Console.Write(table);

@@ -86,7 +86,7 @@ public static class ReportWriter
         plot.Title($"{r.Job}: losses");
         plot.XLabel("learning step");
         plot.YLabel("mean token NLL");
-        plot.ShowLegend();
+        plot.ShowLegend(Edge.Bottom); // outside the data: inside, it covered part of a curve
         SavePng(plot, path);
     }
 
@@ -109,7 +109,7 @@ public static class ReportWriter
                 line.LegendText = $"cut: {f.Selected} of {f.SelfGenerated} forgotten";
                 line.LineWidth = 2;
                 line.Color = Colors.Red;
-                plot.ShowLegend();
+                plot.ShowLegend(Edge.Bottom);
             }
         }
         plot.Title($"forgetting confidence ({f.Scorer})");
