@@ -100,7 +100,10 @@ public static class TaskPair
         return dir;
     }
 
-    /// <summary>A job file per variant over the data files that <see cref="WriteData"/> put in <paramref name="dir"/>.</summary>
+    /// <summary>
+    /// A job file per variant over the data files that <see cref="WriteData"/> put in <paramref name="dir"/>. The model
+    /// is named relative to the job file, as every path of a job: `lwf submit` uploads such a job as written.
+    /// </summary>
     public static void WriteJobs(string dir, string learn, string forget, string model, long seed, PairJobSettings s, IEnumerable<string> variants, string? tag = null)
     {
         foreach (var variant in variants)
@@ -110,7 +113,7 @@ public static class TaskPair
                 # Learn {learn} while forgetting {forget}: {variant}.
                 # Written by `lwf data build --learn {learn} --forget {forget} --seed {seed}` or `lwf experiment`; data from `lwf data fetch`.
                 name: {learn}-vs-{forget}-{variant}
-                model: {Path.GetFullPath(model)}
+                model: {Path.GetRelativePath(Path.GetFullPath(dir), Path.GetFullPath(model))}
                 device: {s.Device}
                 max_length: {s.MaxLength}
 

@@ -20,4 +20,27 @@ public sealed class JobUploadTests
         var error = Assert.Throws<LwfInputException>(() => JobUpload.Collect(job, Path.GetDirectoryName(job)));
         Assert.Contains($"--working-dir {root} holds every file the job names (or leave --working-dir out)", error.Message);
     }
+
+    [Fact]
+    public async Task A_job_whose_files_share_only_the_file_systems_root_uploads_from_there()
+    {
+        // A job folder elsewhere (here a temporary one) naming the repository's model and data relative to itself, as
+        // `lwf data build` writes the model of ~/.lwf/models: their common folder may be "/", which holds everything.
+        string dir = TestPaths.NewTempDir();
+        string job = Path.Combine(dir, "job.yaml");
+        string Rel(params string[] parts) => Path.GetRelativePath(dir, Path.Combine([TestPaths.RepoRoot, .. parts]));
+        string text = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "cluster", "jobs", "tiny-lwf.yaml"))
+            .Replace("../../examples/models/gpt2-tiny-bpe", Rel("examples", "models", "gpt2-tiny-bpe"))
+            .Replace("../../examples/jobs/licenses", Rel("examples", "jobs", "licenses"));
+        File.WriteAllText(job, text);
+
+        var collect = Task.Run(() => JobUpload.Collect(job, workingDirectory: null));
+        var upload = await collect.WaitAsync(TimeSpan.FromSeconds(60)); // it once looped for ever at "/"
+        Assert.True(JobUpload.Holds(upload.WorkingDirectory, Path.GetFullPath(job)), upload.WorkingDirectory);
+        Assert.True(JobUpload.Holds(upload.WorkingDirectory, Path.GetFullPath(TestPaths.RepoRoot)), upload.WorkingDirectory);
+        Assert.Contains(upload.Manifest.Files, f => f.Path.EndsWith("examples/models/gpt2-tiny-bpe/config.json", StringComparison.Ordinal));
+        Assert.All(upload.Manifest.Files, f => Assert.False(Path.IsPathRooted(f.Path) || f.Path.StartsWith("../", StringComparison.Ordinal), f.Path));
+        Assert.True(JobUpload.Holds("/", "/root/x"));
+        Assert.False(JobUpload.Holds("/root/a", "/root/ab"));
+    }
 }
