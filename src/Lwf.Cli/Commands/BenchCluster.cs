@@ -110,7 +110,7 @@ internal static class BenchCluster
         long peak = 0;
         while (!process.WaitForExit(200)) peak = Math.Max(peak, BenchCommands.PeakResidentBytes(process.Id));
         if (process.ExitCode != 0) throw new InvalidOperationException($"{what} failed (exit {process.ExitCode}): {stderr.Result}{stdout.Result}");
-        return new Measured(TokensPerSecond(LwfReport.Load(Path.Combine(outDir, "report.json")), warmup), peak);
+        return new Measured(TokensPerSecond(LwfReport.Load(Path.Combine(outDir, ReportWriter.ReportFile)), warmup), peak);
     }
 
     private static double TokensPerSecond(LwfReport report, int warmup) =>
@@ -132,7 +132,7 @@ internal static class BenchCluster
                 for (int i = 0; i < silos; i++) peaks[i] = Math.Max(peaks[i], BenchCommands.PeakResidentBytes(state.Silos[i].Pid));
             for (int i = 0; i < silos; i++) peaks[i] = Math.Max(peaks[i], BenchCommands.PeakResidentBytes(state.Silos[i].Pid));
             if (watch.ExitCode != 0) throw new InvalidOperationException($"the job on silo processes failed: {watch.StandardOutput.ReadToEnd()}");
-            var report = LwfReport.Load(Path.Combine(work, "checkpoints", "bench", "results", "report.json"));
+            var report = LwfReport.Load(Path.Combine(work, "checkpoints", "bench", "results", ReportWriter.ReportFile));
             Console.WriteLine($"{silos} silo processes:          {TokensPerSecond(report, warmup),8:F1} tokens/s = {TokensPerSecond(report, warmup) / single.TokensPerSecond:F2} × lwf train   peak RSS per silo " +
                 string.Join(", ", peaks.Select(p => $"{Gib(p):F2} GiB = {(double)p / single.PeakRss:F2} ×")));
         }

@@ -84,7 +84,7 @@ internal static class DemoCommand
                 string runDir = Path.Combine(outDir, run);
                 Console.Out.WriteLine($"== {run}");
                 await JobClient.RunToEndAsync(cluster.Client, JobIds.FromName($"demo-{run}", DateTime.UtcNow), TaskPair.JobFile(pair, run), runDir, Console.Out);
-                runs.Add(new ComparedRun(run, LwfReport.Load(Path.Combine(runDir, "report.json")), runClock.Elapsed.TotalSeconds));
+                runs.Add(new ComparedRun(run, LwfReport.Load(Path.Combine(runDir, ReportWriter.ReportFile)), runClock.Elapsed.TotalSeconds));
             }
         }
         finally

@@ -58,12 +58,14 @@ internal static class ExperimentCommand
         var silos = new Option<int>("--silos") { Description = "embedded silos; 0 (the default) runs each job in this process", DefaultValueFactory = _ => 0 };
         var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
         // A finished run of the same job file is never redone: an interrupted grid goes on where it stopped.
-        var fresh = new Option<bool>("--fresh") { Description = "redo every run, even those already finished in --work from the same job file" };
+        var fresh = new Option<bool>("--fresh") { Description = "redo every run, even those already finished in --work or kept in --ledger from the same job file (starts a new ledger)" };
+        // The runs outlive the machine: kept beside the results, committed with them, put back into --work by the next invocation.
+        var ledgerOption = new Option<string?>("--ledger") { Description = "the finished runs (record, report, validation scores; no model), one JSON line each, put back into --work when missing there (default: runs.jsonl in --out's plot folder)" };
         var overwrite = OutputFolder.OverwriteOption();
         var machine = new Option<string?>("--machine") { Description = "what ran it, for the setup list (default: cores and device)" };
         var command = new Command("experiment", "Run the results grid (pairs × variants × seeds; learning rate and α chosen on a validation split) and write docs/results.md")
         {
-            output, pairs, variants, seeds, ablationSeeds, selectSeeds, dosePairs, lrs, alphas, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, train, eval, valid, device, silos, parallel, fresh, machine, overwrite,
+            output, pairs, variants, seeds, ablationSeeds, selectSeeds, dosePairs, lrs, alphas, data, baseModel, work, layers, embedding, heads, pretrainSteps, pretrainBatch, steps, train, eval, valid, device, silos, parallel, fresh, ledgerOption, machine, overwrite,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
@@ -105,7 +107,8 @@ internal static class ExperimentCommand
             var grid = new Grid(pairList, variantList, seedList, sizes, settings, parse.GetValue(ablationSeeds), parse.GetValue(selectSeeds), doseList, rateList, alphaList);
             return TorchThread.Serve(RunAsync(grid, pretrain, Path.GetFullPath(parse.GetValue(output)!),
                 parse.GetValue(data)!, Path.GetFullPath(parse.GetValue(baseModel)!), Path.GetFullPath(parse.GetValue(work)!), dev,
-                parse.GetValue(silos), parse.GetValue(parallel), !parse.GetValue(fresh), parse.GetValue(machine)));
+                parse.GetValue(silos), parse.GetValue(parallel), !parse.GetValue(fresh), parse.GetValue(machine),
+                parse.GetValue(ledgerOption) is { } l ? Path.GetFullPath(l) : null));
         }));
         return command;
     }
@@ -138,16 +141,16 @@ internal static class ExperimentCommand
     private const string DefaultAlphas = "0.01,0.05,0.1,0.2";
 
     /// <summary>In a finished run's folder: the SHA-256 of the job file it ran and its wall time.</summary>
-    private const string RunRecord = "experiment-run.txt";
+    internal const string RunRecord = "experiment-run.txt";
 
     /// <summary>In a finished run's folder: its model's scores on the validation split ({set: value}).</summary>
-    private const string ValidationRecord = "validation.json";
+    internal const string ValidationRecord = "validation.json";
 
     /// <summary>The wall time of a finished run of this very job file in the folder, or null.</summary>
     private static double? ReusedRun(string jobFile, string runDir)
     {
         string record = Path.Combine(runDir, RunRecord);
-        if (!File.Exists(record) || !File.Exists(Path.Combine(runDir, "report.json"))) return null;
+        if (!File.Exists(record) || !File.Exists(Path.Combine(runDir, ReportWriter.ReportFile))) return null;
         var parts = File.ReadAllText(record).Split(' ', StringSplitOptions.TrimEntries);
         return parts.Length == 2 && parts[0] == CheckpointStore.Sha256(jobFile) && double.TryParse(parts[1], CultureInfo.InvariantCulture, out double s) ? s : null;
     }
@@ -221,13 +224,19 @@ internal static class ExperimentCommand
     private sealed record GridResult(GridJob Job, LwfReport Report, double WallSeconds, IReadOnlyDictionary<string, double> Valid);
 
     private static async Task<int> RunAsync(Grid grid, PretrainOptions pretrain, string outFile, string dataDir, string baseDir, string workDir,
-        string device, int silos, int parallel, bool reuse, string? machine)
+        string device, int silos, int parallel, bool reuse, string? machine, string? ledgerFile)
     {
         var clock = Stopwatch.StartNew();
         Console.Error.WriteLine($"corpora in {dataDir}");
         CorpusFetcher.Fetch(dataDir, log: line => Console.Error.WriteLine("  " + line));
         var based = PretrainCommand.RunWithProgress(dataDir, baseDir, pretrain);
         Console.Error.WriteLine(based.Cached ? $"base model {baseDir}: cached" : $"base model {baseDir}: pretrained in {based.Seconds:F0} s");
+
+        string plotDir = Path.Combine(Path.GetDirectoryName(outFile)!, Path.GetFileNameWithoutExtension(outFile));
+        ledgerFile ??= Path.Combine(plotDir, "runs.jsonl");
+        if (!reuse && File.Exists(ledgerFile)) File.Delete(ledgerFile); // --fresh: every run is redone, so the ledger starts anew
+        var (ledger, restored) = RunLedger.Open(ledgerFile, workDir);
+        if (restored > 0) Console.Error.WriteLine($"{restored} finished runs put back into {workDir} from {ledgerFile}");
 
         // How many runs the whole grid makes, whatever is chosen: the stages' runs with the first candidates, less repeats.
         int total = Enumerable.Range(0, 4).SelectMany(stage => grid.Stage(stage, grid.LearningRates[0], grid.Alphas[0]))
@@ -236,7 +245,6 @@ internal static class ExperimentCommand
         double? rate = grid.LearningRates.Count == 1 ? grid.LearningRates[0] : null, alpha = null;
         int stageNow = 0;
 
-        string plotDir = Path.Combine(Path.GetDirectoryName(outFile)!, Path.GetFileNameWithoutExtension(outFile));
         // The markdown and plots are rewritten after every run, so that an interrupted grid leaves what it measured.
         var writing = new object();
         void Write()
@@ -349,8 +357,9 @@ internal static class ExperimentCommand
                         async Task RecordAsync(double wallSeconds)
                         {
                             var valid = await ValidationScoresAsync(jobDir, runDir, grid.Settings, device);
-                            var result = new GridResult(job, LwfReport.Load(Path.Combine(runDir, "report.json")), wallSeconds, valid);
+                            var result = new GridResult(job, LwfReport.Load(Path.Combine(runDir, ReportWriter.ReportFile)), wallSeconds, valid);
                             lock (results) results[runDir] = result;
+                            ledger.Add(workDir, runDir);
                             if (reused) return;
                             Write();
                             int done = results.Count, ranHere = Interlocked.Increment(ref ran);

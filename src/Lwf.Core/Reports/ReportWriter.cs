@@ -9,13 +9,14 @@ namespace Lwf.Core.Reports;
 /// <summary>report.json, report.md and the PNG plots of a run.</summary>
 public static class ReportWriter
 {
+    public const string ReportFile = "report.json";
     public const string LossPlot = "loss-curves.png";
     public const string ConfidencePlot = "confidence-histogram.png";
 
     public static void Write(LwfReport report, string dir)
     {
         Directory.CreateDirectory(dir);
-        AtomicFile.WriteText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(report, CheckpointStore.Json));
+        AtomicFile.WriteText(Path.Combine(dir, ReportFile), JsonSerializer.Serialize(report, CheckpointStore.Json));
         AtomicFile.WriteText(Path.Combine(dir, "report.md"), Markdown(report));
         DrawLosses(report, Path.Combine(dir, LossPlot));
         if (report.Forgetting is { Scores.Length: > 0 } f) DrawConfidences(f, Path.Combine(dir, ConfidencePlot));
