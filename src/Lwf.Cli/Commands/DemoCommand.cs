@@ -78,12 +78,23 @@ internal static class DemoCommand
         try
         {
             await using var cluster = await LocalCluster.StartAsync(silos, checkpoints);
-            foreach (var run in Runs)
+            // ^C stops the run in flight as `lwf run` does (its newest checkpoint into its folder, `lwf train --resume`
+            // goes on); the runs after it are each one `lwf train` of its job file.
+            using var interrupts = new Interrupts($"stopped at once (second ^C): the embedded cluster's checkpoints go with it");
+            foreach (var (run, index) in Runs.Select((r, i) => (r, i)))
             {
                 var runClock = Stopwatch.StartNew();
-                string runDir = Path.Combine(outDir, run);
+                string runDir = Path.Combine(outDir, run), jobFile = TaskPair.JobFile(pair, run);
                 Console.Out.WriteLine($"== {run}");
-                await JobClient.RunToEndAsync(cluster.Client, JobIds.FromName($"demo-{run}", DateTime.UtcNow), TaskPair.JobFile(pair, run), runDir, Console.Out);
+                var status = await EmbeddedJob.RunAsync(cluster.Client, checkpoints, JobIds.FromName($"demo-{run}", DateTime.UtcNow), jobFile, runDir,
+                    Console.Out, WatchFormats.Choose(json: false), interrupts);
+                if (status is null)
+                {
+                    foreach (var later in Runs.Skip(index + 1))
+                        Console.Error.WriteLine($"not run: {later}; run it with\n  lwf train {TaskPair.JobFile(pair, later)} --out {Path.Combine(outDir, later)}");
+                    return Interrupts.ExitCode;
+                }
+                if (status.Phase != JobPhase.Done) throw new LwfInputException($"{jobFile}: the job ended {status.Phase.ToString().ToLowerInvariant()}: {status.Message}");
                 runs.Add(new ComparedRun(run, LwfReport.Load(Path.Combine(runDir, ReportWriter.ReportFile)), runClock.Elapsed.TotalSeconds));
             }
         }

@@ -36,13 +36,6 @@ internal static class RunCommand
         return command;
     }
 
-    private static void CopyFolder(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.EnumerateFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
-        foreach (var dir in Directory.EnumerateDirectories(from)) CopyFolder(dir, Path.Combine(to, Path.GetFileName(dir)));
-    }
-
     private static async Task<int> RunAsync(JobSpec spec, string jobFile, string outDir, int silos, int shards, string device, WatchFormat format)
     {
         string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-embedded", Guid.NewGuid().ToString("N"));
@@ -52,36 +45,10 @@ internal static class RunCommand
             await using var cluster = await LocalCluster.StartAsync(silos, checkpoints, device,
                 new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = shards.ToString() });
             string jobId = JobIds.FromName(spec.Name, DateTime.UtcNow);
-            var trainer = cluster.Client.GetGrain<ITrainerGrain>(jobId);
-            var status = await trainer.Submit(new JobRequest(jobFile));
-            if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? "the job was refused");
-            // ^C: the job stops within one step (as `lwf cancel`), and its newest checkpoint comes into OUT, where
-            // `lwf train --resume` goes on from it in one process (the same runner, the same weights).
             using var interrupts = new Interrupts($"stopped at once (second ^C): the embedded cluster's checkpoints go with it");
-            interrupts.First.Register(() =>
-            {
-                Console.Error.WriteLine("\n^C: stopping the job within one step (^C again stops at once)");
-                _ = trainer.Cancel().AsTask();
-            });
-            status = await JobClient.WatchAsync(cluster.Client, jobId, Console.Out, format);
-            if (interrupts.First.IsCancellationRequested && status.Phase != JobPhase.Done)
-            {
-                var store = new CheckpointStore(Path.Combine(checkpoints, jobId));
-                if (store.Steps() is not { Count: > 0 } steps)
-                {
-                    Console.Error.WriteLine($"stopped before the job's first checkpoint; nothing to go on from: run it again with {OutputFolder.OverwriteFlag} to start afresh");
-                    return Interrupts.ExitCode;
-                }
-                string newest = store.PathOf(steps.Max()), name = Path.GetFileName(newest);
-                Directory.CreateDirectory(outDir);
-                CopyFolder(newest, Path.Combine(outDir, name));
-                Console.Error.WriteLine($"stopped after learning step {status.Step} of {status.TotalSteps}: {name} is in {outDir}. " +
-                    $"Go on in one process with:\n  lwf train {jobFile} --out {outDir} --resume");
-                return Interrupts.ExitCode;
-            }
+            var status = await EmbeddedJob.RunAsync(cluster.Client, checkpoints, jobId, jobFile, outDir, Console.Out, format, interrupts);
+            if (status is null) return Interrupts.ExitCode;
             if (status.Phase != JobPhase.Done) return 1;
-            Directory.CreateDirectory(outDir);
-            await JobClient.DownloadResultsAsync(cluster.Client, jobId, outDir);
             // With --json, stdout holds JSON lines only; the table is in OUT/report.md.
             var summary = format == WatchFormat.Json ? Console.Error : Console.Out;
             summary.WriteLine(status.ResultTable);
