@@ -59,6 +59,7 @@ public static class LwfSiloHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DataPlane>());
         builder.Services.AddKeyedSingleton<IGrainStorage, JobFolderStorage>(JobFolderStorage.Name);
         builder.Services.AddHostedService<JobWatchdog>();
+        builder.Services.AddHostedService<RingWatch>(); // a dead silo's collectives end at once on the survivors
         builder.UseOrleans(silo =>
         {
             ConfigureClustering(silo, cluster);

@@ -15,7 +15,7 @@ namespace Lwf.Grains.Collectives;
 /// state, and the operation is tried again. The bytes go peer to peer; only ids, totals and hashes pass here.
 /// </summary>
 [PreferLocalPlacement]
-public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, IClusterMembershipService membership, ILogger<CoordinatorGrain> logger)
+public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, IClusterMembershipService membership, ILocalSiloDetails localSilo, ILogger<CoordinatorGrain> logger)
     : Grain, ICoordinatorGrain
 {
     // A dead silo is declared dead by membership within tens of seconds: keep retrying that long.
@@ -260,7 +260,8 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     private async Task<ReducedTotals> ReduceOnAll(Ring ring, string op, WorkKind kind, int[] indices, int[] sampleIndices)
     {
         var reduced = await WhileAlive(ring, op, Task.WhenAll(ring.Members.Select((m, rank) =>
-            Shard(m.Leader).Reduce(new SiloWork(op, kind, indices, m.Shards, ring.Layout(rank), sampleIndices)).AsTask())));
+            Shard(m.Leader).Reduce(new SiloWork(op, kind, indices, m.Shards, ring.Layout(rank), sampleIndices,
+                [.. ring.Members.Select(x => x.Silo).Append(localSilo.SiloAddress.ToString()).Distinct()])).AsTask())));
         if (reduced.Distinct().Count() > 1)
             throw new ReplicaDivergedException($"operation {op}: the ring's members reduced different totals ({string.Join("; ", reduced)})");
         return reduced[0];

@@ -44,6 +44,13 @@ public sealed class ModelReplicas(IOptions<LwfSiloOptions> options) : IDisposabl
             return _replicas.TryGetValue(jobId, out var entry) && entry.Replica.IsValueCreated ? entry.Replica.Value : null;
     }
 
+    /// <summary>The replicas made so far, by job.</summary>
+    public List<(string JobId, SiloReplica Replica)> All()
+    {
+        lock (_gate)
+            return _replicas.Where(r => r.Value.Replica.IsValueCreated).Select(r => (r.Key, r.Value.Replica.Value)).ToList();
+    }
+
     public int Count
     {
         get { lock (_gate) return _replicas.Count; }

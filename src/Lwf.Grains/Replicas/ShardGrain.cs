@@ -135,7 +135,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
     {
         var replica = Replica;
         // The step's sums are allocated on the torch thread, like every other torch op of the replica.
-        var abort = await TorchThread.RunAsync(() => replica.Begin(work.OperationId, work.Kind));
+        var abort = await TorchThread.RunAsync(() => replica.Begin(work.OperationId, work.Kind, work.Involved));
         try
         {
             // The silo's shards add into one set of sums, in index order: a layout always sums in the same order.

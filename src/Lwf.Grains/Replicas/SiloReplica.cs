@@ -19,6 +19,7 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
     private GradientSums? _gradient;
     private FisherAccumulator? _fisher;
     private CancellationTokenSource? _abort;
+    private string[] _involved = [];
 
     public TrainingReplica Training => replica;
 
@@ -57,13 +58,17 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
         }
     }
 
-    /// <summary>Starts an operation's local sums (replacing any left by an operation that failed); returns its abort token.</summary>
-    public CancellationToken Begin(string operation, Abstractions.WorkKind kind)
+    /// <summary>
+    /// Starts an operation's local sums (replacing any left by an operation that failed); returns its abort token.
+    /// <paramref name="involved"/>: the silos whose death aborts it (<see cref="AbortInvolving"/>).
+    /// </summary>
+    public CancellationToken Begin(string operation, Abstractions.WorkKind kind, string[] involved)
     {
         lock (_pendingGate)
         {
             DropPending();
             _operation = operation;
+            _involved = involved;
             _abort = new CancellationTokenSource();
             Reduced = null;
             if (kind == Abstractions.WorkKind.Fisher) _fisher = replica.NewFisherSums();
@@ -98,6 +103,17 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
             if (operation == _operation) _abort?.Cancel();
     }
 
+    /// <summary>Silos were declared dead: the operation in flight ends at once if one of them was in it; returns it, or null.</summary>
+    public string? AbortInvolving(IReadOnlySet<string> dead)
+    {
+        lock (_pendingGate)
+        {
+            if (_operation is null || _abort is null || _abort.IsCancellationRequested || !_involved.Any(dead.Contains)) return null;
+            _abort.Cancel();
+            return _operation;
+        }
+    }
+
     private void DropPending()
     {
         _gradient?.Dispose();
@@ -107,6 +123,7 @@ public sealed class SiloReplica(TrainingReplica replica) : IDisposable
         _fisher = null;
         _abort = null;
         _operation = null;
+        _involved = [];
     }
 
     /// <summary>
