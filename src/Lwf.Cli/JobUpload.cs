@@ -31,15 +31,8 @@ internal static class JobUpload
             .Select(p => Path.GetFullPath(p)).ToList();
         string common = Path.GetDirectoryName(paths[0])!;
         foreach (var p in paths.Skip(1))
-            while (!Holds(common, p)) common = Path.GetDirectoryName(common) ?? Path.GetPathRoot(common)!;
+            while (!DataRoot.HoldsLexically(common, p)) common = Path.GetDirectoryName(common) ?? Path.GetPathRoot(common)!;
         return common;
-    }
-
-    /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or inside it (the root "/" holds everything).</summary>
-    internal static bool Holds(string folder, string path)
-    {
-        string prefix = folder.EndsWith(Path.DirectorySeparatorChar) ? folder : folder + Path.DirectorySeparatorChar;
-        return path == folder || path.StartsWith(prefix, StringComparison.Ordinal);
     }
 
     public static Files Collect(string jobFile, string? workingDirectory)

@@ -32,7 +32,7 @@ internal sealed class RunLedger
     {
         var ledger = new RunLedger(path);
         if (!File.Exists(path)) return (ledger, 0);
-        var entries = new Dictionary<string, (JsonObject Entry, int Line)>(StringComparer.Ordinal);
+        var entries = new Dictionary<string, JsonObject>(StringComparer.Ordinal); // a later line of a run wins
         int line = 0;
         string root = Path.GetFullPath(workDir);
         foreach (string text in File.ReadLines(path))
@@ -43,14 +43,15 @@ internal sealed class RunLedger
             try { entry = JsonNode.Parse(text)!.AsObject(); }
             catch (Exception e) when (e is JsonException or InvalidOperationException) { throw new LwfInputException($"{path}:{line}: not a ledger line ({e.Message})"); }
             string run = entry["run"]?.GetValue<string>() ?? throw new LwfInputException($"{path}:{line}: no 'run'");
-            if (run.Contains('\\') || !JobUpload.Holds(root, Path.GetFullPath(Path.Combine(root, run))) || Path.GetFullPath(Path.Combine(root, run)) == root)
+            string full = Path.GetFullPath(Path.Combine(root, run));
+            if (run.Contains('\\') || full == root || !Lwf.Core.Jobs.DataRoot.HoldsLexically(root, full))
                 throw new LwfInputException($"{path}:{line}: run '{run}' is not a folder inside --work");
             foreach (string file in Carried)
                 if (entry[file] is null) throw new LwfInputException($"{path}:{line}: no '{file}'");
-            entries[run] = (entry, line);
+            entries[run] = entry;
         }
         int restored = 0;
-        foreach (var (run, (entry, _)) in entries)
+        foreach (var (run, entry) in entries)
         {
             ledger._records[run] = Text(entry[Carried[0]]!);
             string runDir = Path.Combine(root, run);

@@ -35,14 +35,24 @@ public sealed class DataRoot
         return real == RealPath || real.StartsWith(_prefix, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Whether the full path <paramref name="path"/> is the full path <paramref name="folder"/> or under it, by their
+    /// names alone (no link followed); the root "/" holds everything.
+    /// </summary>
+    public static bool HoldsLexically(string folder, string path)
+    {
+        folder = Path.TrimEndingDirectorySeparator(folder);
+        path = Path.TrimEndingDirectorySeparator(path);
+        string prefix = folder.EndsWith(Path.DirectorySeparatorChar) ? folder : folder + Path.DirectorySeparatorChar;
+        return path == folder || path.StartsWith(prefix, StringComparison.Ordinal);
+    }
+
     /// <summary>Refuses <paramref name="path"/> (named <paramref name="key"/> in <paramref name="source"/>) unless the root holds it.</summary>
     public void Require(string source, string key, string path)
     {
         if (Holds(path)) return;
         // Where a link leads is not told: the caller may be a stranger probing the silo's file system.
-        string full = Path.GetFullPath(path);
-        bool lexicallyInside = full == Path.GetFullPath(Configured).TrimEnd(Path.DirectorySeparatorChar)
-            || full.StartsWith(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Configured)) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+        bool lexicallyInside = HoldsLexically(Path.GetFullPath(Configured), Path.GetFullPath(path));
         throw new LwfInputException($"{source}: {key} {path} is outside {_name} {Configured}" +
             (lexicallyInside ? " (a symbolic link on the way leads out of it)" : ""));
     }

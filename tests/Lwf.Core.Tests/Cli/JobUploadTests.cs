@@ -1,3 +1,4 @@
+using Lwf.Core.Jobs;
 using Lwf.Cli;
 
 namespace Lwf.Core.Tests.Cli;
@@ -36,11 +37,11 @@ public sealed class JobUploadTests
 
         var collect = Task.Run(() => JobUpload.Collect(job, workingDirectory: null));
         var upload = await collect.WaitAsync(TimeSpan.FromSeconds(60)); // it once looped for ever at "/"
-        Assert.True(JobUpload.Holds(upload.WorkingDirectory, Path.GetFullPath(job)), upload.WorkingDirectory);
-        Assert.True(JobUpload.Holds(upload.WorkingDirectory, Path.GetFullPath(TestPaths.RepoRoot)), upload.WorkingDirectory);
+        Assert.True(DataRoot.HoldsLexically(upload.WorkingDirectory, Path.GetFullPath(job)), upload.WorkingDirectory);
+        Assert.True(DataRoot.HoldsLexically(upload.WorkingDirectory, Path.GetFullPath(TestPaths.RepoRoot)), upload.WorkingDirectory);
         Assert.Contains(upload.Manifest.Files, f => f.Path.EndsWith("examples/models/gpt2-tiny-bpe/config.json", StringComparison.Ordinal));
         Assert.All(upload.Manifest.Files, f => Assert.False(Path.IsPathRooted(f.Path) || f.Path.StartsWith("../", StringComparison.Ordinal), f.Path));
-        Assert.True(JobUpload.Holds("/", "/root/x"));
-        Assert.False(JobUpload.Holds("/root/a", "/root/ab"));
+        Assert.True(DataRoot.HoldsLexically("/", "/root/x"));
+        Assert.False(DataRoot.HoldsLexically("/root/a", "/root/ab"));
     }
 }
