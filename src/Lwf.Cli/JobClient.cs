@@ -8,9 +8,6 @@ internal static class JobClient
 {
     public const int ResultChunkBytes = 4 * 1024 * 1024;
 
-    /// <summary>How long `lwf watch` waits for an unreachable trainer to come back before it gives up.</summary>
-    public static readonly TimeSpan UnreachableLimit = TimeSpan.FromMinutes(5);
-
     /// <summary>Shows the job until it ends (<paramref name="format"/>: live, or one line per event); returns its final status.</summary>
     public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string jobId, TextWriter output, WatchFormat format = WatchFormat.Live,
         CancellationToken cancellation = default)
@@ -19,25 +16,12 @@ internal static class JobClient
         var progress = format == WatchFormat.Live ? new ConsoleProgress() : null;
         JobPhase? lastPhase = null;
         (int Step, int? Checkpoint)? lastStep = null;
-        DateTime? unreachableSince = null;
         var pace = new LinePace();
         while (true)
         {
-            JobStatus status;
-            try
-            {
-                status = await trainer.GetStatus();
-                unreachableSince = null;
-            }
-            catch (Exception e) when (e is not OperationCanceledException && e is not LwfInputException)
-            {
-                // The trainer's silo died: until membership declares it dead and a live silo resumes the job, calls fail.
-                if (unreachableSince is null) Console.Error.WriteLine($"{jobId}: the trainer is unreachable ({e.GetType().Name}); waiting for the job to resume elsewhere");
-                unreachableSince ??= DateTime.UtcNow;
-                if (DateTime.UtcNow - unreachableSince > UnreachableLimit) throw;
-                await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
-                continue;
-            }
+            // The trainer's silo died: until membership declares it dead and a live silo resumes the job, calls fail.
+            var status = await ClusterPatience.CallAsync(() => trainer.GetStatus(),
+                $"{jobId}: the trainer is unreachable; the job resumes elsewhere", cancellation);
             bool phaseChanged = status.Phase != lastPhase;
             lastPhase = status.Phase;
             if (progress is not null)

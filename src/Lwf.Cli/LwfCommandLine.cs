@@ -122,5 +122,11 @@ public static class LwfCommandLine
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+        catch (Exception e) when (ClusterPatience.IsTransient(e))
+        {
+            // The cluster, not the input: no stack trace, the cluster's own words (their first line).
+            Console.Error.WriteLine($"error: the cluster did not answer: {e.Message.Split('\n')[0].Trim()}");
+            return 1;
+        }
     };
 }

@@ -156,7 +156,8 @@ internal static class JobCommands
     /// </summary>
     private static async Task<string> ExistingJob(IGrainFactory client, string? jobId)
     {
-        var jobs = await client.GetGrain<IJobDirectoryGrain>(0).List(); // oldest first
+        var jobs = await ClusterPatience.CallAsync(() => client.GetGrain<IJobDirectoryGrain>(0).List(), // oldest first
+            "the cluster's job directory is unreachable (a silo died?)");
         if (jobId is null)
         {
             if (jobs.Length == 0) throw new LwfInputException("no jobs on this cluster yet (`lwf submit JOB.yaml` submits one)");
