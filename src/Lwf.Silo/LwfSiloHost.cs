@@ -37,6 +37,8 @@ public static class LwfSiloHost
         configure?.Invoke(builder.Configuration);
         var cluster = builder.Configuration.GetSection(LwfClusterOptions.Section).Get<LwfClusterOptions>() ?? new LwfClusterOptions();
         Validate(cluster, certificates is not null);
+        var membership = builder.Configuration.GetSection(LwfMembershipOptions.Section).Get<LwfMembershipOptions>() ?? new LwfMembershipOptions();
+        ValidateSection(membership, LwfMembershipOptions.Section);
         var tls = cluster.Tls == ClusterTls.Off ? null : certificates ?? ClusterCertificates.Load(cluster.TlsDirectory!, ClusterRole.Silo);
         if (tls is not null)
         {
@@ -65,6 +67,7 @@ public static class LwfSiloHost
             ConfigureClustering(silo, cluster);
             if (tls is not null) silo.UseClusterTls(tls);
             silo.Configure<ClusterOptions>(o => { o.ClusterId = cluster.ClusterId; o.ServiceId = cluster.ServiceId; });
+            silo.Configure<ClusterMembershipOptions>(membership.ApplyTo);
             silo.Services.AddLwfExceptionSerialization();
             silo.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = cluster.MaxMessageBodyBytes);
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
@@ -86,11 +89,17 @@ public static class LwfSiloHost
         return app;
     }
 
-    private static void Validate(LwfClusterOptions cluster, bool haveCertificates)
+    private static void ValidateSection<T>(T options, string section) where T : class
     {
         var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(cluster, new(cluster), results, validateAllProperties: true))
-            throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
+        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, validateAllProperties: true))
+            throw new OptionsValidationException(section, typeof(T), results.Select(r => r.ErrorMessage is { } m && m.StartsWith(section + ":", StringComparison.Ordinal)
+                ? m : $"{section}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage ?? "invalid"}"));
+    }
+
+    private static void Validate(LwfClusterOptions cluster, bool haveCertificates)
+    {
+        ValidateSection(cluster, LwfClusterOptions.Section);
         if (cluster.Clustering == ClusteringMode.Redis && string.IsNullOrWhiteSpace(cluster.RedisConnectionString))
             throw new OptionsValidationException(LwfClusterOptions.Section, typeof(LwfClusterOptions), ["Cluster:RedisConnectionString is required for redis clustering"]);
         if (cluster.Tls == ClusterTls.Mutual && !haveCertificates && string.IsNullOrWhiteSpace(cluster.TlsDirectory))

@@ -67,17 +67,19 @@ internal static partial class ClusterCommands
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
-            Microsoft.AspNetCore.Builder.WebApplication host;
             try
             {
-                host = LwfSiloHost.Build([.. parse.UnmatchedTokens]);
+                using var host = LwfSiloHost.Build([.. parse.UnmatchedTokens]);
+                return TorchThread.Serve(host.RunAsync().ContinueWith(t => { t.GetAwaiter().GetResult(); return 0; }, TaskScheduler.Default));
             }
             catch (Microsoft.Extensions.Options.OptionsValidationException e)
             {
                 throw new LwfInputException(string.Join("; ", e.Failures));
             }
-            using (host)
-                return TorchThread.Serve(host.RunAsync().ContinueWith(t => { t.GetAwaiter().GetResult(); return 0; }, TaskScheduler.Default));
+            catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+            {
+                throw new LwfInputException(e.Message); // names the value, its key and the type it must have
+            }
         }));
         return command;
     }
