@@ -35,6 +35,8 @@ public sealed class SiloFaultTests
             // The ring was re-formed without the dead silo, and the step redone.
             string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
             Assert.Contains("re-forming the ring", logs);
+            // The recovery's timeline, in the job's log: from the last progress to the failure noticed, the ring formed, work resumed.
+            Assert.Matches(@"recovery \(.+ failed: .+\): noticed after \d+\.\d s, ring formed after \d+\.\d s, \S+ done after \d+\.\d s", lwf.Ok("logs", id));
             string results = Lwf.NewTempDir();
             lwf.Ok("results", id, "--out", results);
             // The dead silo's shards are re-activated on the others, so the step's float64 sums are added in
@@ -119,6 +121,7 @@ public sealed class SiloFaultTests
             // (whether watch saw the trainer unreachable depends on how fast the job resumed); control characters out, or xunit shows no message
             Assert.True(code == 0, $"lwf watch exited {code}:\n" + System.Text.RegularExpressions.Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?"));
             Assert.NotEqual(victim.SiloPort, TinyJobs.TrainerPort(lwf, id)); // another silo finished it
+            Assert.Matches(@"recovery \(the trainer's silo stopped; resumed on 127\.0\.0\.1:\d+\): noticed after \d+\.\d s, ring formed after \d+\.\d s, \S+ done after \d+\.\d s", lwf.Ok("logs", id));
             string results = Lwf.NewTempDir();
             lwf.Ok("results", id, "--out", results);
             string report = File.ReadAllText(Path.Combine(results, "report.json"));

@@ -15,7 +15,8 @@ namespace Lwf.Grains.Collectives;
 /// state, and the operation is tried again. The bytes go peer to peer; only ids, totals and hashes pass here.
 /// </summary>
 [PreferLocalPlacement]
-public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, IClusterMembershipService membership, ILocalSiloDetails localSilo, ILogger<CoordinatorGrain> logger)
+public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, IClusterMembershipService membership, ILocalSiloDetails localSilo,
+    Lwf.Grains.Telemetry.LwfMetrics metrics, ILogger<CoordinatorGrain> logger)
     : Grain, ICoordinatorGrain
 {
     // A dead silo is declared dead by membership within tens of seconds: keep retrying that long.
@@ -28,6 +29,8 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     // (a reused key that was discarded would leave the new ring waiting out the collective timeout).
     private long _epoch = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
     private long _operation;
+    private DateTimeOffset _lastProgress = DateTimeOffset.UtcNow;
+    private RecoveryTimeline? _recovery; // from a failure to the first operation done after it
 
     /// <summary>A formed ring: members by rank, each with its lead shard and its shards.</summary>
     private sealed record Ring(long Epoch, Member[] Members)
@@ -46,9 +49,12 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     public async ValueTask<PreparedJob> Prepare(JobSetup setup)
     {
         _setup = setup;
+        _recovery = setup.StalledSince is { } stalled ? new RecoveryTimeline($"the trainer's silo stopped; resumed on {localSilo.SiloAddress.Endpoint}", stalled, DateTimeOffset.UtcNow) : null;
         var infos = await Task.WhenAll(Enumerable.Range(0, setup.ShardCount).Select(i => PrepareShard(i, setup.Resume)));
         var ring = await FormRing(setup.Resume);
+        _recovery?.RingFormed(DateTimeOffset.UtcNow);
         LogRingFormed(logger, JobId, ring.Epoch, ring.Members.Length, string.Join(", ", ring.Members.Select(m => m.Silo)));
+        if (_recovery is null) _lastProgress = DateTimeOffset.UtcNow;
         return new PreparedJob(infos.Sum(i => i.LearningRecords), infos[0].Parameters, CountShards());
     }
 
@@ -135,10 +141,13 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
             try
             {
                 ring ??= await Reform();
-                return await operation(ring, operationId);
+                var result = await operation(ring, operationId);
+                Progressed(operationId);
+                return result;
             }
             catch (Exception e) when (attempt < Attempts && Retriable(e))
             {
+                _recovery ??= new RecoveryTimeline($"{operationId} failed: {e.Message}", _lastProgress, DateTimeOffset.UtcNow);
                 LogRetry(logger, JobId, operationId, attempt, e.Message);
                 if (ring is not null) await AbortAll(ring, operationId);
                 _ring = null;
@@ -152,8 +161,28 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
         // Every shard is prepared again: the dead silo's shards come back on live ones, the others stay where they are.
         await Task.WhenAll(Enumerable.Range(0, Setup.ShardCount).Select(i => PrepareShard(i)));
         var ring = await FormRing();
+        _recovery?.RingFormed(DateTimeOffset.UtcNow);
         LogRingFormed(logger, JobId, ring.Epoch, ring.Members.Length, string.Join(", ", ring.Members.Select(m => m.Silo)));
         return ring;
+    }
+
+    /// <summary>An operation completed: the job moved. A recovery in course ends here; its timeline goes to the job log, the log and the metrics.</summary>
+    private void Progressed(string operationId)
+    {
+        _lastProgress = DateTimeOffset.UtcNow;
+        if (_recovery is not { } recovery) return;
+        _recovery = null;
+        string line = recovery.Describe(_lastProgress, operationId);
+        LogRecovered(logger, JobId, line);
+        metrics.Recovered(JobId, recovery.Stages(_lastProgress));
+        try
+        {
+            new Jobs.JobLog(Path.GetDirectoryName(Setup.WorkDirectory)!).Write(line);
+        }
+        catch (IOException)
+        {
+            // the silo's log has the line; a job log that cannot be written must not fail the step
+        }
     }
 
     private async Task AbortAll(Ring ring, string operationId)
@@ -194,12 +223,14 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     public async ValueTask<SampleInfo[]> SelfGenerate()
     {
         var parts = await Task.WhenAll(Enumerable.Range(0, Setup.ShardCount).Select(i => WithRetry(i, () => Shard(i).SelfGenerate().AsTask())));
+        Progressed("self-generation");
         return parts.SelectMany(p => p).OrderBy(s => s.Index).ToArray();
     }
 
     public async ValueTask<ShardScores> Score()
     {
         var parts = await Task.WhenAll(Enumerable.Range(0, Setup.ShardCount).Select(i => WithRetry(i, () => Shard(i).Score().AsTask())));
+        Progressed("scoring");
         var all = parts.SelectMany(p => p.SampleIndices.Zip(p.Scores)).OrderBy(x => x.First).ToArray();
         return new ShardScores(all.Select(x => x.First).ToArray(), all.Select(x => x.Second).ToArray());
     }
@@ -307,12 +338,16 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
             }
             catch (Exception e) when (attempt < Attempts && Retriable(e))
             {
+                _recovery ??= new RecoveryTimeline($"shard {shard} failed: {e.Message}", _lastProgress, DateTimeOffset.UtcNow);
                 LogShardRetry(logger, JobId, shard, attempt, e.Message);
                 await Task.Delay(Backoff(attempt));
                 try { await Reform(); } catch (Exception) when (attempt < Attempts - 1) { }
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: {Timeline}")]
+    private static partial void LogRecovered(ILogger logger, string jobId, string timeline);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: ring epoch {Epoch} formed with {Members} members ({Silos})")]
     private static partial void LogRingFormed(ILogger logger, string jobId, long epoch, int members, string silos);

@@ -23,6 +23,9 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
     /// <summary>Set when the trainer deactivates mid-job: disposing then leaves the shards alone (the next activation prepares them again).</summary>
     public bool HandingOver { get; set; }
 
+    /// <summary>Set when this trainer activation resumes a job whose last one's silo stopped: the job's last progress (its log's last line).</summary>
+    public DateTimeOffset? StalledSince { get; init; }
+
     public Task<ReplicaGroupInfo> PrepareAsync(ResumePoint? resume, CancellationToken cancellation) =>
         PrepareAsync(resume is null ? null : new ResumeSetup(resume.Directory, resume.LearningSteps, resume.HasFisher));
 
@@ -32,7 +35,7 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
     private async Task<ReplicaGroupInfo> PrepareAsync(ResumeSetup? resume)
     {
         Directory.CreateDirectory(workDirectory);
-        var prepared = await Coordinator.Prepare(new JobSetup(spec.SourcePath, shardCount, workDirectory, resume));
+        var prepared = await Coordinator.Prepare(new JobSetup(spec.SourcePath, shardCount, workDirectory, resume, resume is null ? null : StalledSince));
         ShardsPerSilo = prepared.ShardsPerSilo;
         _stepsTaken = resume?.LearningSteps ?? 0;
         return new ReplicaGroupInfo(prepared.LearningRecords, prepared.Parameters);

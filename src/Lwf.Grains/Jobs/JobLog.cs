@@ -25,6 +25,19 @@ public sealed class JobLog(string jobDirectory)
         }
     }
 
+    /// <summary>The time of the last whole line (null without one): where a job that stood still last moved.</summary>
+    public DateTimeOffset? LastLineTime()
+    {
+        if (!File.Exists(PathOf)) return null;
+        using var stream = new FileStream(PathOf, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        stream.Position = Math.Max(0, stream.Length - 65536);
+        var buffer = new byte[stream.Length - stream.Position];
+        stream.ReadExactly(buffer);
+        var lines = Encoding.UTF8.GetString(buffer).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length > 0 && DateTimeOffset.TryParseExact(lines[^1].Split(' ')[0], "yyyy-MM-ddTHH:mm:ss.fffZ",
+            System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at) ? at : null;
+    }
+
     /// <summary>Whole lines from <paramref name="offset"/>, up to about a mebibyte.</summary>
     public JobLogChunk Read(long offset)
     {

@@ -77,8 +77,9 @@ public sealed partial class TrainerGrain(
             return;
         }
         LogResuming(logger, JobId, silo.SiloAddress.ToString(), record.State.Incarnation + 1);
+        var stalledSince = Log.LastLineTime(); // the job's last progress: its recovery timeline starts there
         Log.Write($"resuming on {silo.SiloAddress.Endpoint} (trainer activation {record.State.Incarnation + 1}): its silo stopped");
-        await StartAsync(spec, resume: true);
+        await StartAsync(spec, resume: true, stalledSince ?? DateTimeOffset.UtcNow);
     }
 
     public async ValueTask<JobStatus> Submit(JobRequest request)
@@ -119,7 +120,7 @@ public sealed partial class TrainerGrain(
     }
 
     /// <summary>Records a new activation of the job and starts its loop; returns the status it starts from (pending).</summary>
-    private async Task<JobStatus> StartAsync(JobSpec spec, bool resume)
+    private async Task<JobStatus> StartAsync(JobSpec spec, bool resume, DateTimeOffset? stalledSince = null)
     {
         record.State.Incarnation++;
         if (record.State.Shards == 0) record.State.Shards = options.Value.ShardsPerJob > 0 ? options.Value.ShardsPerJob : 2 * await ActiveSilos();
@@ -134,7 +135,7 @@ public sealed partial class TrainerGrain(
             var started = _status;
             _cancel?.Dispose();
             _cancel = new CancellationTokenSource();
-            _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, _cancel.Token));
+            _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, stalledSince, _cancel.Token));
             return started;
         }
     }
@@ -142,7 +143,7 @@ public sealed partial class TrainerGrain(
     private JobStatus NewStatus(JobPhase phase, int step, int totalSteps, string? message) =>
         new(JobId, phase, step, totalSteps, null, null, 0, message, new Dictionary<string, int>(), null, silo.SiloAddress.ToString());
 
-    private async Task RunAsync(JobSpec spec, int incarnation, int shards, bool resume, CancellationToken cancellation)
+    private async Task RunAsync(JobSpec spec, int incarnation, int shards, bool resume, DateTimeOffset? stalledSince, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         double lastStepAt = 0;
@@ -198,7 +199,10 @@ public sealed partial class TrainerGrain(
             Directory.CreateDirectory(ResultsDirectory);
             var report = await runner.RunAsync(ResultsDirectory, progress =>
             {
-                _workers = new ClusterReplicaGroup(grains, JobId, spec, shards, Path.Combine(JobDirectory, "work"), options.Value.ReplicaCheckEvery, progress);
+                _workers = new ClusterReplicaGroup(grains, JobId, spec, shards, Path.Combine(JobDirectory, "work"), options.Value.ReplicaCheckEvery, progress)
+                {
+                    StalledSince = stalledSince,
+                };
                 return _workers;
             }, cancellation);
             var perSilo = _workers?.ShardsPerSilo ?? new Dictionary<string, int>();

@@ -44,6 +44,7 @@ public sealed class LwfMetrics : IDisposable
     private readonly Histogram<double> _confidence;
     private readonly Counter<long> _bytesMoved;
     private readonly Histogram<double> _replicaSync;
+    private readonly Histogram<double> _recovery;
     private readonly ConcurrentDictionary<string, JobGauges> _jobs = new();
     private readonly ConcurrentDictionary<string, int> _shards = new();
 
@@ -69,6 +70,9 @@ public sealed class LwfMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ConfidenceBuckets });
         _bytesMoved = _meter.CreateCounter<long>("lwf.dataplane.bytes", "By", "Tensor bytes this silo sent to or received from other silos, by direction");
         _replicaSync = _meter.CreateHistogram("lwf.replica.sync.duration", "s", "Time of one all-reduce (a step's gradient, a Fisher estimate) on a replica",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+        _recovery = _meter.CreateHistogram("lwf.recovery.duration", "s",
+            "Seconds from a job's last progress to each stage of its recovery after a silo's death: noticed, ring formed, work resumed",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
         _meter.CreateObservableGauge("lwf.learning.loss", () => Gauge(j => j.LearningLoss), description: "Latest learning loss (mean token NLL) per job");
         _meter.CreateObservableGauge("lwf.forgetting.loss", () => Gauge(j => j.ForgettingLoss), description: "Latest mean token NLL of the forgetting records a step carried, per job");
@@ -141,6 +145,12 @@ public sealed class LwfMetrics : IDisposable
     public void BytesReceived(long bytes) => _bytesMoved.Add(bytes, Tags(Tag("direction", "received")));
 
     public void ReplicaSynced(double seconds) => _replicaSync.Record(seconds, Tags());
+
+    public void Recovered(string jobId, IEnumerable<(Lwf.Grains.Collectives.RecoveryStage Stage, double Seconds)> stages)
+    {
+        foreach (var (stage, seconds) in stages)
+            _recovery.Record(seconds, Tags(Tag(JobLabel, jobId), Tag("stage", System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(stage.ToString()))));
+    }
 
     public void ShardActivated(string jobId) => _shards.AddOrUpdate(jobId, 1, (_, n) => n + 1);
 
