@@ -22,7 +22,7 @@ public sealed class SiloFaultTests
             {
                 string status = lwf.Ok("status", id);
                 if (status.Contains("training step") && !status.Contains("step 0/")) break;
-                Thread.Sleep(300);
+                Thread.Sleep(1000); // each `lwf status` is a process start: polling faster burns a core the silos need
             }
             var watchStart = lwf.Ok("status", id);
             Assert.Contains("training", watchStart);
@@ -71,7 +71,7 @@ public sealed class SiloFaultTests
             string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
             var deadline = DateTime.UtcNow.AddMinutes(4);
             string status = "";
-            while (DateTime.UtcNow < deadline && !((status = lwf.Ok("status", id)).Contains("training step") && !status.Contains("step 0/"))) Thread.Sleep(300);
+            while (DateTime.UtcNow < deadline && !((status = lwf.Ok("status", id)).Contains("training step") && !status.Contains("step 0/"))) Thread.Sleep(1000);
             Assert.Contains("training", status);
             var first = lwf.Silos()[0];
             Process.GetProcessById(first.Pid).Kill();
@@ -110,7 +110,7 @@ public sealed class SiloFaultTests
             string id = lwf.Ok("submit", "--on-cluster", job).Trim().Split('\n')[^1];
             var deadline = DateTime.UtcNow.AddMinutes(8); // CI runs the three test assemblies at once on two cores
             string status = "";
-            while (DateTime.UtcNow < deadline && !(status = lwf.Ok("status", id)).Contains("checkpoint 8")) Thread.Sleep(200);
+            while (DateTime.UtcNow < deadline && !(status = lwf.Ok("status", id)).Contains("checkpoint 8")) Thread.Sleep(700);
             Assert.Contains("checkpoint 8", status);
             Assert.DoesNotContain("checkpoint 28", status);
             int trainerPort = TinyJobs.TrainerPort(lwf, id);

@@ -8,7 +8,7 @@ using Lwf.Grains;
 
 namespace Lwf.Cli.Commands;
 
-/// <summary>`lwf bench train|confidence|allreduce|cluster`: figures printed side by side with a baseline measured in the same run.</summary>
+/// <summary>`lwf bench train|confidence|allreduce|cluster|recovery`: figures printed side by side with a baseline measured in the same run.</summary>
 internal static class BenchCommands
 {
     public static Command Build()
@@ -19,6 +19,7 @@ internal static class BenchCommands
         command.Subcommands.Add(BenchAllReduce.Build());
         command.Subcommands.Add(BenchAllReduce.RingWorker());
         command.Subcommands.Add(BenchCluster.Build());
+        command.Subcommands.Add(BenchRecovery.Build());
         return command;
     }
 

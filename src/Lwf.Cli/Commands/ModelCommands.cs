@@ -30,7 +30,7 @@ internal static class ModelCommands
             string dir = parse.GetValue(model)!;
             using var lm = PretrainedModel.Load(dir);
             var c = lm.Config;
-            Console.WriteLine($"architecture: {c.Json["architectures"]?[0]?.GetValue<string>() ?? c.ModelType} ({c.ModelType})");
+            Console.WriteLine($"architecture: {(c.Json["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } a && a[0]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? a[0]!.GetValue<string>() : c.ModelType)} ({c.ModelType})");
             Console.WriteLine($"parameters: {lm.ParameterCount:N0}");
             Console.WriteLine($"dtype: {DTypes.ToConfigName(lm.WeightDType)}");
             Console.WriteLine($"layers: {c.NumLayers}, hidden: {c.HiddenSize}, heads: {c.NumHeads} (key-value heads: {c.NumKeyValueHeads}), head dim: {c.HeadDim}");

@@ -90,17 +90,10 @@ public static class PretrainedModel
         string single = Path.Combine(dir, WeightsFile), index = Path.Combine(dir, IndexFile);
         if (File.Exists(single)) return [single];
         if (!File.Exists(index)) return [];
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(index)) as JsonObject ?? throw new LwfInputException($"{index}: expected a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new LwfInputException($"{index}: not valid JSON: {e.Message}");
-        }
-        if (json["weight_map"] is not JsonObject map) throw new LwfInputException($"{index}: missing key 'weight_map'");
-        var shards = map.Select(kv => kv.Value?.GetValue<string>() ?? throw new LwfInputException($"{index}: weight_map['{kv.Key}'] is not a file name"))
+        InputFile.Require(index);
+        var fields = JsonFields.Parse(File.ReadAllText(index), index);
+        var map = fields.Object("weight_map") ?? throw fields.Missing("weight_map");
+        var shards = map.Json.Select(kv => map.String(kv.Key) ?? throw new LwfInputException($"{index}: weight_map['{kv.Key}'] is not a file name"))
             .Distinct().Order(StringComparer.Ordinal).ToList();
         foreach (var shard in shards)
             if (shard.Contains('/') || shard.Contains('\\')) throw new LwfInputException($"{index}: shard '{shard}' must be a file name in the model folder");

@@ -108,22 +108,11 @@ public sealed class SafeTensorsFile : IDisposable
     private static SafeTensorEntry ParseEntry(string path, string name, JsonNode? node, long dataLength)
     {
         if (node is not JsonObject obj) throw new LwfInputException($"{path}: tensor '{name}': entry is not an object");
-        string dtype = obj["dtype"]?.GetValue<string>() ?? throw new LwfInputException($"{path}: tensor '{name}': no dtype");
+        var entry = new JsonFields(obj, $"{path}: tensor '{name}'");
+        string dtype = entry.String("dtype") ?? throw entry.Missing("dtype");
         int elementSize = DTypes.ElementSize(dtype) ?? throw new LwfInputException($"{path}: tensor '{name}': unsupported dtype '{dtype}'");
-        if (obj["shape"] is not JsonArray shapeNode) throw new LwfInputException($"{path}: tensor '{name}': no shape");
-        if (obj["data_offsets"] is not JsonArray offsets || offsets.Count != 2) throw new LwfInputException($"{path}: tensor '{name}': data_offsets must be [begin, end]");
-        long[] shape;
-        long begin, end;
-        try
-        {
-            shape = shapeNode.Select(s => s!.GetValue<long>()).ToArray();
-            begin = offsets[0]!.GetValue<long>();
-            end = offsets[1]!.GetValue<long>();
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
-        {
-            throw new LwfInputException($"{path}: tensor '{name}': shape and data_offsets must be non-negative integers");
-        }
+        long[] shape = entry.LongList("shape") ?? throw entry.Missing("shape");
+        if (entry.LongList("data_offsets") is not [var begin, var end]) throw new LwfInputException($"{path}: tensor '{name}': data_offsets must be [begin, end]");
         if (shape.Any(d => d < 0)) throw new LwfInputException($"{path}: tensor '{name}': negative dimension in shape [{string.Join(",", shape)}]");
         long elements, expected;
         try

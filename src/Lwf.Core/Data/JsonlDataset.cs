@@ -56,7 +56,7 @@ public sealed class JsonlDataset
 
     private static IEnumerable<(int Line, LineResult<T> Result)> ReadLines<T>(string path, Func<JsonObject, T> parse)
     {
-        if (!File.Exists(path)) throw new LwfInputException($"{path}: file not found");
+        InputFile.Require(path);
         int number = 0;
         foreach (var text in File.ReadLines(path))
         {

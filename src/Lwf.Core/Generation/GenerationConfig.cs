@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Lwf.Core.Models;
 
 namespace Lwf.Core.Generation;
@@ -10,19 +8,7 @@ public static class GenerationConfig
     public static long[] StopTokenIds(string modelDir, ModelConfig config)
     {
         string path = Path.Combine(modelDir, "generation_config.json");
-        if (File.Exists(path))
-        {
-            try
-            {
-                var eos = (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)?["eos_token_id"];
-                if (eos is JsonArray list) return list.Select(n => n!.GetValue<long>()).ToArray();
-                if (eos is not null) return [eos.GetValue<long>()];
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-            {
-                throw new LwfInputException($"{path}: eos_token_id must be an integer or a list of integers ({e.Message})");
-            }
-        }
+        if (File.Exists(path) && JsonFields.Parse(File.ReadAllText(path), path).Longs("eos_token_id") is { } eos) return eos;
         return config.EosTokenIds.Select(i => (long)i).ToArray();
     }
 }

@@ -148,6 +148,8 @@ internal sealed class YamlSection
         _root?.Require(_file, Name(key), full);
         if (mustExist && !System.IO.File.Exists(full) && !Directory.Exists(full))
             throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}': {text} not found ({full})");
+        if (mustExist && !Directory.Exists(full) && InputFile.Problem(full) is { } problem)
+            throw new LwfInputException($"{Where(Get(key)!)}: '{Name(key)}': {text} {problem}");
         return full;
     }
 

@@ -56,23 +56,14 @@ public sealed class ModelConfig
         string path = Path.Combine(modelDir, FileName);
         if (!Directory.Exists(modelDir)) throw new LwfInputException($"{modelDir}: model folder not found");
         if (!File.Exists(path)) throw new LwfInputException($"{path}: not found (a model folder needs a Hugging Face config.json)");
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-                ?? throw new LwfInputException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new LwfInputException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}");
-        }
-        return Parse(json, path);
+        InputFile.Require(path);
+        return Parse(JsonFields.Parse(File.ReadAllText(path), path).Json, path);
     }
 
     public static ModelConfig Parse(JsonObject json, string source)
     {
-        var r = new ConfigReader(json, source);
-        string modelType = r.String("model_type") ?? throw new LwfInputException($"{source}: missing key 'model_type'");
+        var r = new JsonFields(json, source);
+        string modelType = r.String("model_type") ?? throw r.Missing("model_type");
         var family = modelType switch
         {
             "gpt2" => ModelFamily.Gpt2,
@@ -82,57 +73,53 @@ public sealed class ModelConfig
         };
         var dtypeName = r.String("dtype") ?? r.String("torch_dtype");
         var dtype = dtypeName == null ? ScalarType.Float32 : DTypes.FromConfigName(dtypeName);
-        int[] eos = json["eos_token_id"] switch
-        {
-            null => [],
-            JsonArray a => a.Select(x => x!.GetValue<int>()).ToArray(),
-            var v => [v.GetValue<int>()],
-        };
+        int[] eos = (r.Longs("eos_token_id") ?? []).Select(id => id is >= 0 and <= int.MaxValue ? (int)id
+            : throw new LwfInputException($"{source}: key 'eos_token_id' holds {id}, not a token id")).ToArray();
         if (family == ModelFamily.Gpt2)
         {
-            int hidden = r.Size("n_embd");
-            int heads = r.Size("n_head");
+            int hidden = Size(r, "n_embd");
+            int heads = Size(r, "n_head");
             if (hidden % heads != 0) throw new LwfInputException($"{source}: n_embd {hidden} is not divisible by n_head {heads}");
             if (r.Bool("scale_attn_by_inverse_layer_idx") == true || r.Bool("reorder_and_upcast_attn") == true)
                 throw new LwfInputException($"{source}: scale_attn_by_inverse_layer_idx and reorder_and_upcast_attn are not supported");
             return new ModelConfig
             {
                 Family = family, ModelType = modelType, Json = json, DType = dtype,
-                VocabSize = r.Size("vocab_size"), HiddenSize = hidden, NumLayers = r.Size("n_layer"),
+                VocabSize = Size(r, "vocab_size"), HiddenSize = hidden, NumLayers = Size(r, "n_layer"),
                 NumHeads = heads, NumKeyValueHeads = heads, HeadDim = hidden / heads,
-                IntermediateSize = r.OptionalSize("n_inner") ?? 4 * hidden,
-                MaxPositions = r.Size("n_positions"),
-                NormEps = r.OptionalDouble("layer_norm_epsilon") ?? 1e-5,
+                IntermediateSize = r.Count("n_inner") ?? 4 * hidden,
+                MaxPositions = Size(r, "n_positions"),
+                NormEps = r.Double("layer_norm_epsilon") ?? 1e-5,
                 Activation = r.String("activation_function") ?? "gelu_new",
                 TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? true,
                 AttentionBias = true, MlpBias = true,
-                InitializerRange = r.OptionalDouble("initializer_range") ?? 0.02,
-                BosTokenId = r.OptionalInt("bos_token_id"), EosTokenIds = eos, PadTokenId = r.OptionalInt("pad_token_id"),
+                InitializerRange = r.Double("initializer_range") ?? 0.02,
+                BosTokenId = r.Int("bos_token_id"), EosTokenIds = eos, PadTokenId = r.Int("pad_token_id"),
                 RandomInit = r.Bool(RandomInitKey) == true,
             };
         }
         else
         {
-            int hidden = r.Size("hidden_size");
-            int heads = r.Size("num_attention_heads");
-            int kvHeads = r.OptionalSize("num_key_value_heads") ?? heads;
+            int hidden = Size(r, "hidden_size");
+            int heads = Size(r, "num_attention_heads");
+            int kvHeads = r.Count("num_key_value_heads") ?? heads;
             if (heads % kvHeads != 0) throw new LwfInputException($"{source}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
-            int headDim = r.OptionalSize("head_dim") ?? hidden / heads;
+            int headDim = r.Count("head_dim") ?? hidden / heads;
             return new ModelConfig
             {
                 Family = family, ModelType = modelType, Json = json, DType = dtype,
-                VocabSize = r.Size("vocab_size"), HiddenSize = hidden, NumLayers = r.Size("num_hidden_layers"),
+                VocabSize = Size(r, "vocab_size"), HiddenSize = hidden, NumLayers = Size(r, "num_hidden_layers"),
                 NumHeads = heads, NumKeyValueHeads = kvHeads, HeadDim = headDim,
-                IntermediateSize = r.Size("intermediate_size"),
-                MaxPositions = r.OptionalSize("max_position_embeddings") ?? 2048,
-                NormEps = r.OptionalDouble("rms_norm_eps") ?? 1e-6,
+                IntermediateSize = Size(r, "intermediate_size"),
+                MaxPositions = r.Count("max_position_embeddings") ?? 2048,
+                NormEps = r.Double("rms_norm_eps") ?? 1e-6,
                 Activation = r.String("hidden_act") ?? "silu",
                 TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? false,
                 AttentionBias = r.Bool("attention_bias") ?? modelType == "qwen2",
                 MlpBias = r.Bool("mlp_bias") ?? false,
-                InitializerRange = r.OptionalDouble("initializer_range") ?? 0.02,
-                Rope = RopeSettings.Parse(json, source, headDim),
-                BosTokenId = r.OptionalInt("bos_token_id"), EosTokenIds = eos, PadTokenId = r.OptionalInt("pad_token_id"),
+                InitializerRange = r.Double("initializer_range") ?? 0.02,
+                Rope = RopeSettings.Parse(r, headDim),
+                BosTokenId = r.Int("bos_token_id"), EosTokenIds = eos, PadTokenId = r.Int("pad_token_id"),
                 RandomInit = r.Bool(RandomInitKey) == true,
             };
         }
@@ -147,60 +134,24 @@ public sealed class ModelConfig
         return json;
     }
 
-    private sealed class ConfigReader(JsonObject json, string source)
-    {
-        public int Int(string key) => OptionalInt(key) ?? throw new LwfInputException($"{source}: missing key '{key}'");
-
-        /// <summary>A dimension or count: a zero or negative one would fail deep inside the model (a division by n_head, an empty matrix).</summary>
-        public int Size(string key) => OptionalSize(key) ?? throw new LwfInputException($"{source}: missing key '{key}'");
-
-        public int? OptionalSize(string key) => OptionalInt(key) is not { } v ? null
-            : v is >= 1 and <= MaxSize ? v : throw new LwfInputException($"{source}: key '{key}' must be an integer in 1..{MaxSize}, got {v}");
-
-        private const int MaxSize = 10_000_000;
-
-        public int? OptionalInt(string key) => Value(key, n => n.GetValue<int>(), "an integer");
-
-        public double? OptionalDouble(string key) => Value(key, n => n.GetValue<double>(), "a number");
-
-        public bool? Bool(string key) => Value(key, n => n.GetValue<bool>(), "true or false");
-
-        public string? String(string key) => json[key] is null ? null : Read(key, n => n.GetValue<string>(), "a string");
-
-        // JSON null and a missing key both mean "not set" (transformers writes "n_inner": null).
-        private T? Value<T>(string key, Func<JsonNode, T> read, string what) where T : struct =>
-            json[key] is null ? null : Read(key, read, what);
-
-        private T Read<T>(string key, Func<JsonNode, T> read, string what)
-        {
-            var node = json[key]!;
-            try
-            {
-                return read(node);
-            }
-            catch (Exception e) when (e is InvalidOperationException or FormatException)
-            {
-                throw new LwfInputException($"{source}: key '{key}' must be {what}, got {node.ToJsonString()}");
-            }
-        }
-    }
+    private static int Size(JsonFields r, string key) => r.Count(key) ?? throw r.Missing(key);
 }
 
 /// <summary>Rotary position embedding settings, from transformers-5 <c>rope_parameters</c> or older <c>rope_theta</c>/<c>rope_scaling</c>.</summary>
 public sealed record RopeSettings(double Theta, string Type, double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositions)
 {
-    public static RopeSettings Parse(JsonObject json, string source, int headDim)
+    public static RopeSettings Parse(JsonFields config, int headDim)
     {
-        var p = json["rope_parameters"] as JsonObject ?? json["rope_scaling"] as JsonObject;
-        double theta = p?["rope_theta"]?.GetValue<double>() ?? json["rope_theta"]?.GetValue<double>() ?? 10000.0;
-        string type = p?["rope_type"]?.GetValue<string>() ?? p?["type"]?.GetValue<string>() ?? "default";
-        double factor = p?["factor"]?.GetValue<double>() ?? 1.0;
+        var p = config.Object("rope_parameters") ?? config.Object("rope_scaling");
+        double theta = p?.Double("rope_theta") ?? config.Double("rope_theta") ?? 10000.0;
+        string type = p?.String("rope_type") ?? p?.String("type") ?? "default";
+        double factor = p?.Double("factor") ?? 1.0;
         if (type is not ("default" or "linear" or "llama3"))
-            throw new LwfInputException($"{source}: rope type '{type}' is not supported (supported: default, linear, llama3)");
+            throw new LwfInputException($"{config.Source}: rope type '{type}' is not supported (supported: default, linear, llama3)");
         return new RopeSettings(theta, type, factor,
-            p?["low_freq_factor"]?.GetValue<double>() ?? 1.0,
-            p?["high_freq_factor"]?.GetValue<double>() ?? 4.0,
-            p?["original_max_position_embeddings"]?.GetValue<int>() ?? 8192);
+            p?.Double("low_freq_factor") ?? 1.0,
+            p?.Double("high_freq_factor") ?? 4.0,
+            p?.Count("original_max_position_embeddings") ?? 8192);
     }
 
     /// <summary>Inverse frequencies [headDim/2], as transformers computes them.</summary>

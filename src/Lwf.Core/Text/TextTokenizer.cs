@@ -55,25 +55,23 @@ public sealed class TextTokenizer
 
     private static TextTokenizer FromTokenizerJson(string path)
     {
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new LwfInputException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new LwfInputException($"{path}: not valid JSON: {e.Message}");
-        }
-        var model = json["model"] as JsonObject;
-        string? type = model?["type"]?.GetValue<string>();
-        string? pre = (json["pre_tokenizer"] as JsonObject)?["type"]?.GetValue<string>();
-        if (type != "BPE" || model?["vocab"] is not JsonObject vocab || model["merges"] is not JsonArray merges)
+        InputFile.Require(path);
+        var json = JsonFields.Parse(File.ReadAllText(path), path);
+        var model = json.Object("model");
+        string? type = model?.String("type");
+        string? pre = json.Object("pre_tokenizer")?.String("type");
+        if (type != "BPE" || model?.Json["vocab"] is not JsonObject vocab || model.Json["merges"] is not JsonArray merges)
             throw new LwfInputException($"{path}: only byte-level BPE tokenizer.json files are supported (model type '{type}')");
         if (pre is not ("ByteLevel" or null))
             throw new LwfInputException($"{path}: pre-tokenizer '{pre}' is not supported (ByteLevel only); put vocab.json and merges.txt or tokenizer.model beside it instead");
         var mergeText = new StringBuilder("#version: 0.2\n");
         foreach (var merge in merges)
-            mergeText.Append(merge is JsonArray pair ? $"{pair[0]} {pair[1]}" : merge!.GetValue<string>()).Append('\n');
+            mergeText.Append(merge switch
+            {
+                JsonArray { Count: 2 } pair when pair.All(p => p?.GetValueKind() == JsonValueKind.String) => $"{pair[0]} {pair[1]}",
+                JsonValue one when one.GetValueKind() == JsonValueKind.String => one.GetValue<string>(),
+                _ => throw new LwfInputException($"{path}: key 'model.merges' must hold strings \"a b\" or pairs [\"a\", \"b\"], got {merge?.ToJsonString() ?? "null"}"),
+            }).Append('\n');
         using var v = new MemoryStream(Encoding.UTF8.GetBytes(vocab.ToJsonString()));
         using var m = new MemoryStream(Encoding.UTF8.GetBytes(mergeText.ToString()));
         return new TextTokenizer(ByteLevelBpe(v, m, path), path);
