@@ -14,7 +14,13 @@ internal static class ClusterPatience
     /// <summary>A failure that a live cluster outgrows: a message to a dead silo, a call that timed out.</summary>
     public static bool IsTransient(Exception e) => e is OrleansException or TimeoutException;
 
-    /// <summary>Runs <paramref name="call"/>, again every second while it fails transiently (up to <see cref="Limit"/>).</summary>
+    /// <summary>
+    /// How long one attempt may take. A call already on its way to a silo as it died can go unanswered for the client's
+    /// whole response timeout (minutes); the calls made here answer in milliseconds, so a slow one is given up and made again.
+    /// </summary>
+    public static readonly TimeSpan AttemptLimit = TimeSpan.FromSeconds(15);
+
+    /// <summary>Runs <paramref name="call"/>, again every second while it fails transiently or hangs (up to <see cref="Limit"/>).</summary>
     public static async Task<T> CallAsync<T>(Func<ValueTask<T>> call, string whileWaiting, CancellationToken cancellation = default)
     {
         DateTime? since = null;
@@ -22,7 +28,7 @@ internal static class ClusterPatience
         {
             try
             {
-                return await call();
+                return await call().AsTask().WaitAsync(AttemptLimit, cancellation);
             }
             catch (Exception e) when (IsTransient(e))
             {

@@ -88,9 +88,13 @@ internal static class BenchRecovery
     private static Kill OneKill(int number, bool killTrainer, int at, string job, int silos, string work, string baselineModel)
     {
         Environment.SetEnvironmentVariable("LWF_HOME", Path.Combine(work, "home"));
+        // ^C or SIGTERM mid-kill must not leave the cluster's silo processes behind.
+        EventHandler stop = (_, _) => ClusterCommands.StopSilos();
+        AppDomain.CurrentDomain.ProcessExit += stop;
         try
         {
-            var state = ClusterCommands.StartSilos(silos, "cpu", Path.Combine(work, "checkpoints"), Path.GetDirectoryName(job));
+            // The data root: the smallest folder that holds the job and every file it names.
+            var state = ClusterCommands.StartSilos(silos, "cpu", Path.Combine(work, "checkpoints"), JobUpload.SmallestFolderHolding(job));
             string id = $"recovery-{number}";
             Child(["submit", "--on-cluster", job, "--id", id]);
             return Task.Run(async () =>
@@ -98,7 +102,7 @@ internal static class BenchRecovery
                 await using var connection = await ClusterConnection.ConnectAsync(null);
                 var trainer = connection.Client.GetGrain<ITrainerGrain>(id);
                 JobStatus status;
-                while ((status = await trainer.GetStatus()).Phase != JobPhase.Training || status.Step < at)
+                while ((status = await ClusterPatience.CallAsync(() => trainer.GetStatus(), $"{id}: the trainer is unreachable")).Phase != JobPhase.Training || status.Step < at)
                 {
                     if (status.Phase.IsFinal()) throw new LwfTrainingException($"{id} ended {status.Phase} before step {at}: {status.Message}");
                     await Task.Delay(50);
@@ -126,6 +130,7 @@ internal static class BenchRecovery
         finally
         {
             ClusterCommands.StopSilos();
+            AppDomain.CurrentDomain.ProcessExit -= stop;
         }
     }
 
