@@ -56,6 +56,9 @@ public sealed class ClusterSecurityTests
             client.UseStaticClustering(new IPEndPoint(IPAddress.Loopback, gateway));
             client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = "lwf"; });
             client.UseClusterTls(certificates);
+            // The refusal comes when the call reaches the grain: a job's coordinator busy with a learning step (a long
+            // one under CI's load) takes the call after it, later than Orleans' default 30 s (one CI run timed out).
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(5));
         });
         var host = builder.Build();
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
