@@ -24,6 +24,13 @@ public sealed class JsonFields(JsonObject json, string source, string keyPrefix 
         }
     }
 
+    /// <summary>Reads <paramref name="path"/>, a regular file (<see cref="InputFile"/>) holding one JSON object.</summary>
+    public static JsonFields Load(string path)
+    {
+        InputFile.Require(path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
     public JsonObject Json => json;
 
     public string Source => source;

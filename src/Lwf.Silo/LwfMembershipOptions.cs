@@ -41,9 +41,6 @@ public sealed class LwfMembershipOptions
     [Range(typeof(TimeSpan), "00:00:05", "00:30:00")]
     public TimeSpan DeathVoteExpirationTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>The suspected time to find a SIGKILLed silo with these settings, for the docs and the log.</summary>
-    public TimeSpan DetectionTime => NumMissedProbesLimit * ProbeTimeout;
-
     public void ApplyTo(ClusterMembershipOptions orleans)
     {
         orleans.ProbeTimeout = ProbeTimeout;

@@ -43,8 +43,7 @@ internal static class BenchCluster
             throw new LwfInputException("--silos ≥ 1, 0 ≤ --warmup < --steps, --batch ≥ 1 a multiple of --micro, and --seq ≥ 2 are needed");
         Lwf.Core.Models.Devices.Resolve(device); // a device this machine lacks is refused here, not by a child process
         model = Path.GetFullPath(model);
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "config.json")))!;
-        int vocab = (int)config["vocab_size"]!;
+        int vocab = Lwf.Core.Models.ModelConfig.Load(model).VocabSize; // the typed reader: a bad config is one error line
         string work = Path.Combine(Path.GetTempPath(), "lwf-bench-cluster-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(work);
         try

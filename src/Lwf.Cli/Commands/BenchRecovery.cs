@@ -101,23 +101,24 @@ internal static class BenchRecovery
             {
                 await using var connection = await ClusterConnection.ConnectAsync(null);
                 var trainer = connection.Client.GetGrain<ITrainerGrain>(id);
+                Task<JobStatus> Status() => ClusterPatience.CallAsync(() => trainer.GetStatus(), $"{id}: the trainer is unreachable");
                 JobStatus status;
-                while ((status = await ClusterPatience.CallAsync(() => trainer.GetStatus(), $"{id}: the trainer is unreachable")).Phase != JobPhase.Training || status.Step < at)
+                while ((status = await Status()).Phase != JobPhase.Training || status.Step < at)
                 {
                     if (status.Phase.IsFinal()) throw new LwfTrainingException($"{id} ended {status.Phase} before step {at}: {status.Message}");
                     await Task.Delay(50);
                 }
                 string trainerSilo = SiloNames.Short(status.TrainerSilo ?? throw new LwfTrainingException($"{id}: its status names no trainer silo"));
-                var victim = state.Silos.FirstOrDefault(s => (killTrainer ? 1 : 0) == (trainerSilo.EndsWith($":{s.SiloPort}", StringComparison.Ordinal) ? 1 : 0))
+                var victim = state.Silos.FirstOrDefault(s => trainerSilo.EndsWith($":{s.SiloPort}", StringComparison.Ordinal) == killTrainer)
                     ?? throw new LwfTrainingException($"{id}: no silo to kill");
                 int step = status.Step;
                 var clock = Stopwatch.StartNew();
                 Process.GetProcessById(victim.Pid).Kill();
                 // The next completed learning step; calls fail until membership declares the dead silo dead.
-                while ((status = await ClusterPatience.CallAsync(() => trainer.GetStatus(), $"{id}: the trainer is unreachable")).Step <= step && !status.Phase.IsFinal())
+                while ((status = await Status()).Step <= step && !status.Phase.IsFinal())
                     await Task.Delay(50);
                 double seconds = clock.Elapsed.TotalSeconds;
-                while (!(status = await ClusterPatience.CallAsync(() => trainer.GetStatus(), $"{id}: the trainer is unreachable")).Phase.IsFinal())
+                while (!(status = await Status()).Phase.IsFinal())
                     await Task.Delay(200);
                 if (status.Phase != JobPhase.Done) throw new LwfTrainingException($"{id} ended {status.Phase}: {status.Message}");
                 string results = Path.Combine(work, "results");

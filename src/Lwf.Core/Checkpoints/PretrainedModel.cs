@@ -90,8 +90,7 @@ public static class PretrainedModel
         string single = Path.Combine(dir, WeightsFile), index = Path.Combine(dir, IndexFile);
         if (File.Exists(single)) return [single];
         if (!File.Exists(index)) return [];
-        InputFile.Require(index);
-        var fields = JsonFields.Parse(File.ReadAllText(index), index);
+        var fields = JsonFields.Load(index);
         var map = fields.Object("weight_map") ?? throw fields.Missing("weight_map");
         var shards = map.Json.Select(kv => map.String(kv.Key) ?? throw new LwfInputException($"{index}: weight_map['{kv.Key}'] is not a file name"))
             .Distinct().Order(StringComparer.Ordinal).ToList();

@@ -56,8 +56,7 @@ public sealed class ModelConfig
         string path = Path.Combine(modelDir, FileName);
         if (!Directory.Exists(modelDir)) throw new LwfInputException($"{modelDir}: model folder not found");
         if (!File.Exists(path)) throw new LwfInputException($"{path}: not found (a model folder needs a Hugging Face config.json)");
-        InputFile.Require(path);
-        return Parse(JsonFields.Parse(File.ReadAllText(path), path).Json, path);
+        return Parse(JsonFields.Load(path).Json, path);
     }
 
     public static ModelConfig Parse(JsonObject json, string source)

@@ -55,8 +55,7 @@ public sealed class TextTokenizer
 
     private static TextTokenizer FromTokenizerJson(string path)
     {
-        InputFile.Require(path);
-        var json = JsonFields.Parse(File.ReadAllText(path), path);
+        var json = JsonFields.Load(path);
         var model = json.Object("model");
         string? type = model?.String("type");
         string? pre = json.Object("pre_tokenizer")?.String("type");

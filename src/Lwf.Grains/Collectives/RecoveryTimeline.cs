@@ -10,8 +10,6 @@ public sealed class RecoveryTimeline(string cause, DateTimeOffset lastProgress, 
 {
     private DateTimeOffset? _ringFormed;
 
-    public string Cause => cause;
-
     public void RingFormed(DateTimeOffset at) => _ringFormed ??= at;
 
     /// <summary>Seconds from the last progress to each stage, work resumed at <paramref name="resumed"/>.</summary>
