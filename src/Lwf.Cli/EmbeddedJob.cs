@@ -6,7 +6,8 @@ namespace Lwf.Cli;
 
 /// <summary>
 /// One job on an embedded cluster, as `lwf run` and `lwf demo` run it: submitted, followed, its results brought into
-/// OUT. On the first ^C the job stops within one step (as `lwf cancel`) and its newest checkpoint comes into OUT,
+/// OUT. On the first ^C the job stops after the step in flight (as `lwf cancel`), its trainer writes a checkpoint
+/// there (none before the first step), and that newest checkpoint comes into OUT,
 /// where `lwf train --resume` goes on from it in one process (the same runner, the same weights).
 /// </summary>
 internal static class EmbeddedJob
@@ -20,7 +21,7 @@ internal static class EmbeddedJob
         if (status.Phase == JobPhase.Failed) throw new LwfInputException(status.Message ?? $"{jobFile}: the job was refused");
         using var onFirst = interrupts.First.Register(() =>
         {
-            Console.Error.WriteLine("\n^C: stopping the job within one step (^C again stops at once)");
+            Console.Error.WriteLine("\n" + Interrupts.StoppingAtStep);
             _ = trainer.Cancel().AsTask();
         });
         if (interrupts.First.IsCancellationRequested) await trainer.Cancel(); // ^C came between two jobs

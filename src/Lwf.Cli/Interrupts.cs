@@ -13,6 +13,9 @@ internal sealed class Interrupts : IDisposable
     /// <summary>The shell's code for a process ended by SIGINT (128 + 2).</summary>
     public const int ExitCode = 130;
 
+    /// <summary>What the first ^C of a run (`lwf train`, `lwf run`, `lwf demo`) says it does.</summary>
+    public const string StoppingAtStep = "^C: finishing this learning step and writing a checkpoint (^C again stops at once)";
+
     private readonly CancellationTokenSource _first = new();
     private readonly PosixSignalRegistration _registration;
     private int _count;

@@ -71,7 +71,7 @@ internal static class JobClient
     /// </summary>
     public static async Task<int> FollowAsync(IGrainFactory grains, string jobId, WatchFormat format)
     {
-        string reach = $"  lwf watch {jobId}    follow it again\n  lwf cancel {jobId}   stop it (its last checkpoint is kept)";
+        string reach = $"  lwf watch {jobId}    follow it again\n  lwf cancel {jobId}   stop it at the next step, with a checkpoint there";
         using var interrupts = new Interrupts($"stopped following {jobId}; the job goes on on the cluster.\n{reach}");
         try
         {

@@ -15,19 +15,23 @@ public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly List<WebApplication> _silos;
 
-    private LocalCluster(List<WebApplication> silos, ClusterCertificates certificates, ClusterCertificates clientCertificates)
+    private LocalCluster(List<WebApplication> silos, ClusterAuthority authority, ClusterCertificates certificates, ClusterCertificates clientCertificates)
     {
         _silos = silos;
+        Authority = authority;
         Certificates = certificates;
         ClientCertificates = clientCertificates;
     }
 
     public IReadOnlyList<WebApplication> Silos => _silos;
 
+    /// <summary>The authority made for this cluster alone when it starts: it issues clients of any subject (tests of tenants).</summary>
+    public ClusterAuthority Authority { get; }
+
     /// <summary>The silos' TLS identity, made for this cluster alone when it starts.</summary>
     public ClusterCertificates Certificates { get; }
 
-    /// <summary>A client's TLS identity from the same authority (a client from outside needs it to connect).</summary>
+    /// <summary>An operator's client TLS identity from the same authority (a client from outside needs one to connect).</summary>
     public ClusterCertificates ClientCertificates { get; }
 
     /// <summary>A client of the cluster (the first silo's own).</summary>
@@ -62,7 +66,9 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         var ports = FreePorts(3 * silos);
         var started = new List<WebApplication>();
-        var (certificates, clientCertificates) = ClusterCertificates.Create($"lwf-embedded-{ports[0]}");
+        var authority = ClusterAuthority.Create($"lwf-embedded-{ports[0]}");
+        var certificates = authority.Issue(ClusterRole.Silo);
+        var clientCertificates = authority.Issue(ClusterRole.Client, new ClientIdentity(ClientIdentity.Admin, IsOperator: true));
         try
         {
             for (int i = 0; i < silos; i++)
@@ -90,13 +96,14 @@ public sealed class LocalCluster : IAsyncDisposable
                 await app.StartAsync();
                 started.Add(app);
             }
-            return new LocalCluster(started, certificates, clientCertificates);
+            return new LocalCluster(started, authority, certificates, clientCertificates);
         }
         catch
         {
             foreach (var app in started) await app.DisposeAsync();
             certificates.Dispose();
             clientCertificates.Dispose();
+            authority.Dispose();
             throw;
         }
     }
@@ -116,6 +123,7 @@ public sealed class LocalCluster : IAsyncDisposable
         }
         Certificates.Dispose();
         ClientCertificates.Dispose();
+        Authority.Dispose();
     }
 
     /// <summary>Ports free right now on loopback (all held open until every one is chosen).</summary>

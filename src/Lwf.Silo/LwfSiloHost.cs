@@ -44,6 +44,7 @@ public static class LwfSiloHost
         {
             builder.Services.AddSingleton(tls);
             builder.Services.AddSingleton(SiloCallProof.From(tls));
+            builder.Services.AddSingleton(new ClientCallProof(tls));
         }
         Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton(builder.Services, TimeProvider.System);
         builder.Services.AddOptions<LwfSiloOptions>().Bind(builder.Configuration.GetSection(LwfSiloOptions.Section))

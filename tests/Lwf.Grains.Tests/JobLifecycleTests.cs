@@ -51,7 +51,9 @@ public sealed class JobLifecycleTests
             var cancelled = await WaitFor(trainer, s => s.Phase.IsFinal(), TimeSpan.FromMinutes(1));
             Assert.Equal(JobPhase.Cancelled, cancelled.Phase);
             Assert.True(cancelled.Step < 30, $"stopped at step {cancelled.Step}");
-            Assert.Contains($"checkpoint is kept (step {cancelled.CheckpointStep})", cancelled.Message);
+            // As `lwf train`'s ^C: the step in flight finishes and a checkpoint is written where the job stopped.
+            Assert.Equal(cancelled.Step, cancelled.CheckpointStep);
+            Assert.Equal($"cancelled after learning step {cancelled.Step}; checkpoint-{cancelled.Step} written there", cancelled.Message);
             var store = new CheckpointStore(Path.Combine(checkpoints, "cancel-me"));
             Assert.Contains(cancelled.CheckpointStep!.Value, store.Steps());
             Assert.Null(CheckpointStore.Verify(store.PathOf(cancelled.CheckpointStep.Value), out _));

@@ -23,37 +23,72 @@ internal static partial class ClusterCommands
         return command;
     }
 
-    /// <summary>`lwf cluster certs --out DIR`: a new authority and its silo and client certificates, for a cluster of one's own (Kubernetes, other machines).</summary>
+    /// <summary>
+    /// `lwf cluster certs --out DIR`: a new authority (kept in DIR/authority) and its silo and operator certificates, for a
+    /// cluster of one's own (Kubernetes, other machines); with `--client NAME`, a certificate per tenant, from the authority
+    /// in DIR/authority when there is one (so tenants can be added later), else from the new one.
+    /// </summary>
     private static Command Certs()
     {
-        var output = new Option<string>("--out") { Required = true, Description = "folder to write silo/ and client/ into, each with ca.crt, tls.crt and tls.key (it must not hold them already)" };
+        var output = new Option<string>("--out") { Required = true, Description = "folder to write silo/, client/ (the operator's), clients/NAME/ and authority/ into" };
         var name = new Option<string>("--name") { DefaultValueFactory = _ => "lwf", Description = "the cluster's name, in the authority's subject" };
         var days = new Option<int>("--days") { DefaultValueFactory = _ => 365, Description = "validity in days" };
-        var command = new Command("certs", "Make the cluster's certificate authority and its certificates for mutual TLS: DIR/silo for silos, DIR/client for clients")
+        var clients = new Option<string[]>("--client") { Description = "a tenant's name (one DNS label): writes clients/NAME; repeatable", AllowMultipleArgumentsPerToken = false };
+        var operators = new Option<string[]>("--operator") { Description = "like --client, for an operator (may reach every job)" };
+        var command = new Command("certs", "Make the cluster's certificate authority and certificates for mutual TLS: silo/ for silos, client/ for the operator, clients/NAME per tenant")
         {
-            output, name, days,
+            output, name, days, clients, operators,
         };
         command.SetAction(LwfCommandLine.Guard(parse =>
         {
             string dir = Path.GetFullPath(parse.GetValue(output)!);
             int validity = parse.GetValue(days);
             if (validity is < 1 or > 3650) throw new LwfInputException($"--days must be within 1..3650, got {validity}");
+            var wanted = (parse.GetValue(clients) ?? []).Select(c => new ClientIdentity(c, false))
+                .Concat((parse.GetValue(operators) ?? []).Select(c => new ClientIdentity(c, true))).ToList();
+            foreach (var client in wanted)
+                if (!ClientIdentity.IsValidSubject(client.Subject))
+                    throw new LwfInputException($"--{(client.IsOperator ? "operator" : "client")} '{client.Subject}': a client's name is one DNS label (lower-case letters, digits, inner hyphens; at most 63)");
+            if (wanted.GroupBy(c => c.Subject).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new LwfInputException($"'{twice.Key}' is named twice");
+            string authorityDir = Path.Combine(dir, ClusterCertificates.AuthorityFolder);
+            string ClientDir(ClientIdentity c) => Path.Combine(dir, ClusterCertificates.ClientsFolder, c.Subject);
+            var taken = wanted.Select(ClientDir).Where(Directory.Exists).ToList();
+            if (taken.Count > 0) throw new LwfInputException($"{string.Join(", ", taken)} already exist(s): a client's name is given once (nothing was written)");
+            string files = $"{{{ClusterCertificates.AuthorityFile},{ClusterCertificates.CertificateFile},{ClusterCertificates.KeyFile}}}";
+            if (ClusterAuthority.In(authorityDir))
+            {
+                if (wanted.Count == 0)
+                    throw new LwfInputException($"{dir} already holds a cluster's authority ({authorityDir}): name the clients to add with --client NAME, or choose another --out (nothing was written)");
+                using var existing = ClusterAuthority.Load(authorityDir);
+                foreach (var client in wanted) IssueClient(existing, client);
+                return 0;
+            }
             string siloDir = Path.Combine(dir, ClusterCertificates.SiloFolder), clientDir = Path.Combine(dir, ClusterCertificates.ClientFolder);
-            var existing = new[] { siloDir, clientDir }
+            var present = new[] { siloDir, clientDir }
                 .SelectMany(d => ClusterCertificates.Files.Select(f => Path.Combine(d, f)))
                 .Where(File.Exists).ToList();
-            if (existing.Count > 0) throw new LwfInputException($"{dir} already holds {string.Join(", ", existing)}: remove them or choose another --out (nothing was written)");
-            var (silo, client) = ClusterCertificates.Create(parse.GetValue(name)!, TimeSpan.FromDays(validity));
-            using (silo)
-            using (client)
+            if (present.Count > 0) throw new LwfInputException($"{dir} already holds {string.Join(", ", present)}: remove them or choose another --out (nothing was written)");
+            using var authority = ClusterAuthority.Create(parse.GetValue(name)!, TimeSpan.FromDays(validity));
+            using (var silo = authority.Issue(ClusterRole.Silo))
+            using (var admin = authority.Issue(ClusterRole.Client, new ClientIdentity(ClientIdentity.Admin, IsOperator: true)))
             {
                 silo.Save(siloDir);
-                client.Save(clientDir);
-                string files = $"{{{ClusterCertificates.AuthorityFile},{ClusterCertificates.CertificateFile},{ClusterCertificates.KeyFile}}}";
-                Console.WriteLine($"wrote {siloDir}/{files} and {clientDir}/{files} (valid until {silo.Member.NotAfter:yyyy-MM-dd}); " +
+                admin.Save(clientDir);
+                Console.WriteLine($"wrote {siloDir}/{files} and {clientDir}/{files} (the operator, '{ClientIdentity.Admin}'; valid until {silo.Member.NotAfter:yyyy-MM-dd}); " +
                     $"silos: Cluster__TlsDirectory={siloDir}; clients: Cluster__TlsDirectory={clientDir}, or a copy of that folder");
             }
+            authority.Save(authorityDir);
+            Console.WriteLine($"wrote {authorityDir}/{{{ClusterCertificates.AuthorityFile},{ClusterAuthority.KeyFile}}}: it issues more clients (`lwf cluster certs --out {dir} --client NAME`); keep it off the silos");
+            foreach (var client in wanted) IssueClient(authority, client);
             return 0;
+
+            void IssueClient(ClusterAuthority from, ClientIdentity client)
+            {
+                using var issued = from.Issue(ClusterRole.Client, client);
+                issued.Save(ClientDir(client));
+                Console.WriteLine($"wrote {ClientDir(client)}/{files}: {(client.IsOperator ? "operator" : "client")} '{client.Subject}' (Cluster__TlsDirectory={ClientDir(client)})");
+            }
         }));
         return command;
     }
@@ -163,13 +198,15 @@ internal static partial class ClusterCommands
             }
         }
         catch (LwfInputException) { }
-        var (madeSilo, madeClient) = ClusterCertificates.Create($"local {Environment.MachineName}");
-        using (madeSilo)
-        using (madeClient)
+        using var authority = ClusterAuthority.Create($"local {Environment.MachineName}");
+        using (var madeSilo = authority.Issue(ClusterRole.Silo))
+        using (var madeClient = authority.Issue(ClusterRole.Client, new ClientIdentity(ClientIdentity.Admin, IsOperator: true)))
         {
             madeSilo.Save(ClusterState.SiloTlsDirectory);
             madeClient.Save(ClusterState.ClientTlsDirectory);
         }
+        // Kept beside them, so that `lwf cluster certs --out $LWF_HOME/tls --client NAME` can admit tenants to this cluster.
+        authority.Save(Path.Combine(ClusterState.TlsDirectory, ClusterCertificates.AuthorityFolder));
         // An earlier `lwf cluster up` kept one shared certificate in $LWF_HOME/tls itself: its key opens nothing now.
         foreach (string file in ClusterCertificates.Files) File.Delete(Path.Combine(ClusterState.TlsDirectory, file));
     }

@@ -173,7 +173,7 @@ internal static class JobCommands
     {
         var id = new Argument<string>("id") { Description = "job id" };
         var gateway = Gateway();
-        var command = new Command("cancel", "Stop a job within one step (its last checkpoint is kept)") { id, gateway };
+        var command = new Command("cancel", "Stop a job at the next step boundary, writing a checkpoint there") { id, gateway };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
             string jobId = await ExistingJob(client, parse.GetValue(id)!);

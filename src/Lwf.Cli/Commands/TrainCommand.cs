@@ -26,7 +26,7 @@ internal static class TrainCommand
             Directory.CreateDirectory(outDir);
             var progress = new ConsoleProgress();
             using var interrupts = new Interrupts($"stopped at once (second ^C); {outDir} keeps its last whole checkpoint: go on with {ResumeCommand(parse.GetValue(job)!, outDir)}");
-            interrupts.First.Register(() => Console.Error.WriteLine("\n^C: finishing this learning step and writing a checkpoint (^C again stops at once)"));
+            interrupts.First.Register(() => Console.Error.WriteLine("\n" + Interrupts.StoppingAtStep));
             var runner = new LwfJobRunner(spec, progress)
             {
                 Resume = parse.GetValue(resume), RequireCheckpoint = true, StopRequest = interrupts.First,

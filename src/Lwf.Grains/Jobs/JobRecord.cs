@@ -18,4 +18,6 @@ public sealed class JobRecord
     [Id(4)] public JobStatus? Final { get; set; }
     /// <summary>Fixed at the first start: shard i owns the records and samples with index ≡ i (mod Shards), on any silo, in any activation.</summary>
     [Id(5)] public int Shards { get; set; }
+    /// <summary>The client that submitted the job (its certificate's subject; null on a cluster without TLS, or from the cluster itself).</summary>
+    [Id(6)] public string? Owner { get; set; }
 }

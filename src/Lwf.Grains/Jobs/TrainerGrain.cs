@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Lwf.Abstractions;
+using Lwf.Grains.Security;
 using Lwf.Core;
 using Lwf.Core.Jobs;
 using Lwf.Core.Reports;
@@ -34,6 +35,10 @@ public sealed partial class TrainerGrain(
     private JobStatus? _status;
     private Task? _run;
     private CancellationTokenSource? _cancel;
+    // `lwf cancel` (and ^C on `lwf run`) stops at the next step boundary with a checkpoint there, as `lwf train`'s ^C
+    // does; before this activation's first learning step there is nothing new to keep, so it stops at once (_cancel).
+    private CancellationTokenSource? _stop;
+    private volatile bool _stepped;
     private ClusterReplicaGroup? _workers;
     private TaskScheduler _grainScheduler = TaskScheduler.Default;
     private volatile bool _deactivating;
@@ -82,8 +87,19 @@ public sealed partial class TrainerGrain(
         await StartAsync(spec, resume: true, stalledSince ?? DateTimeOffset.UtcNow);
     }
 
+    /// <summary>
+    /// Refuses a client that is neither the job's owner nor an operator (<see cref="ClientIdentity"/>); the cluster's own
+    /// calls, and every call on a cluster without TLS, pass. A job submitted before owners were recorded has none.
+    /// </summary>
+    private void Authorize(string action)
+    {
+        if (ClientIdentity.Caller is { } caller && !caller.MayReach(record.RecordExists ? record.State.Owner : null))
+            throw new UnauthorizedAccessException($"job {JobId} is not yours ({caller.Subject}): only its owner and the cluster's operators may {action} it");
+    }
+
     public async ValueTask<JobStatus> Submit(JobRequest request)
     {
+        Authorize("submit under its id");
         lock (_gate)
         {
             if (_status is not null)
@@ -114,7 +130,7 @@ public sealed partial class TrainerGrain(
             // An input no check names yet: refused all the same, with what went wrong, never an unhandled grain error.
             return NewStatus(JobPhase.Failed, 0, 0, $"{request.JobFile}: its inputs could not be read: {e.Message}");
         }
-        record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending };
+        record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending, Owner = ClientIdentity.Caller?.Subject };
         Log.Write($"submitted {spec.SourcePath}: {spec.Train.Steps} steps of {spec.Train.GlobalBatchSize} records (trainer on {silo.SiloAddress.Endpoint})");
         return await StartAsync(spec, resume: false);
     }
@@ -135,7 +151,10 @@ public sealed partial class TrainerGrain(
             var started = _status;
             _cancel?.Dispose();
             _cancel = new CancellationTokenSource();
-            _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, stalledSince, _cancel.Token));
+            _stop?.Dispose();
+            _stop = new CancellationTokenSource();
+            _stepped = false;
+            _run = Task.Run(() => RunAsync(spec, incarnation, shards, resume, stalledSince, _stop.Token, _cancel.Token));
             return started;
         }
     }
@@ -143,7 +162,8 @@ public sealed partial class TrainerGrain(
     private JobStatus NewStatus(JobPhase phase, int step, int totalSteps, string? message) =>
         new(JobId, phase, step, totalSteps, null, null, 0, message, new Dictionary<string, int>(), null, silo.SiloAddress.ToString());
 
-    private async Task RunAsync(JobSpec spec, int incarnation, int shards, bool resume, DateTimeOffset? stalledSince, CancellationToken cancellation)
+    private async Task RunAsync(JobSpec spec, int incarnation, int shards, bool resume, DateTimeOffset? stalledSince,
+        CancellationToken stop, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         double lastStepAt = 0;
@@ -153,6 +173,7 @@ public sealed partial class TrainerGrain(
         var runner = new LwfJobRunner(spec with { Device = options.Value.Device }, new Progress(this))
         {
             Resume = resume,
+            StopRequest = stop,
             CheckpointDirectory = JobDirectory,
             LiveStateDirectory = Path.Combine(JobDirectory, "live"),
             CheckpointSaved = checkpoint =>
@@ -178,6 +199,7 @@ public sealed partial class TrainerGrain(
             double seconds = Math.Max(1e-9, now - lastStepAt);
             metrics.LearningStep(JobId, step.Loss, step.LossTokens, step.InputTokens, seconds, step.ForgettingLoss, step.ForgetRecords);
             lastStepAt = now;
+            _stepped = true;
             // Fencing: should a second activation ever run this job (a grain directory that allows duplicates while
             // membership changes), the record's activation number decides, and the older one stops before its next checkpoint.
             if (JobFolderStorage.Read<JobRecord>(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, StateName)) is { } stored
@@ -225,6 +247,16 @@ public sealed partial class TrainerGrain(
             LogSuperseded(logger, JobId, incarnation, _supersededBy);
             await Task.Factory.StartNew(DeactivateOnIdle, CancellationToken.None, TaskCreationOptions.None, _grainScheduler);
             return;
+        }
+        catch (LwfStoppedException stopped)
+        {
+            final = Update(s => s with
+            {
+                Phase = JobPhase.Cancelled, Step = stopped.Step,
+                Message = stopped.Checkpoint is { } at
+                    ? $"cancelled after learning step {stopped.Step}; {Path.GetFileName(at)} written there"
+                    : $"cancelled after learning step {stopped.Step}; the newest checkpoint is kept (step {s.CheckpointStep?.ToString() ?? "none"})",
+            });
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
@@ -297,6 +329,7 @@ public sealed partial class TrainerGrain(
 
     public ValueTask<JobStatus> GetStatus()
     {
+        Authorize("watch");
         lock (_gate)
         {
             var status = _status ?? NewStatus(JobPhase.Failed, 0, 0, "no such job");
@@ -307,12 +340,15 @@ public sealed partial class TrainerGrain(
 
     public ValueTask<JobStatus> Cancel()
     {
-        _cancel?.Cancel();
+        Authorize("cancel");
+        _stop?.Cancel();
+        if (!_stepped) _cancel?.Cancel();
         return GetStatus();
     }
 
     public async ValueTask<JobStatus> Resume()
     {
+        Authorize("resume");
         lock (_gate)
         {
             if (_status is null || !record.RecordExists) return NewStatus(JobPhase.Failed, 0, 0, $"no job '{JobId}'");
@@ -346,6 +382,7 @@ public sealed partial class TrainerGrain(
 
     public ValueTask<ResultFile[]> ListResults()
     {
+        Authorize("fetch the results of");
         // The folder is named by the grain's key: a key that is no job id could name a folder elsewhere.
         if (!JobIds.IsValid(JobId) || !Directory.Exists(ResultsDirectory)) return new([]);
         return new(Directory.EnumerateFiles(ResultsDirectory, "*", SearchOption.AllDirectories)
@@ -355,6 +392,7 @@ public sealed partial class TrainerGrain(
 
     public async ValueTask<byte[]> GetResultChunk(string relativePath, long offset, int length)
     {
+        Authorize("fetch the results of");
         string path = Path.Combine(ResultsDirectory, relativePath);
         if (!JobIds.IsValid(JobId) || Path.IsPathRooted(relativePath) || !new DataRoot(ResultsDirectory).Holds(path) || !File.Exists(path))
             throw new ArgumentException($"{relativePath} is not a result file");
@@ -367,6 +405,7 @@ public sealed partial class TrainerGrain(
 
     public ValueTask<long> Remove()
     {
+        Authorize("remove");
         lock (_gate)
         {
             if (_status is not { } status)
@@ -382,8 +421,11 @@ public sealed partial class TrainerGrain(
         return new(bytes);
     }
 
-    public ValueTask<JobLogChunk> GetLog(long offset) =>
-        new(JobIds.IsValid(JobId) ? Log.Read(offset) : new JobLogChunk("", 0));
+    public ValueTask<JobLogChunk> GetLog(long offset)
+    {
+        Authorize("read the log of");
+        return new(JobIds.IsValid(JobId) ? Log.Read(offset) : new JobLogChunk("", 0));
+    }
 
     /// <summary>Maps the runner's stages to the job's phases.</summary>
     private sealed class Progress(TrainerGrain trainer) : IProgress<ProgressUpdate>

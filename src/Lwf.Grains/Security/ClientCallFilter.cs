@@ -17,20 +17,38 @@ public sealed partial class ClientCallFilter(IClusterMembershipService membershi
     : IIncomingGrainCallFilter
 {
     private readonly SiloCallProof? _proof = services.GetService(typeof(SiloCallProof)) as SiloCallProof;
+    private readonly ClientCallProof? _clientProof = services.GetService(typeof(ClientCallProof)) as ClientCallProof;
 
     /// <summary>Orleans' management grain: what `lwf cluster status` reads, nothing that changes the cluster.</summary>
     private static readonly HashSet<string> ManagementReads = [nameof(IManagementGrain.GetHosts), nameof(IManagementGrain.GetSimpleGrainStatistics)];
 
-    public Task Invoke(IIncomingGrainCallContext context)
+    public async Task Invoke(IIncomingGrainCallContext context)
     {
-        if (Refuses(context.InterfaceMethod, context.TargetId, context.SourceId, RequestContext.Get(SiloCallProof.ContextKey) as string))
+        var method = context.InterfaceMethod;
+        string name = $"{method.DeclaringType?.Name}.{method.Name}";
+        string? siloProof = RequestContext.Get(SiloCallProof.ContextKey) as string;
+        if (Refuses(method, context.TargetId, context.SourceId, siloProof))
         {
-            string method = $"{context.InterfaceMethod.DeclaringType?.Name}.{context.InterfaceMethod.Name}";
-            LogRefused(logger, method, context.SourceId?.ToString() ?? "unnamed");
-            throw new UnauthorizedAccessException($"{method} is not part of the client API: only the cluster's silos call it");
+            LogRefused(logger, name, context.SourceId?.ToString() ?? "unnamed");
+            throw new UnauthorizedAccessException($"{name} is not part of the client API: only the cluster's silos call it");
         }
-        return context.Invoke();
+        // Who calls the LWF grains: the cluster itself (a silo's proof; null), or the client whose proof holds. With TLS
+        // off nobody is told apart (null). Set here, in this call's own flow, so that nothing a client sends can name it.
+        ClientIdentity? caller = null;
+        if (_proof is not null && _clientProof is not null && IsLwf(method) && !_proof.Verify(siloProof, context.TargetId, method, clock.GetUtcNow()))
+        {
+            caller = _clientProof.Verify(RequestContext.Get(ClientCallProof.ContextKey) as string, context.TargetId, method, clock.GetUtcNow());
+            if (caller is null)
+            {
+                LogRefused(logger, name, context.SourceId?.ToString() ?? "unnamed");
+                throw new UnauthorizedAccessException($"{name}: the call carries no valid client proof (a client of this cluster signs each call with its certificate's key)");
+            }
+        }
+        ClientIdentity.Caller = caller;
+        await context.Invoke();
     }
+
+    private static bool IsLwf(MethodInfo method) => method.DeclaringType?.Assembly == typeof(ClientApiAttribute).Assembly;
 
     /// <summary>Whether a call is refused: a method outside the client API without a silo's proof (with TLS off: from a client).</summary>
     public bool Refuses(System.Reflection.MethodInfo method, GrainId target, GrainId? source, string? proof)

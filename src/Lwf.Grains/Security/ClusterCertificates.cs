@@ -25,10 +25,13 @@ public sealed class ClusterCertificates : IDisposable
     /// <summary>The subject common names (and DNS names) of the two roles' certificates.</summary>
     public const string SiloName = "lwf-orleans-silo", ClientName = "lwf-orleans-client";
 
-    /// <summary>The folders `lwf cluster certs` and `lwf cluster up` write each role's files into.</summary>
-    public const string SiloFolder = "silo", ClientFolder = "client";
+    /// <summary>
+    /// The folders `lwf cluster certs` and `lwf cluster up` write into: the silos' files, the operator's (admin) client
+    /// files, each further client's in clients/NAME, and the authority (with its key) in authority.
+    /// </summary>
+    public const string SiloFolder = "silo", ClientFolder = "client", ClientsFolder = "clients", AuthorityFolder = "authority";
 
-    private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1"), ClientAuth = new("1.3.6.1.5.5.7.3.2");
+    internal static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1"), ClientAuth = new("1.3.6.1.5.5.7.3.2");
 
     private ClusterCertificates(X509Certificate2 authority, X509Certificate2 member, ClusterRole role)
     {
@@ -50,42 +53,20 @@ public sealed class ClusterCertificates : IDisposable
 
     /// <summary>
     /// A new authority (ECDSA P-256) and the two certificates it issues, valid for <paramref name="validity"/>: a silo's
-    /// (server and client authentication) and a client's (client authentication only). The authority's key is not kept.
+    /// (server and client authentication) and a client's for the cluster's operator (<see cref="ClientIdentity.Admin"/>;
+    /// client authentication only). The authority's key is not kept: <see cref="ClusterAuthority"/> keeps it.
     /// </summary>
     public static (ClusterCertificates Silo, ClusterCertificates Client) Create(string clusterName, TimeSpan? validity = null)
     {
-        var notBefore = DateTimeOffset.UtcNow.AddMinutes(-5);
-        var notAfter = notBefore + (validity ?? TimeSpan.FromDays(365));
-        using var authorityKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var authorityRequest = new CertificateRequest($"CN=lwf-orleans CA {clusterName}", authorityKey, HashAlgorithmName.SHA256);
-        authorityRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
-        authorityRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        authorityRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(authorityRequest.PublicKey, false));
-        using var authority = authorityRequest.CreateSelfSigned(notBefore, notAfter.AddDays(1));
-        ClusterCertificates Issue(ClusterRole role)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = new CertificateRequest($"CN={NameOf(role)}", key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, true));
-            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(role == ClusterRole.Silo ? [ServerAuth, ClientAuth] : [ClientAuth], false));
-            var names = new SubjectAlternativeNameBuilder();
-            names.AddDnsName(NameOf(role));
-            if (role == ClusterRole.Silo)
-            {
-                names.AddDnsName("localhost");
-                names.AddIpAddress(IPAddress.Loopback);
-                names.AddIpAddress(IPAddress.IPv6Loopback);
-            }
-            request.CertificateExtensions.Add(names.Build());
-            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, true, false));
-            var serial = RandomNumberGenerator.GetBytes(16);
-            serial[0] &= 0x7f;
-            using var issued = request.Create(authority, notBefore, notAfter, serial);
-            return new ClusterCertificates(X509CertificateLoader.LoadCertificate(authority.RawData), issued.CopyWithPrivateKey(key), role);
-        }
-        return (Issue(ClusterRole.Silo), Issue(ClusterRole.Client));
+        using var authority = ClusterAuthority.Create(clusterName, validity);
+        return (authority.Issue(ClusterRole.Silo), authority.Issue(ClusterRole.Client, new ClientIdentity(ClientIdentity.Admin, IsOperator: true)));
     }
+
+    /// <summary>A certificate with its key as <paramref name="role"/>'s, unchecked (<see cref="ClusterAuthority.Issue"/>; tests of refusals).</summary>
+    public static ClusterCertificates Issued(X509Certificate2 authority, X509Certificate2 member, ClusterRole role) => new(authority, member, role);
+
+    /// <summary>Who this client is (null for a silo's certificate).</summary>
+    public ClientIdentity? Identity => Role == ClusterRole.Client ? ClientIdentity.Of(Member) : null;
 
     /// <summary>Writes ca.crt, tls.crt and tls.key into <paramref name="directory"/> (owner-only: the key is a door key of the cluster).</summary>
     public void Save(string directory)
@@ -128,6 +109,9 @@ public sealed class ClusterCertificates : IDisposable
             if (role is { } wanted && issuedTo != wanted)
                 throw new LwfInputException($"{certificatePath}: a {issuedTo.ToString()!.ToLowerInvariant()}'s certificate (CN={name}), where a {wanted.ToString().ToLowerInvariant()}'s " +
                     $"is needed (CN={NameOf(wanted)}; `lwf cluster certs` writes them to DIR/{SiloFolder} and DIR/{ClientFolder})");
+            if (issuedTo == ClusterRole.Client && ClientIdentity.Of(member) is null)
+                throw new LwfInputException($"{certificatePath}: a client's certificate without a subject (one DNS name NAME.{ClientIdentity.TenantDomain} " +
+                    $"or NAME.{ClientIdentity.OperatorDomain}), which the cluster refuses; `lwf cluster certs --out DIR --client NAME` makes one");
             var certificates = new ClusterCertificates(authority, member, issuedTo.Value);
             if (!certificates.Admits(member, issuedTo.Value))
                 throw new LwfInputException($"{certificatePath}: not issued by the authority in {authorityPath} (or expired, or not for the authentication its role needs)");
@@ -151,6 +135,8 @@ public sealed class ClusterCertificates : IDisposable
         string name = certificate.GetNameInfo(X509NameType.SimpleName, false);
         bool silo = name == SiloName;
         if (!silo && !(role == ClusterRole.Client && name == ClientName)) return false;
+        // A client says who it is (ClientIdentity): one without a subject is not let in, so every call is someone's.
+        if (!silo && ClientIdentity.Of(certificate) is null) return false;
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(Authority);

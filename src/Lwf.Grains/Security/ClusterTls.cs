@@ -31,8 +31,10 @@ public static class ClusterTls
         });
     }
 
+    /// <summary>TLS to the gateway with the client's certificate, and every call signed with its key (<see cref="ClientCallSigner"/>).</summary>
     public static IClientBuilder UseClusterTls(this IClientBuilder client, ClusterCertificates certificates) =>
-        client.UseTls(certificates.Member, options => Configure(options, certificates, ClusterRole.Silo));
+        client.UseTls(certificates.Member, options => Configure(options, certificates, ClusterRole.Silo))
+            .AddOutgoingGrainCallFilter(new ClientCallSigner(certificates.Member, TimeProvider.System));
 
     private static TlsOptions Options(ClusterCertificates certificates, ClusterRole peer)
     {

@@ -15,42 +15,6 @@ public sealed class TypeConfusionTests
 {
     public static readonly TheoryData<string> Models = new() { "gpt2-tiny", "llama-tiny" };
 
-    /// <summary>One value of each JSON type.</summary>
-    private static readonly (JsonValueKind Kind, Func<JsonNode?> Make)[] Values =
-    [
-        (JsonValueKind.String, () => JsonValue.Create("x")),
-        (JsonValueKind.Number, () => JsonValue.Create(7.5)),
-        (JsonValueKind.True, () => JsonValue.Create(true)),
-        (JsonValueKind.Null, () => null),
-        (JsonValueKind.Array, () => new JsonArray(1, "a")),
-        (JsonValueKind.Object, () => new JsonObject { ["a"] = 1 }),
-    ];
-
-    private static IEnumerable<JsonNode?> WrongValues(JsonNode? original) =>
-        Values.Where(v => v.Kind != (original?.GetValueKind() ?? JsonValueKind.Null)
-                          && !(v.Kind == JsonValueKind.True && original?.GetValueKind() == JsonValueKind.False)).Select(v => v.Make());
-
-    /// <summary>Every key path of an object, nested objects' keys too ("rope_parameters.rope_theta").</summary>
-    private static IEnumerable<string[]> KeyPaths(JsonObject json, string[] prefix)
-    {
-        foreach (var (key, value) in json)
-        {
-            string[] path = [.. prefix, key];
-            yield return path;
-            if (value is JsonObject inner)
-                foreach (var nested in KeyPaths(inner, path)) yield return nested;
-        }
-    }
-
-    private static JsonObject Mutated(JsonObject original, string[] path, JsonNode? value)
-    {
-        var copy = (JsonObject)original.DeepClone();
-        var target = copy;
-        foreach (string key in path[..^1]) target = (JsonObject)target[key]!;
-        target[path[^1]] = value;
-        return copy;
-    }
-
     [Theory]
     [MemberData(nameof(Models))]
     public void Every_key_of_a_models_config_of_a_wrong_type_is_read_harmlessly_or_refused_naming_the_key(string model)
@@ -59,13 +23,13 @@ public sealed class TypeConfusionTests
         var original = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!.AsObject();
         string dir = TestPaths.NewTempDir();
         int cases = 0, refused = 0;
-        foreach (var path in KeyPaths(original, []).ToList())
+        foreach (var path in JsonMutations.KeyPaths(original, []).ToList())
         {
             var current = path.Aggregate((JsonNode?)original, (node, key) => node?[key]);
-            foreach (var value in WrongValues(current))
+            foreach (var value in JsonMutations.WrongValues(current))
             {
                 cases++;
-                var json = Mutated(original, path, value);
+                var json = JsonMutations.Mutated(original, path, value);
                 File.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString());
                 string what = $"{string.Join('.', path)} = {value?.ToJsonString() ?? "null"}";
                 try
@@ -102,17 +66,11 @@ public sealed class TypeConfusionTests
         {
             if (tensor == "__metadata__" || entry is not JsonObject fields) continue;
             foreach (var (field, current) in fields.ToList())
-                foreach (var value in WrongValues(current))
+                foreach (var value in JsonMutations.WrongValues(current))
                 {
                     cases++;
-                    var json = Mutated(header, [tensor, field], value);
-                    byte[] head = Encoding.UTF8.GetBytes(json.ToJsonString());
-                    using (var stream = File.Create(path))
-                    {
-                        stream.Write(BitConverter.GetBytes((long)head.Length));
-                        stream.Write(head);
-                        stream.Write(data);
-                    }
+                    var json = JsonMutations.Mutated(header, [tensor, field], value);
+                    JsonMutations.WriteSafeTensors(path, json, data);
                     var e = Assert.Throws<LwfInputException>(() => SafeTensorsFile.Open(path).Dispose());
                     Assert.True(e.Message.Contains(tensor, StringComparison.Ordinal) && e.Message.Contains(field, StringComparison.Ordinal),
                         $"{tensor}.{field} = {value?.ToJsonString() ?? "null"}: {e.Message}");
