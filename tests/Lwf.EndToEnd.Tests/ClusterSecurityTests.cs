@@ -78,9 +78,24 @@ public sealed class ClusterSecurityTests
                     if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(lwf.Home, "tls", role, file)));
             lwf.Ok("status"); // the cluster's own client certificate: in
 
-            // A program of the attacker's own making that holds the cluster's client certificate (what any user's laptop
-            // holds) gets in, but to the client API only: not to a running job's shard or coordinator.
-            string victim = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
+            // Two tenants from the cluster's own authority ($LWF_HOME/tls/authority): Alice's job is hers and the
+            // operator's (the cluster's client folder), and Bob is refused it in one line each, exit 2.
+            string issued = lwf.Ok("cluster", "certs", "--out", Path.Combine(lwf.Home, "tls"), "--client", "alice", "--client", "bob");
+            Assert.Contains("client 'bob'", issued);
+            Lwf Tenant(string name) => new(lwf.Home) { Env = { ["Cluster__TlsDirectory"] = Path.Combine(lwf.Home, "tls", "clients", name) }, WorkingDirectory = lwf.WorkingDirectory };
+            string victim = Tenant("alice").Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
+            foreach (var command in new[] { new[] { "watch", victim }, ["cancel", victim], ["logs", victim], ["results", victim, "--out", Path.Combine(Lwf.NewTempDir(), "r")] })
+            {
+                var (code, stdout, stderr) = Tenant("bob").Run(command);
+                var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                Assert.True(code == 2 && lines.Length == 1 && lines[0] == $"error: no job '{victim}' on this cluster (`lwf status` lists them)",
+                    $"bob: lwf {string.Join(' ', command)}: exit {code}\n{stdout}\n{stderr}");
+            }
+            Assert.DoesNotContain(victim, Tenant("bob").Ok("status"));
+            Assert.Contains(victim, Tenant("alice").Ok("status"));
+
+            // A program of the attacker's own making that holds the operator's client certificate gets in, but to the
+            // client API only: not to a running job's shard or coordinator.
             using (var attacker = await OwnClient(lwf.Home))
             {
                 var client = attacker.Services.GetRequiredService<IClusterClient>();
@@ -92,7 +107,7 @@ public sealed class ClusterSecurityTests
                 Assert.Equal("ICoordinatorGrain.LearningStep is not part of the client API: only the cluster's silos call it", step.Message);
                 await attacker.StopAsync(TimeSpan.FromSeconds(5));
             }
-            var (victimCode, victimOut, victimErr) = lwf.Run("watch", victim);
+            var (victimCode, victimOut, victimErr) = lwf.Run("watch", victim); // the operator's
             Assert.True(victimCode == 0, victimOut + victimErr);
             Assert.Contains($"{victim}: done", lwf.Ok("status", victim));
 
@@ -101,7 +116,7 @@ public sealed class ClusterSecurityTests
             Assert.Contains("wrote", lwf.Ok("cluster", "certs", "--out", foreign));
             var twice = lwf.Run("cluster", "certs", "--out", foreign);
             Assert.Equal(2, twice.ExitCode);
-            Assert.Contains($"already holds {Path.Combine(foreign, "silo", "ca.crt")}", twice.Stderr);
+            Assert.Contains($"already holds a cluster's authority ({Path.Combine(foreign, "authority")})", twice.Stderr);
             foreach (var (key, value) in new[] { ("Cluster__Tls", "off"), ("Cluster__TlsDirectory", Path.Combine(foreign, "client")) })
             {
                 var stranger = new Lwf(lwf.Home);

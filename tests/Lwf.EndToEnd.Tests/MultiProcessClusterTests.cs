@@ -144,8 +144,8 @@ public sealed class MultiProcessClusterTests
             Assert.Equal(File.ReadAllBytes(TinyJobs.SingleProcessWeights()), File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
             // `lwf jobs` lists it with its disk; `lwf jobs rm` frees that disk, and the job is gone from every listing.
             string jobs = lwf.Ok("jobs");
-            Assert.Matches(@"^ID\s+STATE\s+STEP\s+AGE\s+DISK\n", jobs);
-            Assert.Matches($@"(?m)^{id}\s+done\s+12/12\s+\d+ (s|min)\s+[\d.]+ (KiB|MiB|GiB)$", jobs);
+            Assert.Matches(@"^ID\s+OWNER\s+STATE\s+STEP\s+AGE\s+DISK\n", jobs);
+            Assert.Matches($@"(?m)^{id}\s+admin\s+done\s+12/12\s+\d+ (s|min)\s+[\d.]+ (KiB|MiB|GiB)$", jobs);
             string jobFolder = Path.Combine(lwf.Home, "checkpoints", id);
             Assert.True(Directory.Exists(jobFolder), jobFolder);
             Assert.Matches($@"^removed {id}: [\d.]+ (KiB|MiB|GiB) freed", lwf.Ok("jobs", "rm", id));

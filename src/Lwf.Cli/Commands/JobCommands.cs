@@ -226,7 +226,7 @@ internal static class JobCommands
     private static Command Jobs()
     {
         var gateway = Gateway();
-        var command = new Command("jobs", "List the cluster's jobs: id, state, step, age and the disk each takes; `lwf jobs rm ID` deletes one") { gateway };
+        var command = new Command("jobs", "List the cluster's jobs (a tenant's own, every job for an operator): id, owner, state, step, age, disk; `lwf jobs rm ID` deletes one") { gateway };
         command.SetAction(LwfCommandLine.Guard(parse => Run(parse.GetValue(gateway), async client =>
         {
             var folders = await client.GetGrain<IJobDirectoryGrain>(0).Folders();
@@ -235,11 +235,11 @@ internal static class JobCommands
                 Console.WriteLine("no jobs");
                 return 0;
             }
-            var rows = new List<string[]> { new[] { "ID", "STATE", "STEP", "AGE", "DISK" } };
+            var rows = new List<string[]> { new[] { "ID", "OWNER", "STATE", "STEP", "AGE", "DISK" } };
             foreach (var folder in folders)
             {
                 var s = await client.GetGrain<ITrainerGrain>(folder.JobId).GetStatus();
-                rows.Add([folder.JobId, JobClient.Lower(s.Phase), $"{s.Step}/{s.TotalSteps}", TextTable.Age(DateTimeOffset.UtcNow - folder.Submitted), TextTable.Bytes(folder.Bytes)]);
+                rows.Add([folder.JobId, folder.Owner ?? "-", JobClient.Lower(s.Phase), $"{s.Step}/{s.TotalSteps}", TextTable.Age(DateTimeOffset.UtcNow - folder.Submitted), TextTable.Bytes(folder.Bytes)]);
             }
             TextTable.Write(rows);
             Console.WriteLine($"{folders.Length} job(s), {TextTable.Bytes(folders.Sum(f => f.Bytes))} on the cluster's checkpoint volume");
