@@ -49,6 +49,13 @@ internal sealed class Lwf(string home)
         return stdout;
     }
 
+    /// <summary>The silos' /metrics endpoints (host:port) `lwf cluster up` wrote for Prometheus' file discovery.</summary>
+    public List<string> PrometheusTargets()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(home, "prometheus-targets.json")));
+        return doc.RootElement.EnumerateArray().SelectMany(g => g.GetProperty("targets").EnumerateArray().Select(t => t.GetString()!)).ToList();
+    }
+
     /// <summary>The silo processes `lwf cluster up` recorded.</summary>
     public List<(int Pid, int SiloPort)> Silos()
     {

@@ -102,7 +102,7 @@ public sealed class MultiProcessClusterTests
             Assert.True(code == 0, stdout + stderr);
             // Prometheus' file_sd targets (cluster/prometheus/prometheus.yml) name every silo; each serves its LWF
             // metrics, and the trainer's silo (one of them) its optimizer steps.
-            var targets = PrometheusTargets(lwf);
+            var targets = lwf.PrometheusTargets();
             Assert.Equal(3, targets.Count);
             using var http = new HttpClient();
             var scrapes = new List<string>();
@@ -158,13 +158,7 @@ public sealed class MultiProcessClusterTests
             lwf.Run("cluster", "down");
         }
         Assert.False(File.Exists(Path.Combine(lwf.Home, "cluster.json")));
-        Assert.Empty(PrometheusTargets(lwf));
-    }
-
-    private static List<string> PrometheusTargets(Lwf lwf)
-    {
-        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(lwf.Home, "prometheus-targets.json")));
-        return doc.RootElement.EnumerateArray().SelectMany(g => g.GetProperty("targets").EnumerateArray().Select(t => t.GetString()!)).ToList();
+        Assert.Empty(lwf.PrometheusTargets());
     }
 
     [Fact]
@@ -286,7 +280,7 @@ public sealed class MultiProcessClusterTests
             // Ring all-reduce: 2(S−1)/S of the float32 gradient per silo per step (nccl-tests' bus factor).
             double ring = 2.0 * (silos - 1) / silos * parameters * 4;
             using var http = new HttpClient();
-            foreach (string target in PrometheusTargets(lwf))
+            foreach (string target in lwf.PrometheusTargets())
             {
                 string text = await http.GetStringAsync($"http://{target}/metrics");
                 var sent = System.Text.RegularExpressions.Regex.Match(text, @"(?m)^lwf_dataplane_bytes[a-z_]*\{[^}]*direction=""sent""[^}]*\} (\S+)");

@@ -54,6 +54,67 @@ public sealed class SiloFaultTests
     }
 
     [Fact]
+    public async Task A_silo_hung_for_a_minute_is_fenced_off_the_job_completes_and_its_late_frames_are_refused()
+    {
+        var lwf = TinyJobs.InRepo();
+        lwf.Env["Lwf__DataPlaneSendDelayMs"] = "150"; // a step spends most of its time with a bucket in flight
+        lwf.Ok("cluster", "up", "--silos", "3");
+        try
+        {
+            string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
+            var deadline = DateTime.UtcNow.AddMinutes(4);
+            string status = "";
+            while (DateTime.UtcNow < deadline && !((status = lwf.Ok("status", id)).Contains("training step") && !status.Contains("step 0/"))) Thread.Sleep(1000);
+            Assert.Contains("training", status);
+            int trainerPort = TinyJobs.TrainerPort(lwf, id);
+            var victim = lwf.Silos().Skip(1).First(s => s.SiloPort != trainerPort);
+            // SIGSTOP: the process keeps its sockets and its state, and says nothing, as a silo in a long GC pause or
+            // on a frozen VM does. Declared dead after about 9 s of missed probes, its operation aborted on the others.
+            Signal("STOP", victim.Pid);
+            Thread.Sleep(TimeSpan.FromSeconds(60));
+            Signal("CONT", victim.Pid);
+
+            var (code, stdout, stderr) = lwf.Run("watch", id);
+            Assert.True(code == 0, stdout + stderr);
+            string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
+            Assert.Contains("re-forming the ring", logs);
+            string results = Lwf.NewTempDir();
+            lwf.Ok("results", id, "--out", results);
+            string single = TinyJobs.SingleProcessWeights();
+            double difference = global::Lwf.Tests.TestSupport.MaxRelativeDifference(Path.GetDirectoryName(single)!, Path.Combine(results, "model"));
+            Assert.True(difference <= 1e-5, $"weights differ from one process by {difference:E2} relative");
+
+            // Woken, the silo finds itself declared dead and stops; what it sent meanwhile (the frames of the operation
+            // it was in) met an aborted operation on the others and was refused, and counted.
+            deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!Process.GetProcessById(victim.Pid).HasExited && DateTime.UtcNow < deadline) Thread.Sleep(500);
+            Assert.True(Process.GetProcessById(victim.Pid).HasExited, "the woken silo did not stop");
+            long refused = 0;
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            foreach (string target in lwf.PrometheusTargets())
+            {
+                string text;
+                try { text = await http.GetStringAsync($"http://{target}/metrics"); }
+                catch (HttpRequestException) { continue; } // the woken silo's
+                foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, @"(?m)^lwf_dataplane_frames_refused[a-z_]*\{[^}]*\} (\S+)"))
+                    refused += (long)double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+            Assert.True(refused > 0, "no frame of the woken silo was refused");
+        }
+        finally
+        {
+            lwf.Run("cluster", "down");
+        }
+    }
+
+    private static void Signal(string signal, int pid)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", pid.ToString()]);
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    [Fact]
     public void Killing_the_first_silo_of_a_default_cluster_mid_job_lets_the_job_complete()
     {
         // `cluster up`'s default (file) clustering keeps the membership table in $LWF_HOME, not in the first silo: it may die too.

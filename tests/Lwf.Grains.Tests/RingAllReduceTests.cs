@@ -211,4 +211,34 @@ public sealed class RingAllReduceTests
             foreach (var p in planes) p.Dispose();
         }
     }
+
+    [Fact]
+    public async Task A_frame_of_an_operation_the_receiver_aborted_is_refused_and_counted()
+    {
+        // What a silo that hung past its declared death sends when it wakes: frames of an operation its peers aborted.
+        long refused = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "lwf.dataplane.frames.refused") l.EnableMeasurementEvents(instrument); };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags) if (tag.Value as string == "test-1") Interlocked.Add(ref refused, value);
+        });
+        listener.Start();
+        var planes = await Planes(2);
+        try
+        {
+            planes[1].Discard("job/e7-op3/");
+            await planes[0].SendAsync(planes[1].Endpoint, "job/e7-op3/grad/rs0", new byte[] { 1, 2, 3 }, CancellationToken.None);
+            await planes[0].SendAsync(planes[1].Endpoint, "job/e8-op3/grad/rs0", new byte[] { 4 }, CancellationToken.None);
+            Assert.Equal(1, planes[1].Parked); // the live operation's frame waits for its taker; the aborted one's is gone
+            Assert.Equal(1, Interlocked.Read(ref refused));
+            var live = await planes[1].ReceiveAsync("job/e8-op3/grad/rs0", TimeSpan.FromSeconds(5), CancellationToken.None);
+            Assert.Equal(1, live.Length);
+            live.Return();
+        }
+        finally
+        {
+            foreach (var p in planes) p.Dispose();
+        }
+    }
 }

@@ -43,6 +43,7 @@ public sealed class LwfMetrics : IDisposable
     private readonly Histogram<double> _stepDuration;
     private readonly Histogram<double> _confidence;
     private readonly Counter<long> _bytesMoved;
+    private readonly Counter<long> _framesRefused;
     private readonly Histogram<double> _replicaSync;
     private readonly Histogram<double> _recovery;
     private readonly ConcurrentDictionary<string, JobGauges> _jobs = new();
@@ -69,6 +70,8 @@ public sealed class LwfMetrics : IDisposable
         _confidence = _meter.CreateHistogram("lwf.forgetting.confidence", "{score}", "Forgetting confidence of each self-generated sample when the forgetting set is chosen",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ConfidenceBuckets });
         _bytesMoved = _meter.CreateCounter<long>("lwf.dataplane.bytes", "By", "Tensor bytes this silo sent to or received from other silos, by direction");
+        _framesRefused = _meter.CreateCounter<long>("lwf.dataplane.frames.refused", "{frame}",
+            "Data-plane frames dropped on arrival because this silo had aborted their operation: a late peer's (one that hung, was declared dead and woke)");
         _replicaSync = _meter.CreateHistogram("lwf.replica.sync.duration", "s", "Time of one all-reduce (a step's gradient, a Fisher estimate) on a replica",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
         _recovery = _meter.CreateHistogram("lwf.recovery.duration", "s",
@@ -143,6 +146,8 @@ public sealed class LwfMetrics : IDisposable
     public void BytesSent(long bytes) => _bytesMoved.Add(bytes, Tags(Tag("direction", "sent")));
 
     public void BytesReceived(long bytes) => _bytesMoved.Add(bytes, Tags(Tag("direction", "received")));
+
+    public void FrameRefused() => _framesRefused.Add(1, Tags());
 
     public void ReplicaSynced(double seconds) => _replicaSync.Record(seconds, Tags());
 

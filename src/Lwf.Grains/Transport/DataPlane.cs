@@ -210,7 +210,10 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     {
         if (IsDiscarded(key))
         {
+            // A frame of an operation this silo aborted: a late peer's (it hung past its death being declared, then
+            // woke and sent what it had). Refused, so that nothing of a fenced-off silo enters a live ring.
             payload.Return();
+            metrics.FrameRefused();
             return;
         }
         var slot = _parked.GetOrAdd(key, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
