@@ -11,12 +11,12 @@ public sealed class InterruptTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(6);
 
-    /// <summary>The tiny job with 40 steps (a checkpoint every 4), beside it so that its paths hold.</summary>
+    /// <summary>The tiny job with 24 steps (a checkpoint every 4), beside it so that its paths hold: time for a ^C mid-training.</summary>
     private static string LongJob()
     {
         string tiny = Path.Combine(Lwf.RepoRoot, "cluster", "jobs", "tiny-lwf.yaml");
         string job = Path.Combine(Path.GetDirectoryName(tiny)!, $".interrupt-{Guid.NewGuid():N}.yaml");
-        File.WriteAllText(job, File.ReadAllText(tiny).Replace("max_steps: 12", "max_steps: 40"));
+        File.WriteAllText(job, File.ReadAllText(tiny).Replace("max_steps: 12", "max_steps: 24"));
         return job;
     }
 
@@ -39,12 +39,12 @@ public sealed class InterruptTests
                 string outDir = Path.Combine(Lwf.NewTempDir(), "out");
                 using (var terminal = new TmuxSession(tmux!, 160, lwf.Home, null, command, job, "--out", outDir))
                 {
-                    terminal.WaitFor(@"training ([5-9]|[1-3]\d)/40", Limit);
+                    terminal.WaitFor(@"training ([2-9]|1\d)/24", Limit);
                     terminal.CtrlC();
                     var (code, pane) = terminal.WaitForExit(Limit);
                     Assert.True(code == 130, $"{command}:\n{pane}");
                     Assert.Contains("^C: finishing this learning step and writing a checkpoint (^C again stops at once)", pane);
-                    var stopped = Regex.Match(pane, @"stopped after learning step (\d+) of 40: (checkpoint-\d+) is in (.+?)\. Go on (in one process )?with:\n  lwf train (.+) --out (.+) --resume");
+                    var stopped = Regex.Match(pane, @"stopped after learning step (\d+) of 24: (checkpoint-\d+) is in (.+?)\. Go on (in one process )?with:\n  lwf train (.+) --out (.+) --resume");
                     Assert.True(stopped.Success, $"{command}:\n{pane}");
                     Assert.Equal(outDir, stopped.Groups[3].Value);
                     Assert.True(Directory.Exists(Path.Combine(outDir, stopped.Groups[2].Value)), pane);
@@ -74,7 +74,7 @@ public sealed class InterruptTests
             string id;
             using (var terminal = new TmuxSession(tmux!, 160, lwf.Home, Lwf.RepoRoot, "submit", "--on-cluster", job, "--wait"))
             {
-                string pane = terminal.WaitFor(@"training \d+/40", Limit);
+                string pane = terminal.WaitFor(@"training \d+/24", Limit);
                 id = Regex.Match(pane, @"^submitted .*\n(\S+)$", RegexOptions.Multiline).Groups[1].Value;
                 Assert.False(string.IsNullOrEmpty(id), pane);
                 terminal.CtrlC();
@@ -84,7 +84,7 @@ public sealed class InterruptTests
             }
             using (var terminal = new TmuxSession(tmux!, 160, lwf.Home, Lwf.RepoRoot, "watch", id))
             {
-                terminal.WaitFor(@"training \d+/40", Limit);
+                terminal.WaitFor(@"training \d+/24", Limit);
                 terminal.CtrlC();
                 var (code, ended) = terminal.WaitForExit(TimeSpan.FromSeconds(30));
                 Assert.True(code == 130, ended);

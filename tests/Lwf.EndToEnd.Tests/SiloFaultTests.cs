@@ -163,7 +163,7 @@ public sealed class SiloFaultTests
         Skip.If(string.IsNullOrEmpty(redis), "LWF_REDIS is not set (host:port of a redis-server; .ci/run starts one)");
         // The tiny job, longer, so that the kill lands between checkpoints (every 4 steps) well before the end.
         string job = Path.Combine(Lwf.RepoRoot, "cluster", "jobs", $".resume-{Guid.NewGuid():N}.yaml");
-        File.WriteAllText(job, File.ReadAllText(TinyJobs.Job).Replace("steps: 12", "steps: 30"));
+        File.WriteAllText(job, File.ReadAllText(TinyJobs.Job).Replace("steps: 12", "steps: 20"));
         var lwf = TinyJobs.InRepo(); // the tiny job's float64 sums: one process's weights
         try
         {
@@ -171,9 +171,9 @@ public sealed class SiloFaultTests
             string id = lwf.Ok("submit", "--on-cluster", job).Trim().Split('\n')[^1];
             var deadline = DateTime.UtcNow.AddMinutes(8); // CI runs the three test assemblies at once on two cores
             string status = "";
-            while (DateTime.UtcNow < deadline && !(status = lwf.Ok("status", id)).Contains("checkpoint 8")) Thread.Sleep(700);
-            Assert.Contains("checkpoint 8", status);
-            Assert.DoesNotContain("checkpoint 28", status);
+            while (DateTime.UtcNow < deadline && !(status = lwf.Ok("status", id)).Contains("checkpoint 4")) Thread.Sleep(700);
+            Assert.Contains("checkpoint 4", status);
+            Assert.DoesNotContain("checkpoint 16", status);
             int trainerPort = TinyJobs.TrainerPort(lwf, id);
             var victim = lwf.Silos().Single(s => s.SiloPort == trainerPort);
             Process.GetProcessById(victim.Pid).Kill();
@@ -188,7 +188,7 @@ public sealed class SiloFaultTests
             string report = File.ReadAllText(Path.Combine(results, "report.json"));
             // From the replicas on the other silos (the trainer's live state matched them), or, when the kill caught a step
             // applied but not yet recorded, from a checkpoint: either way the weights of one uninterrupted process.
-            Assert.Matches(@"resumed from (the surviving replicas at learning step \d+|[^""]*checkpoint-(8|12|16|20|24|28) \(learning step)", report);
+            Assert.Matches(@"resumed from (the surviving replicas at learning step \d+|[^""]*checkpoint-(4|8|12|16) \(learning step)", report);
             string single = Lwf.NewTempDir();
             new Lwf(Lwf.NewTempDir()).Ok("train", job, "--out", single);
             Assert.Equal(File.ReadAllBytes(Path.Combine(single, "model", "model.safetensors")),
