@@ -65,6 +65,10 @@ public sealed class JsonFields(JsonObject json, string source, string keyPrefix 
     public long[]? LongList(string key) => Read(key, "a list of integers", n => n is JsonArray list
         && list.Select(x => x is null ? null : AsLong(x)).ToArray() is var all && all.All(x => x is not null) ? all.Select(x => x!.Value).ToArray() : null);
 
+    /// <summary>A list of strings (transformers' architectures).</summary>
+    public string[]? Strings(string key) => Read(key, "a list of strings", n => n is JsonArray list
+        && list.All(x => x is not null && Kind(x) == JsonValueKind.String) ? list.Select(x => x!.GetValue<string>()).ToArray() : null);
+
     /// <summary>A nested object, read the same way (its keys named as "outer.inner").</summary>
     public JsonFields? Object(string key) => Read(key, "an object", n => n is JsonObject o ? new JsonFields(o, source, $"{keyPrefix}{key}.") : null);
 

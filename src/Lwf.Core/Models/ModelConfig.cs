@@ -74,6 +74,7 @@ public sealed class ModelConfig
         var dtype = dtypeName == null ? ScalarType.Float32 : DTypes.FromConfigName(dtypeName);
         int[] eos = (r.Longs("eos_token_id") ?? []).Select(id => id is >= 0 and <= int.MaxValue ? (int)id
             : throw new LwfInputException($"{source}: key 'eos_token_id' holds {id}, not a token id")).ToArray();
+        CheckUnread(r, family);
         if (family == ModelFamily.Gpt2)
         {
             int hidden = Size(r, "n_embd");
@@ -131,6 +132,36 @@ public sealed class ModelConfig
         json["dtype"] = DTypes.ToConfigName(savedDType);
         json.Remove("torch_dtype");
         return json;
+    }
+
+    /// <summary>
+    /// Keys transformers writes that change nothing here (dropout, which fine-tuning here does not apply; the cache; the
+    /// double-heads model's summary), read for their type all the same, so that a mistyped file is one error naming the
+    /// key, not a file that loads here and fails in transformers. A JSON null is "not set", as transformers reads it.
+    /// Two that would change the model are refused when they ask for what these models do not do.
+    /// </summary>
+    private static void CheckUnread(JsonFields r, ModelFamily family)
+    {
+        r.Bool("use_cache");
+        r.String("transformers_version");
+        r.Strings("architectures");
+        if (family == ModelFamily.Gpt2)
+        {
+            foreach (string dropout in new[] { "attn_pdrop", "embd_pdrop", "resid_pdrop", "summary_first_dropout" }) r.Double(dropout);
+            r.String("summary_activation");
+            r.String("summary_type");
+            r.Bool("summary_proj_to_labels");
+            r.Bool("summary_use_proj");
+            if (r.Bool("scale_attn_weights") == false)
+                throw new LwfInputException($"{r.Source}: scale_attn_weights false is not supported (attention here is scaled by 1/sqrt(head dim), as GPT-2's is)");
+            if (r.Bool("add_cross_attention") == true)
+                throw new LwfInputException($"{r.Source}: add_cross_attention true is not supported (a decoder-only model has no encoder to attend to)");
+        }
+        else
+        {
+            r.Double("attention_dropout");
+            r.Count("pretraining_tp", max: 1024);
+        }
     }
 
     private static int Size(JsonFields r, string key) => r.Count(key) ?? throw r.Missing(key);
