@@ -32,7 +32,7 @@ public sealed class LwfSiloOptions
     {
         string uploaded = Jobs.JobUploadGrain.InputsFolder(CheckpointDirectory, jobId);
         var root = new Core.Jobs.DataRoot(uploaded);
-        return (root.Holds(jobFile) ? root : new Core.Jobs.DataRoot(EffectiveDataRoot)).Load(jobFile);
+        return (root.Holds(jobFile) ? root : new Core.Jobs.DataRoot(EffectiveDataRoot, except: CheckpointDirectory)).Load(jobFile);
     }
 
     /// <summary>

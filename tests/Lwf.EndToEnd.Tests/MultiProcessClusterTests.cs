@@ -147,7 +147,7 @@ public sealed class MultiProcessClusterTests
             // `lwf jobs` lists it with its disk; `lwf jobs rm` frees that disk, and the job is gone from every listing.
             string jobs = lwf.Ok("jobs");
             Assert.Matches(@"^ID\s+OWNER\s+STATE\s+STEP\s+AGE\s+DISK\n", jobs);
-            Assert.Matches($@"(?m)^{id}\s+admin\s+done\s+12/12\s+\d+ (s|min)\s+[\d.]+ (KiB|MiB|GiB)$", jobs);
+            Assert.Matches($@"(?m)^{id}\s+admin \(operator\)\s+done\s+12/12\s+\d+ (s|min)\s+[\d.]+ (KiB|MiB|GiB)$", jobs);
             string jobFolder = Path.Combine(lwf.Home, "checkpoints", id);
             Assert.True(Directory.Exists(jobFolder), jobFolder);
             Assert.Matches($@"^removed {id}: [\d.]+ (KiB|MiB|GiB) freed", lwf.Ok("jobs", "rm", id));

@@ -17,8 +17,8 @@ public sealed class TenantTests
     [Fact]
     public async Task A_tenants_job_is_refused_to_another_tenant_and_open_to_its_owner_and_an_operator()
     {
-        string job = Repo.Path("cluster", "jobs", "tiny-lwf.yaml");
-        await using var cluster = await LocalCluster.StartAsync(1, Repo.NewTempDir());
+        string job = Repo.Path("cluster", "jobs", "tiny-lwf.yaml"), checkpoints = Repo.NewTempDir();
+        await using var cluster = await LocalCluster.StartAsync(1, checkpoints);
         using var aliceCertificate = cluster.Authority.Issue(ClusterRole.Client, new ClientIdentity("alice", false));
         using var bobCertificate = cluster.Authority.Issue(ClusterRole.Client, new ClientIdentity("bob", false));
         using var aliceHost = await ClusterTlsTests.Client(cluster, aliceCertificate);
@@ -56,7 +56,7 @@ public sealed class TenantTests
         Assert.Equal("alices-job", (await alice.GetGrain<ITrainerGrain>("alices-job").GetStatus()).JobId);
         Assert.Contains("alices-job", await alice.GetGrain<IJobDirectoryGrain>(0).List());
         var folder = Assert.Single(await admin.GetGrain<IJobDirectoryGrain>(0).Folders());
-        Assert.Equal(("alices-job", "alice"), (folder.JobId, folder.Owner));
+        Assert.Equal(("alices-job", "alice.tenant.lwf-orleans"), (folder.JobId, folder.Owner));
         Assert.NotEmpty((await admin.GetGrain<ITrainerGrain>("alices-job").GetLog(0)).Text);
         await admin.GetGrain<ITrainerGrain>("alices-job").Cancel();
         var deadline = DateTime.UtcNow.AddMinutes(3);
@@ -71,6 +71,35 @@ public sealed class TenantTests
         Assert.Equal(["bobs-job"], await bob.GetGrain<IJobDirectoryGrain>(0).List());
         Assert.Equal(["alices-job"], await alice.GetGrain<IJobDirectoryGrain>(0).List());
         Assert.Equal(2, (await admin.GetGrain<IJobDirectoryGrain>(0).List()).Length);
+
+        // Files Alice uploaded are hers: Bob may not submit them under her id (he would own a model of her data).
+        byte[] jobBytes = "name: alices-upload\n"u8.ToArray();
+        var upload = alice.GetGrain<IJobUploadGrain>("alices-upload");
+        string token = await upload.Begin(new UploadManifest("job.yaml", [new UploadFile("job.yaml", jobBytes.Length)]));
+        await upload.Write(token, 0, 0, jobBytes);
+        string uploaded = await upload.Complete(token, [Convert.ToHexStringLower(SHA256.HashData(jobBytes))]);
+        var taken = await Assert.ThrowsAsync<UnauthorizedAccessException>(async () => await bob.GetGrain<ITrainerGrain>("alices-upload").Submit(new JobRequest(uploaded)));
+        Assert.Equal("the files uploaded for job alices-upload are not yours (bob): submit your own upload under another id", taken.Message);
+        Assert.DoesNotContain("alices-upload", await admin.GetGrain<IJobDirectoryGrain>(0).List());
+
+        // A job on the data root that names another job's files on the checkpoint volume: refused at submit.
+        string prying = Path.Combine(Repo.NewTempDir(), "pry.yaml");
+        File.WriteAllText(prying, File.ReadAllText(job).Replace("../../examples/jobs/licenses/held-out.jsonl",
+            Path.Combine(checkpoints, "alices-job", "job.log")).Replace("../../", Repo.Root + "/"));
+        var pried = await bob.GetGrain<ITrainerGrain>("prying").Submit(new JobRequest(prying));
+        Assert.Equal(JobPhase.Failed, pried.Phase);
+        Assert.Contains($"is in the cluster's checkpoint volume {checkpoints}, which jobs do not read", pried.Message);
+
+        // A tenant named like the operator is another person; the benchmark is the operators' alone.
+        using var namesakeCertificate = cluster.Authority.Issue(ClusterRole.Client, new ClientIdentity(ClientIdentity.Admin, false));
+        using var namesakeHost = await ClusterTlsTests.Client(cluster, namesakeCertificate);
+        var namesake = namesakeHost.Services.GetRequiredService<IClusterClient>();
+        var opsJob = await admin.GetGrain<ITrainerGrain>("operators-job").Submit(new JobRequest(job));
+        Assert.NotEqual(JobPhase.Failed, opsJob.Phase);
+        await admin.GetGrain<ITrainerGrain>("operators-job").Cancel();
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(async () => await namesake.GetGrain<ITrainerGrain>("operators-job").GetStatus());
+        var bench = await Assert.ThrowsAsync<UnauthorizedAccessException>(async () => await bob.GetGrain<ICollectiveBenchGrain>("bench/0").Prepare(1));
+        Assert.Equal("lwf bench allreduce is for the cluster's operators; bob is a tenant", bench.Message);
     }
 
     [Fact]
@@ -109,9 +138,11 @@ public sealed class TenantTests
         Assert.Null(verifier.Verify(made, GrainId.Create("trainer", "other"), status, now));
         Assert.Null(verifier.Verify(made, target, cancel, now));
         Assert.Null(verifier.Verify(made, target, status, now + SiloCallProof.Window + TimeSpan.FromSeconds(2)));
-        // Another authority's "alice" proves nothing, and neither does a silo's certificate (silos prove their calls otherwise).
+        // Another authority's "alice" proves nothing; a console holding the silos' certificate is inside the cluster already: an operator.
         Assert.Null(verifier.Verify(ClientCallProof.Make(stranger.Member, target, status, now), target, status, now));
-        Assert.Null(verifier.Verify(ClientCallProof.Make(silo.Member, target, status, now), target, status, now));
+        Assert.Equal(ClientIdentity.Silos, verifier.Verify(ClientCallProof.Make(silo.Member, target, status, now), target, status, now));
+        using var otherSilo = other.Issue(ClusterRole.Silo);
+        Assert.Null(verifier.Verify(ClientCallProof.Make(otherSilo.Member, target, status, now), target, status, now));
         // Alice's certificate with a signature of another key: the certificate is public, the key is not.
         string[] parts = made.Split('.');
         string borrowed = $"{parts[0]}.{parts[1]}.{ClientCallProof.Make(stranger.Member, target, status, now).Split('.')[2]}";

@@ -51,11 +51,16 @@ internal static partial class ClusterCommands
                     throw new LwfInputException($"--{(client.IsOperator ? "operator" : "client")} '{client.Subject}': a client's name is one DNS label (lower-case letters, digits, inner hyphens; at most 63)");
             if (wanted.GroupBy(c => c.Subject).FirstOrDefault(g => g.Count() > 1) is { } twice)
                 throw new LwfInputException($"'{twice.Key}' is named twice");
+            if (wanted.FirstOrDefault(c => c.Subject == ClientIdentity.Admin) is { } namesake)
+                throw new LwfInputException($"--{(namesake.IsOperator ? "operator" : "client")} '{ClientIdentity.Admin}': that is the operator's name ({ClusterCertificates.ClientFolder}/); choose another");
             string authorityDir = Path.Combine(dir, ClusterCertificates.AuthorityFolder);
             string ClientDir(ClientIdentity c) => Path.Combine(dir, ClusterCertificates.ClientsFolder, c.Subject);
             var taken = wanted.Select(ClientDir).Where(Directory.Exists).ToList();
             if (taken.Count > 0) throw new LwfInputException($"{string.Join(", ", taken)} already exist(s): a client's name is given once (nothing was written)");
             string files = $"{{{ClusterCertificates.AuthorityFile},{ClusterCertificates.CertificateFile},{ClusterCertificates.KeyFile}}}";
+            var partial = new[] { ClusterCertificates.AuthorityFile, ClusterAuthority.KeyFile }.Select(f => Path.Combine(authorityDir, f)).Where(File.Exists).ToList();
+            if (partial.Count == 1)
+                throw new LwfInputException($"{authorityDir} holds {partial[0]} alone: an authority is {ClusterCertificates.AuthorityFile} and {ClusterAuthority.KeyFile} together (nothing was written)");
             if (ClusterAuthority.In(authorityDir))
             {
                 if (wanted.Count == 0)
@@ -70,6 +75,9 @@ internal static partial class ClusterCommands
                 .Where(File.Exists).ToList();
             if (present.Count > 0) throw new LwfInputException($"{dir} already holds {string.Join(", ", present)}: remove them or choose another --out (nothing was written)");
             using var authority = ClusterAuthority.Create(parse.GetValue(name)!, TimeSpan.FromDays(validity));
+            // The authority first: whatever is written after it can be issued again from it.
+            authority.Save(authorityDir);
+            Console.WriteLine($"wrote {authorityDir}/{{{ClusterCertificates.AuthorityFile},{ClusterAuthority.KeyFile}}}: it issues more clients (`lwf cluster certs --out {dir} --client NAME`); keep it off the silos");
             using (var silo = authority.Issue(ClusterRole.Silo))
             using (var admin = authority.Issue(ClusterRole.Client, new ClientIdentity(ClientIdentity.Admin, IsOperator: true)))
             {
@@ -78,14 +86,12 @@ internal static partial class ClusterCommands
                 Console.WriteLine($"wrote {siloDir}/{files} and {clientDir}/{files} (the operator, '{ClientIdentity.Admin}'; valid until {silo.Member.NotAfter:yyyy-MM-dd}); " +
                     $"silos: Cluster__TlsDirectory={siloDir}; clients: Cluster__TlsDirectory={clientDir}, or a copy of that folder");
             }
-            authority.Save(authorityDir);
-            Console.WriteLine($"wrote {authorityDir}/{{{ClusterCertificates.AuthorityFile},{ClusterAuthority.KeyFile}}}: it issues more clients (`lwf cluster certs --out {dir} --client NAME`); keep it off the silos");
             foreach (var client in wanted) IssueClient(authority, client);
             return 0;
 
             void IssueClient(ClusterAuthority from, ClientIdentity client)
             {
-                using var issued = from.Issue(ClusterRole.Client, client);
+                using var issued = from.Issue(ClusterRole.Client, client, TimeSpan.FromDays(validity));
                 issued.Save(ClientDir(client));
                 Console.WriteLine($"wrote {ClientDir(client)}/{files}: {(client.IsOperator ? "operator" : "client")} '{client.Subject}' (Cluster__TlsDirectory={ClientDir(client)})");
             }

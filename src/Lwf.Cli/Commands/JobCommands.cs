@@ -239,7 +239,7 @@ internal static class JobCommands
             foreach (var folder in folders)
             {
                 var s = await client.GetGrain<ITrainerGrain>(folder.JobId).GetStatus();
-                rows.Add([folder.JobId, folder.Owner ?? "-", JobClient.Lower(s.Phase), $"{s.Step}/{s.TotalSteps}", TextTable.Age(DateTimeOffset.UtcNow - folder.Submitted), TextTable.Bytes(folder.Bytes)]);
+                rows.Add([folder.JobId, Lwf.Grains.Security.ClientIdentity.Describe(folder.Owner), JobClient.Lower(s.Phase), $"{s.Step}/{s.TotalSteps}", TextTable.Age(DateTimeOffset.UtcNow - folder.Submitted), TextTable.Bytes(folder.Bytes)]);
             }
             TextTable.Write(rows);
             Console.WriteLine($"{folders.Length} job(s), {TextTable.Bytes(folders.Sum(f => f.Bytes))} on the cluster's checkpoint volume");

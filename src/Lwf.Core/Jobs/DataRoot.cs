@@ -12,14 +12,20 @@ public sealed class DataRoot
 
     private readonly string _prefix;
     private readonly string _name;
+    private readonly DataRoot? _except;
 
     /// <param name="name">What the folder is to the user, for messages ("the cluster's data root", "the upload folder").</param>
-    public DataRoot(string root, string name = "the cluster's data root")
+    /// <param name="except">
+    /// A folder inside the root that is out of bounds all the same: the cluster's checkpoint volume, where other jobs'
+    /// inputs, checkpoints and results lie (a job reads its own uploaded inputs through a root of their own).
+    /// </param>
+    public DataRoot(string root, string name = "the cluster's data root", string? except = null)
     {
         _name = name;
         Configured = root;
         RealPath = Resolve(root);
         _prefix = RealPath.EndsWith(Path.DirectorySeparatorChar) ? RealPath : RealPath + Path.DirectorySeparatorChar;
+        if (except is not null) _except = new DataRoot(except, "the cluster's checkpoint volume");
     }
 
     /// <summary>The folder as configured (for messages).</summary>
@@ -32,8 +38,10 @@ public sealed class DataRoot
     public bool Holds(string path)
     {
         string real = Resolve(path);
-        return real == RealPath || real.StartsWith(_prefix, StringComparison.Ordinal);
+        return (real == RealPath || real.StartsWith(_prefix, StringComparison.Ordinal)) && _except?.HoldsResolved(real) != true;
     }
+
+    private bool HoldsResolved(string real) => real == RealPath || real.StartsWith(_prefix, StringComparison.Ordinal);
 
     /// <summary>
     /// Whether the full path <paramref name="path"/> is the full path <paramref name="folder"/> or under it, by their
@@ -51,6 +59,9 @@ public sealed class DataRoot
     public void Require(string source, string key, string path)
     {
         if (Holds(path)) return;
+        if (_except is not null && _except.HoldsResolved(Resolve(path)))
+            throw new LwfInputException($"{source}: {key} {path} is in {_except._name} {_except.Configured}, which jobs do not read " +
+                "(other jobs' inputs, checkpoints and results are there): give the job a copy of its own, or upload it (`lwf submit` without --on-cluster)");
         // Where a link leads is not told: the caller may be a stranger probing the silo's file system.
         bool lexicallyInside = HoldsLexically(Path.GetFullPath(Configured), Path.GetFullPath(path));
         throw new LwfInputException($"{source}: {key} {path} is outside {_name} {Configured}" +

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Lwf.Abstractions;
+using Lwf.Grains.Security;
 using Lwf.Grains.Transport;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
@@ -15,15 +16,28 @@ public sealed class CollectiveBenchGrain(DataPlane plane, IOptions<LwfSiloOption
 {
     private Tensor? _buffer;
 
+    /// <summary>The largest tensor the benchmark all-reduces, in MiB.</summary>
+    public const int MaxMiB = 4096;
+
     public ValueTask<string> Prepare(int mib)
     {
+        RequireOperator();
+        if (mib is < 1 or > MaxMiB) throw new Lwf.Core.LwfInputException($"--mib must be within 1..{MaxMiB}, got {mib}");
         _buffer?.Dispose();
         _buffer = full([(long)mib << 18], 1f); // mib MiB of float32 ones: the sum is the world size, exactly
         return new(plane.Endpoint);
     }
 
+    /// <summary>The benchmark takes memory and the data plane from every silo's jobs: the cluster's operators' to run.</summary>
+    private static void RequireOperator()
+    {
+        if (ClientIdentity.Caller is { IsOperator: false } caller)
+            throw new UnauthorizedAccessException($"lwf bench allreduce is for the cluster's operators; {caller.Subject} is a tenant");
+    }
+
     public async ValueTask<double[]> Run(RingLayout ring, string operationId, int repeats)
     {
+        RequireOperator();
         var buffer = _buffer ?? throw new InvalidOperationException("the benchmark is not prepared");
         var seconds = new List<double>();
         for (int i = 0; i < repeats; i++)

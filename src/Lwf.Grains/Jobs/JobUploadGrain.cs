@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Lwf.Abstractions;
 using Lwf.Core;
+using Lwf.Grains.Security;
 using Microsoft.Extensions.Options;
 
 namespace Lwf.Grains.Jobs;
@@ -33,6 +34,16 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
 
     /// <summary>Where job <paramref name="jobId"/>'s uploaded files are (whether or not it was uploaded).</summary>
     public static string InputsFolder(string checkpointDirectory, string jobId) => Path.Combine(checkpointDirectory, jobId, InputsFolderName);
+
+    /// <summary>Beside the inputs (out of a job's reach): who uploaded them, as <see cref="ClientIdentity.DnsName"/>.</summary>
+    private const string UploaderFileName = "inputs.uploader";
+
+    /// <summary>Who uploaded job <paramref name="jobId"/>'s inputs (null: nobody told apart, the cluster itself, or no upload).</summary>
+    public static string? Uploader(string checkpointDirectory, string jobId)
+    {
+        string path = Path.Combine(checkpointDirectory, jobId, UploaderFileName);
+        return File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } name ? name : null;
+    }
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -126,6 +137,9 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
             }
             string inputs = InputsFolder(options.Value.CheckpointDirectory, JobId);
             if (Directory.Exists(inputs)) Directory.Delete(inputs, recursive: true);
+            string uploader = Path.Combine(JobFolder, UploaderFileName);
+            if (ClientIdentity.Caller is { } caller) Lwf.Core.Checkpoints.AtomicFile.WriteText(uploader, caller.DnsName + "\n");
+            else File.Delete(uploader);
             Directory.Move(staging, inputs);
             string jobFile = Path.Combine(inputs, manifest.JobFile);
             Reset(); // the token still holds the id until the job is submitted or IdleHold passes
@@ -156,6 +170,7 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
         bool submitted = Submitted;
         string inputs = InputsFolder(options.Value.CheckpointDirectory, JobId);
         if (!submitted && Directory.Exists(inputs)) Directory.Delete(inputs, recursive: true);
+        if (!submitted) File.Delete(Path.Combine(JobFolder, UploaderFileName));
         if (!submitted && !Directory.EnumerateFileSystemEntries(JobFolder).Any()) Directory.Delete(JobFolder);
     }
 

@@ -97,9 +97,24 @@ public sealed partial class TrainerGrain(
             throw new UnauthorizedAccessException($"job {JobId} is not yours ({caller.Subject}): only its owner and the cluster's operators may {action} it");
     }
 
+    /// <summary>
+    /// Files uploaded for this id (`lwf submit` without --on-cluster) are their uploader's: another tenant may not
+    /// submit them (it would own, and fetch, a model trained on someone else's data).
+    /// </summary>
+    private void AuthorizeInputs(string jobFile)
+    {
+        if (ClientIdentity.Caller is not { } caller) return;
+        string inputs = JobUploadGrain.InputsFolder(options.Value.CheckpointDirectory, JobId);
+        if (!DataRoot.HoldsLexically(Path.GetFullPath(inputs), Path.GetFullPath(jobFile))) return;
+        string? uploader = JobUploadGrain.Uploader(options.Value.CheckpointDirectory, JobId);
+        if (!caller.MayReach(uploader))
+            throw new UnauthorizedAccessException($"the files uploaded for job {JobId} are not yours ({caller.Subject}): submit your own upload under another id");
+    }
+
     public async ValueTask<JobStatus> Submit(JobRequest request)
     {
         Authorize("submit under its id");
+        AuthorizeInputs(request.JobFile);
         lock (_gate)
         {
             if (_status is not null)
@@ -130,7 +145,7 @@ public sealed partial class TrainerGrain(
             // An input no check names yet: refused all the same, with what went wrong, never an unhandled grain error.
             return NewStatus(JobPhase.Failed, 0, 0, $"{request.JobFile}: its inputs could not be read: {e.Message}");
         }
-        record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending, Owner = ClientIdentity.Caller?.Subject };
+        record.State = new JobRecord { JobFile = spec.SourcePath, Submitted = DateTimeOffset.UtcNow, Phase = JobPhase.Pending, Owner = ClientIdentity.Caller?.DnsName };
         Log.Write($"submitted {spec.SourcePath}: {spec.Train.Steps} steps of {spec.Train.GlobalBatchSize} records (trainer on {silo.SiloAddress.Endpoint})");
         return await StartAsync(spec, resume: false);
     }

@@ -26,8 +26,12 @@ public sealed class ClientCallProof(ClusterCertificates silo)
 
     private static readonly byte[] Purpose = Encoding.UTF8.GetBytes("lwf-orleans client call proof v1\n");
 
-    /// <summary>Certificates whose chain held, by their bytes' SHA-256: the identity and the public key to check signatures with.</summary>
-    private readonly ConcurrentDictionary<string, (ClientIdentity Identity, X509Certificate2 Certificate)> _admitted = new();
+    /// <summary>A certificate whose chain held: who it is, and its public key (imported once) to check signatures with.</summary>
+    private sealed record Admission(ClientIdentity Identity, DateTime NotAfter, ECDsa? Ecdsa, RSA? Rsa);
+
+    /// <summary>Certificates whose chain held, by their bytes' SHA-256; and those whose chain did not (each built once).</summary>
+    private readonly ConcurrentDictionary<string, Admission> _admitted = new();
+    private readonly ConcurrentDictionary<string, byte> _refused = new();
 
     /// <summary>The proof for a call of <paramref name="method"/> on <paramref name="target"/> at <paramref name="now"/>: "SECONDS.CERTIFICATE.SIGNATURE".</summary>
     public static string Make(X509Certificate2 client, GrainId target, MethodInfo method, DateTimeOffset now)
@@ -61,41 +65,63 @@ public sealed class ClientCallProof(ClusterCertificates silo)
         {
             return null;
         }
-        if (Admitted(raw) is not { } admitted) return null;
+        if (Admitted(raw, now) is not { } admitted) return null;
         byte[] data = Signed(target, method, seconds);
-        using var ecdsa = admitted.Certificate.GetECDsaPublicKey();
-        using var rsa = ecdsa is null ? admitted.Certificate.GetRSAPublicKey() : null;
-        bool valid = ecdsa?.VerifyData(data, signature, HashAlgorithmName.SHA256)
-            ?? rsa?.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
-            ?? false;
+        bool valid;
+        lock (admitted) // one key object per certificate, and crypto objects are not documented as thread-safe
+            valid = admitted.Ecdsa?.VerifyData(data, signature, HashAlgorithmName.SHA256)
+                ?? admitted.Rsa?.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+                ?? false;
         return valid ? admitted.Identity : null;
     }
 
-    /// <summary>The certificate's identity when the cluster's authority issued it to a client with a subject (and it has not expired).</summary>
-    private (ClientIdentity Identity, X509Certificate2 Certificate)? Admitted(byte[] raw)
+    /// <summary>
+    /// The certificate's admission when the cluster's authority issued it to a client with a subject, or to the silos (a
+    /// console holding the silos' certificate is inside the cluster already: <see cref="ClientIdentity.Silos"/>), and it
+    /// has not expired.
+    /// </summary>
+    private Admission? Admitted(byte[] raw, DateTimeOffset now)
     {
         string id = Convert.ToHexString(SHA256.HashData(raw));
-        if (_admitted.TryGetValue(id, out var known))
-            return known.Certificate.NotAfter > DateTime.Now ? known : null;
-        X509Certificate2 certificate;
+        if (_admitted.TryGetValue(id, out var known)) return known.NotAfter > now.UtcDateTime ? known : null;
+        if (_refused.ContainsKey(id)) return null;
+        using var certificate = Load(raw);
+        ClientIdentity? identity = certificate is null ? null
+            : certificate.GetNameInfo(X509NameType.SimpleName, false) == ClusterCertificates.SiloName
+                ? silo.Admits(certificate, ClusterRole.Silo) ? ClientIdentity.Silos : null
+                : silo.Admits(certificate, ClusterRole.Client) ? ClientIdentity.Of(certificate) : null;
+        if (certificate is null || identity is null)
+        {
+            if (_refused.Count >= MaxRemembered) _refused.Clear();
+            _refused[id] = 0;
+            return null;
+        }
+        if (_admitted.Count >= MaxRemembered) Forget();
+        var ecdsa = certificate.GetECDsaPublicKey();
+        var admission = new Admission(identity, certificate.NotAfter.ToUniversalTime(), ecdsa, ecdsa is null ? certificate.GetRSAPublicKey() : null);
+        return _admitted.GetOrAdd(id, admission);
+    }
+
+    private static X509Certificate2? Load(byte[] raw)
+    {
         try
         {
-            certificate = X509CertificateLoader.LoadCertificate(raw);
+            return X509CertificateLoader.LoadCertificate(raw);
         }
         catch (CryptographicException)
         {
             return null;
         }
-        // A silo's certificate proves no client: silos prove their calls with SiloCallProof.
-        if (certificate.GetNameInfo(X509NameType.SimpleName, false) != ClusterCertificates.ClientName
-            || !silo.Admits(certificate, ClusterRole.Client) || ClientIdentity.Of(certificate) is not { } identity)
-        {
-            certificate.Dispose();
-            return null;
-        }
-        if (_admitted.Count >= MaxRemembered) _admitted.Clear();
-        _admitted[id] = (identity, certificate);
-        return (identity, certificate);
+    }
+
+    private void Forget()
+    {
+        foreach (var key in _admitted.Keys.ToList())
+            if (_admitted.TryRemove(key, out var gone))
+            {
+                gone.Ecdsa?.Dispose();
+                gone.Rsa?.Dispose();
+            }
     }
 
     private static byte[] Signed(GrainId target, MethodInfo method, long seconds) =>

@@ -18,6 +18,11 @@ public sealed partial record ClientIdentity(string Subject, bool IsOperator)
     /// <summary>The subject of the client certificate `lwf cluster certs` and `lwf cluster up` make for whoever runs the cluster.</summary>
     public const string Admin = "admin";
 
+    /// <summary>
+    /// A console that holds the silos' certificate (in a silo's pod, say): inside the cluster already, so an operator.
+    /// </summary>
+    public static readonly ClientIdentity Silos = new("silos", IsOperator: true);
+
     private static readonly AsyncLocal<ClientIdentity?> CurrentCaller = new();
 
     /// <summary>
@@ -30,8 +35,15 @@ public sealed partial record ClientIdentity(string Subject, bool IsOperator)
         internal set => CurrentCaller.Value = value;
     }
 
-    /// <summary>Whether this client may see and change a job of <paramref name="owner"/> (null: a job from before owners, or the cluster's own).</summary>
-    public bool MayReach(string? owner) => IsOperator || owner is null || owner == Subject;
+    /// <summary>
+    /// Whether this client may see and change a job of <paramref name="owner"/> (its <see cref="DnsName"/>, so that a
+    /// tenant and an operator of one name are two people; null: a job from before owners, or the cluster's own).
+    /// </summary>
+    public bool MayReach(string? owner) => IsOperator || owner is null || owner == DnsName;
+
+    /// <summary>An owner as people read it: "alice", "admin (operator)"; "-" for none.</summary>
+    public static string Describe(string? owner) => owner is null ? "-"
+        : Parse(owner) is { } identity ? identity.IsOperator ? $"{identity.Subject} (operator)" : identity.Subject : owner;
 
     /// <summary>The DNS name that carries this identity in a certificate.</summary>
     public string DnsName => $"{Subject}.{(IsOperator ? OperatorDomain : TenantDomain)}";
@@ -54,7 +66,8 @@ public sealed partial record ClientIdentity(string Subject, bool IsOperator)
         return found;
     }
 
-    private static ClientIdentity? Parse(string dnsName)
+    /// <summary>The identity a subject DNS name carries, or null when it is none.</summary>
+    public static ClientIdentity? Parse(string dnsName)
     {
         foreach (var (domain, isOperator) in new[] { (TenantDomain, false), (OperatorDomain, true) })
         {

@@ -36,11 +36,11 @@ public sealed class ClusterAuthority : IDisposable
     }
 
     /// <summary>
-    /// A certificate for <paramref name="role"/>, valid until the authority's own end (less a day): a silo's (server and
-    /// client authentication, the silos' shared name) or a client's (client authentication, <paramref name="client"/>'s
-    /// subject name).
+    /// A certificate for <paramref name="role"/>, valid for <paramref name="validity"/> and at most until the authority's
+    /// own end (less a day): a silo's (server and client authentication, the silos' shared name) or a client's (client
+    /// authentication, <paramref name="client"/>'s subject name).
     /// </summary>
-    public ClusterCertificates Issue(ClusterRole role, ClientIdentity? client = null)
+    public ClusterCertificates Issue(ClusterRole role, ClientIdentity? client = null, TimeSpan? validity = null)
     {
         if (role == ClusterRole.Client != client is not null) throw new ArgumentException("a client's certificate, and only one, names a client", nameof(client));
         if (client is not null && !ClientIdentity.IsValidSubject(client.Subject))
@@ -67,6 +67,7 @@ public sealed class ClusterAuthority : IDisposable
         serial[0] &= 0x7f;
         var notBefore = DateTimeOffset.UtcNow.AddMinutes(-5);
         var notAfter = new DateTimeOffset(_certificate.NotAfter.ToUniversalTime()).AddDays(-1);
+        if (validity is { } wanted && notBefore + wanted < notAfter) notAfter = notBefore + wanted;
         if (notAfter <= notBefore) throw new LwfInputException($"the cluster's authority ({_certificate.Subject}) has expired or ends within a day: make a new one");
         using var issued = request.Create(_certificate, notBefore, notAfter, serial);
         return ClusterCertificates.Issued(X509CertificateLoader.LoadCertificate(_certificate.RawData), issued.CopyWithPrivateKey(key), role);

@@ -22,6 +22,7 @@ public static class ClusterTls
     {
         if (certificates.Role != ClusterRole.Silo)
             throw new LwfInputException($"a silo needs a silo's certificate (CN={ClusterCertificates.SiloName}); this one is a {certificates.Role.ToString().ToLowerInvariant()}'s");
+        DecodeKeyUsages(certificates.Member); // now, on this thread: the listeners build their middleware on their own
         // Orleans' own UseTls puts one set of options on all three kinds of connection; here each door gets its own.
         return silo.Configure<SiloConnectionOptions>(connections =>
         {
@@ -32,15 +33,30 @@ public static class ClusterTls
     }
 
     /// <summary>TLS to the gateway with the client's certificate, and every call signed with its key (<see cref="ClientCallSigner"/>).</summary>
-    public static IClientBuilder UseClusterTls(this IClientBuilder client, ClusterCertificates certificates) =>
-        client.UseTls(certificates.Member, options => Configure(options, certificates, ClusterRole.Silo))
+    public static IClientBuilder UseClusterTls(this IClientBuilder client, ClusterCertificates certificates)
+    {
+        DecodeKeyUsages(certificates.Member);
+        return client.UseTls(certificates.Member, options => Configure(options, certificates, ClusterRole.Silo))
             .AddOutgoingGrainCallFilter(new ClientCallSigner(certificates.Member, TimeProvider.System));
+    }
 
     private static TlsOptions Options(ClusterCertificates certificates, ClusterRole peer)
     {
         var options = new TlsOptions { LocalCertificate = certificates.Member };
         Configure(options, certificates, peer);
         return options;
+    }
+
+    /// <summary>
+    /// Decodes the certificate's extended key usages once, here, before Orleans' listeners read them: each listener's
+    /// TLS middleware checks them as it is built, on its own accept loop, and the framework decodes them lazily into a
+    /// shared field without a lock, so two first reads at once could see a half-filled list and refuse the silo's own
+    /// certificate for server authentication (seen once in CI, the silo port and the gateway starting together).
+    /// </summary>
+    private static void DecodeKeyUsages(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        foreach (var extension in certificate.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension>())
+            _ = extension.EnhancedKeyUsages.Count;
     }
 
     /// <param name="peer">The role the other end must hold (<see cref="ClusterRole.Client"/>: a client or a silo).</param>
