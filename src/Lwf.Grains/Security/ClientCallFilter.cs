@@ -25,36 +25,43 @@ public sealed partial class ClientCallFilter(IClusterMembershipService membershi
     public async Task Invoke(IIncomingGrainCallContext context)
     {
         var method = context.InterfaceMethod;
-        string name = $"{method.DeclaringType?.Name}.{method.Name}";
-        string? siloProof = RequestContext.Get(SiloCallProof.ContextKey) as string;
-        if (Refuses(method, context.TargetId, context.SourceId, siloProof))
+        var now = clock.GetUtcNow();
+        // The silos' proof, checked once per call (every internal call passes here): it lets the silos' own methods
+        // through, and it makes a call the cluster's rather than a client's.
+        bool fromSilo = _proof is not null && _proof.Verify(RequestContext.Get(SiloCallProof.ContextKey) as string, context.TargetId, method, now);
+        if (Refuses(method, context.SourceId, fromSilo))
         {
-            LogRefused(logger, name, context.SourceId?.ToString() ?? "unnamed");
-            throw new UnauthorizedAccessException($"{name} is not part of the client API: only the cluster's silos call it");
+            LogRefused(logger, Name(method), context.SourceId?.ToString() ?? "unnamed");
+            throw new UnauthorizedAccessException($"{Name(method)} is not part of the client API: only the cluster's silos call it");
         }
-        // Who calls the LWF grains: the cluster itself (a silo's proof; null), or the client whose proof holds. With TLS
-        // off nobody is told apart (null). Set here, in this call's own flow, so that nothing a client sends can name it.
+        // Who calls the LWF grains: the cluster itself (null), or the client whose proof holds. With TLS off nobody is
+        // told apart (null). Set here, in this call's own flow, so that nothing a client sends can name it.
         ClientIdentity? caller = null;
-        if (_proof is not null && _clientProof is not null && IsLwf(method) && !_proof.Verify(siloProof, context.TargetId, method, clock.GetUtcNow()))
+        if (_clientProof is not null && !fromSilo && IsLwf(method))
         {
-            caller = _clientProof.Verify(RequestContext.Get(ClientCallProof.ContextKey) as string, context.TargetId, method, clock.GetUtcNow());
+            caller = _clientProof.Verify(RequestContext.Get(ClientCallProof.ContextKey) as string, context.TargetId, method, now);
             if (caller is null)
             {
-                LogRefused(logger, name, context.SourceId?.ToString() ?? "unnamed");
-                throw new UnauthorizedAccessException($"{name}: the call carries no valid client proof (a client of this cluster signs each call with its certificate's key)");
+                LogRefused(logger, Name(method), context.SourceId?.ToString() ?? "unnamed");
+                throw new UnauthorizedAccessException($"{Name(method)}: the call carries no valid client proof (a client of this cluster signs each call with its certificate's key)");
             }
         }
         ClientIdentity.Caller = caller;
         await context.Invoke();
     }
 
+    private static string Name(MethodInfo method) => $"{method.DeclaringType?.Name}.{method.Name}";
+
     private static bool IsLwf(MethodInfo method) => method.DeclaringType?.Assembly == typeof(ClientApiAttribute).Assembly;
 
     /// <summary>Whether a call is refused: a method outside the client API without a silo's proof (with TLS off: from a client).</summary>
-    public bool Refuses(System.Reflection.MethodInfo method, GrainId target, GrainId? source, string? proof)
+    public bool Refuses(System.Reflection.MethodInfo method, GrainId target, GrainId? source, string? proof) =>
+        Refuses(method, source, _proof is not null && _proof.Verify(proof, target, method, clock.GetUtcNow()));
+
+    private bool Refuses(MethodInfo method, GrainId? source, bool fromSilo)
     {
         if (IsClientApi(method)) return false;
-        if (_proof is not null) return !_proof.Verify(proof, target, method, clock.GetUtcNow());
+        if (_proof is not null) return !fromSilo;
         return source is { } s && GrainTypePrefix.IsClient(s) && !IsSilosOwn(s);
     }
 
