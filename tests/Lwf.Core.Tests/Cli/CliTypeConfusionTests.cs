@@ -57,22 +57,11 @@ public sealed class CliTypeConfusionTests
         File.WriteAllText(configPath, originalConfig);
         Assert.True(refused >= cases * 3 / 4, $"{refused} of {cases} wrong types refused");
 
-        string weights = Path.Combine(dir, "model.safetensors");
-        byte[] file = File.ReadAllBytes(weights);
-        long headerLength = BitConverter.ToInt64(file, 0);
-        var header = JsonNode.Parse(Encoding.UTF8.GetString(file, 8, (int)headerLength))!.AsObject();
-        byte[] data = file[(int)(8 + headerLength)..];
         int fields = 0;
-        foreach (var (tensor, entry) in header.ToList())
+        foreach (var (tensor, field, value) in JsonMutations.HeaderMutations(Path.Combine(source, "model.safetensors"), Path.Combine(dir, "model.safetensors")))
         {
-            if (tensor == "__metadata__" || entry is not JsonObject tensorFields) continue;
-            foreach (var (field, current) in tensorFields.ToList())
-                foreach (var value in JsonMutations.WrongValues(current))
-                {
-                    fields++;
-                    JsonMutations.WriteSafeTensors(weights, JsonMutations.Mutated(header, [tensor, field], value), data);
-                    Refused($"model.safetensors {tensor}.{field} = {value?.ToJsonString() ?? "null"}", TestPaths.RunLwfHere("model", "info", "--model", dir), mayRun: false);
-                }
+            fields++;
+            Refused($"model.safetensors {tensor}.{field} = {value?.ToJsonString() ?? "null"}", TestPaths.RunLwfHere("model", "info", "--model", dir), mayRun: false);
         }
         Assert.True(fields > 50, $"only {fields} header cases");
     }

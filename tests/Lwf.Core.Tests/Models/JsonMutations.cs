@@ -51,4 +51,26 @@ internal static class JsonMutations
         stream.Write(head);
         stream.Write(data);
     }
+
+    /// <summary>
+    /// Every field of every tensor in <paramref name="source"/>'s safetensors header, set to each JSON type it does not
+    /// have: each case is written to <paramref name="target"/> (the same tensor bytes) before it is yielded.
+    /// </summary>
+    public static IEnumerable<(string Tensor, string Field, JsonNode? Value)> HeaderMutations(string source, string target)
+    {
+        byte[] file = File.ReadAllBytes(source);
+        long headerLength = BitConverter.ToInt64(file, 0);
+        var header = JsonNode.Parse(System.Text.Encoding.UTF8.GetString(file, 8, (int)headerLength))!.AsObject();
+        byte[] data = file[(int)(8 + headerLength)..];
+        foreach (var (tensor, entry) in header.ToList())
+        {
+            if (tensor == "__metadata__" || entry is not JsonObject fields) continue;
+            foreach (var (field, current) in fields.ToList())
+                foreach (var value in WrongValues(current))
+                {
+                    WriteSafeTensors(target, Mutated(header, [tensor, field], value), data);
+                    yield return (tensor, field, value);
+                }
+        }
+    }
 }
