@@ -11,8 +11,11 @@ internal static class ClusterPatience
     /// <summary>How long a call waits for an unreachable part of the cluster to come back before it gives up.</summary>
     public static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
 
-    /// <summary>A failure that a live cluster outgrows: a message to a dead silo, a call that timed out.</summary>
-    public static bool IsTransient(Exception e) => e is OrleansException or TimeoutException;
+    /// <summary>
+    /// A failure that a live cluster outgrows: a message to a dead silo, a call that timed out, a grain directory lookup
+    /// the runtime gave up while membership changed (Polly's TimeoutRejectedException).
+    /// </summary>
+    public static bool IsTransient(Exception e) => e is OrleansException or TimeoutException or Polly.Timeout.TimeoutRejectedException;
 
     /// <summary>
     /// How long one attempt may take. A call already on its way to a silo as it died can go unanswered for the client's

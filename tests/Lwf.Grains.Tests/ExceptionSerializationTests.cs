@@ -30,10 +30,22 @@ public sealed class ExceptionSerializationTests
     }
 
     [Fact]
+    public void A_directory_lookup_given_up_during_a_membership_change_crosses_as_itself()
+    {
+        // Orleans' runtime throws Polly's timeout out of a grain call while a silo is cut off and not yet declared dead:
+        // the console must read it as transient (and wait), not meet a CodecNotFoundException.
+        object thrown = new InvalidOperationException("lookup", new Polly.Timeout.TimeoutRejectedException("The operation didn't complete within the allowed timeout of '00:00:30'."));
+        var serializer = SerializerOf(lwf: true);
+        var copy = Assert.IsType<InvalidOperationException>(serializer.Deserialize<object>(serializer.SerializeToArray(thrown)));
+        Assert.IsType<Polly.Timeout.TimeoutRejectedException>(copy.InnerException);
+    }
+
+    [Fact]
     public void Without_it_Orleans_has_no_codec_for_them()
     {
-        // The control: Orleans' default namespaces leave LWF's exceptions out (what made a NaN job fail as "CodecNotFoundException").
+        // The control: Orleans' default namespaces leave LWF's exceptions out (what made a NaN job fail as "CodecNotFoundException"), and Polly's.
         var serializer = SerializerOf(lwf: false);
         Assert.ThrowsAny<Orleans.Serialization.CodecNotFoundException>(() => serializer.Deserialize<object>(serializer.SerializeToArray<object>(new LwfTrainingException("x"))));
+        Assert.ThrowsAny<Orleans.Serialization.CodecNotFoundException>(() => serializer.SerializeToArray<object>(new InvalidOperationException("lookup", new Polly.Timeout.TimeoutRejectedException("t"))));
     }
 }
