@@ -79,6 +79,18 @@ public sealed class LwfSiloOptions
     [Range(0, 60000)]
     public int DataPlaneSendDelayMs { get; set; }
 
+    /// <summary>
+    /// Threads of the silo's libtorch pool; 0: libtorch's own choice, one per core of the machine. Silos that share a
+    /// machine's cores (`lwf cluster up` starts N silo processes on one) or a pod with a CPU limit below the node's
+    /// cores set fewer: libtorch counts the machine's cores, not its share of them, and threads beyond the cores a
+    /// process gets spin and wait on each other (3 silos on 2 cores ran the tiny job's kill test in 1 min 38 s with
+    /// 2 threads each, 1 min 1 s with one).
+    /// </summary>
+    [Range(0, 1024)]
+    public int TorchThreads { get; set; }
+
+    public const string TorchThreadsKey = Section + ":" + nameof(TorchThreads);
+
     /// <summary>Every so many learning steps (and after the last) the replicas compare a hash of their weights; 0 = only after the last.</summary>
     [Range(0, 1000000)]
     public int ReplicaCheckEvery { get; set; } = 10;

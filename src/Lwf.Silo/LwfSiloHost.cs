@@ -26,15 +26,17 @@ namespace Lwf.Silo;
 /// environment ("Cluster" and "Lwf" sections), with /health/live and /health/ready. The `lwf` console
 /// reuses it to start silos inside its own process (embedded mode).
 /// </summary>
-public static class LwfSiloHost
+public static partial class LwfSiloHost
 {
     /// <param name="certificates">The cluster's TLS identity when the caller made one (the embedded cluster); else it is read from Cluster:TlsDirectory.</param>
     public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null, ClusterCertificates? certificates = null)
     {
         Lwf.Core.NativeMemory.KeepLargeAllocationsOnHeap();
-        TorchWarmup.Run();
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder.Configuration);
+        // Before the first tensor (the warm-up's): libtorch sizes its pool once. Validated with the rest of the options.
+        if (int.TryParse(builder.Configuration[LwfSiloOptions.TorchThreadsKey], out int threads) && threads is > 0 and <= 1024) TorchSharp.torch.set_num_threads(threads);
+        TorchWarmup.Run();
         var cluster = builder.Configuration.GetSection(LwfClusterOptions.Section).Get<LwfClusterOptions>() ?? new LwfClusterOptions();
         Validate(cluster, certificates is not null);
         var membership = builder.Configuration.GetSection(LwfMembershipOptions.Section).Get<LwfMembershipOptions>() ?? new LwfMembershipOptions();
@@ -83,6 +85,7 @@ public static class LwfSiloHost
 #pragma warning restore ORLEANSEXP003
         });
         var app = builder.Build();
+        LogThreads(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(LwfSiloHost)), TorchSharp.torch.get_num_threads());
         app.MapPrometheusScrapingEndpoint();
         app.MapGet("/health/live", () => Results.Ok("live"));
         app.MapGet("/health/ready", (IServiceProvider services) => Ready(services) is { } problem
@@ -158,4 +161,7 @@ public static class LwfSiloHost
             return e.Message;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "libtorch threads: {Threads}")]
+    private static partial void LogThreads(ILogger logger, int threads);
 }

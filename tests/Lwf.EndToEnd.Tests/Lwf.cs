@@ -23,6 +23,11 @@ internal sealed class Lwf(string home)
     {
         var start = TestSupport.Lwf(args);
         if (WorkingDirectory is not null) start.WorkingDirectory = WorkingDirectory;
+        // One libtorch thread for every `lwf` these tests run, silos included, unless the run says otherwise: a sum split
+        // over threads rounds by their number, so a cluster's weights equal one process's byte for byte only at equal
+        // thread counts (`lwf cluster up` gives its silos a share of the cores, `lwf train` takes them all); and these
+        // processes share the machine's cores with each other.
+        if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null) start.Environment["OMP_NUM_THREADS"] = "1";
         foreach (var (key, value) in Env) start.Environment[key] = value;
         start.Environment["LWF_HOME"] = home;
         return start;

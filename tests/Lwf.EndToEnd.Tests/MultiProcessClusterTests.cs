@@ -90,6 +90,9 @@ public sealed class MultiProcessClusterTests
         try
         {
             Assert.Equal(3, lwf.Silos().Select(s => s.Pid).Distinct().Count());
+            // The silos run libtorch with the threads the environment asks for (the tests' OMP_NUM_THREADS).
+            string threads = $"libtorch threads: {Environment.GetEnvironmentVariable("OMP_NUM_THREADS") ?? "1"}";
+            Assert.All(Directory.GetFiles(lwf.Home, "silo-*.log"), log => Assert.Contains(threads, File.ReadAllText(log)));
             // cluster.json may hold a Redis password: readable by its owner only.
             if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(lwf.Home, "cluster.json")));
             string clusterStatus = lwf.Ok("cluster", "status");

@@ -109,6 +109,10 @@ public sealed class PartitionTests(ITestOutputHelper output)
             output.WriteLine($"the job done {(doneAt - cutAt).TotalSeconds:F1} s after the cut; the link back after {(mendedAt - cutAt).TotalSeconds:F1} s; " +
                 $"the cut-off silo stopped {(stoppedAt - mendedAt).TotalSeconds:F1} s after that: {stopLine.Trim()}");
 
+            // What reached the majority from it once the link was back (its TCP retransmissions of an aborted operation's frames, if
+            // it had any in flight) was refused: counted, not asserted, since whether any was in flight at the cut is a race.
+            output.WriteLine("frames refused by the majority's data planes: " + string.Join(", ", Enumerable.Range(0, 3).Where(i => i != victim).Select(i => RefusedFrames(net, i))));
+
             // Started again in its namespace, as a supervisor would, it joins as a fresh member.
             silos[victim]!.Dispose();
             silos[victim] = StartSilo(net, victim, dir, redisAt, restarted: true);
@@ -121,6 +125,13 @@ public sealed class PartitionTests(ITestOutputHelper output)
                 try { if (silo is { HasExited: false }) silo.Kill(); } catch (InvalidOperationException) { }
             try { redis.Kill(); } catch (InvalidOperationException) { }
         }
+    }
+
+    private static string RefusedFrames(NetworkNamespaces net, int i)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        string metrics = http.GetStringAsync($"http://{net.Address(i)}:8080/metrics").Result;
+        return metrics.Split('\n').FirstOrDefault(l => l.StartsWith("lwf_dataplane_frames_refused_total", StringComparison.Ordinal))?.Split(' ')[^1] ?? "0";
     }
 
     private static bool RedisAnswers(NetworkNamespaces net, int i, int port, string password)
@@ -149,6 +160,7 @@ public sealed class PartitionTests(ITestOutputHelper output)
         env["Lwf__DataPlaneHost"] = address;
         env["Lwf__DataPlanePort"] = "7070";
         env["Lwf__DataRoot"] = Lwf.RepoRoot;
+        if (!env.ContainsKey("OMP_NUM_THREADS")) env["OMP_NUM_THREADS"] = "1"; // as the one-process weights were trained (Lwf.cs)
         env["Lwf__DataPlaneSendDelayMs"] = "150"; // a step spends most of its time with a bucket in flight: the cut lands mid-step
         var inside = net.Inside(i, start);
         string log = Path.Combine(dir, $"silo-{i}{(restarted ? "-again" : "")}.log");

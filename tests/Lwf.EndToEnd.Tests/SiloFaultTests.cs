@@ -1,9 +1,10 @@
 using System.Diagnostics;
+using Xunit.Abstractions;
 
 namespace Lwf.EndToEnd.Tests;
 
 /// <summary>Real silo processes on loopback killed mid-job: the job completes with the weights of one uninterrupted process.</summary>
-public sealed class SiloFaultTests
+public sealed class SiloFaultTests(ITestOutputHelper output)
 {
     [Fact]
     public void Killing_a_silo_that_does_not_hold_the_trainer_while_a_bucket_is_in_flight_changes_nothing()
@@ -92,12 +93,19 @@ public sealed class SiloFaultTests
             Assert.False(Running(victim.Pid), "the woken silo did not stop");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             int scraped = 0;
+            var refused = new List<string>();
             foreach (string target in lwf.PrometheusTargets())
             {
-                try { await http.GetStringAsync($"http://{target}/metrics"); scraped++; }
+                try
+                {
+                    string metrics = await http.GetStringAsync($"http://{target}/metrics");
+                    scraped++;
+                    refused.Add(metrics.Split('\n').FirstOrDefault(l => l.StartsWith("lwf_dataplane_frames_refused_total", StringComparison.Ordinal))?.Split(' ')[^1] ?? "0");
+                }
                 catch (HttpRequestException) { } // the woken silo's
             }
             Assert.Equal(2, scraped);
+            output.WriteLine("frames refused by the survivors' data planes: " + string.Join(", ", refused));
         }
         finally
         {

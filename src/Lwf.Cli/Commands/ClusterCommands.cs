@@ -181,7 +181,7 @@ internal static partial class ClusterCommands
         RemoveMembershipTable(state.ClusterId);
         for (int i = 0; i < n; i++)
         {
-            state.Silos.Add(StartSilo(i, ports[4 * i], ports[4 * i + 1], ports[4 * i + 2], ports[4 * i + 3], ports[0], state));
+            state.Silos.Add(StartSilo(i, ports[4 * i], ports[4 * i + 1], ports[4 * i + 2], ports[4 * i + 3], ports[0], state, n));
             state.Save(); // so `down` can stop what did start, even if a later one fails
         }
         WaitReady(state, TimeSpan.FromSeconds(120));
@@ -241,7 +241,7 @@ internal static partial class ClusterCommands
         foreach (string file in Directory.GetFiles(ClusterState.MembershipDirectory, clusterId + ".membership*")) File.Delete(file);
     }
 
-    private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int dataPort, int primaryPort, ClusterState state)
+    private static SiloProcess StartSilo(int index, int siloPort, int gatewayPort, int httpPort, int dataPort, int primaryPort, ClusterState state, int silos)
     {
         string log = Path.Combine(ClusterState.Home, $"silo-{index}.log");
         string lwf = typeof(ClusterCommands).Assembly.Location;
@@ -268,9 +268,19 @@ internal static partial class ClusterCommands
         env["Lwf__DataPlanePort"] = dataPort.ToString();
         env["Lwf__DataPlaneHost"] = "127.0.0.1";
         env["Lwf__DataRoot"] = state.DataRoot;
+        if (SiloThreads(silos, env) is { } threads) env[TorchThreadsVariable] = threads.ToString();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a silo process");
         return new SiloProcess(process.Id, siloPort, gatewayPort, httpPort, log);
     }
+
+    private static readonly string TorchThreadsVariable = Lwf.Grains.LwfSiloOptions.TorchThreadsKey.Replace(":", "__");
+
+    /// <summary>
+    /// The libtorch threads of each of <paramref name="silos"/> silo processes on this machine: its share of the cores,
+    /// or null where the environment already says (Lwf__TorchThreads, or OMP_NUM_THREADS, which libtorch reads itself).
+    /// </summary>
+    internal static int? SiloThreads(int silos, IDictionary<string, string?> environment) =>
+        environment.ContainsKey(TorchThreadsVariable) || environment.ContainsKey("OMP_NUM_THREADS") ? null : Math.Max(1, Environment.ProcessorCount / silos);
 
     private static void WaitReady(ClusterState state, TimeSpan limit)
     {
