@@ -22,8 +22,9 @@ internal sealed partial class TmuxSession : IDisposable
         var lwf = global::Lwf.Tests.TestSupport.Lwf(args);
         string command = string.Join(' ', new[] { lwf.FileName }.Concat(lwf.ArgumentList).Select(Quote));
         string cd = workingDirectory is null ? "" : $"cd {Quote(workingDirectory)} && ";
-        // The pane stays after the command (sleep), so that its whole history and exit code can be read.
-        Tmux("new-session", "-d", "-x", columns.ToString(), "-y", "50", "-s", "lwf", $"{cd}LWF_HOME={Quote(home)} {command}; echo LWF-EXIT=$?; sleep 600");
+        // The pane stays after the command (sleep), so that its whole history and exit code can be read. One libtorch
+        // thread unless the run says otherwise, as every `lwf` of these tests (Lwf.cs): weights compared byte for byte.
+        Tmux("new-session", "-d", "-x", columns.ToString(), "-y", "50", "-s", "lwf", $"{cd}LWF_HOME={Quote(home)} OMP_NUM_THREADS=${{OMP_NUM_THREADS:-1}} {command}; echo LWF-EXIT=$?; sleep 600");
     }
 
     private static string Quote(string a) => "'" + a.Replace("'", "'\\''") + "'";

@@ -58,6 +58,9 @@ public sealed class RedisClusteringTests
             return redis;
         }
         var redis = StartRedis();
+        // The tiny job, longer: 28 steps after the outage begins, each at least two 200 ms frames.
+        string job = Repo.Path("cluster", "jobs", $".redis-restart-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(job, File.ReadAllText(Repo.Path("cluster", "jobs", "tiny-lwf.yaml")).Replace("steps: 12", "steps: 30"));
         try
         {
             var settings = new Dictionary<string, string?>
@@ -67,10 +70,13 @@ public sealed class RedisClusteringTests
                 ["Cluster:ClusterId"] = "redis-restart-" + Guid.NewGuid().ToString("N")[..8],
                 ["Cluster:AdvertisedAddress"] = "127.0.0.1",
                 ["Lwf:ShardsPerJob"] = "4",
+                // Every frame waits 200 ms: the job's steps outlast the outage (a fast machine ran the tiny job to its end
+                // inside it, and the job was then "final" while Redis was still down).
+                ["Lwf:DataPlaneSendDelayMs"] = "200",
             };
             await using var cluster = await LocalCluster.StartAsync(2, Repo.NewTempDir(), settings: settings);
             var trainer = cluster.Client.GetGrain<ITrainerGrain>("through-a-restart");
-            var status = await trainer.Submit(new JobRequest(Repo.Path("cluster", "jobs", "tiny-lwf.yaml")));
+            var status = await trainer.Submit(new JobRequest(job));
             var deadline = DateTime.UtcNow.AddMinutes(5);
             while (!(status = await trainer.GetStatus()).Phase.IsFinal() && status.Step < 2 && DateTime.UtcNow < deadline) await Task.Delay(200);
             Assert.False(status.Phase.IsFinal(), $"the job ended before Redis went away: {status.Phase} {status.Message}");
@@ -78,7 +84,8 @@ public sealed class RedisClusteringTests
             redis.Kill();
             redis.WaitForExit();
             await Task.Delay(TimeSpan.FromSeconds(10)); // longer than a probe round and the membership's table refresh
-            Assert.False((await trainer.GetStatus()).Phase.IsFinal());
+            status = await trainer.GetStatus();
+            Assert.False(status.Phase.IsFinal(), $"while Redis was down: {status.Phase} at step {status.Step}: {status.Message}");
             redis.Dispose();
             redis = StartRedis();
 
@@ -90,6 +97,7 @@ public sealed class RedisClusteringTests
         {
             if (!redis.HasExited) redis.Kill();
             redis.Dispose();
+            File.Delete(job);
         }
     }
 
