@@ -62,13 +62,8 @@ public sealed class PartitionTests(ITestOutputHelper output)
             for (int i = 0; i < 3; i++) WaitReady(net, i, silos[i]!, dir);
 
             string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
-            var deadline = DateTime.UtcNow.AddMinutes(4);
-            string status = "";
-            while (DateTime.UtcNow < deadline && !((status = lwf.Ok("status", id)).Contains("training step") && !status.Contains("step 0/"))) Thread.Sleep(1000);
-            Assert.Contains("training", status);
-            var trainer = Regex.Match(status, @"trainer on ([\d.]+):\d+");
-            Assert.True(trainer.Success, status);
-            int trainerSilo = Enumerable.Range(0, 3).Single(i => net.Address(i) == trainer.Groups[1].Value);
+            string trainer = TinyJobs.WaitUntilLearning(checkpoints, id).Split(':')[0];
+            int trainerSilo = Enumerable.Range(0, 3).Single(i => net.Address(i) == trainer);
             int victim = trainers ? trainerSilo : Enumerable.Range(0, 3).First(i => i != trainerSilo);
 
             var cutAt = DateTimeOffset.UtcNow;
@@ -76,7 +71,7 @@ public sealed class PartitionTests(ITestOutputHelper output)
             var (code, stdout, stderr) = lwf.Run("watch", id);
             Assert.True(code == 0, $"lwf watch exited {code}:\n" + Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?"));
             var doneAt = DateTimeOffset.UtcNow;
-            status = lwf.Ok("status", id);
+            string status = lwf.Ok("status", id);
             Assert.Contains($"{id}: done", status);
             Assert.DoesNotContain(net.Address(victim), status);
             string log = lwf.Ok("logs", id);
@@ -90,7 +85,7 @@ public sealed class PartitionTests(ITestOutputHelper output)
             // The link comes back: the cut-off silo hears that the cluster declared it dead, and stops.
             net.Mend(victim);
             var mendedAt = DateTimeOffset.UtcNow;
-            deadline = DateTime.UtcNow.AddSeconds(120);
+            var deadline = DateTime.UtcNow.AddSeconds(120);
             while (!silos[victim]!.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(500);
             Assert.True(silos[victim]!.HasExited, "the cut-off silo did not stop once its link came back");
             var stoppedAt = DateTimeOffset.UtcNow;

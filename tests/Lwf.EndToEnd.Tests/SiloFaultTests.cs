@@ -16,23 +16,13 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
         try
         {
             string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
-            int trainerPort = 0;
-            var deadline = DateTime.UtcNow.AddMinutes(2);
-            // Wait until training is under way, then SIGKILL a silo that holds shards but not the trainer.
-            while (DateTime.UtcNow < deadline)
-            {
-                string status = lwf.Ok("status", id);
-                if (status.Contains("training step") && !status.Contains("step 0/")) break;
-                Thread.Sleep(1000); // each `lwf status` is a process start: polling faster burns a core the silos need
-            }
-            var watchStart = lwf.Ok("status", id);
-            Assert.Contains("training", watchStart);
-            trainerPort = TinyJobs.TrainerPort(lwf, id);
+            // Once training is under way, SIGKILL a silo that holds shards but not the trainer.
+            int trainerPort = int.Parse(TinyJobs.WaitUntilLearning(Path.Combine(lwf.Home, "checkpoints"), id).Split(':')[1]);
             // Not the first silo: that case has a test of its own.
             var victim = lwf.Silos().Skip(1).First(s => s.SiloPort != trainerPort);
             Process.GetProcessById(victim.Pid).Kill();
             var (code, stdout, stderr) = lwf.Run("watch", id);
-            Assert.True(code == 0, stdout + stderr);
+            Assert.True(code == 0, $"lwf watch exited {code}: " + System.Text.RegularExpressions.Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?"));
             // The ring was re-formed without the dead silo, and the step redone.
             string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
             Assert.Contains("re-forming the ring", logs);
@@ -63,11 +53,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
         try
         {
             string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
-            var deadline = DateTime.UtcNow.AddMinutes(4);
-            string status = "";
-            while (DateTime.UtcNow < deadline && !((status = lwf.Ok("status", id)).Contains("training step") && !status.Contains("step 0/"))) Thread.Sleep(1000);
-            Assert.Contains("training", status);
-            int trainerPort = TinyJobs.TrainerPort(lwf, id);
+            int trainerPort = int.Parse(TinyJobs.WaitUntilLearning(Path.Combine(lwf.Home, "checkpoints"), id).Split(':')[1]);
             var victim = lwf.Silos().Skip(1).First(s => s.SiloPort != trainerPort);
             // SIGSTOP: the process keeps its sockets and its state, and says nothing, as a silo in a long GC pause or
             // on a frozen VM does. Declared dead after about 9 s of missed probes, its operation aborted on the others.
@@ -76,7 +62,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             Signal("CONT", victim.Pid);
 
             var (code, stdout, stderr) = lwf.Run("watch", id);
-            Assert.True(code == 0, stdout + stderr);
+            Assert.True(code == 0, $"lwf watch exited {code}: " + System.Text.RegularExpressions.Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?"));
             string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
             Assert.Contains("re-forming the ring", logs);
             string results = Lwf.NewTempDir();
@@ -88,7 +74,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             // Woken, the silo finds itself declared dead and stops. Frames it sends meanwhile (of the operation it was in)
             // meet an aborted operation on the others and are refused and counted (RingAllReduceTests shows that path);
             // whether it sends any before it stops is a race, so here the counter is only required to be exported.
-            deadline = DateTime.UtcNow.AddSeconds(60);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (Running(victim.Pid) && DateTime.UtcNow < deadline) Thread.Sleep(500);
             Assert.False(Running(victim.Pid), "the woken silo did not stop");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
@@ -149,10 +135,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             var refused = lwf.Run("submit", "--on-cluster", outside);
             Assert.True(refused.ExitCode == 2 && refused.Stderr.Contains("outside the cluster's data root " + Lwf.RepoRoot), refused.Stdout + refused.Stderr);
             string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
-            var deadline = DateTime.UtcNow.AddMinutes(4);
-            string status = "";
-            while (DateTime.UtcNow < deadline && !((status = lwf.Ok("status", id)).Contains("training step") && !status.Contains("step 0/"))) Thread.Sleep(1000);
-            Assert.Contains("training", status);
+            TinyJobs.WaitUntilLearning(Path.Combine(lwf.Home, "checkpoints"), id);
             var first = lwf.Silos()[0];
             Process.GetProcessById(first.Pid).Kill();
 

@@ -44,6 +44,26 @@ internal static class TinyJobs
     /// <summary>The tiny job without forgetting, in float32: every byte a silo sends is a learning step's all-reduce.</summary>
     public static string Plain() => Float32(Job, text => text.Replace("arrange: interleave", "arrange: none"));
 
+    /// <summary>
+    /// Waits until the job's log (job.log in its folder on the checkpoint volume) shows a learning step done, and returns
+    /// where its trainer runs ("host:port", from the submit line). A fault test strikes right after: reading a file takes
+    /// nothing, where an `lwf status` (a process start) took seconds under CI's load, and a fault meant for mid-learning
+    /// landed once after the last step.
+    /// </summary>
+    public static string WaitUntilLearning(string checkpoints, string id)
+    {
+        string log = Path.Combine(checkpoints, id, "job.log");
+        var deadline = DateTime.UtcNow.AddMinutes(4);
+        while (true)
+        {
+            string text = File.Exists(log) ? File.ReadAllText(log) : "";
+            var trainer = System.Text.RegularExpressions.Regex.Match(text, @"\(trainer on ([\d.]+:\d+)\)");
+            if (trainer.Success && System.Text.RegularExpressions.Regex.IsMatch(text, @" step [1-9]\d*/\d+: loss")) return trainer.Groups[1].Value;
+            Assert.True(DateTime.UtcNow < deadline, $"no learning step in {log} within 4 minutes:\n{text}");
+            Thread.Sleep(100);
+        }
+    }
+
     /// <summary>The silo port of the silo whose trainer runs the job, from `lwf status` ("…, trainer on 127.0.0.1:PORT").</summary>
     public static int TrainerPort(Lwf lwf, string id)
     {

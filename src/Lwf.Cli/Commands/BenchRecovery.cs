@@ -56,7 +56,11 @@ internal static class BenchRecovery
                 $"{kills} kills of the trainer's silo, {kills} of another, each at a random step");
             var clock = Stopwatch.StartNew();
             string baseline = Path.Combine(work, "baseline");
-            Child(["train", job, "--out", baseline]);
+            // The baseline runs libtorch with the silos' thread count: sums split over threads round by their number,
+            // and the comparison is byte for byte (`cluster up` gives each silo its share of the cores).
+            string? threads = Environment.GetEnvironmentVariable(Lwf.Grains.LwfSiloOptions.TorchThreadsKey.Replace(":", "__"))
+                ?? (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null ? ClusterCommands.SiloThreads(silos, new Dictionary<string, string?>())?.ToString() : null);
+            Child(["train", job, "--out", baseline], threads);
             Console.WriteLine($"baseline: one `lwf train` process, {clock.Elapsed.TotalSeconds:F0} s");
             var random = new Random(seed);
             var results = new List<Kill>();
@@ -136,9 +140,10 @@ internal static class BenchRecovery
     }
 
     /// <summary>lwf with these arguments in a child process; its output is shown only when it fails.</summary>
-    private static void Child(string[] args)
+    private static void Child(string[] args, string? torchThreads = null)
     {
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (torchThreads is not null) start.Environment["OMP_NUM_THREADS"] = torchThreads;
         start.ArgumentList.Add(typeof(BenchRecovery).Assembly.Location);
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
