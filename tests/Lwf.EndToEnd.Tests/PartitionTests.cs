@@ -40,9 +40,10 @@ public sealed class PartitionTests(ITestOutputHelper output)
         lwf.Ok("cluster", "certs", "--out", Path.Combine(dir, "tls"));
         int redisPort = 6379 + Random.Shared.Next(1, 2000); // on the test's own address: no other listener there
         // Off loopback, redis refuses callers without a password (its protected mode): the silos prove who they are.
+        // Its log goes to a file: a redirected stdout that nobody reads would block it once the pipe filled.
         string password = Guid.NewGuid().ToString("N");
         using var redis = Process.Start(new ProcessStartInfo(server!, ["--port", redisPort.ToString(), "--bind", net.BridgeAddress, "--dir", dir,
-            "--save", "", "--appendonly", "no", "--requirepass", password]) { RedirectStandardOutput = true, UseShellExecute = false })!;
+            "--save", "", "--appendonly", "no", "--requirepass", password, "--logfile", Path.Combine(dir, "redis.log")]) { UseShellExecute = false })!;
         string redisAt = $"{net.BridgeAddress}:{redisPort},password={password}";
         // Answering inside a namespace: the bridge carries the silos' traffic to it.
         var redisDeadline = DateTime.UtcNow.AddSeconds(30);

@@ -58,7 +58,7 @@ internal static class BenchRecovery
             string baseline = Path.Combine(work, "baseline");
             // The baseline runs libtorch with the silos' thread count: sums split over threads round by their number,
             // and the comparison is byte for byte (`cluster up` gives each silo its share of the cores).
-            string? threads = Environment.GetEnvironmentVariable(Lwf.Grains.LwfSiloOptions.TorchThreadsKey.Replace(":", "__"))
+            string? threads = Environment.GetEnvironmentVariable(ClusterCommands.TorchThreadsVariable)
                 ?? (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null ? ClusterCommands.SiloThreads(silos, new Dictionary<string, string?>())?.ToString() : null);
             Child(["train", job, "--out", baseline], threads);
             Console.WriteLine($"baseline: one `lwf train` process, {clock.Elapsed.TotalSeconds:F0} s");

@@ -273,7 +273,8 @@ internal static partial class ClusterCommands
         return new SiloProcess(process.Id, siloPort, gatewayPort, httpPort, log);
     }
 
-    private static readonly string TorchThreadsVariable = Lwf.Grains.LwfSiloOptions.TorchThreadsKey.Replace(":", "__");
+    /// <summary>The environment variable of <see cref="Lwf.Grains.LwfSiloOptions.TorchThreads"/>.</summary>
+    internal static readonly string TorchThreadsVariable = Lwf.Grains.LwfSiloOptions.TorchThreadsKey.Replace(":", "__");
 
     /// <summary>
     /// The libtorch threads of each of <paramref name="silos"/> silo processes on this machine: its share of the cores,
