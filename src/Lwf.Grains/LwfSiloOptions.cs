@@ -75,7 +75,11 @@ public sealed class LwfSiloOptions
     [Range(1, 256)]
     public int BucketMiB { get; set; } = 32;
 
-    /// <summary>Fault testing: a pause before every data-plane frame is sent, so that a test can kill a silo while a bucket is in flight. 0 in production.</summary>
+    /// <summary>
+    /// Fault testing: every data-plane frame reaches its peer this much later (a slow link: a committed frame still
+    /// arrives if its sender hangs or its operation is aborted meanwhile), so that a test can strike while a bucket is in
+    /// flight. 0 in production.
+    /// </summary>
     [Range(0, 60000)]
     public int DataPlaneSendDelayMs { get; set; }
 

@@ -62,10 +62,10 @@ internal sealed class Lwf(string home)
     }
 
     /// <summary>The silo processes `lwf cluster up` recorded.</summary>
-    public List<(int Pid, int SiloPort)> Silos()
+    public List<(int Pid, int SiloPort, int HttpPort)> Silos()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(home, "cluster.json")));
         return doc.RootElement.GetProperty("Silos").EnumerateArray()
-            .Select(s => (s.GetProperty("Pid").GetInt32(), s.GetProperty("SiloPort").GetInt32())).ToList();
+            .Select(s => (s.GetProperty("Pid").GetInt32(), s.GetProperty("SiloPort").GetInt32(), s.GetProperty("HttpPort").GetInt32())).ToList();
     }
 }

@@ -55,6 +55,15 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
             int trainerPort = int.Parse(TinyJobs.WaitUntilLearning(Path.Combine(lwf.Home, "checkpoints"), id).Split(':')[1]);
             var victim = lwf.Silos().Skip(1).First(s => s.SiloPort != trainerPort);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            // Strike inside the ring, not between steps. job.log's step line is written as a step ends, so a stop right
+            // after it lands in the gap before the next step's collective, where the victim holds no frame (the woken
+            // silo then stopped before it sent any: 0 refused in every run so). Once its sent bytes move it is inside a
+            // collective, its next frame committed to the 150 ms link: woken, that frame of an aborted operation leaves.
+            double sent = await SentBytes(http, victim.HttpPort);
+            var strikeBy = DateTime.UtcNow.AddSeconds(30);
+            while (await SentBytes(http, victim.HttpPort) == sent)
+                Assert.True(DateTime.UtcNow < strikeBy, "the victim sent no data-plane frame within 30 s");
             // SIGSTOP: the process keeps its sockets and its state, and says nothing, as a silo in a long GC pause or
             // on a frozen VM does. Declared dead after about 9 s of missed probes, its operation aborted on the others.
             Signal("STOP", victim.Pid);
@@ -71,13 +80,12 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             double difference = global::Lwf.Tests.TestSupport.MaxRelativeDifference(Path.GetDirectoryName(single)!, Path.Combine(results, "model"));
             Assert.True(difference <= 1e-5, $"weights differ from one process by {difference:E2} relative");
 
-            // Woken, the silo finds itself declared dead and stops. Frames it sends meanwhile (of the operation it was in)
-            // meet an aborted operation on the others and are refused and counted (RingAllReduceTests shows that path);
-            // whether it sends any before it stops is a race, so here the counter is only required to be exported.
+            // Woken, the silo finds itself declared dead and stops. The frame it had committed to its link when it hung
+            // (the 150 ms delay models the link) leaves as it wakes, meets an operation the others aborted a minute ago,
+            // and is refused and counted.
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (Running(victim.Pid) && DateTime.UtcNow < deadline) Thread.Sleep(500);
             Assert.False(Running(victim.Pid), "the woken silo did not stop");
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             int scraped = 0;
             var refused = new List<string>();
             foreach (string target in lwf.PrometheusTargets())
@@ -92,11 +100,21 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             }
             Assert.Equal(2, scraped);
             output.WriteLine("frames refused by the survivors' data planes: " + string.Join(", ", refused));
+            Assert.True(refused.Sum(r => double.Parse(r, System.Globalization.CultureInfo.InvariantCulture)) >= 1,
+                "no survivor refused a frame of the woken silo: " + string.Join(", ", refused));
         }
         finally
         {
             lwf.Run("cluster", "down");
         }
+    }
+
+    /// <summary>The data-plane bytes a silo has sent so far (its /metrics).</summary>
+    private static async Task<double> SentBytes(HttpClient http, int httpPort)
+    {
+        string metrics = await http.GetStringAsync($"http://127.0.0.1:{httpPort}/metrics");
+        return metrics.Split('\n').Where(l => l.StartsWith("lwf_dataplane_bytes_total{", StringComparison.Ordinal) && l.Contains("direction=\"sent\""))
+            .Sum(l => double.Parse(l.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static bool Running(int pid)

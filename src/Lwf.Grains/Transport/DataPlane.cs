@@ -241,9 +241,10 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
     /// <summary>Sends one frame to <paramref name="endpoint"/> (host:port), on that peer's connection.</summary>
     public async Task SendAsync(string endpoint, string key, ReadOnlyMemory<byte> payload, CancellationToken cancellation)
     {
-        if (options.Value.DataPlaneSendDelayMs > 0) await Task.Delay(options.Value.DataPlaneSendDelayMs, cancellation).ConfigureAwait(false);
+        var o = options.Value;
         if (InProcess.TryGetValue(endpoint, out var local) && local._disposed == 0)
         {
+            if (o.DataPlaneSendDelayMs > 0) await Task.Delay(o.DataPlaneSendDelayMs, cancellation).ConfigureAwait(false);
             var buffer = ArrayPool<byte>.Shared.Rent(payload.Length);
             payload.Span.CopyTo(buffer);
             local.Metrics.BytesReceived(payload.Length + 12 + Encoding.UTF8.GetByteCount(key));
@@ -251,7 +252,8 @@ public sealed partial class DataPlane(IOptions<LwfSiloOptions> options, Telemetr
         }
         else
         {
-            var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e, certificates));
+            var peer = _peers.GetOrAdd(endpoint, e => new PeerConnection(e, certificates,
+                TimeSpan.FromSeconds(o.DataPlaneReadTimeoutSeconds), TimeSpan.FromMilliseconds(o.DataPlaneSendDelayMs)));
             await peer.SendAsync(key, payload, cancellation).ConfigureAwait(false);
         }
         metrics.BytesSent(payload.Length + 12 + Encoding.UTF8.GetByteCount(key));

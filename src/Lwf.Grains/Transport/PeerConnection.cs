@@ -10,8 +10,12 @@ namespace Lwf.Grains.Transport;
 /// <summary>
 /// One outgoing data-plane connection to a peer silo: frames are written whole and in order, one at a time; over mutual
 /// TLS when the cluster has certificates (the peer must prove it is a member before a byte of a tensor leaves).
+/// A frame is committed once it holds the connection: from then on it leaves whole, within <paramref name="frameTimeout"/>
+/// (the limit the receiver gives a frame once begun), whatever becomes of the operation that sent it. Withdrawing it
+/// halfway would leave the stream unusable for the next operation; a frame of an aborted operation is the receiver's to
+/// refuse (<see cref="DataPlane"/>), as it refuses one that was already on the wire.
 /// </summary>
-internal sealed class PeerConnection(string endpoint, ClusterCertificates? certificates) : IDisposable
+internal sealed class PeerConnection(string endpoint, ClusterCertificates? certificates, TimeSpan frameTimeout, TimeSpan linkDelay) : IDisposable
 {
     private readonly SemaphoreSlim _writing = new(1, 1);
     private Stream? _stream;
@@ -24,21 +28,28 @@ internal sealed class PeerConnection(string endpoint, ClusterCertificates? certi
         BinaryPrimitives.WriteInt32LittleEndian(header, keyBytes.Length);
         keyBytes.CopyTo(header, 4);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(4 + keyBytes.Length), payload.Length);
+        // Until the frame holds the connection it may be withdrawn (the operation was aborted: nothing was sent).
         await _writing.WaitAsync(cancellation).ConfigureAwait(false);
         try
         {
             _stream ??= await ConnectAsync(cancellation).ConfigureAwait(false);
-            await _stream.WriteAsync(header, cancellation).ConfigureAwait(false);
-            await _stream.WriteAsync(payload, cancellation).ConfigureAwait(false);
-            await _stream.FlushAsync(cancellation).ConfigureAwait(false);
+            // Fault testing: a slow link. The frame has left the operation and reaches the peer linkDelay later, so a
+            // silo hung now still delivers it when it wakes, as a frame queued in a NIC would be.
+            if (linkDelay > TimeSpan.Zero) await Task.Delay(linkDelay, CancellationToken.None).ConfigureAwait(false);
+            using var committed = new CancellationTokenSource(frameTimeout);
+            await _stream.WriteAsync(header, committed.Token).ConfigureAwait(false);
+            await _stream.WriteAsync(payload, committed.Token).ConfigureAwait(false);
+            await _stream.FlushAsync(committed.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
             // A frame cut short leaves the stream unusable: the next send opens a new connection.
             _stream?.Dispose();
             _stream = null;
-            if (e is OperationCanceledException) throw;
-            throw new IOException($"data plane: sending to {endpoint} failed: {e.Message}", e);
+            if (e is OperationCanceledException && cancellation.IsCancellationRequested) throw; // withdrawn before it began
+            throw new IOException(e is OperationCanceledException
+                ? $"data plane: {endpoint} took no whole frame within {frameTimeout.TotalSeconds:F0} s"
+                : $"data plane: sending to {endpoint} failed: {e.Message}", e);
         }
         finally
         {
