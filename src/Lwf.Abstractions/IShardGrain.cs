@@ -45,6 +45,9 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>A replica behind its peers takes over the state a peer wrote with <see cref="SaveState"/>.</summary>
     ValueTask LoadState(string directory, ReplicaPosition position);
 
+    /// <summary>The silo replica goes back to the job's start (the base model, step 0): the job starts afresh on replicas an earlier activation moved on.</summary>
+    ValueTask Restart();
+
     /// <summary>The job ended: the shard lets go of its data and its silo's replica, and deactivates.</summary>
     ValueTask Finish();
 }

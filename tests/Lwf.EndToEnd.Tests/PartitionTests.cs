@@ -63,7 +63,7 @@ public sealed class PartitionTests(ITestOutputHelper output)
             for (int i = 0; i < 3; i++) WaitReady(net, i, silos[i]!, dir);
 
             string id = lwf.Ok("submit", "--on-cluster", TinyJobs.Job).Trim().Split('\n')[^1];
-            string trainer = TinyJobs.WaitUntilLearning(checkpoints, id).Split(':')[0];
+            string trainer = TinyJobs.WaitUntilLearning(checkpoints, id, step: 3).Split(':')[0];
             int trainerSilo = Enumerable.Range(0, 3).Single(i => net.Address(i) == trainer);
             int victim = trainers ? trainerSilo : Enumerable.Range(0, 3).First(i => i != trainerSilo);
 

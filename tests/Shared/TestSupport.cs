@@ -15,13 +15,15 @@ internal static class TestSupport
 
     public static string RepoPath(params string[] parts) => Path.Combine([RepoRoot, .. parts]);
 
-    /// <summary>This test process's temporary folders, removed when it exits (runs would otherwise fill the disk).</summary>
+    /// <summary>This test process's temporary folders, removed when it exits (runs would otherwise fill the disk) unless LWF_TEST_KEEP=1.</summary>
     private static readonly string TempRoot = CreateTempRoot();
 
     private static string CreateTempRoot()
     {
         string assembly = typeof(TestSupport).Assembly.GetName().Name ?? "tests";
         string root = Path.Combine(Path.GetTempPath(), "lwf-tests", assembly, $"{Environment.ProcessId}-{Guid.NewGuid():N}");
+        // LWF_TEST_KEEP=1 keeps them, for a post-mortem of a failed run (silo logs, job logs, checkpoints).
+        if (Environment.GetEnvironmentVariable("LWF_TEST_KEEP") == "1") return root;
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try { Directory.Delete(root, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }

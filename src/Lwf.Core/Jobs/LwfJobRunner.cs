@@ -222,8 +222,9 @@ public sealed class LwfJobRunner
                     report.LearningLoss.Add(new LossPoint(step.Step, step.Loss));
                     if (step.ForgettingLoss is { } forgettingLoss) report.ForgettingLoss.Add(new LossPoint(step.Step, forgettingLoss));
                     report.ForgettingRecords += step.ForgetRecords;
-                    StepCompleted?.Invoke(step);
+                    // Recorded before it is told: a trainer that dies after its job log shows a step resumes from that step.
                     RecordLive(Snapshot(n, stepPending: true));
+                    StepCompleted?.Invoke(step);
                 }
                 stepPending = false;
                 bool last = n == spec.Train.Steps;

@@ -21,7 +21,7 @@ namespace Lwf.Core.Replicas;
 /// </summary>
 public sealed class TrainingReplica : IDisposable
 {
-    private readonly FineTuner _tuner;
+    private FineTuner _tuner;
     private List<EvalSet>? _evalSets;
 
     public TrainingReplica(JobSpec spec, Device device, ResumePoint? resume = null)
@@ -196,6 +196,24 @@ public sealed class TrainingReplica : IDisposable
             foreach (var (name, p) in Model.named_parameters()) p.copy_(source[name]);
         }
         RestoreOptimisers(point);
+    }
+
+    /// <summary>
+    /// Back to the job's start, as the constructor leaves a replica made from the base model: its weights, a fresh
+    /// optimiser at step 0, no F. A trainer that starts a job afresh can find replicas an earlier activation moved on.
+    /// </summary>
+    public void Restart()
+    {
+        TorchSharp.torch.random.manual_seed(Spec.Seed);
+        using (var loaded = PretrainedModel.Load(Spec.Model, Model.Device, initSeed: Spec.Seed, autocast: Spec.Train.AutocastDType))
+        using (no_grad())
+        {
+            var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            foreach (var (name, p) in Model.named_parameters()) p.copy_(source[name]);
+        }
+        _tuner.Dispose();
+        _tuner = new FineTuner(Model, Spec.Train, PadId);
+        UseFisher(null);
     }
 
     private void RestoreOptimisers(ResumePoint point)

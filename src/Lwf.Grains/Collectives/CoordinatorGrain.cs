@@ -51,7 +51,7 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
         _setup = setup;
         _recovery = setup.StalledSince is { } stalled ? new RecoveryTimeline($"the trainer's silo stopped; resumed on {localSilo.SiloAddress.Endpoint}", stalled, DateTimeOffset.UtcNow) : null;
         var infos = await Task.WhenAll(Enumerable.Range(0, setup.ShardCount).Select(i => PrepareShard(i, setup.Resume)));
-        var ring = await FormRing(setup.Resume);
+        var ring = await FormRing(setup.Resume, fresh: setup.Resume is null);
         _recovery?.RingFormed(DateTimeOffset.UtcNow);
         LogRingFormed(logger, JobId, ring.Epoch, ring.Members.Length, string.Join(", ", ring.Members.Select(m => m.Silo)));
         if (_recovery is null) _lastProgress = DateTimeOffset.UtcNow;
@@ -77,9 +77,11 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     /// resumed from a checkpoint: replicas not at the checkpoint's position reload it. A job resumed from its
     /// surviving replicas: one of them must be at the position the trainer last recorded, and the others (new,
     /// or a step ahead of what the trainer recorded) take its state; when none is, the resume fails (the trainer
-    /// then resumes from its newest checkpoint).
+    /// then resumes from its newest checkpoint). A job started afresh (<paramref name="fresh"/>): every replica
+    /// starts from the base model, and one an earlier activation of the job moved on is restarted (a trainer that died
+    /// before it recorded its first step left replicas a step on, and the new one's first step became their second).
     /// </summary>
-    private async Task<Ring> FormRing(ResumeSetup? resume = null)
+    private async Task<Ring> FormRing(ResumeSetup? resume = null, bool fresh = false)
     {
         List<ShardInfo> infos;
         lock (_shards) infos = _shards.Values.ToList();
@@ -100,6 +102,16 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
                     throw new InvalidOperationException($"no surviving replica is at learning step {target.LearningSteps} " +
                         $"(they are at {string.Join(", ", members.Select((m, r) => $"{m.Silo}: {positions[r].LearningSteps}"))})");
                 await CatchUp(ring, positions, source);
+            }
+        }
+        else if (fresh)
+        {
+            var start = new ReplicaPosition(0, false);
+            var moved = members.Where((_, r) => positions[r] != start).ToList();
+            if (moved.Count > 0)
+            {
+                LogRestarting(logger, JobId, string.Join(", ", moved.Select(m => $"{m.Silo} (at learning step {positions[Array.IndexOf(members, m)].LearningSteps})")));
+                await Task.WhenAll(moved.Select(m => Shard(m.Leader).Restart().AsTask()));
             }
         }
         else if (positions.Distinct().Count() > 1)
@@ -351,6 +363,9 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: ring epoch {Epoch} formed with {Members} members ({Silos})")]
     private static partial void LogRingFormed(ILogger logger, string jobId, long epoch, int members, string silos);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: starting afresh; the replicas on {Silos} were moved on by an earlier activation and restart from the base model")]
+    private static partial void LogRestarting(ILogger logger, string jobId, string silos);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: replicas on {Others} are not where {Source}'s is; they take its state")]
     private static partial void LogCatchingUp(ILogger logger, string jobId, string source, string others);

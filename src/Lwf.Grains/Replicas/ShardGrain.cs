@@ -223,6 +223,13 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
             return 0;
         });
 
+    public async ValueTask Restart() =>
+        await Replica.OnTorchAsync(r =>
+        {
+            r.Restart();
+            return 0;
+        });
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard} on {Silo}: {Records} learning records, {Prompts} forgetting prompts")]
     private static partial void LogPrepared(ILogger logger, string shard, string silo, int records, int prompts);
 }

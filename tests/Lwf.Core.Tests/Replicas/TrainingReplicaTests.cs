@@ -33,4 +33,39 @@ public sealed class TrainingReplicaTests
         }
         Assert.Equal(live[1], live[^1]);
     }
+
+    [Fact]
+    public async Task A_restarted_replica_is_a_new_one_and_its_next_step_is_a_new_ones_first()
+    {
+        // A trainer that starts a job afresh can find replicas an earlier activation moved on: restarted, they must
+        // be indistinguishable from replicas made now (weights, optimiser moments, step count), or the fresh run's
+        // first step is their second (its learning rate, its moments).
+        var spec = JobSpec.Load(JobFiles.Write(TestPaths.NewTempDir(), forgetting: "  arrange: none"));
+        using var moved = new TrainingReplica(spec, CPU);
+        var records = JsonlDataset.Load(spec.Data.LearnTrain, moved.Encoder, spec.SkipBadLines).Records;
+        async Task Step(TrainingReplica replica, int step)
+        {
+            using var sums = replica.NewGradientSums();
+            replica.AddLearningGradient(sums, records.Skip(step * 4).Take(4).ToList());
+            var (totals, count, forgetCount) = await replica.ReduceAsync(sums, SingleProcessCollective.Instance, CancellationToken.None);
+            replica.ApplyLearning(totals, count, forgetCount);
+        }
+        await Step(moved, 0);
+        await Step(moved, 1);
+        string start;
+        using (var fresh = new TrainingReplica(spec, CPU))
+        {
+            start = fresh.WeightsHash();
+            Assert.NotEqual(start, moved.WeightsHash());
+            moved.Restart();
+            Assert.Equal((0, false), moved.Position);
+            Assert.Equal(start, moved.WeightsHash());
+            await Step(fresh, 0);
+            await Step(moved, 0);
+            await Step(fresh, 1);
+            await Step(moved, 1);
+            Assert.Equal(2, moved.LearningSteps);
+            Assert.Equal(fresh.WeightsHash(), moved.WeightsHash());
+        }
+    }
 }
