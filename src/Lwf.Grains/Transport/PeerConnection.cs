@@ -33,9 +33,11 @@ internal sealed class PeerConnection(string endpoint, ClusterCertificates? certi
         try
         {
             _stream ??= await ConnectAsync(cancellation).ConfigureAwait(false);
-            // Fault testing: a slow link. The frame has left the operation and reaches the peer linkDelay later, so a
-            // silo hung now still delivers it when it wakes, as a frame queued in a NIC would be.
-            if (linkDelay > TimeSpan.Zero) await Task.Delay(linkDelay, CancellationToken.None).ConfigureAwait(false);
+            if (linkDelay > TimeSpan.Zero)
+            {
+                await OnTheLink(_stream, header, payload).ConfigureAwait(false);
+                return;
+            }
             using var committed = new CancellationTokenSource(frameTimeout);
             await _stream.WriteAsync(header, committed.Token).ConfigureAwait(false);
             await _stream.WriteAsync(payload, committed.Token).ConfigureAwait(false);
@@ -55,6 +57,37 @@ internal sealed class PeerConnection(string endpoint, ClusterCertificates? certi
         {
             _writing.Release();
         }
+    }
+
+    /// <summary>
+    /// Fault testing: a slow link. The frame has left the operation and reaches the peer linkDelay later, carried by a
+    /// thread of its own as a NIC would carry it, not by the thread pool: a silo that hangs now still delivers it the
+    /// moment it wakes, before the pool's backlog (timers, logs, the membership refresh that stops a silo declared dead)
+    /// has run.
+    /// </summary>
+    private Task OnTheLink(Stream stream, byte[] header, ReadOnlyMemory<byte> payload)
+    {
+        var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var link = new Thread(() =>
+        {
+            try
+            {
+                Thread.Sleep(linkDelay);
+                // A peer that takes nothing (cut off, hung) holds the write no longer than a frame's limit: the same
+                // bound as the pool's writes, so that a collective waiting on this frame can end.
+                if (stream.CanTimeout) stream.WriteTimeout = (int)frameTimeout.TotalMilliseconds;
+                stream.Write(header);
+                stream.Write(payload.Span);
+                stream.Flush();
+                sent.SetResult();
+            }
+            catch (Exception e)
+            {
+                sent.SetException(e);
+            }
+        }) { IsBackground = true, Name = "lwf-link" };
+        link.Start();
+        return sent.Task;
     }
 
     private async Task<Stream> ConnectAsync(CancellationToken cancellation)
