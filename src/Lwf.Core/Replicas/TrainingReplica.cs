@@ -211,8 +211,9 @@ public sealed class TrainingReplica : IDisposable
             var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);
             foreach (var (name, p) in Model.named_parameters()) p.copy_(source[name]);
         }
-        _tuner.Dispose();
+        var old = _tuner;
         _tuner = new FineTuner(Model, Spec.Train, PadId);
+        old.Dispose();
         UseFisher(null);
     }
 

@@ -10,10 +10,8 @@ namespace Lwf.Grains.Transport;
 /// <summary>
 /// One outgoing data-plane connection to a peer silo: frames are written whole and in order, one at a time; over mutual
 /// TLS when the cluster has certificates (the peer must prove it is a member before a byte of a tensor leaves).
-/// A frame is committed once it holds the connection: from then on it leaves whole, within <paramref name="frameTimeout"/>
-/// (the limit the receiver gives a frame once begun), whatever becomes of the operation that sent it. Withdrawing it
-/// halfway would leave the stream unusable for the next operation; a frame of an aborted operation is the receiver's to
-/// refuse (<see cref="DataPlane"/>), as it refuses one that was already on the wire.
+/// A frame whose operation is aborted mid-write is cut short, and the connection with it (the next frame opens a new
+/// one): the payload is the collective's memory, which the aborted operation gives back at once.
 /// </summary>
 internal sealed class PeerConnection(string endpoint, ClusterCertificates? certificates, TimeSpan frameTimeout, TimeSpan linkDelay) : IDisposable
 {
@@ -28,30 +26,26 @@ internal sealed class PeerConnection(string endpoint, ClusterCertificates? certi
         BinaryPrimitives.WriteInt32LittleEndian(header, keyBytes.Length);
         keyBytes.CopyTo(header, 4);
         BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(4 + keyBytes.Length), payload.Length);
-        // Until the frame holds the connection it may be withdrawn (the operation was aborted: nothing was sent).
         await _writing.WaitAsync(cancellation).ConfigureAwait(false);
         try
         {
             _stream ??= await ConnectAsync(cancellation).ConfigureAwait(false);
             if (linkDelay > TimeSpan.Zero)
             {
-                await OnTheLink(_stream, header, payload).ConfigureAwait(false);
+                await OnTheLink(_stream, header, payload.ToArray()).ConfigureAwait(false);
                 return;
             }
-            using var committed = new CancellationTokenSource(frameTimeout);
-            await _stream.WriteAsync(header, committed.Token).ConfigureAwait(false);
-            await _stream.WriteAsync(payload, committed.Token).ConfigureAwait(false);
-            await _stream.FlushAsync(committed.Token).ConfigureAwait(false);
+            await _stream.WriteAsync(header, cancellation).ConfigureAwait(false);
+            await _stream.WriteAsync(payload, cancellation).ConfigureAwait(false);
+            await _stream.FlushAsync(cancellation).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
             // A frame cut short leaves the stream unusable: the next send opens a new connection.
             _stream?.Dispose();
             _stream = null;
-            if (e is OperationCanceledException && cancellation.IsCancellationRequested) throw; // withdrawn before it began
-            throw new IOException(e is OperationCanceledException
-                ? $"data plane: {endpoint} took no whole frame within {frameTimeout.TotalSeconds:F0} s"
-                : $"data plane: sending to {endpoint} failed: {e.Message}", e);
+            if (e is OperationCanceledException) throw;
+            throw new IOException($"data plane: sending to {endpoint} failed: {e.Message}", e);
         }
         finally
         {
@@ -60,12 +54,13 @@ internal sealed class PeerConnection(string endpoint, ClusterCertificates? certi
     }
 
     /// <summary>
-    /// Fault testing: a slow link. The frame has left the operation and reaches the peer linkDelay later, carried by a
-    /// thread of its own as a NIC would carry it, not by the thread pool: a silo that hangs now still delivers it the
-    /// moment it wakes, before the pool's backlog (timers, logs, the membership refresh that stops a silo declared dead)
-    /// has run.
+    /// Fault testing: a slow link. The frame (a copy: it is on the link, no longer the collective's memory) reaches the
+    /// peer linkDelay later, carried by a thread of its own as a NIC would carry it, not by the thread pool, and no abort
+    /// withdraws it: a silo that hangs now still delivers it the moment it wakes, before the pool's backlog (timers, logs,
+    /// the membership refresh that stops a silo declared dead) has run. A peer that takes nothing holds each write no
+    /// longer than a frame's limit.
     /// </summary>
-    private Task OnTheLink(Stream stream, byte[] header, ReadOnlyMemory<byte> payload)
+    private Task OnTheLink(Stream stream, byte[] header, byte[] payload)
     {
         var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var link = new Thread(() =>
@@ -73,11 +68,9 @@ internal sealed class PeerConnection(string endpoint, ClusterCertificates? certi
             try
             {
                 Thread.Sleep(linkDelay);
-                // A peer that takes nothing (cut off, hung) holds the write no longer than a frame's limit: the same
-                // bound as the pool's writes, so that a collective waiting on this frame can end.
                 if (stream.CanTimeout) stream.WriteTimeout = (int)frameTimeout.TotalMilliseconds;
                 stream.Write(header);
-                stream.Write(payload.Span);
+                stream.Write(payload);
                 stream.Flush();
                 sent.SetResult();
             }
