@@ -190,12 +190,16 @@ public sealed class TrainingReplica : IDisposable
     public void LoadState(ResumePoint point)
     {
         using (var loaded = PretrainedModel.Load(point.Directory, Model.Device))
-        using (no_grad())
-        {
-            var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            foreach (var (name, p) in Model.named_parameters()) p.copy_(source[name]);
-        }
+            CopyWeights(loaded);
         RestoreOptimisers(point);
+    }
+
+    /// <summary>Copies another model's weights into this replica's, in place (the optimiser keeps its parameters).</summary>
+    private void CopyWeights(CausalLM loaded)
+    {
+        using var _ = no_grad();
+        var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, p) in Model.named_parameters()) p.copy_(source[name]);
     }
 
     /// <summary>
@@ -206,11 +210,7 @@ public sealed class TrainingReplica : IDisposable
     {
         TorchSharp.torch.random.manual_seed(Spec.Seed);
         using (var loaded = PretrainedModel.Load(Spec.Model, Model.Device, initSeed: Spec.Seed, autocast: Spec.Train.AutocastDType))
-        using (no_grad())
-        {
-            var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            foreach (var (name, p) in Model.named_parameters()) p.copy_(source[name]);
-        }
+            CopyWeights(loaded);
         var old = _tuner;
         _tuner = new FineTuner(Model, Spec.Train, PadId);
         old.Dispose();

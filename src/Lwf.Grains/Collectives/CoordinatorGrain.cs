@@ -107,11 +107,11 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
         else if (fresh)
         {
             var start = new ReplicaPosition(0, false);
-            var moved = members.Where((_, r) => positions[r] != start).ToList();
+            var moved = members.Select((m, r) => (Member: m, Position: positions[r])).Where(x => x.Position != start).ToList();
             if (moved.Count > 0)
             {
-                LogRestarting(logger, JobId, string.Join(", ", moved.Select(m => $"{m.Silo} (at learning step {positions[Array.IndexOf(members, m)].LearningSteps})")));
-                await Task.WhenAll(moved.Select(m => Shard(m.Leader).Restart().AsTask()));
+                LogRestarting(logger, JobId, string.Join(", ", moved.Select(x => $"{x.Member.Silo} (at learning step {x.Position.LearningSteps})")));
+                await Task.WhenAll(moved.Select(x => Shard(x.Member.Leader).Restart().AsTask()));
             }
         }
         else if (positions.Distinct().Count() > 1)
