@@ -38,8 +38,7 @@ public sealed class ClusterEquivalenceTests
     [Fact]
     public async Task Tiny_lwf_on_3_silos_and_6_shards_ends_with_the_weights_of_one_process()
     {
-        string single = Repo.NewTempDir();
-        new LwfJobRunner(JobSpec.Load(TinyJob)).Run(single);
+        string single = OneProcessRuns.Of(TinyJob).Dir;
 
         string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
         await using (var cluster = await LocalCluster.StartAsync(3, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "6", ["Lwf:ReplicaCheckEvery"] = "1" }))
@@ -62,8 +61,7 @@ public sealed class ClusterEquivalenceTests
     [Fact]
     public async Task One_silo_with_one_shard_is_bit_identical_to_one_process()
     {
-        string single = Repo.NewTempDir();
-        new LwfJobRunner(JobSpec.Load(TinyJob)).Run(single);
+        string single = OneProcessRuns.Of(TinyJob).Dir;
         string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
         await using (var cluster = await LocalCluster.StartAsync(1, checkpoints, settings: new Dictionary<string, string?> { ["Lwf:ShardsPerJob"] = "1", ["Lwf:DataPlanePort"] = "0" }))
             await RunOnCluster(cluster, "tiny-1x1", TinyJob, distributed);
@@ -101,8 +99,7 @@ public sealed class ClusterEquivalenceTests
             File.ReadAllBytes(System.IO.Path.Combine(distributed, "model", "model.safetensors")));
         using var weights = Lwf.Core.Checkpoints.SafeTensorsFile.Open(System.IO.Path.Combine(distributed, "model", "model.safetensors"));
         Assert.All(weights.Entries.Values, e => Assert.Equal("F32", e.DType));
-        string float32 = Repo.NewTempDir();
-        new LwfJobRunner(JobSpec.Load(TinyJob)).Run(float32);
+        string float32 = OneProcessRuns.Of(TinyJob).Dir;
         Assert.NotEqual(File.ReadAllBytes(System.IO.Path.Combine(float32, "model", "model.safetensors")),
             File.ReadAllBytes(System.IO.Path.Combine(distributed, "model", "model.safetensors")));
     }

@@ -116,8 +116,7 @@ public sealed class JobLifecycleTests
             // Every step exactly once: the schedule's report has each learning step once, and the weights are one process's
             // (the shards of the silo that went away are summed on the others: float64 sums regrouped, within 1e-5).
             Assert.Equal(Enumerable.Range(1, 30), report.LearningLoss.Select(l => l.Step));
-            string single = Repo.NewTempDir();
-            var alone = new LwfJobRunner(JobSpec.Load(job)).Run(single);
+            var (single, alone) = OneProcessRuns.Of(job);
             Assert.Equal(alone.ForgettingRecords, report.ForgettingRecords);
             double difference = Lwf.Tests.TestSupport.MaxRelativeDifference(Path.Combine(single, "model"), Path.Combine(results, "model"));
             Assert.True(difference <= 1e-5, $"weights differ from one process by {difference:E2} relative");
@@ -159,8 +158,7 @@ public sealed class JobLifecycleTests
             }
             string report = File.ReadAllText(Path.Combine(results, "report.json"));
             Assert.Contains("resumed from", report);
-            string single = Repo.NewTempDir();
-            new LwfJobRunner(JobSpec.Load(job)).Run(single);
+            string single = OneProcessRuns.Of(job).Dir;
             Assert.Equal(File.ReadAllBytes(Path.Combine(single, "model", "model.safetensors")),
                 File.ReadAllBytes(Path.Combine(results, "model", "model.safetensors")));
         }
