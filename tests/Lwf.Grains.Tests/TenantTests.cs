@@ -108,7 +108,7 @@ public sealed class TenantTests
         await using var cluster = await LocalCluster.StartAsync(1, Repo.NewTempDir());
         using var nobody = Unnamed(cluster.Authority);
         Assert.False(cluster.Certificates.Admits(nobody.Member, ClusterRole.Client));
-        await Assert.ThrowsAnyAsync<Exception>(async () => (await ClusterTlsTests.Client(cluster, nobody, TimeSpan.FromSeconds(30))).Dispose());
+        await Assert.ThrowsAnyAsync<Exception>(async () => (await ClusterTlsTests.Client(cluster, nobody, ClusterTlsTests.RefusedWithin)).Dispose());
         // Two subjects are none.
         using var twice = Unnamed(cluster.Authority, "alice.tenant.lwf-orleans", "bob.operator.lwf-orleans");
         Assert.Null(ClientIdentity.Of(twice.Member));
