@@ -28,6 +28,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         string clusterId = config["Cluster:ClusterId"] ?? "lwf", serviceId = config["Cluster:ServiceId"] ?? "lwf";
         var gateways = gateway is null ? null : ParseGateways(gateway); // a mistake in it is the user's, told before anything starts
         var certificates = Certificates(config);
+        var retry = new ConnectRetryFilter();
         var builder = Host.CreateApplicationBuilder();
         // stdout is the command's answer (a job id, a table): the client's own logs go to stderr, warnings only.
         builder.Logging.ClearProviders();
@@ -53,6 +54,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
                 throw new LwfInputException($"no cluster to talk to: start one with `lwf cluster up`, or give --gateway HOST:PORT ({ClusterState.FilePath} does not exist)");
             client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = serviceId; });
             client.Services.AddLwfExceptionSerialization();
+            client.Services.AddSingleton<IClientConnectionRetryFilter>(retry);
             if (certificates is not null) client.UseClusterTls(certificates);
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
         });
@@ -67,7 +69,10 @@ internal sealed class ClusterConnection : IAsyncDisposable
             host.Dispose();
             var cause = e;
             while (cause.InnerException is not null) cause = cause.InnerException;
-            string why = cause is OperationCanceledException ? "no gateway answered within 30 s" : cause.Message.TrimEnd('.');
+            string why = retry.Refused
+                ? "the gateways closed the connection in its handshake: this client's certificate is not of the cluster's authority " +
+                  "(Cluster__TlsDirectory names the folder of ca.crt, tls.crt and tls.key), or TLS is off on one side only (Cluster__Tls)"
+                : cause is OperationCanceledException ? "no gateway answered within 30 s" : cause.Message.TrimEnd('.');
             throw new LwfInputException($"could not reach the cluster at {gateway ?? "the gateways " + ClusterState.FilePath + " names"}: {why}");
         }
         return new ClusterConnection(host);
