@@ -56,6 +56,7 @@ public static class CorpusFetcher
     {
         string dir = Path.GetFullPath(dataDirectory);
         Directory.CreateDirectory(dir);
+        using var turn = WaitForTurn(dir, log);
         var fetched = new List<FetchedSource>();
         foreach (var source in sources ?? CorpusSources.All)
         {
@@ -72,6 +73,37 @@ public static class CorpusFetcher
         var all = Directory.EnumerateDirectories(dir).Select(Read).OfType<FetchedSource>().OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
         AtomicFile.WriteText(Path.Combine(dir, "sources.json"), JsonSerializer.Serialize(all, Json));
         return fetched;
+    }
+
+    /// <summary>How long a fetch waits for another one into the same folder to finish.</summary>
+    private static readonly TimeSpan TurnLimit = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Fetches into one folder take turns (an exclusive lock on its .fetch.lock; flock between processes): two at once
+    /// both found a source missing, both fetched it, and the second rewrote the first's records under it.
+    /// </summary>
+    private static FileStream WaitForTurn(string dir, Action<string>? log)
+    {
+        string path = Path.Combine(dir, ".fetch.lock");
+        var until = DateTime.UtcNow + TurnLimit;
+        bool told = false;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < until)
+            {
+                if (!told) log?.Invoke($"another fetch into {dir} is running; waiting for it");
+                told = true;
+                Thread.Sleep(200);
+            }
+            catch (IOException e)
+            {
+                throw new LwfInputException($"another fetch into {dir} held {path} for {TurnLimit.TotalMinutes:F0} minutes ({e.Message})");
+            }
+        }
     }
 
     /// <summary>The record of a fetched source folder, or null when it was never fetched whole.</summary>

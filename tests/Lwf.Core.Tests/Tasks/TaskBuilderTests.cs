@@ -53,6 +53,23 @@ public sealed partial class TaskBuilderTests(CorpusFixture corpora) : IClassFixt
     }
 
     [Fact]
+    public async Task A_fetch_into_a_folder_that_another_fetch_holds_waits_its_turn_and_then_changes_nothing()
+    {
+        // CI's end-to-end tests fetch into the same folder from another process: both fetched at once once, and the
+        // second rewrote the first's records (their fetch times) under it.
+        IReadOnlyList<FetchedSource>? again = null;
+        Task fetch;
+        using (new FileStream(Path.Combine(Data, ".fetch.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            fetch = Task.Run(() => again = CorpusFetcher.Fetch(Data));
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.False(fetch.IsCompleted, "a fetch went on while another one held the folder");
+        }
+        await fetch.WaitAsync(TimeSpan.FromMinutes(2)); // a TimeoutException when it did not go on once the folder was free
+        Assert.Equal(corpora.Fetched.OrderBy(f => f.Name), again!.OrderBy(f => f.Name));
+    }
+
+    [Fact]
     public void Every_pair_is_a_job_that_loads_with_the_metric_of_each_set()
     {
         var model = JobFiles.TinyModel;
