@@ -115,12 +115,16 @@ internal static class BenchRecovery
                 string trainerSilo = SiloNames.Short(status.TrainerSilo ?? throw new LwfTrainingException($"{id}: its status names no trainer silo"));
                 var victim = state.Silos.FirstOrDefault(s => trainerSilo.EndsWith($":{s.SiloPort}", StringComparison.Ordinal) == killTrainer)
                     ?? throw new LwfTrainingException($"{id}: no silo to kill");
-                int step = status.Step;
+                // The next completed learning step, as the job's own log on the checkpoint volume records it. Not through
+                // status calls: one in flight to the dead trainer, or through the dead silo's gateway, waits out the console's
+                // 15 s attempt limit whatever the cluster does meanwhile (every such kill read 16.0 s that way).
+                string jobLog = Path.Combine(work, "checkpoints", id, "job.log");
+                int step = Math.Max(status.Step, LoggedStep(jobLog));
+                if (LoggedStep(jobLog) == 0) throw new LwfTrainingException($"{id}: {jobLog} records no learning step at step {status.Step}");
                 var clock = Stopwatch.StartNew();
                 Process.GetProcessById(victim.Pid).Kill();
-                // The next completed learning step; calls fail until membership declares the dead silo dead.
-                while ((status = await Status()).Step <= step && !status.Phase.IsFinal())
-                    await Task.Delay(50);
+                while (LoggedStep(jobLog) <= step && clock.Elapsed < TimeSpan.FromMinutes(10))
+                    await Task.Delay(20);
                 double seconds = clock.Elapsed.TotalSeconds;
                 while (!(status = await Status()).Phase.IsFinal())
                     await Task.Delay(200);
@@ -137,6 +141,20 @@ internal static class BenchRecovery
             ClusterCommands.StopSilos();
             AppDomain.CurrentDomain.ProcessExit -= stop;
         }
+    }
+
+    /// <summary>The newest learning step the job's log records ("step N/M: loss …"), 0 before the first.</summary>
+    private static int LoggedStep(string jobLog)
+    {
+        string text;
+        try
+        {
+            using var stream = new FileStream(jobLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            text = new StreamReader(stream).ReadToEnd();
+        }
+        catch (FileNotFoundException) { return 0; }
+        catch (DirectoryNotFoundException) { return 0; }
+        return System.Text.RegularExpressions.Regex.Matches(text, @" step (\d+)/\d+: loss").Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(0).Max();
     }
 
     /// <summary>lwf with these arguments in a child process; its output is shown only when it fails.</summary>
