@@ -98,7 +98,8 @@ internal static class BenchRecovery
         try
         {
             // The data root: the smallest folder that holds the job and every file it names.
-            var state = ClusterCommands.StartSilos(silos, "cpu", Path.Combine(work, "checkpoints"), JobUpload.SmallestFolderHolding(job));
+            string checkpoints = Path.Combine(work, "checkpoints");
+            var state = ClusterCommands.StartSilos(silos, "cpu", checkpoints, JobUpload.SmallestFolderHolding(job));
             string id = $"recovery-{number}";
             Child(["submit", "--on-cluster", job, "--id", id]);
             return Task.Run(async () =>
@@ -118,9 +119,10 @@ internal static class BenchRecovery
                 // The next completed learning step, as the job's own log on the checkpoint volume records it. Not through
                 // status calls: one in flight to the dead trainer, or through the dead silo's gateway, waits out the console's
                 // 15 s attempt limit whatever the cluster does meanwhile (every such kill read 16.0 s that way).
-                string jobLog = Path.Combine(work, "checkpoints", id, "job.log");
-                int step = Math.Max(status.Step, LoggedStep(jobLog));
-                if (LoggedStep(jobLog) == 0) throw new LwfTrainingException($"{id}: {jobLog} records no learning step at step {status.Step}");
+                string jobLog = Path.Combine(checkpoints, id, "job.log");
+                int logged = LoggedStep(jobLog);
+                if (logged == 0) throw new LwfTrainingException($"{id}: {jobLog} records no learning step at step {status.Step}");
+                int step = Math.Max(status.Step, logged);
                 var clock = Stopwatch.StartNew();
                 Process.GetProcessById(victim.Pid).Kill();
                 while (LoggedStep(jobLog) <= step && clock.Elapsed < TimeSpan.FromMinutes(10))
