@@ -8,6 +8,7 @@ using Lwf.Silo;
 namespace Lwf.Grains.Tests;
 
 /// <summary>/metrics of real silos during and after a real job, against what the job's report says happened.</summary>
+[Collection(nameof(ProcessMetricsCollection))]
 public sealed partial class MetricsTests
 {
     /// <summary>One sample line of the Prometheus text format: name, labels, value.</summary>
@@ -70,7 +71,7 @@ public sealed partial class MetricsTests
         Assert.Equal(report.LearningSteps, Sum(end, "lwf_optimizer_steps_total", (LwfMetrics.JobLabel, jobId)));
         Assert.True(report.ForgettingRecords > 0);
         Assert.Equal(report.ForgettingRecords, Sum(end, "lwf_forgetting_records_total", (LwfMetrics.JobLabel, jobId)));
-        Assert.Equal(report.LearningSteps, Sum(end, "lwf_step_duration_seconds_count"));
+        Assert.Equal(report.LearningSteps, Sum(end, "lwf_step_duration_seconds_count", (LwfMetrics.JobLabel, jobId)));
 
         double learningLoss = Sum(end, "lwf_learning_loss", (LwfMetrics.JobLabel, jobId)), forgettingLoss = Sum(end, "lwf_forgetting_loss", (LwfMetrics.JobLabel, jobId));
         Assert.True(double.IsFinite(learningLoss) && learningLoss > 0 && double.IsFinite(forgettingLoss) && forgettingLoss > 0, $"losses {learningLoss}, {forgettingLoss}");
@@ -79,7 +80,7 @@ public sealed partial class MetricsTests
         foreach (var result in report.After!.Results)
             Assert.Equal(result.Value, Sum(end, "lwf_eval_value", (LwfMetrics.JobLabel, jobId), ("set", result.Set), ("metric", result.Metric)), 6);
         Assert.Equal(report.Forgetting!.Selected, Sum(end, "lwf_forgetting_set_size", (LwfMetrics.JobLabel, jobId)));
-        Assert.Equal(report.Forgetting.SelfGenerated * 2, Sum(end, "lwf_forgetting_confidence_count")); // chosen at the start and at the refresh (step 6)
+        Assert.Equal(report.Forgetting.SelfGenerated * 2, Sum(end, "lwf_forgetting_confidence_count", (LwfMetrics.JobLabel, jobId))); // chosen at the start and at the refresh (step 6)
         double fisherMean = Sum(end, "lwf_fisher_mean", (LwfMetrics.JobLabel, jobId)), fisherMax = Sum(end, "lwf_fisher_max", (LwfMetrics.JobLabel, jobId));
         Assert.True(fisherMean > 0 && fisherMax >= fisherMean && double.IsFinite(fisherMax), $"Fisher mean {fisherMean}, max {fisherMax}");
 

@@ -34,7 +34,7 @@ internal static class ExperimentCommand
                 $"all but {string.Join(", ", MainVariants)} run on the first --ablation-seeds seeds only",
             DefaultValueFactory = _ => DefaultVariants,
         };
-        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "1,2,3,4,5,6,7,8,9,10" };
+        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => DefaultSeeds };
         var ablationSeeds = new Option<int>("--ablation-seeds") { Description = "how many of the seeds the ablations run on (the variants beyond vanilla, lwf-fisher, lwf-random)", DefaultValueFactory = _ => 5 };
         var dosePairs = new Option<string>("--dose-pairs") { Description = "the pairs lwf-fisher runs at every --alphas value on (the first --ablation-seeds seeds), choosing α; empty: all", DefaultValueFactory = _ => "stated-capitals:capitals" };
         var data = new Option<string>("--dir") { Description = "data folder", DefaultValueFactory = _ => DataCommands.DefaultDirectory };
@@ -165,8 +165,20 @@ internal static class ExperimentCommand
     /// <summary>The variants every seed runs; the others (ablations) run on the first --ablation-seeds seeds.</summary>
     private static readonly string[] MainVariants = ["vanilla", "lwf-fisher", "lwf-random"];
 
-    /// <summary>lwf-inverse (lowest confidence first), lwf-ahead (forgetting records first) and lwf-ga (the authors' unbounded loss, beside our default npo).</summary>
-    private const string DefaultVariants = "vanilla,lwf-fisher,lwf-random,lwf-inverse,lwf-ahead,lwf-ga";
+    /// <summary>
+    /// lwf-inverse (lowest confidence first), lwf-ahead (forgetting records first) and lwf-me (a second bounded loss,
+    /// beside the default npo). Not lwf-ga: the authors' unbounded gradient ascent ended held-out perplexity at 42× to
+    /// 10⁸× vanilla's in this grid (2 to 5 seeds a pair, 2026-12-07; its runs stay in the ledger), so it is run on
+    /// request (--variants), not as a default row.
+    /// </summary>
+    private const string DefaultVariants = "vanilla,lwf-fisher,lwf-random,lwf-inverse,lwf-ahead,lwf-me";
+
+    /// <summary>
+    /// 15 seeds: at 10 the 95 % interval of Δ learn against vanilla was ±0.044 (stated-capitals:capitals) and ±0.049
+    /// (the mixed pair), over the issue's ±0.04; t₁₄/√15 is 0.77× t₉/√10, which brings both under it if the seeds
+    /// spread as before.
+    /// </summary>
+    private const string DefaultSeeds = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15";
 
     private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings,
         int AblationSeeds, int SelectSeeds, List<string> DosePairs, List<double> LearningRates, List<double> Alphas)

@@ -164,6 +164,8 @@ public sealed class ResultsGridTests
         foreach (long seed in new long[] { 1, 2 })
             runs.AddRange([At("vanilla", seed, 0, 0.50, 100), At("lwf-fisher-a0.01", seed, 0.01, 0.45, 110), At("lwf-fisher", seed, 0.1, 0.35, 120),
                 At("lwf-fisher-a1", seed, 1, 0.30, 200)]);
+        // A seed that only vanilla and the chosen α ran (the main comparison's): left out of the dose response.
+        runs.AddRange([At("vanilla", 3, 0, 0.90, 100), At("lwf-fisher", 3, 0.1, 0.10, 120)]);
         Assert.True(ResultsGrid.HasDoseResponse(runs));
         string md = ResultsGrid.Markdown(runs, "cmd", [], pair => $"plots/{pair}.png");
         Assert.Contains("| α | learn accuracy ↑ | forget accuracy ↓ | held-out perplexity ↓ | seeds |", md);
