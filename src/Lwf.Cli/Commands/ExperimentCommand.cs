@@ -36,7 +36,14 @@ internal static class ExperimentCommand
         };
         var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => DefaultSeeds };
         var ablationSeeds = new Option<int>("--ablation-seeds") { Description = "how many of the seeds the ablations run on (the variants beyond vanilla, lwf-fisher, lwf-random)", DefaultValueFactory = _ => 5 };
-        var dosePairs = new Option<string>("--dose-pairs") { Description = "the pairs lwf-fisher runs at every --alphas value on (the first --ablation-seeds seeds), choosing α; empty: all", DefaultValueFactory = _ => "stated-capitals:capitals" };
+        // Every pair by default, each choosing its own α: chosen on stated-capitals:capitals alone (until 2026-12-07), α = 0.1
+        // left the mixed pair's lwf-fisher at 1.55× vanilla's held-out perplexity (12 seeds), over the product's 1.5×.
+        var dosePairs = new Option<string>("--dose-pairs")
+        {
+            Description = "the pairs lwf-fisher runs at every --alphas value on (the first --ablation-seeds seeds), each choosing its own α; " +
+                "a pair not listed takes the α the listed pairs' runs choose together; empty (the default): every pair",
+            DefaultValueFactory = _ => "",
+        };
         var data = new Option<string>("--dir") { Description = "data folder", DefaultValueFactory = _ => DataCommands.DefaultDirectory };
         var baseModel = new Option<string>("--base") { Description = "base model folder (pretrained there unless it holds one of these options)", DefaultValueFactory = _ => PretrainCommand.DefaultDirectory };
         var work = new Option<string>("--work") { Description = "where the job folders and runs go", DefaultValueFactory = _ => Path.Combine(ClusterState.Home, "results-runs") };
@@ -130,7 +137,7 @@ internal static class ExperimentCommand
 
     /// <summary>
     /// Validation records per evaluation set: half the 80 test records. Stated-capitals then trains on 125 of its 245
-    /// countries; 40 records × 3 seeds × 4 pairs choose the learning rate, 40 × 5 seeds α.
+    /// countries; 40 records × 3 seeds × 4 pairs choose the learning rate, 40 × 5 seeds each pair's α.
     /// </summary>
     private const int GridValidation = 40;
 
@@ -183,7 +190,10 @@ internal static class ExperimentCommand
     private sealed record Grid(List<(string Learn, string Forget)> Pairs, List<string> Variants, List<long> Seeds, TaskSizes Sizes, PairJobSettings Settings,
         int AblationSeeds, int SelectSeeds, List<string> DosePairs, List<double> LearningRates, List<double> Alphas)
     {
-        public bool IsDosePair(string learn, string forget) => DosePairs.Count == 0 || DosePairs.Contains($"{learn}:{forget}");
+        public bool IsDosePair(string learn, string forget) => DosePairs.Count == 0 || DosePairs.Contains(PairKey(learn, forget));
+
+        /// <summary>How --pairs and --dose-pairs name a pair: "LEARN:FORGET".</summary>
+        public static string PairKey(string learn, string forget) => $"{learn}:{forget}";
 
         /// <summary>
         /// The runs of each stage, in order: vanilla at every learning rate (the first --select-seeds seeds, every pair);
@@ -191,7 +201,7 @@ internal static class ExperimentCommand
         /// comparison, seed by seed; the ablations. A later stage needs the choice of the earlier ones; a run that an
         /// earlier stage made (vanilla at the chosen rate, lwf-fisher at the chosen α) is not made again.
         /// </summary>
-        public List<GridJob> Stage(int stage, double? rate, double? alpha)
+        public List<GridJob> Stage(int stage, double? rate, Func<string, double>? alphaOf)
         {
             var jobs = new List<GridJob>();
             foreach (var (seed, i) in Seeds.Select((s, i) => (s, i)))
@@ -206,10 +216,10 @@ internal static class ExperimentCommand
                             jobs.AddRange(Alphas.Select(a => new GridJob(learn, forget, "lwf-fisher", seed, rate.Value, a)));
                             break;
                         case 2:
-                            jobs.AddRange(Variants.Where(MainVariants.Contains).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, v == "vanilla" ? 0 : alpha!.Value)));
+                            jobs.AddRange(Variants.Where(MainVariants.Contains).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, v == "vanilla" ? 0 : alphaOf!(PairKey(learn, forget)))));
                             break;
                         case 3 when i < AblationSeeds:
-                            jobs.AddRange(Variants.Where(v => !MainVariants.Contains(v)).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, alpha!.Value)));
+                            jobs.AddRange(Variants.Where(v => !MainVariants.Contains(v)).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, alphaOf!(PairKey(learn, forget)))));
                             break;
                     }
             return jobs;
@@ -222,6 +232,8 @@ internal static class ExperimentCommand
     private sealed record GridJob(string Learn, string Forget, string Variant, long Seed, double Rate, double Alpha)
     {
         public string Pair => $"learn {Learn}, forget {Forget}";
+
+        public string PairKey => Grid.PairKey(Learn, Forget);
 
         /// <summary>The settings in a folder name: "lr0.001" (vanilla), "lr0.001-a0.1".</summary>
         public string Tag => Variant == "vanilla" ? $"lr{Rate.ToString("R", CultureInfo.InvariantCulture)}"
@@ -251,10 +263,11 @@ internal static class ExperimentCommand
         if (restored > 0) Console.Error.WriteLine($"{restored} finished runs put back into {workDir} from {ledgerFile}");
 
         // How many runs the whole grid makes, whatever is chosen: the stages' runs with the first candidates, less repeats.
-        int total = Enumerable.Range(0, 4).SelectMany(stage => grid.Stage(stage, grid.LearningRates[0], grid.Alphas[0]))
+        int total = Enumerable.Range(0, 4).SelectMany(stage => grid.Stage(stage, grid.LearningRates[0], _ => grid.Alphas[0]))
             .Select(j => j.RunDirectory(workDir)).Distinct().Count();
         var results = new Dictionary<string, GridResult>(); // by run folder: every run finished or reused so far
-        double? rate = grid.LearningRates.Count == 1 ? grid.LearningRates[0] : null, alpha = null;
+        double? rate = grid.LearningRates.Count == 1 ? grid.LearningRates[0] : null;
+        Dictionary<string, double>? alphas = null; // by pair, once stage 2 has chosen
         int stageNow = 0;
 
         // The markdown and plots are rewritten after every run, so that an interrupted grid leaves what it measured.
@@ -266,7 +279,7 @@ internal static class ExperimentCommand
                 List<GridResult> finished;
                 lock (results) finished = results.Values.ToList();
                 if (finished.Count == 0) return;
-                var shown = finished.Select(r => Label(r.Job, rate, alpha) is { } label ? new GridRun(r.Job.Pair, label, r.Job.Seed, r.Report, r.WallSeconds) : null)
+                var shown = finished.Select(r => Label(r.Job, rate, alphas) is { } label ? new GridRun(r.Job.Pair, label, r.Job.Seed, r.Report, r.WallSeconds) : null)
                     .OfType<GridRun>().OrderBy(r => r.Seed).ToList();
                 Directory.CreateDirectory(plotDir);
                 string PlotFile(string pair) => Path.GetFileName(plotDir) + "/" + string.Concat(pair.Where(char.IsLetterOrDigit)) + ".png";
@@ -301,14 +314,14 @@ internal static class ExperimentCommand
                         $"(learning task, forgetting task, held-out text) are the validation split, which chose the learning rate (from {string.Join(", ", grid.LearningRates)}, " +
                         $"vanilla's validation learning score, the first {grid.SelectSeeds} seeds, every pair) and α (from {string.Join(", ", grid.Alphas)}, lwf-fisher's validation learning score " +
                         $"among the α that keep validation held-out perplexity within {ValidationChoice.HeldOutLimit}× vanilla's, the first {grid.AblationSeeds} seeds of " +
-                        $"{(grid.DosePairs.Count == 0 ? "every pair" : string.Join(", ", grid.DosePairs))}); the other {grid.Sizes.Eval} (learning, forgetting) and {grid.Sizes.HeldOut} (held-out) " +
+                        $"{(grid.DosePairs.Count == 0 ? "each pair, for that pair" : $"{string.Join(", ", grid.DosePairs)}, each for itself, the others taking the α those runs choose together")}); the other {grid.Sizes.Eval} (learning, forgetting) and {grid.Sizes.HeldOut} (held-out) " +
                         "records are the test split, which no job and no choice saw, and **every figure in the tables below is measured on the test split**.",
                     $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train, validate and test) and seeds the job; " +
                         $"vanilla, lwf-fisher and lwf-random run on every seed, the other variants on the first {grid.AblationSeeds}.",
                 };
                 if (finished.Count < total) setup.Add($"**Incomplete: {results.Count} of {total} runs had finished when this was written ({Grid.StageNames[stageNow]}).**");
                 string command = "lwf " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Contains(' ') ? $"\"{a}\"" : a));
-                AtomicFile.WriteText(outFile, ResultsGrid.Markdown(shown, command, setup, PlotFile, Choices(finished, grid, rate, alpha)));
+                AtomicFile.WriteText(outFile, ResultsGrid.Markdown(shown, command, setup, PlotFile, Choices(finished, grid, rate, alphas)));
             }
         }
 
@@ -324,7 +337,7 @@ internal static class ExperimentCommand
             using var gate = new SemaphoreSlim(parallel);
             for (stageNow = 0; stageNow < 4; stageNow++)
             {
-                var jobs = grid.Stage(stageNow, rate, alpha).Where(j => !results.ContainsKey(j.RunDirectory(workDir)))
+                var jobs = grid.Stage(stageNow, rate, alphas is null ? null : pair => alphas[pair]).Where(j => !results.ContainsKey(j.RunDirectory(workDir)))
                     .DistinctBy(j => j.RunDirectory(workDir)).ToList();
                 if (jobs.Count > 0) Console.Error.WriteLine($"stage {stageNow + 1} of 4, {Grid.StageNames[stageNow]}: {jobs.Count} runs");
                 await Task.WhenAll(jobs.Select(async (job, index) =>
@@ -391,11 +404,14 @@ internal static class ExperimentCommand
                 if (stageNow == 0 && rate is null)
                     rate = ValidationChoice.LearningRate(RateCandidates(results.Values.ToList(), grid));
                 if (stageNow == 1)
-                    alpha = AlphaCandidates(results.Values, grid, rate!.Value) is { Count: > 0 } candidates
-                        ? ValidationChoice.Alpha(candidates, VanillaValidHeldOut(results.Values, grid, rate.Value))
-                        : grid.Alphas.Contains(grid.Settings.Alpha) ? grid.Settings.Alpha : grid.Alphas[0];
+                {
+                    List<GridResult> soFar;
+                    lock (results) soFar = results.Values.ToList();
+                    alphas = ChooseAlphas(soFar, grid, rate!.Value);
+                }
                 if (stageNow <= 1)
-                    Console.Error.WriteLine(stageNow == 0 ? $"learning rate chosen on the validation split: {rate}" : $"α chosen on the validation split: {alpha}");
+                    Console.Error.WriteLine(stageNow == 0 ? $"learning rate chosen on the validation split: {rate}"
+                        : $"α chosen on the validation split: {string.Join(", ", alphas!.Select(a => $"{a.Key} {a.Value.ToString("R", CultureInfo.InvariantCulture)}"))}");
                 Write();
             }
         }
@@ -414,9 +430,10 @@ internal static class ExperimentCommand
     /// variant at the chosen rate and α by its name, lwf-fisher at another α as "lwf-fisher-aALPHA" (the dose
     /// response); null for the runs that only served a choice (another learning rate).
     /// </summary>
-    private static string? Label(GridJob job, double? rate, double? alpha)
+    private static string? Label(GridJob job, double? rate, IReadOnlyDictionary<string, double>? alphas)
     {
         if (rate is null || job.Rate != rate) return null;
+        double? alpha = alphas is not null && alphas.TryGetValue(job.PairKey, out double a) ? a : null;
         if (job.Variant == "vanilla") return "vanilla";
         if (job.Variant == "lwf-fisher" && job.Alpha != alpha) return TaskPair.AlphaVariantPrefix + job.Alpha.ToString("R", CultureInfo.InvariantCulture);
         return job.Alpha == alpha ? job.Variant : null;
@@ -428,17 +445,33 @@ internal static class ExperimentCommand
         return grid.LearningRates.Select(lr => Candidate(lr, vanilla.Where(r => r.Job.Rate == lr))).ToList();
     }
 
-    private static List<ValidationCandidate> AlphaCandidates(IEnumerable<GridResult> results, Grid grid, double rate)
+    /// <summary>lwf-fisher at each α on the pairs <paramref name="among"/> takes, the first --ablation-seeds seeds.</summary>
+    private static List<ValidationCandidate> AlphaCandidates(IEnumerable<GridResult> results, Grid grid, double rate, Func<GridJob, bool> among)
     {
-        var fisher = results.Where(r => r.Job.Variant == "lwf-fisher" && r.Job.Rate == rate && grid.IsDosePair(r.Job.Learn, r.Job.Forget)
+        var fisher = results.Where(r => r.Job.Variant == "lwf-fisher" && r.Job.Rate == rate && among(r.Job)
             && grid.Seeds.IndexOf(r.Job.Seed) < grid.AblationSeeds).ToList();
         return grid.Alphas.Select(a => Candidate(a, fisher.Where(r => r.Job.Alpha == a))).Where(c => c.Learn.Count > 0).ToList();
     }
 
     /// <summary>Vanilla's mean validation held-out perplexity on the runs the α candidates are compared with.</summary>
-    private static double VanillaValidHeldOut(IEnumerable<GridResult> results, Grid grid, double rate) =>
-        results.Where(r => r.Job.Variant == "vanilla" && r.Job.Rate == rate && grid.IsDosePair(r.Job.Learn, r.Job.Forget)
+    private static double VanillaValidHeldOut(IEnumerable<GridResult> results, Grid grid, double rate, Func<GridJob, bool> among) =>
+        results.Where(r => r.Job.Variant == "vanilla" && r.Job.Rate == rate && among(r.Job)
             && grid.Seeds.IndexOf(r.Job.Seed) < grid.AblationSeeds).Select(r => r.Valid["held-out"]).DefaultIfEmpty(double.PositiveInfinity).Average();
+
+    /// <summary>
+    /// α for each pair, from the validation split: a dose pair's own runs choose its α (the paper's authors sweep α per
+    /// task); a pair outside --dose-pairs takes the α the dose pairs' runs choose together. With no candidate at all
+    /// (lwf-fisher not run), the job default if it is among --alphas, else the first.
+    /// </summary>
+    private static Dictionary<string, double> ChooseAlphas(IReadOnlyList<GridResult> results, Grid grid, double rate)
+    {
+        double Choose(Func<GridJob, bool> among) => AlphaCandidates(results, grid, rate, among) is { Count: > 0 } candidates
+            ? ValidationChoice.Alpha(candidates, VanillaValidHeldOut(results, grid, rate, among))
+            : grid.Alphas.Contains(grid.Settings.Alpha) ? grid.Settings.Alpha : grid.Alphas[0];
+        double together = Choose(j => grid.IsDosePair(j.Learn, j.Forget));
+        return grid.Pairs.ToDictionary(p => Grid.PairKey(p.Learn, p.Forget),
+            p => grid.IsDosePair(p.Learn, p.Forget) ? Choose(j => j.Learn == p.Learn && j.Forget == p.Forget) : together);
+    }
 
     private static ValidationCandidate Candidate(double value, IEnumerable<GridResult> runs)
     {
@@ -448,19 +481,26 @@ internal static class ExperimentCommand
     }
 
     /// <summary>The markdown of the two choices: each candidate's validation scores, the chosen one marked.</summary>
-    private static string Choices(IReadOnlyList<GridResult> results, Grid grid, double? rate, double? alpha)
+    private static string Choices(IReadOnlyList<GridResult> results, Grid grid, double? rate, IReadOnlyDictionary<string, double>? alphas)
     {
         var sb = new System.Text.StringBuilder();
         sb.AppendLine($"Learning rate: vanilla at each rate, the first {grid.SelectSeeds} seeds of every pair; validation scores, mean ± sd over the runs.");
         sb.AppendLine();
         sb.AppendLine(ValidationChoice.Table("learning rate", RateCandidates(results, grid), rate));
-        if (rate is { } r && AlphaCandidates(results, grid, r) is { Count: > 0 } alphas)
+        if (rate is not { } r) return sb.ToString();
+        foreach (var (learn, forget) in grid.Pairs.Where(p => grid.IsDosePair(p.Learn, p.Forget)))
         {
-            sb.AppendLine($"α: lwf-fisher at each α (learning rate {r}), the first {grid.AblationSeeds} seeds of {(grid.DosePairs.Count == 0 ? "every pair" : string.Join(", ", grid.DosePairs))}; " +
-                $"vanilla's validation held-out perplexity on the same runs: {VanillaValidHeldOut(results, grid, r):F1} (the limit is {ValidationChoice.HeldOutLimit}× that).");
+            bool Among(GridJob j) => j.Learn == learn && j.Forget == forget;
+            if (AlphaCandidates(results, grid, r, Among) is not { Count: > 0 } candidates) continue;
+            sb.AppendLine($"α for learn {learn}, forget {forget}: lwf-fisher at each α (learning rate {r}), the first {grid.AblationSeeds} seeds; " +
+                $"vanilla's validation held-out perplexity on the same seeds: {VanillaValidHeldOut(results, grid, r, Among):F1} (the limit is {ValidationChoice.HeldOutLimit}× that).");
             sb.AppendLine();
-            sb.AppendLine(ValidationChoice.Table("α", alphas, alpha));
+            sb.AppendLine(ValidationChoice.Table("α", candidates, alphas?.GetValueOrDefault(Grid.PairKey(learn, forget))));
         }
+        var others = grid.Pairs.Where(p => !grid.IsDosePair(p.Learn, p.Forget)).Select(p => Grid.PairKey(p.Learn, p.Forget)).ToList();
+        if (others.Count > 0 && alphas is not null)
+            sb.AppendLine($"The other pairs ({string.Join(", ", others)}) take the α that the runs of {string.Join(", ", grid.DosePairs)} choose together: " +
+                $"{alphas[others[0]].ToString("R", CultureInfo.InvariantCulture)}.");
         return sb.ToString();
     }
 
