@@ -78,11 +78,21 @@ public sealed class ClusterEquivalenceTests
     public async Task A_bf16_job_on_2_silos_keeps_equal_float32_masters_and_ends_with_the_weights_of_one_process()
     {
         string dir = Repo.NewTempDir(), job = System.IO.Path.Combine(dir, "tiny-bf16.yaml");
-        // 4 of the tiny job's 12 steps (a checkpoint at step 4, an evaluation at the end): bf16 on a CPU is slow, and
-        // whether the layouts agree bit for bit shows from the first step on.
-        File.WriteAllText(job, File.ReadAllText(TinyJob).Replace("../../", Repo.Root + "/").Replace("\ntrain:\n", "\ntrain:\n  bf16: true\n")
-            .Replace("max_steps: 12", "max_steps: 4").Replace("eval_steps: 6", "eval_steps: 4"));
-        Assert.True(JobSpec.Load(job).Train.Bf16);
+        // 4 of the tiny job's 12 steps (a checkpoint at step 4, an evaluation at the end), 24 of its 104 forgetting
+        // prompts, shorter generations, no base evaluation: bf16 on a CPU without bf16 instructions (this machine's) is
+        // slow, its self-generation, scoring and evaluations were most of the three runs, and whether the layouts agree
+        // bit for bit shows from the first step on.
+        string prompts = System.IO.Path.Combine(dir, "forget-prompts-24.jsonl");
+        File.WriteAllLines(prompts, File.ReadLines(Repo.Path("examples", "jobs", "licenses", "forget-prompts.jsonl")).Take(24));
+        File.WriteAllText(job, File.ReadAllText(TinyJob).Replace("../../examples/jobs/licenses/forget-prompts.jsonl", prompts)
+            .Replace("../../", Repo.Root + "/").Replace("\ntrain:\n", "\ntrain:\n  bf16: true\n")
+            .Replace("max_steps: 12", "max_steps: 4").Replace("eval_steps: 6", "eval_steps: 4")
+            .Replace("\nselfgen:\n  max_new_tokens: 8", "\nselfgen:\n  max_new_tokens: 3").Replace("\nfisher:\n  records: 32", "\nfisher:\n  records: 8")
+            .Replace("\neval:\n  max_new_tokens: 6", "\neval:\n  before: false\n  max_new_tokens: 2"));
+        var spec = JobSpec.Load(job);
+        Assert.True(spec.Train.Bf16);
+        Assert.Equal(prompts, spec.Data.ForgetPrompts);
+        Assert.Equal((3, 8, false), (spec.SelfGen.Generation.MaxNewTokens, spec.Fisher.Records, spec.Eval.Before));
         string single = Repo.NewTempDir();
         new LwfJobRunner(JobSpec.Load(job)).Run(single);
 
