@@ -63,7 +63,9 @@ internal static class ExperimentCommand
         // In this process by default: on 2 cores the demo's two embedded silos took 36 s for the training stage of its
         // lwf-fisher run where `lwf train` took 19 s (2026-12-06); the cluster equivalence tests hold the two to the same weights.
         var silos = new Option<int>("--silos") { Description = "embedded silos; 0 (the default) runs each job in this process", DefaultValueFactory = _ => 0 };
-        var parallel = new Option<int>("--parallel") { Description = "jobs running at once on the cluster", DefaultValueFactory = _ => 1 };
+        // In this process, a job per core, each with one libtorch thread: two jobs at once with one thread each made 2 runs
+        // in 53 s where one at a time with libtorch's two threads took 81 s (2026-12-07, 2 cores); on a cluster, one job.
+        var parallel = new Option<int?>("--parallel") { Description = "jobs running at once (default: one per CPU core with --silos 0, each with one libtorch thread; 1 on a cluster)" };
         // A finished run of the same job file is never redone: an interrupted grid goes on where it stopped.
         var fresh = new Option<bool>("--fresh") { Description = "redo every run, even those already finished in --work or kept in --ledger from the same job file (starts a new ledger)" };
         // The runs outlive the machine: kept beside the results, committed with them, put back into --work by the next invocation.
@@ -100,7 +102,7 @@ internal static class ExperimentCommand
             if (File.Exists(outFile) && !parse.GetValue(overwrite) && File.ReadLines(outFile).FirstOrDefault() != ResultsGrid.Title)
                 throw new LwfInputException($"{outFile}: --out is a file that `lwf experiment` did not write; nothing was touched. " +
                     $"Write over it with {OutputFolder.OverwriteFlag}, or choose another --out");
-            if (parse.GetValue(silos) < 0 || parse.GetValue(parallel) < 1) throw new LwfInputException("--silos must be at least 0 (0: every job in this process) and --parallel at least 1");
+            if (parse.GetValue(silos) < 0 || parse.GetValue(parallel) is < 1) throw new LwfInputException("--silos must be at least 0 (0: every job in this process) and --parallel at least 1");
             string dev = parse.GetValue(device)!;
             if (dev is not ("cpu" or "cuda")) throw new LwfInputException($"--device must be cpu or cuda, got '{dev}'");
             var pretrain = new PretrainOptions
@@ -114,7 +116,7 @@ internal static class ExperimentCommand
             var grid = new Grid(pairList, variantList, seedList, sizes, settings, parse.GetValue(ablationSeeds), parse.GetValue(selectSeeds), doseList, rateList, alphaList);
             return TorchThread.Serve(RunAsync(grid, pretrain, Path.GetFullPath(parse.GetValue(output)!),
                 parse.GetValue(data)!, Path.GetFullPath(parse.GetValue(baseModel)!), Path.GetFullPath(parse.GetValue(work)!), dev,
-                parse.GetValue(silos), parse.GetValue(parallel), !parse.GetValue(fresh), parse.GetValue(machine),
+                parse.GetValue(silos), parse.GetValue(parallel) ?? (parse.GetValue(silos) == 0 ? Environment.ProcessorCount : 1), !parse.GetValue(fresh), parse.GetValue(machine),
                 parse.GetValue(ledgerOption) is { } l ? Path.GetFullPath(l) : null));
         }));
         return command;
@@ -196,12 +198,22 @@ internal static class ExperimentCommand
         public static string PairKey(string learn, string forget) => $"{learn}:{forget}";
 
         /// <summary>
+        /// A variant with a forgetting loss of its own (lwf-me, lwf-ga) chooses its own α, as lwf-fisher does, on the
+        /// first --select-seeds seeds: one α does not fit losses of different scales. At lwf-fisher's α (0.1, NPO),
+        /// lwf-me ended held-out perplexity at 5.3× and 12× vanilla's on two pairs (2026-12-07).
+        /// </summary>
+        public static bool OwnAlpha(string variant) => variant != "lwf-fisher" && TaskPair.Variants[variant].Contains("loss:");
+
+        /// <summary>The key of a chosen α: the pair's ("LEARN:FORGET"), or the pair's and the variant's for <see cref="OwnAlpha"/> variants.</summary>
+        public static string AlphaKey(string pairKey, string variant) => OwnAlpha(variant) ? $"{pairKey} {variant}" : pairKey;
+
+        /// <summary>
         /// The runs of each stage, in order: vanilla at every learning rate (the first --select-seeds seeds, every pair);
         /// lwf-fisher at every α and vanilla beside it (the dose pairs, the first --ablation-seeds seeds); the main
         /// comparison, seed by seed; the ablations. A later stage needs the choice of the earlier ones; a run that an
         /// earlier stage made (vanilla at the chosen rate, lwf-fisher at the chosen α) is not made again.
         /// </summary>
-        public List<GridJob> Stage(int stage, double? rate, Func<string, double>? alphaOf)
+        public List<GridJob> Stage(int stage, double? rate, Func<string, string, double>? alphaOf)
         {
             var jobs = new List<GridJob>();
             foreach (var (seed, i) in Seeds.Select((s, i) => (s, i)))
@@ -211,15 +223,24 @@ internal static class ExperimentCommand
                         case 0 when i < SelectSeeds:
                             jobs.AddRange(LearningRates.Select(lr => new GridJob(learn, forget, "vanilla", seed, lr, 0)));
                             break;
-                        case 1 when i < AblationSeeds && IsDosePair(learn, forget) && Variants.Contains("lwf-fisher"):
-                            jobs.Add(new GridJob(learn, forget, "vanilla", seed, rate!.Value, 0));
-                            jobs.AddRange(Alphas.Select(a => new GridJob(learn, forget, "lwf-fisher", seed, rate.Value, a)));
+                        case 1 when IsDosePair(learn, forget):
+                            if (i < AblationSeeds && Variants.Contains("lwf-fisher"))
+                            {
+                                jobs.Add(new GridJob(learn, forget, "vanilla", seed, rate!.Value, 0));
+                                jobs.AddRange(Alphas.Select(a => new GridJob(learn, forget, "lwf-fisher", seed, rate.Value, a)));
+                            }
+                            if (i < SelectSeeds)
+                                foreach (var v in Variants.Where(OwnAlpha))
+                                {
+                                    jobs.Add(new GridJob(learn, forget, "vanilla", seed, rate!.Value, 0));
+                                    jobs.AddRange(Alphas.Select(a => new GridJob(learn, forget, v, seed, rate.Value, a)));
+                                }
                             break;
                         case 2:
-                            jobs.AddRange(Variants.Where(MainVariants.Contains).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, v == "vanilla" ? 0 : alphaOf!(PairKey(learn, forget)))));
+                            jobs.AddRange(Variants.Where(MainVariants.Contains).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, v == "vanilla" ? 0 : alphaOf!(PairKey(learn, forget), v))));
                             break;
                         case 3 when i < AblationSeeds:
-                            jobs.AddRange(Variants.Where(v => !MainVariants.Contains(v)).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, alphaOf!(PairKey(learn, forget)))));
+                            jobs.AddRange(Variants.Where(v => !MainVariants.Contains(v)).Select(v => new GridJob(learn, forget, v, seed, rate!.Value, alphaOf!(PairKey(learn, forget), v))));
                             break;
                     }
             return jobs;
@@ -263,11 +284,11 @@ internal static class ExperimentCommand
         if (restored > 0) Console.Error.WriteLine($"{restored} finished runs put back into {workDir} from {ledgerFile}");
 
         // How many runs the whole grid makes, whatever is chosen: the stages' runs with the first candidates, less repeats.
-        int total = Enumerable.Range(0, 4).SelectMany(stage => grid.Stage(stage, grid.LearningRates[0], _ => grid.Alphas[0]))
+        int total = Enumerable.Range(0, 4).SelectMany(stage => grid.Stage(stage, grid.LearningRates[0], (_, _) => grid.Alphas[0]))
             .Select(j => j.RunDirectory(workDir)).Distinct().Count();
         var results = new Dictionary<string, GridResult>(); // by run folder: every run finished or reused so far
         double? rate = grid.LearningRates.Count == 1 ? grid.LearningRates[0] : null;
-        Dictionary<string, double>? alphas = null; // by pair, once stage 2 has chosen
+        Dictionary<string, double>? alphas = null; // by Grid.AlphaKey, once stage 2 has chosen
         int stageNow = 0;
 
         // The markdown and plots are rewritten after every run, so that an interrupted grid leaves what it measured.
@@ -314,7 +335,9 @@ internal static class ExperimentCommand
                         $"(learning task, forgetting task, held-out text) are the validation split, which chose the learning rate (from {string.Join(", ", grid.LearningRates)}, " +
                         $"vanilla's validation learning score, the first {grid.SelectSeeds} seeds, every pair) and α (from {string.Join(", ", grid.Alphas)}, lwf-fisher's validation learning score " +
                         $"among the α that keep validation held-out perplexity within {ValidationChoice.HeldOutLimit}× vanilla's, the first {grid.AblationSeeds} seeds of " +
-                        $"{(grid.DosePairs.Count == 0 ? "each pair, for that pair" : $"{string.Join(", ", grid.DosePairs)}, each for itself, the others taking the α those runs choose together")}); the other {grid.Sizes.Eval} (learning, forgetting) and {grid.Sizes.HeldOut} (held-out) " +
+                        $"{(grid.DosePairs.Count == 0 ? "each pair, for that pair" : $"{string.Join(", ", grid.DosePairs)}, each for itself, the others taking the α those runs choose together")}" +
+                        (grid.Variants.Any(Grid.OwnAlpha) ? $"; {string.Join(" and ", grid.Variants.Where(Grid.OwnAlpha))}, whose forgetting loss is another, chose {(grid.Variants.Count(Grid.OwnAlpha) > 1 ? "their" : "its")} own α the same way on the first {grid.SelectSeeds} seeds" : "") +
+                        $"); the other {grid.Sizes.Eval} (learning, forgetting) and {grid.Sizes.HeldOut} (held-out) " +
                         "records are the test split, which no job and no choice saw, and **every figure in the tables below is measured on the test split**.",
                     $"Seeds {string.Join(", ", grid.Seeds)}: a seed draws the data split (which records train, validate and test) and seeds the job; " +
                         $"vanilla, lwf-fisher and lwf-random run on every seed, the other variants on the first {grid.AblationSeeds}.",
@@ -326,6 +349,9 @@ internal static class ExperimentCommand
         }
 
         Console.Error.WriteLine($"{total} runs {(silos > 0 ? $"on {silos} embedded silos" : "in this process")} ({device}), {parallel} at a time");
+        // Jobs sharing this process's cores run one libtorch thread each (--parallel). at::set_num_threads reaches the
+        // calling thread and the threads that start torch work after it, so each job's thread sets it before computing.
+        int torchThreads = silos == 0 && parallel > 1 ? 1 : 0;
         int ran = 0; // runs this invocation ran
         var runsClock = Stopwatch.StartNew(); // the rate of this invocation's runs, for the time left
         string checkpoints = Path.Combine(Path.GetTempPath(), "lwf-results", Guid.NewGuid().ToString("N"));
@@ -337,7 +363,7 @@ internal static class ExperimentCommand
             using var gate = new SemaphoreSlim(parallel);
             for (stageNow = 0; stageNow < 4; stageNow++)
             {
-                var jobs = grid.Stage(stageNow, rate, alphas is null ? null : pair => alphas[pair]).Where(j => !results.ContainsKey(j.RunDirectory(workDir)))
+                var jobs = grid.Stage(stageNow, rate, alphas is null ? null : (pair, variant) => alphas[Grid.AlphaKey(pair, variant)]).Where(j => !results.ContainsKey(j.RunDirectory(workDir)))
                     .DistinctBy(j => j.RunDirectory(workDir)).ToList();
                 if (jobs.Count > 0) Console.Error.WriteLine($"stage {stageNow + 1} of 4, {Grid.StageNames[stageNow]}: {jobs.Count} runs");
                 await Task.WhenAll(jobs.Select(async (job, index) =>
@@ -372,7 +398,11 @@ internal static class ExperimentCommand
                         }
                         else
                         {
-                            await Task.Run(() => new LwfJobRunner(JobSpec.Load(jobFile) with { Device = device }).Run(runDir));
+                            await Task.Run(() =>
+                            {
+                                if (torchThreads > 0) TorchSharp.torch.set_num_threads(torchThreads);
+                                return new LwfJobRunner(JobSpec.Load(jobFile) with { Device = device }).Run(runDir);
+                            });
                             new CheckpointStore(runDir).Clear();
                         }
                         double wall = runClock.Elapsed.TotalSeconds;
@@ -381,7 +411,7 @@ internal static class ExperimentCommand
 
                         async Task RecordAsync(double wallSeconds)
                         {
-                            var valid = await ValidationScoresAsync(jobDir, runDir, grid.Settings, device);
+                            var valid = await ValidationScoresAsync(jobDir, runDir, grid.Settings, device, torchThreads);
                             var result = new GridResult(job, LwfReport.Load(Path.Combine(runDir, ReportWriter.ReportFile)), wallSeconds, valid);
                             lock (results) results[runDir] = result;
                             ledger.Add(workDir, runDir);
@@ -433,7 +463,7 @@ internal static class ExperimentCommand
     private static string? Label(GridJob job, double? rate, IReadOnlyDictionary<string, double>? alphas)
     {
         if (rate is null || job.Rate != rate) return null;
-        double? alpha = alphas is not null && alphas.TryGetValue(job.PairKey, out double a) ? a : null;
+        double? alpha = alphas is not null && alphas.TryGetValue(Grid.AlphaKey(job.PairKey, job.Variant), out double a) ? a : null;
         if (job.Variant == "vanilla") return "vanilla";
         if (job.Variant == "lwf-fisher" && job.Alpha != alpha) return TaskPair.AlphaVariantPrefix + job.Alpha.ToString("R", CultureInfo.InvariantCulture);
         return job.Alpha == alpha ? job.Variant : null;
@@ -445,32 +475,42 @@ internal static class ExperimentCommand
         return grid.LearningRates.Select(lr => Candidate(lr, vanilla.Where(r => r.Job.Rate == lr))).ToList();
     }
 
-    /// <summary>lwf-fisher at each α on the pairs <paramref name="among"/> takes, the first --ablation-seeds seeds.</summary>
-    private static List<ValidationCandidate> AlphaCandidates(IEnumerable<GridResult> results, Grid grid, double rate, Func<GridJob, bool> among)
+    /// <summary>How many of the seeds choose a variant's α: lwf-fisher's, --ablation-seeds; an <see cref="Grid.OwnAlpha"/> variant's, --select-seeds.</summary>
+    private static int AlphaSeeds(Grid grid, string variant) => variant == "lwf-fisher" ? grid.AblationSeeds : grid.SelectSeeds;
+
+    /// <summary>The variant at each α on the pairs <paramref name="among"/> takes, on the seeds that choose its α.</summary>
+    private static List<ValidationCandidate> AlphaCandidates(IEnumerable<GridResult> results, Grid grid, double rate, Func<GridJob, bool> among, string variant = "lwf-fisher")
     {
-        var fisher = results.Where(r => r.Job.Variant == "lwf-fisher" && r.Job.Rate == rate && among(r.Job)
-            && grid.Seeds.IndexOf(r.Job.Seed) < grid.AblationSeeds).ToList();
-        return grid.Alphas.Select(a => Candidate(a, fisher.Where(r => r.Job.Alpha == a))).Where(c => c.Learn.Count > 0).ToList();
+        var runs = results.Where(r => r.Job.Variant == variant && r.Job.Rate == rate && among(r.Job)
+            && grid.Seeds.IndexOf(r.Job.Seed) < AlphaSeeds(grid, variant)).ToList();
+        return grid.Alphas.Select(a => Candidate(a, runs.Where(r => r.Job.Alpha == a))).Where(c => c.Learn.Count > 0).ToList();
     }
 
-    /// <summary>Vanilla's mean validation held-out perplexity on the runs the α candidates are compared with.</summary>
-    private static double VanillaValidHeldOut(IEnumerable<GridResult> results, Grid grid, double rate, Func<GridJob, bool> among) =>
+    /// <summary>Vanilla's mean validation held-out perplexity on the seeds and pairs the variant's α candidates ran on.</summary>
+    private static double VanillaValidHeldOut(IEnumerable<GridResult> results, Grid grid, double rate, Func<GridJob, bool> among, string variant = "lwf-fisher") =>
         results.Where(r => r.Job.Variant == "vanilla" && r.Job.Rate == rate && among(r.Job)
-            && grid.Seeds.IndexOf(r.Job.Seed) < grid.AblationSeeds).Select(r => r.Valid["held-out"]).DefaultIfEmpty(double.PositiveInfinity).Average();
+            && grid.Seeds.IndexOf(r.Job.Seed) < AlphaSeeds(grid, variant)).Select(r => r.Valid["held-out"]).DefaultIfEmpty(double.PositiveInfinity).Average();
 
     /// <summary>
-    /// α for each pair, from the validation split: a dose pair's own runs choose its α (the paper's authors sweep α per
-    /// task); a pair outside --dose-pairs takes the α the dose pairs' runs choose together. With no candidate at all
-    /// (lwf-fisher not run), the job default if it is among --alphas, else the first.
+    /// α for each pair (<see cref="Grid.AlphaKey"/>: lwf-fisher's, and each <see cref="Grid.OwnAlpha"/> variant's), from
+    /// the validation split: a dose pair's own runs choose its α (the paper's authors sweep α per task); a pair outside
+    /// --dose-pairs takes the α the dose pairs' runs choose together. With no candidate at all (the variant not run),
+    /// the job default if it is among --alphas, else the first.
     /// </summary>
     private static Dictionary<string, double> ChooseAlphas(IReadOnlyList<GridResult> results, Grid grid, double rate)
     {
-        double Choose(Func<GridJob, bool> among) => AlphaCandidates(results, grid, rate, among) is { Count: > 0 } candidates
-            ? ValidationChoice.Alpha(candidates, VanillaValidHeldOut(results, grid, rate, among))
-            : grid.Alphas.Contains(grid.Settings.Alpha) ? grid.Settings.Alpha : grid.Alphas[0];
-        double together = Choose(j => grid.IsDosePair(j.Learn, j.Forget));
-        return grid.Pairs.ToDictionary(p => Grid.PairKey(p.Learn, p.Forget),
-            p => grid.IsDosePair(p.Learn, p.Forget) ? Choose(j => j.Learn == p.Learn && j.Forget == p.Forget) : together);
+        var chosen = new Dictionary<string, double>();
+        foreach (string variant in grid.Variants.Where(Grid.OwnAlpha).Prepend("lwf-fisher"))
+        {
+            double Choose(Func<GridJob, bool> among) => AlphaCandidates(results, grid, rate, among, variant) is { Count: > 0 } candidates
+                ? ValidationChoice.Alpha(candidates, VanillaValidHeldOut(results, grid, rate, among, variant))
+                : grid.Alphas.Contains(grid.Settings.Alpha) ? grid.Settings.Alpha : grid.Alphas[0];
+            double together = Choose(j => grid.IsDosePair(j.Learn, j.Forget));
+            foreach (var (learn, forget) in grid.Pairs)
+                chosen[Grid.AlphaKey(Grid.PairKey(learn, forget), variant)] =
+                    grid.IsDosePair(learn, forget) ? Choose(j => j.Learn == learn && j.Forget == forget) : together;
+        }
+        return chosen;
     }
 
     private static ValidationCandidate Candidate(double value, IEnumerable<GridResult> runs)
@@ -489,14 +529,15 @@ internal static class ExperimentCommand
         sb.AppendLine(ValidationChoice.Table("learning rate", RateCandidates(results, grid), rate));
         if (rate is not { } r) return sb.ToString();
         foreach (var (learn, forget) in grid.Pairs.Where(p => grid.IsDosePair(p.Learn, p.Forget)))
-        {
-            bool Among(GridJob j) => j.Learn == learn && j.Forget == forget;
-            if (AlphaCandidates(results, grid, r, Among) is not { Count: > 0 } candidates) continue;
-            sb.AppendLine($"α for learn {learn}, forget {forget}: lwf-fisher at each α (learning rate {r}), the first {grid.AblationSeeds} seeds; " +
-                $"vanilla's validation held-out perplexity on the same seeds: {VanillaValidHeldOut(results, grid, r, Among):F1} (the limit is {ValidationChoice.HeldOutLimit}× that).");
-            sb.AppendLine();
-            sb.AppendLine(ValidationChoice.Table("α", candidates, alphas?.GetValueOrDefault(Grid.PairKey(learn, forget))));
-        }
+            foreach (string variant in grid.Variants.Where(Grid.OwnAlpha).Prepend("lwf-fisher"))
+            {
+                bool Among(GridJob j) => j.Learn == learn && j.Forget == forget;
+                if (AlphaCandidates(results, grid, r, Among, variant) is not { Count: > 0 } candidates) continue;
+                sb.AppendLine($"α for learn {learn}, forget {forget}: {variant} at each α (learning rate {r}), the first {AlphaSeeds(grid, variant)} seeds; " +
+                    $"vanilla's validation held-out perplexity on the same seeds: {VanillaValidHeldOut(results, grid, r, Among, variant):F1} (the limit is {ValidationChoice.HeldOutLimit}× that).");
+                sb.AppendLine();
+                sb.AppendLine(ValidationChoice.Table("α", candidates, alphas?.GetValueOrDefault(Grid.AlphaKey(Grid.PairKey(learn, forget), variant))));
+            }
         var others = grid.Pairs.Where(p => !grid.IsDosePair(p.Learn, p.Forget)).Select(p => Grid.PairKey(p.Learn, p.Forget)).ToList();
         if (others.Count > 0 && alphas is not null)
             sb.AppendLine($"The other pairs ({string.Join(", ", others)}) take the α that the runs of {string.Join(", ", grid.DosePairs)} choose together: " +
@@ -505,13 +546,17 @@ internal static class ExperimentCommand
     }
 
     /// <summary>A run's scores on its seed's validation files ({set: value}), computed once and kept beside its report.</summary>
-    private static async Task<IReadOnlyDictionary<string, double>> ValidationScoresAsync(string jobDir, string runDir, PairJobSettings settings, string device)
+    private static async Task<IReadOnlyDictionary<string, double>> ValidationScoresAsync(string jobDir, string runDir, PairJobSettings settings, string device, int torchThreads)
     {
         string record = Path.Combine(runDir, ValidationRecord);
         if (File.Exists(record))
             return System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(record))!;
-        var scores = await Task.Run(() => SavedModelEvaluation.Evaluate(Path.Combine(runDir, "model"),
-            TaskPair.ValidationFiles.Select(f => (f.Key, Path.Combine(jobDir, f.Value))), settings.MaxLength, settings.EvalNewTokens, device));
+        var scores = await Task.Run(() =>
+        {
+            if (torchThreads > 0) TorchSharp.torch.set_num_threads(torchThreads);
+            return SavedModelEvaluation.Evaluate(Path.Combine(runDir, "model"),
+                TaskPair.ValidationFiles.Select(f => (f.Key, Path.Combine(jobDir, f.Value))), settings.MaxLength, settings.EvalNewTokens, device);
+        });
         var values = scores.ToDictionary(s => s.Set, s => s.Value);
         AtomicFile.WriteText(record, System.Text.Json.JsonSerializer.Serialize(values));
         return values;
