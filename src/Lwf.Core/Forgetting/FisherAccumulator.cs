@@ -76,8 +76,8 @@ public sealed class FisherAccumulator : IDisposable
         foreach (var name in _names)
         {
             var (sq, sum) = sums(name);
-            _sumSquares[name].add_(sq.to(_sumSquares[name].dtype).to(_sumSquares[name].device));
-            _sums[name].add_(sum.to(_sums[name].dtype).to(_sums[name].device));
+            _sumSquares[name].PlusInPlace(sq.to(_sumSquares[name].dtype).to(_sumSquares[name].device));
+            _sums[name].PlusInPlace(sum.to(_sums[name].dtype).to(_sums[name].device));
         }
         Count += count;
     }
@@ -93,12 +93,12 @@ public sealed class FisherAccumulator : IDisposable
             var sumSquares = _sumSquares[name];
             if (sumSquares.dtype == ScalarType.Float32)
             {
-                sumSquares.add_(g.square());
-                _sums[name].add_(g);
+                sumSquares.PlusInPlace(g.Square());
+                _sums[name].PlusInPlace(g);
                 continue;
             }
-            sumSquares.add_((g * g).to(ScalarType.Float64));
-            _sums[name].add_(g.to(ScalarType.Float64));
+            sumSquares.PlusInPlace((g * g).to(ScalarType.Float64));
+            _sums[name].PlusInPlace(g.to(ScalarType.Float64));
         }
         Count++;
     }
@@ -112,8 +112,8 @@ public sealed class FisherAccumulator : IDisposable
         using var _ = no_grad();
         foreach (var name in _names)
         {
-            _sumSquares[name].add_(other._sumSquares[name].to(_sumSquares[name].device));
-            _sums[name].add_(other._sums[name].to(_sums[name].device));
+            _sumSquares[name].PlusInPlace(other._sumSquares[name].to(_sumSquares[name].device));
+            _sums[name].PlusInPlace(other._sums[name].to(_sums[name].device));
         }
         Count += other.Count;
     }
@@ -122,8 +122,14 @@ public sealed class FisherAccumulator : IDisposable
     public FisherEstimate ToEstimate()
     {
         if (Count == 0) throw new LwfInputException("no records were accumulated: the Fisher needs at least one learning record");
-        var fisher = _names.ToDictionary(n => n, n => (_sumSquares[n] / Count).to(ScalarType.Float32).DetachFromDisposeScope());
-        var mean = _names.ToDictionary(n => n, n => (_sums[n] / Count).to(ScalarType.Float32).DetachFromDisposeScope());
+        var fisher = new Dictionary<string, Tensor>();
+        var mean = new Dictionary<string, Tensor>();
+        using Scalar count = Count;
+        foreach (var n in _names)
+        {
+            fisher[n] = _sumSquares[n].div(count).to(ScalarType.Float32).DetachFromDisposeScope();
+            mean[n] = _sums[n].div(count).to(ScalarType.Float32).DetachFromDisposeScope();
+        }
         return new FisherEstimate(_names, fisher, mean, Count);
     }
 

@@ -65,7 +65,7 @@ public static class ForgettingConfidence
         {
             if (p.grad is null) continue;
             var g = p.grad.to(ScalarType.Float32);
-            total.add_((fisher.Fisher(name) * g * (g - 2 * fisher.GradMean(name))).sum().to(ScalarType.Float64));
+            total.PlusInPlace((fisher.Fisher(name) * g * (g - fisher.GradMean(name).mul(KeptScalars.Two))).sum().to(ScalarType.Float64));
         }
         return total.item<double>();
     }

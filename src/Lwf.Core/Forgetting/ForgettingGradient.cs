@@ -36,17 +36,20 @@ public static class ForgettingGradient
             var logProbs = logits.narrow(1, 0, t - 1).to(ScalarType.Float32).log_softmax(-1);           // [B,T-1,V]
             var nll = -logProbs.gather(-1, batch.InputIds.narrow(1, 1, t - 1).unsqueeze(-1)).squeeze(-1);
             var entropy = -(logProbs.exp() * logProbs).sum(-1);
-            var gap = Math.Log(v) - entropy;
-            return (loss.Alpha * (0.5 * gap * gap * mask).sum(), (nll * mask).sum());
+            using Scalar logV = Math.Log(v), half = 0.5, alpha = loss.Alpha;
+            var gap = entropy.negative().Plus(logV);                                                    // log|V| − H
+            return ((gap.mul(half) * gap * mask).sum().mul(alpha), (nll * mask).sum());
         }
         var (rowNll, _) = model.TokenNll(batch.InputIds, batch.AttentionMask, batch.LossMask);          // [B]
         var total = rowNll.sum();
-        if (loss.Kind == ForgettingLossKind.Ga) return (-loss.Alpha * total, total);
+        using Scalar weight = loss.Kind == ForgettingLossKind.Ga ? -loss.Alpha : loss.Alpha;
+        if (loss.Kind == ForgettingLossKind.Ga) return (total.mul(weight), total);
         var reference = records.Select((r, i) => r.ReferenceLogLikelihood ?? throw new LwfInputException(
             $"npo needs each sample's reference log-likelihood from self-generation; sample {i} of this batch has none (self-generate again)")).ToArray();
         // log π_θ(y|x) − log π_ref(y|x) per record; (2/β)·softplus(β·ratio) = (2/β)·log(1 + (π_θ/π_ref)^β).
         var ratio = -rowNll - tensor(reference, ScalarType.Float64).to(ScalarType.Float32).to(rowNll.device);
-        var npo = nn.functional.softplus(loss.NpoBeta * ratio).sum() * (2 / loss.NpoBeta);
-        return (loss.Alpha * npo, total);
+        using Scalar beta = loss.NpoBeta, scale = 2 / loss.NpoBeta;
+        var npo = KeptScalars.Softplus(ratio.mul(beta)).sum().mul(scale);
+        return (npo.mul(weight), total);
     }
 }

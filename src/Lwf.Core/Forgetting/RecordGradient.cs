@@ -27,7 +27,7 @@ public static class RecordGradient
     {
         var (ids, mask) = Tensors(record, model.Device);
         var (sum, count) = model.TokenNll(ids, null, mask);
-        return (sum / count.clamp_min(1))[0];
+        return (sum / count.clamp_min(KeptScalars.One))[0];
     }
 
     /// <summary>

@@ -77,8 +77,8 @@ public static class TextGenerator
             {
                 using var scope = NewDisposeScope();
                 // Position of each token = count of real tokens before it; padding gets 1 (ignored anyway).
-                var positions = attention.cumsum(1, ScalarType.Int64) - 1;
-                positions = positions.masked_fill(attention.eq(0), 1);
+                var positions = attention.cumsum(1, ScalarType.Int64).sub(KeptScalars.One);
+                positions = positions.masked_fill(attention.eq(KeptScalars.Zero), KeptScalars.One);
                 Tensor logits = options.UseCache
                     ? model.Forward(step, attention, positions.narrow(1, positions.shape[1] - step.shape[1], step.shape[1]), cache)
                     : model.Forward(sequence, attention, positions);
@@ -117,20 +117,21 @@ public static class TextGenerator
 
     private static Tensor Sample(Tensor logits, GenerationOptions options, torch.Generator generator)
     {
-        var scores = logits / options.Temperature;
+        using Scalar temperature = options.Temperature, minusInfinity = double.NegativeInfinity, topP = options.TopP;
+        var scores = logits.div(temperature);
         if (options.TopK > 0 && options.TopK < scores.shape[1])
         {
             var kth = scores.topk(options.TopK, dim: -1).values.narrow(1, options.TopK - 1, 1); // [B,1]
-            scores = scores.masked_fill(scores.lt(kth), double.NegativeInfinity);
+            scores = scores.masked_fill(scores.lt(kth), minusInfinity);
         }
         if (options.TopP < 1.0)
         {
             var (sorted, order) = scores.sort(-1, descending: true);
             var cumulative = sorted.softmax(-1).cumsum(-1);
             // Drop a token when the tokens before it already reach top-p; the first token always stays.
-            var drop = (cumulative - sorted.softmax(-1)).gt(options.TopP);
+            var drop = (cumulative - sorted.softmax(-1)).gt(topP);
             var dropUnsorted = zeros_like(drop).scatter(-1, order, drop);
-            scores = scores.masked_fill(dropUnsorted, double.NegativeInfinity);
+            scores = scores.masked_fill(dropUnsorted, minusInfinity);
         }
         return scores.softmax(-1).multinomial(1, false, generator).squeeze(-1);
     }

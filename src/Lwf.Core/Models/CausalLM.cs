@@ -41,6 +41,7 @@ public abstract class CausalLM : nn.Module
     {
         using var scope = NewDisposeScope();
         long batch = inputIds.shape[0], length = inputIds.shape[1];
+        using Scalar positions = length - 1;
         var hidden = Hidden(inputIds, attentionMask, null, null);                                  // [B,T,C]
         var predicts = targetMask.narrow(1, 1, length - 1);                                         // [B,T-1]
         var at = predicts.reshape(-1).nonzero().squeeze(1);                                         // [N] into B·(T−1)
@@ -48,7 +49,7 @@ public abstract class CausalLM : nn.Module
         var targets = inputIds.narrow(1, 1, length - 1).reshape(-1).index_select(0, at);            // [N]
         var nll = nn.functional.cross_entropy(Head(rows).to(ScalarType.Float32), targets, reduction: nn.Reduction.None); // [N]
         var sum = zeros(batch, dtype: ScalarType.Float32, device: inputIds.device)
-            .index_add(0, div(at, length - 1, rounding_mode: RoundingMode.floor).to(ScalarType.Int64), nll, 1);
+            .index_add(0, div(at, positions, rounding_mode: RoundingMode.floor).to(ScalarType.Int64), nll, KeptScalars.One);
         var count = predicts.to(ScalarType.Float32).sum(1);
         return (sum.MoveToOuterDisposeScope(), count.MoveToOuterDisposeScope());
     }
@@ -61,7 +62,7 @@ public abstract class CausalLM : nn.Module
         long past = cache?.Length ?? 0;
         if (past + length > Config.MaxPositions)
             throw new LwfInputException($"sequence of {past + length} tokens is longer than the model's {Config.MaxPositions} positions");
-        positionIds ??= arange(past, past + length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(batch, length);
+        positionIds ??= KeptScalars.Range(past, past + length, inputIds.device).unsqueeze(0).expand(batch, length);
         var bias = AttentionBias.Build(attentionMask, batch, length, past, inputIds.device, ComputeDType);
         return HiddenCore(inputIds, positionIds, bias, cache);
     }
@@ -113,7 +114,8 @@ public abstract class CausalLM : nn.Module
     {
         if (tensor is null) return;
         using var _ = no_grad();
-        tensor.fill_(value);
+        using Scalar fill = value;
+        tensor.fill_(fill);
     }
 }
 
@@ -129,8 +131,8 @@ internal static class AttentionBias
     {
         if (attentionMask is null && past == 0) return null;
         long total = past + length;
-        var query = arange(past, total, dtype: ScalarType.Int64, device: device).view(length, 1);
-        var key = arange(0, total, dtype: ScalarType.Int64, device: device).view(1, total);
+        var query = KeptScalars.Range(past, total, device).view(length, 1);
+        var key = KeptScalars.Range(0, total, device).view(1, total);
         var allowed = key.le(query).view(1, 1, length, total);
         if (attentionMask is not null)
         {
@@ -138,7 +140,7 @@ internal static class AttentionBias
                 throw new LwfInputException($"attention_mask must be [{batch}, {total}], got [{string.Join(",", attentionMask.shape)}]");
             allowed = allowed.logical_and(attentionMask.to(ScalarType.Bool).view(batch, 1, 1, total));
         }
-        double min = dtype == ScalarType.BFloat16 ? -3.3895313892515355e38 : dtype == ScalarType.Float16 ? -65504.0 : float.MinValue;
+        using Scalar min = dtype == ScalarType.BFloat16 ? -3.3895313892515355e38 : dtype == ScalarType.Float16 ? -65504.0 : float.MinValue;
         return zeros(allowed.shape, dtype: dtype, device: device).masked_fill(allowed.logical_not(), min);
     }
 }

@@ -104,8 +104,8 @@ public sealed class Gpt2Block : nn.Module
 
     public Tensor forward(Tensor x, Tensor? bias, KvCache? cache)
     {
-        x = x + attn.forward(ln_1.forward(x), bias, cache);
-        return x + mlp.forward(ln_2.forward(x));
+        x = x.Plus(attn.forward(ln_1.forward(x), bias, cache));
+        return x.Plus(mlp.forward(ln_2.forward(x)));
     }
 }
 
@@ -131,7 +131,7 @@ public sealed class Gpt2Model : nn.Module
 
     public Tensor forward(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache)
     {
-        var x = wte.forward(inputIds) + wpe.forward(positionIds);    // [B,T,C]
+        var x = wte.forward(inputIds).Plus(wpe.forward(positionIds));    // [B,T,C]
         foreach (var block in h) x = block.forward(x, bias, cache);
         return ln_f.forward(x);
     }

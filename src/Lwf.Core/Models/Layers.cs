@@ -33,14 +33,12 @@ internal static class Layers
     };
 
     /// <summary>
-    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), transformers' NewGELU. The scalars are locals that live until the
-    /// ops have run: an implicit Scalar temporary may be finalized (freed) by the GC while libtorch still reads it,
-    /// which was seen as "Unknown scalar type" from pow under a busy test run.
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), transformers' NewGELU, with its Scalars kept alive (<see cref="KeptScalars"/>).
     /// </summary>
     private static Tensor GeluTanh(Tensor x)
     {
         using Scalar half = 0.5, one = 1.0, root = Math.Sqrt(2.0 / Math.PI), cubic = 0.044715;
         var cube = x * x * x;
-        return cube.mul(cubic).add(x).mul(root).tanh().add(one).mul(x).mul(half);
+        return cube.mul(cubic).Plus(x).mul(root).tanh().Plus(one).mul(x).mul(half);
     }
 }

@@ -26,7 +26,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         // Normalise in float32 whatever the weights' dtype, as transformers does.
         var x32 = x.to(ScalarType.Float32);
         using Scalar eps = _eps;
-        var normed = x32 * rsqrt(x32.square().mean([-1], keepdim: true).add(eps));
+        var normed = x32 * rsqrt(x32.Square().mean([-1], keepdim: true).Plus(eps));
         return weight * normed.to(x.dtype);
     }
 }
@@ -55,7 +55,7 @@ public sealed class RotaryEmbedding : nn.Module
     {
         long half = x.shape[^1] / 2;
         var rotated = cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
-        return (x.to(ScalarType.Float32) * cos + rotated.to(ScalarType.Float32) * sin).to(x.dtype);
+        return (x.to(ScalarType.Float32) * cos).Plus(rotated.to(ScalarType.Float32) * sin).to(x.dtype);
     }
 }
 
@@ -129,8 +129,8 @@ public sealed class LlamaDecoderLayer : nn.Module
 
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? bias, KvCache? cache)
     {
-        x = x + self_attn.forward(input_layernorm.forward(x), cos, sin, bias, cache);
-        return x + mlp.forward(post_attention_layernorm.forward(x));
+        x = x.Plus(self_attn.forward(input_layernorm.forward(x), cos, sin, bias, cache));
+        return x.Plus(mlp.forward(post_attention_layernorm.forward(x)));
     }
 }
 

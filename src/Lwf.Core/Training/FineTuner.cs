@@ -24,7 +24,7 @@ public sealed class FineTuner : IDisposable
     private readonly CausalLM _model;
     private readonly FineTuneOptions _options;
     private readonly long _padId;
-    private readonly AdamW _optimizer;
+    private readonly ScalarSafeAdamW _optimizer;
     private readonly List<Parameter> _parameters;
 
     public FineTuner(CausalLM model, FineTuneOptions options, long padId)
@@ -46,7 +46,7 @@ public sealed class FineTuner : IDisposable
         };
         if (noDecay.Count > 0)
             groups.Add(new(noDecay, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, 0.0, false, false));
-        _optimizer = optim.AdamW(groups, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        _optimizer = new ScalarSafeAdamW(groups, options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
     }
 
     public int StepsTaken { get; private set; }
@@ -110,7 +110,7 @@ public sealed class FineTuner : IDisposable
     internal static double GradNorm(IEnumerable<Parameter> parameters)
     {
         using var _ = NewDisposeScope();
-        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.to(ScalarType.Float32).square().sum()).ToList();
+        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.to(ScalarType.Float32).Square().sum()).ToList();
         return squares.Count == 0 ? 0 : stack(squares).sum().sqrt().item<float>();
     }
 

@@ -78,7 +78,7 @@ public sealed class GradientSums : IDisposable
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
                 foreach (var (name, p) in model.named_parameters())
-                    if (p.grad is { } g) _float64[name].add_(g.to(ScalarType.Float64));
+                    if (p.grad is { } g) _float64[name].PlusInPlace(g.to(ScalarType.Float64));
             }
         }
         finally

@@ -1,3 +1,4 @@
+using Lwf.Core.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,6 +25,6 @@ public static class TokenLoss
     public static Tensor PerRowMean(Tensor logits, Tensor ids, Tensor targetMask)
     {
         var (sum, count) = PerRow(logits, ids, targetMask);
-        return sum / count.clamp_min(1);
+        return sum / count.clamp_min(KeptScalars.One);
     }
 }

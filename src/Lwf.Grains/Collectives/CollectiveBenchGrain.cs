@@ -24,7 +24,7 @@ public sealed class CollectiveBenchGrain(DataPlane plane, IOptions<LwfSiloOption
         RequireOperator();
         if (mib is < 1 or > MaxMiB) throw new Lwf.Core.LwfInputException($"--mib must be within 1..{MaxMiB}, got {mib}");
         _buffer?.Dispose();
-        _buffer = full([(long)mib << 18], 1f); // mib MiB of float32 ones: the sum is the world size, exactly
+        _buffer = full([(long)mib << 18], Lwf.Core.Models.KeptScalars.One, ScalarType.Float32); // mib MiB of float32 ones: the sum is the world size, exactly
         return new(plane.Endpoint);
     }
 
@@ -42,7 +42,7 @@ public sealed class CollectiveBenchGrain(DataPlane plane, IOptions<LwfSiloOption
         var seconds = new List<double>();
         for (int i = 0; i < repeats; i++)
         {
-            using (no_grad()) buffer.fill_(1f);
+            using (no_grad()) buffer.fill_(Lwf.Core.Models.KeptScalars.One);
             var collective = new RingCollective(plane, ring, $"bench/e{ring.Epoch}/{operationId}.{i}",
                 TimeSpan.FromSeconds(options.Value.CollectiveTimeoutSeconds), options.Value.BucketMiB << 20, CancellationToken.None);
             var clock = Stopwatch.StartNew();
