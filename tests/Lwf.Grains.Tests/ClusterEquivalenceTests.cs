@@ -94,7 +94,7 @@ public sealed class ClusterEquivalenceTests
         Assert.Equal(prompts, spec.Data.ForgetPrompts);
         Assert.Equal((3, 8, false), (spec.SelfGen.Generation.MaxNewTokens, spec.Fisher.Records, spec.Eval.Before));
         string single = Repo.NewTempDir();
-        new LwfJobRunner(JobSpec.Load(job)).Run(single);
+        new LwfJobRunner(spec).Run(single);
 
         string checkpoints = Repo.NewTempDir(), distributed = Repo.NewTempDir();
         string float32Sums = System.IO.Path.Combine(dir, "tiny-bf16-float32-sums.yaml");
