@@ -4,9 +4,6 @@ using Lwf.Core.Checkpoints;
 
 namespace Lwf.Cli;
 
-/// <summary>One silo process started by `lwf cluster up`.</summary>
-public sealed record SiloProcess(int Pid, int SiloPort, int GatewayPort, int HttpPort, string Log);
-
 /// <summary>
 /// What `lwf cluster up` started, in $LWF_HOME/cluster.json (default ~/.lwf): the client finds the cluster
 /// through it with no flags, and `lwf cluster down` stops exactly these processes.

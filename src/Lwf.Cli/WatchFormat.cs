@@ -12,9 +12,3 @@ internal enum WatchFormat
     /// <summary>`--json`: the same events, one JSON object per line.</summary>
     Json,
 }
-
-internal static class WatchFormats
-{
-    public static WatchFormat Choose(bool json) =>
-        json ? WatchFormat.Json : Console.IsOutputRedirected || Console.IsErrorRedirected ? WatchFormat.Lines : WatchFormat.Live;
-}

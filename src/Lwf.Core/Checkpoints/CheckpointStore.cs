@@ -4,18 +4,6 @@ using System.Text.Json.Serialization;
 
 namespace Lwf.Core.Checkpoints;
 
-/// <summary>One file of a checkpoint, as its manifest lists it.</summary>
-public sealed record CheckpointFile(string Path, long Bytes, string Sha256);
-
-/// <summary>manifest.json: written last, so a checkpoint folder with a manifest is a whole one.</summary>
-public sealed record CheckpointManifest(int Format, int Step, string Job, string JobFingerprint, DateTimeOffset Written, IReadOnlyList<CheckpointFile> Files);
-
-/// <summary>A checkpoint that passed its checks: the folder and its manifest.</summary>
-public sealed record Checkpoint(string Directory, CheckpointManifest Manifest)
-{
-    public string File(string relativePath) => Path.Combine(Directory, relativePath);
-}
-
 /// <summary>
 /// A job's checkpoints, <c>DIR/checkpoint-STEP/</c> as the Hugging Face Trainer names them. A checkpoint is
 /// written into a hidden staging folder, every file flushed to disk, its manifest (sizes and SHA-256 of every

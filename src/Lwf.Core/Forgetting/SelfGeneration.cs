@@ -8,41 +8,6 @@ using Lwf.Core.Text;
 
 namespace Lwf.Core.Forgetting;
 
-/// <summary>A forgetting-task prompt: its global index, where it came from and its token ids.</summary>
-public sealed record ForgettingPrompt(int Index, string Source, long[] PromptIds, string? PromptText);
-
-/// <summary>
-/// One self-generated sample s_i: the base model's own answer to a forgetting prompt. Its global index is
-/// prompt index × samplesPerPrompt + sample number, whichever shard made it. <see cref="ReferenceLogLikelihood"/> is
-/// the base model's log-likelihood of the response (Σ over its tokens), NPO's reference.
-/// </summary>
-public sealed record SelfGeneratedSample(int Index, string Source, long[] PromptIds, long[] ResponseIds, string? Prompt, string? Response,
-    double? ReferenceLogLikelihood = null)
-{
-    /// <summary>prompt ++ response with the loss on the response: what ℓ(s_i) is computed on.</summary>
-    public TokenizedRecord ToRecord() =>
-        new([.. PromptIds, .. ResponseIds], Enumerable.Range(0, PromptIds.Length + ResponseIds.Length).Select(t => t >= PromptIds.Length && t > 0).ToArray());
-
-    /// <summary>The sample as a forgetting record of a learning step.</summary>
-    public ForgettingRecord ToForgettingRecord() => new(ToRecord(), ReferenceLogLikelihood);
-}
-
-public sealed record SelfGenerationOptions
-{
-    public GenerationOptions Generation { get; init; } = new();
-    public int SamplesPerPrompt { get; init; } = 1;
-    public int BatchSize { get; init; } = 16;
-
-    public void Validate()
-    {
-        Generation.Validate();
-        if (SamplesPerPrompt < 1) throw new LwfInputException($"samplesPerPrompt must be at least 1, got {SamplesPerPrompt}");
-        if (SamplesPerPrompt > 1 && Generation.Greedy)
-            throw new LwfInputException("samples_per_prompt > 1 needs sampling (greedy would repeat one answer): set temperature, top_p or top_k");
-        if (BatchSize < 1) throw new LwfInputException($"batch size must be at least 1, got {BatchSize}");
-    }
-}
-
 /// <summary>
 /// Step 1 of LWF: the base model answers the forgetting task's prompts. Greedy prompts are generated in
 /// batches; sampled ones one row at a time with a seed derived from (seed, prompt index, sample index), so

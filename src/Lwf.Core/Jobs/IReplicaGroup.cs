@@ -5,9 +5,6 @@ using Lwf.Core.Training;
 
 namespace Lwf.Core.Jobs;
 
-/// <summary>What the replicas report once they hold the job: its learning records and the model's size.</summary>
-public sealed record ReplicaGroupInfo(int LearningRecords, long Parameters);
-
 /// <summary>
 /// The job's replicas as the runner (the schedule) sees them: one in this process (<see cref="LocalReplicaGroup"/>),
 /// or one per silo of a cluster. The runner holds no model: it names records and samples by global index and

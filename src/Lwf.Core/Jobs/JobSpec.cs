@@ -4,61 +4,6 @@ using Lwf.Core.Training;
 
 namespace Lwf.Core.Jobs;
 
-/// <summary>The datasets of a job (absolute paths). Only learn_train is always required.</summary>
-public sealed record JobData(string LearnTrain, string? LearnEval, string? ForgetPrompts, string? ForgetEval, string? HeldOut)
-{
-    /// <summary>The keys of the job file's data section.</summary>
-    public const string LearnTrainKey = "learn_train", LearnEvalKey = "learn_eval", ForgetPromptsKey = "forget_prompts",
-        ForgetEvalKey = "forget_eval", HeldOutKey = "held_out";
-
-    /// <summary>Every dataset with its job-file key (data.learn_train, ...), absent ones as null.</summary>
-    public IEnumerable<(string Key, string? Path)> Named() =>
-    [
-        ($"data.{LearnTrainKey}", LearnTrain), ($"data.{LearnEvalKey}", LearnEval), ($"data.{ForgetPromptsKey}", ForgetPrompts),
-        ($"data.{ForgetEvalKey}", ForgetEval), ($"data.{HeldOutKey}", HeldOut),
-    ];
-}
-
-public sealed record FisherSettings(FisherVariant Variant = FisherVariant.Empirical, int Records = 0);
-
-/// <summary>
-/// The forgetting section: how samples are scored and D_U chosen, and how its records join the learning steps. The
-/// defaults are the grid's choice at this scale (docs/results.md): a job that says only `forgetting: {scorer: fisher}`
-/// gets them.
-/// </summary>
-public sealed record ForgettingSettings
-{
-    /// <summary>Forgetting records per learning record (the authors' portion 0.25): one after every 4 learning records.</summary>
-    public const double DefaultPortion = 0.25;
-
-    public ForgettingScorer Scorer { get; init; } = ForgettingScorer.Fisher;
-    public ForgettingSelection Selection { get; init; } = new(Fraction: 0.5);
-    public ForgettingArrangement Arrange { get; init; } = ForgettingArrangement.Interleave;
-    public double Portion { get; init; } = DefaultPortion;
-    public int RefreshEvery { get; init; }
-    public ForgettingLoss Loss { get; init; } = new();
-
-    /// <summary>Whether any forgetting happens at all (arrange none and α = 0 are plain fine-tuning).</summary>
-    public bool Active => Arrange != ForgettingArrangement.None && Loss.Alpha != 0;
-
-    /// <summary>How many forgetting records each learning step of <paramref name="train"/> carries.</summary>
-    public ForgettingStream Stream(FineTuneOptions train) =>
-        new(Active ? Arrange : ForgettingArrangement.None, Portion, train.GlobalBatchSize, train.Steps);
-}
-
-/// <summary>A checkpoint every <c>Every</c> learning steps (0: only at the end) and at the end; the newest <c>Keep</c> stay on disk.</summary>
-/// <param name="Save">
-/// False: no checkpoint at all, so the run cannot be resumed (a grid's runs: each is short, reruns whole, and its
-/// checkpoints were deleted unread).
-/// </param>
-public sealed record CheckpointSettings(int Every = 100, int Keep = 2, bool Save = true);
-
-/// <param name="Before">
-/// Evaluate the model before the first step. A grid runs every variant of a seed from the same base model on the same
-/// sets, so one variant's "before" serves them all and the others skip it.
-/// </param>
-public sealed record EvalSettings(int EvalEvery = 0, int MaxNewTokens = 16, int BatchSize = 16, bool Before = true);
-
 /// <summary>
 /// A job file (YAML; JSON accepted): the model, the datasets and every knob, with defaults. Paths are
 /// relative to the job file. Unknown keys, wrong types and missing files are refused with file:line:column.

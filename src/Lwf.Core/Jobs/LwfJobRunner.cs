@@ -11,12 +11,6 @@ using Lwf.Core.Training;
 
 namespace Lwf.Core.Jobs;
 
-/// <summary>Progress of a stage: Done of Total units (records, samples, steps).</summary>
-public sealed record ProgressUpdate(string Stage, long Done, long Total, string? Detail = null);
-
-/// <summary>One choice of the forgetting set: when (null: before training), every sample's score, how many were kept, the Fisher's mean and largest entry.</summary>
-public sealed record ForgettingChoice(int? AtStep, IReadOnlyList<double> Scores, int Selected, double? FisherMean, double? FisherMax);
-
 /// <summary>
 /// The whole LWF pipeline in one process (DESIGN.md §1): evaluate; self-generate on the forgetting prompts;
 /// Fisher and gL over the learning records; score and choose D_U; fine-tune with D_U's records inside the learning

@@ -3,16 +3,6 @@ using Lwf.Core.Evaluation;
 
 namespace Lwf.Core.Reports;
 
-public sealed record EvalPoint(int Step, string Phase, IReadOnlyList<EvalResult> Results);
-
-public sealed record LossPoint(int Step, double Loss);
-
-/// <summary>A learning step's wall time and the input tokens (padding left out) it processed: tokens/s per step.</summary>
-public sealed record StepTime(int Step, double Seconds, long InputTokens);
-
-/// <summary>What the forgetting stage chose: every sample's score, how many were kept, the cut; and how D_U's records were trained on.</summary>
-public sealed record ForgettingSummary(string Scorer, string Arrange, string Loss, double Alpha, double Portion, int SelfGenerated, int Selected, double? Cut, double[] Scores);
-
 /// <summary>Everything a run measured; written as report.json and report.md and drawn as plots.</summary>
 public sealed class LwfReport
 {

@@ -4,34 +4,6 @@ using ScottPlot;
 
 namespace Lwf.Core.Reports;
 
-/// <summary>One run of the grid: which pair, which way of running it, which seed, what it measured.</summary>
-public sealed record GridRun(string Pair, string Variant, long Seed, LwfReport Report, double WallSeconds)
-{
-    public double Learn => Report.FinalValue("learn");
-    public double Forget => Report.FinalValue("forget");
-    public double HeldOut => Report.FinalValue("held-out");
-
-    /// <summary>The base model's value on a set, evaluated before the run trained (NaN when not evaluated).</summary>
-    public double Before(string set) => Report.ValueBefore(set);
-}
-
-/// <summary>A mean and the sample standard deviation (n − 1) of a few numbers; NaN deviation for one number.</summary>
-public readonly record struct MeanStd(double Mean, double Std, int Count)
-{
-    public static MeanStd Of(IEnumerable<double> values)
-    {
-        var v = values.ToArray();
-        if (v.Length == 0) return new(double.NaN, double.NaN, 0);
-        double mean = v.Average();
-        double std = v.Length > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)) : double.NaN;
-        return new(mean, std, v.Length);
-    }
-
-    public string Format(string format) => double.IsNaN(Std)
-        ? Mean.ToString(format, CultureInfo.InvariantCulture)
-        : $"{Mean.ToString(format, CultureInfo.InvariantCulture)} ± {Std.ToString(format, CultureInfo.InvariantCulture)}";
-}
-
 /// <summary>
 /// The results grid (`lwf experiment`): learning/forgetting pairs × ways of running them × seeds, summarised as
 /// mean ± std over seeds, with paired differences against vanilla fine-tuning (the same seed shares the data

@@ -3,15 +3,6 @@ using ScottPlot;
 
 namespace Lwf.Core.Reports;
 
-/// <summary>One run of a comparison: its name, its report, its wall time.</summary>
-public sealed record ComparedRun(string Name, LwfReport Report, double WallSeconds)
-{
-    /// <summary>The value of an evaluation set's metric after training (NaN when the run has no such set).</summary>
-    public double After(string set) => Report.FinalValue(set);
-
-    public string Metric(string set) => Report.Final(set)?.Metric ?? "";
-}
-
 /// <summary>Runs of one job side by side (`lwf demo`): a markdown table of the final metrics and a bar chart.</summary>
 public static class RunComparison
 {

@@ -7,13 +7,6 @@ using static TorchSharp.torch;
 namespace Lwf.Core.Training;
 
 /// <summary>
-/// A learning step's outcome: the learning records' mean token NLL (<see cref="Loss"/>), and, when the step carried
-/// forgetting records, their mean token NLL before the step (<see cref="ForgettingLoss"/>) and how many there were.
-/// </summary>
-public sealed record StepResult(int Step, double Loss, double LearningRate, double GradNorm, long LossTokens, long InputTokens, int Records,
-    double? ForgettingLoss = null, int ForgetRecords = 0);
-
-/// <summary>
 /// Single-process fine-tuning: AdamW (no decay on biases and norms, as the HF Trainer), warm-up + cosine,
 /// clipping, gradient accumulation. The loss of a step is the sum of token NLLs over every micro-batch
 /// divided by the step's total count of loss tokens, so accumulation (and later, sharding) does not change

@@ -3,9 +3,6 @@ using System.Runtime.InteropServices;
 
 namespace Lwf.Grains.Collectives;
 
-/// <summary>The element types the ring adds: float32 (gradients, on the wire as they are) and float64 (Fisher sums, counts).</summary>
-public enum RingElement { Float32, Float64 }
-
 /// <summary>
 /// Ring all-reduce of one bucket (Patarasuk &amp; Yuan; what NCCL and Horovod run): the bucket is cut into one
 /// segment per rank; in N−1 reduce-scatter steps each rank sends a segment to its right neighbour and adds the one

@@ -6,8 +6,3 @@ internal sealed record FileMembershipTableState(
     [property: Id(0)] int Version,
     [property: Id(1)] string VersionEtag,
     [property: Id(2)] List<FileMembershipRow> Rows);
-
-[GenerateSerializer]
-internal sealed record FileMembershipRow(
-    [property: Id(0)] MembershipEntry Entry,
-    [property: Id(1)] string Etag);

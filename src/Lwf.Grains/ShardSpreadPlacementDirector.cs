@@ -4,19 +4,6 @@ using Orleans.Runtime.Placement;
 
 namespace Lwf.Grains;
 
-/// <summary>
-/// Shards "job/i" go to silo i mod n of the compatible silos in address order: spread evenly, and the same
-/// spread again on the remaining silos when one leaves.
-/// </summary>
-[GenerateSerializer, Immutable]
-public sealed class ShardSpreadPlacement : PlacementStrategy
-{
-    public static readonly ShardSpreadPlacement Instance = new();
-}
-
-[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
-public sealed class ShardSpreadPlacementAttribute() : PlacementAttribute(ShardSpreadPlacement.Instance);
-
 public sealed class ShardSpreadPlacementDirector : IPlacementDirector
 {
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)

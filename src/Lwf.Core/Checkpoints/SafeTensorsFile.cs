@@ -6,12 +6,6 @@ using static TorchSharp.torch;
 
 namespace Lwf.Core.Checkpoints;
 
-/// <summary>One tensor's entry in a safetensors header.</summary>
-public sealed record SafeTensorEntry(string Name, string DType, long[] Shape, long Begin, long End)
-{
-    public long ByteLength => End - Begin;
-}
-
 /// <summary>
 /// The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte little-endian header length,
 /// a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {..}}, then the raw little-endian data.

@@ -8,6 +8,3 @@ public sealed record TokenizedRecord(long[] InputIds, bool[] LossMask)
 {
     public int LossTokens => LossMask.Count(m => m);
 }
-
-/// <summary>A multiple-choice question: the answer is the index of the right choice.</summary>
-public sealed record MultipleChoiceRecord(string Prompt, string[] Choices, int Answer);

@@ -1,0 +1,9 @@
+using Lwf.Core.Evaluation;
+using Lwf.Core.Forgetting;
+using Lwf.Core.Replicas;
+using Lwf.Core.Training;
+
+namespace Lwf.Core.Jobs;
+
+/// <summary>What the replicas report once they hold the job: its learning records and the model's size.</summary>
+public sealed record ReplicaGroupInfo(int LearningRecords, long Parameters);

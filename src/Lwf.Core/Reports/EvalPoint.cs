@@ -1,0 +1,6 @@
+using System.Text.Json.Serialization;
+using Lwf.Core.Evaluation;
+
+namespace Lwf.Core.Reports;
+
+public sealed record EvalPoint(int Step, string Phase, IReadOnlyList<EvalResult> Results);
