@@ -30,7 +30,6 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     /// <summary>Rank 0's replica writes the model into the folder.</summary>
     ValueTask SaveModel(string directory);
 
-    ValueTask<IReadOnlyDictionary<string, int>> ShardsPerSilo();
 
     /// <summary>The job ended: the shards let go of their data and replicas.</summary>
     ValueTask Finish();

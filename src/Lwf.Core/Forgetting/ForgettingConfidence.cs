@@ -11,14 +11,19 @@ namespace Lwf.Core.Forgetting;
 /// </summary>
 public static class ForgettingConfidence
 {
+    /// <summary>
+    /// The samples' scores. <paramref name="indices"/> are their global indices (default 0, 1, …): the random scorer
+    /// draws one stream per global index, so a sample's score does not depend on which shard scores it.
+    /// </summary>
     public static double[] Score(CausalLM model, IReadOnlyList<TokenizedRecord> samples, ForgettingScorer scorer,
-        FisherEstimate? fisher, long seed = 0, Action<int>? progress = null)
+        FisherEstimate? fisher, long seed = 0, Action<int>? progress = null, IReadOnlyList<int>? indices = null)
     {
+        if (indices is not null && indices.Count != samples.Count)
+            throw new ArgumentException($"{indices.Count} indices for {samples.Count} samples", nameof(indices));
         var scores = new double[samples.Count];
         if (scorer == ForgettingScorer.Random)
         {
-            // One stream per sample index, so a sample's score does not depend on which shard scores it.
-            for (int i = 0; i < scores.Length; i++) scores[i] = RandomScore(seed, i);
+            for (int i = 0; i < scores.Length; i++) scores[i] = RandomScore(seed, indices?[i] ?? i);
             progress?.Invoke(scores.Length);
             return scores;
         }
@@ -39,7 +44,7 @@ public static class ForgettingConfidence
     }
 
     /// <summary>A sample's random score from (seed, global index): the same on any shard.</summary>
-    public static double RandomScore(long seed, long index) => new Random(Training.Seeds.ForRandom(seed, index, 0x5eed)).NextDouble();
+    private static double RandomScore(long seed, long index) => new Random(Training.Seeds.ForRandom(seed, index, 0x5eed)).NextDouble();
 
     /// <summary>FC of one sample: its gradient g reduced at once as Σ_j F_j·g_j·(g_j − 2·gL_j), in float64.</summary>
     public static double FisherConfidence(CausalLM model, TokenizedRecord sample, FisherEstimate fisher)

@@ -71,7 +71,18 @@ public abstract class CausalLM : nn.Module
     protected abstract Tensor HiddenCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache);
 
     /// <summary>The vocabulary projection (lm_head, or the tied embeddings): [...,C] → [...,V] in the compute dtype.</summary>
-    protected abstract Tensor Head(Tensor hidden);
+    protected Tensor Head(Tensor hidden) =>
+        LmHead is { } head ? Autocast.Linear(head, hidden) : Autocast.TiedHead(hidden, TokenEmbedding);
+
+    /// <summary>The family's lm_head [V,C], or null when the word embeddings are tied (the family registers it under its own name).</summary>
+    protected abstract Linear? LmHead { get; }
+
+    /// <summary>The token embedding [V,C], which a tied head projects with.</summary>
+    protected abstract Tensor TokenEmbedding { get; }
+
+    /// <summary>An lm_head for <paramref name="config"/>: none when the embeddings are tied, as transformers' tie_word_embeddings.</summary>
+    protected static Linear? NewLmHead(ModelConfig config) =>
+        config.TieWordEmbeddings ? null : nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
 
     /// <summary>Fills every parameter the way transformers initialises a fresh model.</summary>
     public abstract void InitializeWeights(long seed);

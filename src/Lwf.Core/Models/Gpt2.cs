@@ -145,15 +145,16 @@ public sealed class Gpt2LMHeadModel : CausalLM
     public Gpt2LMHeadModel(ModelConfig config) : base(nameof(Gpt2LMHeadModel), config)
     {
         transformer = new Gpt2Model(config, Autocast);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        lm_head = NewLmHead(config);
         RegisterComponents();
     }
 
     protected override Tensor HiddenCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache) =>
         transformer.forward(inputIds, positionIds, bias, cache);                                           // [B,T,C]
 
-    protected override Tensor Head(Tensor hidden) =>
-        lm_head is null ? Autocast.TiedHead(hidden, transformer.TokenEmbedding) : Autocast.Linear(lm_head, hidden);        // [...,V]
+    protected override Linear? LmHead => lm_head;
+
+    protected override Tensor TokenEmbedding => transformer.TokenEmbedding;
 
     public override void InitializeWeights(long seed)
     {

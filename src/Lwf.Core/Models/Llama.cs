@@ -169,15 +169,16 @@ public sealed class LlamaForCausalLM : CausalLM
     public LlamaForCausalLM(ModelConfig config) : base(nameof(LlamaForCausalLM), config)
     {
         model = new LlamaModel(config, Autocast);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        lm_head = NewLmHead(config);
         RegisterComponents();
     }
 
     protected override Tensor HiddenCore(Tensor inputIds, Tensor positionIds, Tensor? bias, KvCache? cache) =>
         model.forward(inputIds, positionIds, bias, cache);                                           // [B,T,C]
 
-    protected override Tensor Head(Tensor hidden) =>
-        lm_head is null ? Autocast.TiedHead(hidden, model.TokenEmbedding) : Autocast.Linear(lm_head, hidden);        // [...,V]
+    protected override Linear? LmHead => lm_head;
+
+    protected override Tensor TokenEmbedding => model.TokenEmbedding;
 
     public override void InitializeWeights(long seed)
     {

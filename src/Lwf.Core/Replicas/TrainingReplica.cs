@@ -130,13 +130,8 @@ public sealed class TrainingReplica : IDisposable
     }
 
     /// <summary>Scores of samples by global index (the random scorer draws from the index, so any shard gives the same).</summary>
-    public double[] Score(IReadOnlyList<int> indices, IReadOnlyList<TokenizedRecord> samples, Action<int>? progress = null)
-    {
-        var forgetting = Spec.Forgetting;
-        if (forgetting.Scorer == ForgettingScorer.Random)
-            return indices.Select(i => ForgettingConfidence.RandomScore(Spec.Seed, i)).ToArray();
-        return ForgettingConfidence.Score(Model, samples, forgetting.Scorer, Fisher, Spec.Seed, progress);
-    }
+    public double[] Score(IReadOnlyList<int> indices, IReadOnlyList<TokenizedRecord> samples, Action<int>? progress = null) =>
+        ForgettingConfidence.Score(Model, samples, Spec.Forgetting.Scorer, Fisher, Spec.Seed, progress, indices);
 
     /// <summary>Mean and largest entry of the diagonal Fisher over every parameter.</summary>
     public static (double Mean, double Max) FisherStatistics(FisherEstimate fisher)

@@ -323,8 +323,6 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     public async ValueTask SaveModel(string directory) =>
         await OnRing("save", async (ring, _) => { await Shard(ring.Members[0].Leader).SaveState(directory, modelOnly: true); return 0; });
 
-    public ValueTask<IReadOnlyDictionary<string, int>> ShardsPerSilo() => new(CountShards() as IReadOnlyDictionary<string, int>);
-
     public async ValueTask Finish()
     {
         if (_setup is null) return;

@@ -9,7 +9,7 @@ namespace Lwf.Grains.Collectives;
 
 /// <summary>
 /// The cluster's <see cref="ICollective"/>: tensors are laid, in order, into buckets of at most
-/// <see cref="BucketBytes"/> (float32 stays float32 on the wire; float64 sums stay float64), and each bucket is
+/// the bucket size the job sets (float32 stays float32 on the wire; float64 sums stay float64), and each bucket is
 /// all-reduced around the ring over the data plane. A bucket that is copied off the device (a GPU's, or small
 /// tensors gathered) is staged while the one before it travels, so at most two are off the device at once: the
 /// transfer memory is bounded by twice the bucket size, not by the model's.
@@ -20,8 +20,6 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
     public int Rank => ring.Rank;
 
     public int WorldSize => ring.WorldSize;
-
-    public int BucketBytes => bucketBytes;
 
     private string RightNeighbour => ring.Endpoints[(ring.Rank + 1) % ring.WorldSize];
 

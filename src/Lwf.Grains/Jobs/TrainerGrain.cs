@@ -14,7 +14,7 @@ namespace Lwf.Grains.Jobs;
 
 /// <summary>
 /// The job's schedule: validates the job at submit, runs the LWF loop (Lwf.Core's runner) over the silos'
-/// replicas through the coordinator (it holds no model of its own), and keeps the job's status. The loop runs on the thread pool, so status and weight requests are answered meanwhile.
+/// replicas through the coordinator (it holds no model of its own), and keeps the job's status. The loop runs on the thread pool, so status requests are answered meanwhile.
 /// The job's record (job.json) and checkpoints live in the job's folder on the checkpoint volume: when the
 /// trainer's silo dies, the next call (from a client or any silo's <see cref="JobWatchdog"/>) activates the
 /// trainer on a live silo, and the activation resumes the job from the replicas that survived on other silos (the
@@ -39,7 +39,7 @@ public sealed partial class TrainerGrain(
     // does; before this activation's first learning step there is nothing new to keep, so it stops at once (_cancel).
     private CancellationTokenSource? _stop;
     private volatile bool _stepped;
-    private ClusterReplicaGroup? _workers;
+    private ClusterReplicaGroup? _replicas;
     private TaskScheduler _grainScheduler = TaskScheduler.Default;
     private volatile bool _deactivating;
     private volatile int _supersededBy; // the newer activation number, once the record shows one
@@ -236,13 +236,13 @@ public sealed partial class TrainerGrain(
             Directory.CreateDirectory(ResultsDirectory);
             var report = await runner.RunAsync(ResultsDirectory, progress =>
             {
-                _workers = new ClusterReplicaGroup(grains, JobId, spec, shards, Path.Combine(JobDirectory, "work"), options.Value.ReplicaCheckEvery, progress)
+                _replicas = new ClusterReplicaGroup(grains, JobId, spec, shards, Path.Combine(JobDirectory, "work"), options.Value.ReplicaCheckEvery, progress)
                 {
                     StalledSince = stalledSince,
                 };
-                return _workers;
+                return _replicas;
             }, cancellation);
-            var perSilo = _workers?.ShardsPerSilo ?? new Dictionary<string, int>();
+            var perSilo = _replicas?.ShardsPerSilo ?? new Dictionary<string, int>();
             final = Update(s => s with
             {
                 Phase = JobPhase.Done, Step = spec.Train.Steps, ShardsPerSilo = perSilo, Message = null,
@@ -319,7 +319,7 @@ public sealed partial class TrainerGrain(
         if (_run is { IsCompleted: false } run)
         {
             _deactivating = true;
-            if (_workers is { } workers) workers.HandingOver = true;
+            if (_replicas is { } workers) workers.HandingOver = true;
             _cancel?.Cancel();
             try { await run.WaitAsync(cancellationToken); } catch (Exception) { }
         }
@@ -348,7 +348,7 @@ public sealed partial class TrainerGrain(
         lock (_gate)
         {
             var status = _status ?? NewStatus(JobPhase.Failed, 0, 0, "no such job");
-            if (_workers is { } w && !status.Phase.IsFinal()) status = status with { ShardsPerSilo = w.ShardsPerSilo };
+            if (_replicas is { } w && !status.Phase.IsFinal()) status = status with { ShardsPerSilo = w.ShardsPerSilo };
             return new(status);
         }
     }
