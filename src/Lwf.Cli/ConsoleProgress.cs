@@ -8,7 +8,7 @@ namespace Lwf.Cli;
 /// never wraps into a new line at each redraw), with elapsed time, rate and ETA; on a pipe or file, a line when a
 /// stage starts and ends and otherwise at the pace of <see cref="LinePace"/> (at most every 30 s, at least every 60 s).
 /// </summary>
-internal sealed class ConsoleProgress : IProgress<ProgressUpdate>, IDisposable
+internal sealed class ConsoleProgress : IProgress<ProgressUpdate>, IJobObserver, IDisposable
 {
     private const int MaxBar = 30;
     private readonly bool _interactive = !Console.IsErrorRedirected;
@@ -30,11 +30,11 @@ internal sealed class ConsoleProgress : IProgress<ProgressUpdate>, IDisposable
     {
         lock (_gate)
         {
-            bool started = value.Stage != _stage;
+            bool started = value.Label != _stage;
             if (started)
             {
                 if (_stage is not null && _interactive) Console.Error.WriteLine();
-                _stage = value.Stage;
+                _stage = value.Label;
                 _firstDone = value.Done;
                 _clock.Restart();
             }
@@ -60,6 +60,16 @@ internal sealed class ConsoleProgress : IProgress<ProgressUpdate>, IDisposable
         }
     }
 
+    /// <summary>A job's stage moved on: the same line as any other progress.</summary>
+    void IJobObserver.Progressed(ProgressUpdate update) => Report(update);
+
+    /// <summary>A job's line for the user: under the bar, which goes on below it.</summary>
+    void IJobObserver.Logged(string line)
+    {
+        Done();
+        Console.Error.WriteLine(line);
+    }
+
     /// <summary>Ends the current bar's line.</summary>
     public void Done()
     {
@@ -80,7 +90,7 @@ internal sealed class ConsoleProgress : IProgress<ProgressUpdate>, IDisposable
     internal static string Format(ProgressUpdate value, TimeSpan elapsed, long doneSinceStart, int width)
     {
         int room = width == int.MaxValue ? int.MaxValue : Math.Max(10, width - 1);
-        string head = $"{value.Stage} {value.Done}/{value.Total}";
+        string head = $"{value.Label} {value.Done}/{value.Total}";
         string timing = Clock(elapsed);
         if (doneSinceStart > 0 && elapsed.TotalSeconds > 0)
         {

@@ -1,3 +1,4 @@
+using Lwf.Core.Jobs;
 using Lwf.Abstractions;
 using Lwf.Core;
 
@@ -32,7 +33,7 @@ internal static class JobClient
                     if (status.Phase != JobPhase.Training) output.WriteLine($"{jobId}: {Lower(status.Phase)}");
                 }
                 if (status.Phase == JobPhase.Training)
-                    progress.Report(new("training", status.Step, status.TotalSteps, Describe(status)));
+                    progress.Report(new(JobStage.Training, status.Step, status.TotalSteps, Describe(status)));
             }
             else
             {

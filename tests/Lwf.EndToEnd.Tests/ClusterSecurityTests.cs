@@ -101,7 +101,7 @@ public sealed class ClusterSecurityTests
                 var client = attacker.Services.GetRequiredService<IClusterClient>();
                 Assert.Contains(victim, await client.GetGrain<IJobDirectoryGrain>(0).List());
                 var prepare = await Assert.ThrowsAnyAsync<Exception>(async () =>
-                    await client.GetGrain<IShardGrain>($"{victim}/0").Prepare(new ShardSetup(TinyJobs.Job, 0, 2, Lwf.NewTempDir(), null)));
+                    await client.GetGrain<IShardGrain>(new ShardKey(victim, 0).ToString()).Prepare(new ShardSetup(TinyJobs.Job, 0, 2, Lwf.NewTempDir(), null)));
                 Assert.Equal("IShardGrain.Prepare is not part of the client API: only the cluster's silos call it", prepare.Message);
                 var step = await Assert.ThrowsAnyAsync<Exception>(async () => await client.GetGrain<ICoordinatorGrain>(victim).LearningStep([0], [], false));
                 Assert.Equal("ICoordinatorGrain.LearningStep is not part of the client API: only the cluster's silos call it", step.Message);

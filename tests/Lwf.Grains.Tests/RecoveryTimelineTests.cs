@@ -9,14 +9,14 @@ public sealed class RecoveryTimelineTests
     public void A_recovery_is_timed_from_the_jobs_last_progress_stage_by_stage()
     {
         var t0 = new DateTimeOffset(2026, 12, 7, 3, 0, 0, TimeSpan.Zero);
-        var timeline = new RecoveryTimeline("learn7.1 failed: ring member 127.0.0.1:1 was declared dead", t0, t0.AddSeconds(9.04));
+        var timeline = new RecoveryTimeline("learning-step7.1 failed: ring member 127.0.0.1:1 was declared dead", t0, t0.AddSeconds(9.04));
         timeline.RingFormed(t0.AddSeconds(12.5));
         timeline.RingFormed(t0.AddSeconds(30)); // a second formation (another retry) does not move the first
         var stages = timeline.Stages(t0.AddSeconds(14.25));
         Assert.Equal([RecoveryStage.Noticed, RecoveryStage.RingFormed, RecoveryStage.WorkResumed], stages.Select(s => s.Stage));
         Assert.Equal([9.04, 12.5, 14.25], stages.Select(s => Math.Round(s.Seconds, 2)));
-        Assert.Equal("recovery (learn7.1 failed: ring member 127.0.0.1:1 was declared dead): noticed after 9.0 s, ring formed after 12.5 s, " +
-            "learn7.2 done after 14.2 s (from the job's last progress)", timeline.Describe(t0.AddSeconds(14.24), "learn7.2"));
+        Assert.Equal("recovery (learning-step7.1 failed: ring member 127.0.0.1:1 was declared dead): noticed after 9.0 s, ring formed after 12.5 s, " +
+            "learning-step7.2 done after 14.2 s (from the job's last progress)", timeline.Describe(t0.AddSeconds(14.24), "learning-step7.2"));
     }
 
     [Fact]

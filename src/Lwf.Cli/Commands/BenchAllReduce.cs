@@ -49,7 +49,7 @@ internal static class BenchAllReduce
         {
             ClusterCommands.StartSilos(n, "cpu", null, null);
             await using var connection = await ClusterConnection.ConnectAsync(null);
-            var grains = Enumerable.Range(0, n).Select(r => connection.Client.GetGrain<ICollectiveBenchGrain>($"bench/{r}")).ToArray();
+            var grains = Enumerable.Range(0, n).Select(r => connection.Client.GetGrain<ICollectiveBenchGrain>(new ShardKey("bench", r).ToString())).ToArray();
             var endpoints = await Task.WhenAll(grains.Select(g => g.Prepare(mib).AsTask()));
             if (endpoints.Distinct().Count() != n) throw new InvalidOperationException("the benchmark grains did not land on distinct silos");
             var runs = await Task.WhenAll(grains.Select((g, r) => g.Run(new RingLayout(1, r, endpoints), "allreduce", repeats + 1).AsTask()));

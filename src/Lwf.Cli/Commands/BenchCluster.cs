@@ -1,3 +1,4 @@
+using Lwf.Abstractions;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
@@ -131,7 +132,7 @@ internal static class BenchCluster
                 for (int i = 0; i < silos; i++) peaks[i] = Math.Max(peaks[i], BenchCommands.PeakResidentBytes(state.Silos[i].Pid));
             for (int i = 0; i < silos; i++) peaks[i] = Math.Max(peaks[i], BenchCommands.PeakResidentBytes(state.Silos[i].Pid));
             if (watch.ExitCode != 0) throw new InvalidOperationException($"the job on silo processes failed: {watch.StandardOutput.ReadToEnd()}");
-            var report = LwfReport.Load(Path.Combine(work, "checkpoints", "bench", "results", ReportWriter.ReportFile));
+            var report = LwfReport.Load(Path.Combine(JobFolders.Of(Path.Combine(work, "checkpoints"), "bench").Results, ReportWriter.ReportFile));
             Console.WriteLine($"{silos} silo processes:          {TokensPerSecond(report, warmup),8:F1} tokens/s = {TokensPerSecond(report, warmup) / single.TokensPerSecond:F2} × lwf train   peak RSS per silo " +
                 string.Join(", ", peaks.Select(p => $"{Gib(p):F2} GiB = {(double)p / single.PeakRss:F2} ×")));
         }

@@ -119,7 +119,7 @@ internal static class BenchRecovery
                 // The next completed learning step, as the job's own log on the checkpoint volume records it. Not through
                 // status calls: one in flight to the dead trainer, or through the dead silo's gateway, waits out the console's
                 // 15 s attempt limit whatever the cluster does meanwhile (every such kill read 16.0 s that way).
-                string jobLog = Path.Combine(checkpoints, id, "job.log");
+                string jobLog = JobFolders.Of(checkpoints, id).Log;
                 int logged = LoggedStep(jobLog);
                 if (logged == 0) throw new LwfTrainingException($"{id}: {jobLog} records no learning step at step {status.Step}");
                 int step = Math.Max(status.Step, logged);

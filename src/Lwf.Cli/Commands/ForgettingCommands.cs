@@ -1,3 +1,4 @@
+using Lwf.Core.Jobs;
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Lwf.Core;
@@ -55,7 +56,7 @@ internal static class ForgettingCommands
             };
             var progress = new ConsoleProgress();
             var generated = SelfGeneration.Generate(lm, tokenizer, loaded, options,
-                progress: n => progress.Report(new("self-generation", n, (long)loaded.Count * options.SamplesPerPrompt)));
+                progress: n => progress.Report(new(JobStage.SelfGeneration, n, (long)loaded.Count * options.SamplesPerPrompt)));
             progress.Done();
             SelfGeneration.Write(parse.GetValue(output)!, generated);
             Console.WriteLine($"wrote {generated.Count} self-generated samples to {parse.GetValue(output)}");
@@ -90,7 +91,7 @@ internal static class ForgettingCommands
             var used = n == 0 ? all : all.Take(n).ToList();
             var progress = new ConsoleProgress();
             using var accumulator = FisherAccumulator.For(lm);
-            accumulator.Accumulate(lm, used.Select((r, i) => (i, r)), parse.GetValue(variant), parse.GetValue(seed), k => progress.Report(new("fisher", k, used.Count)));
+            accumulator.Accumulate(lm, used.Select((r, i) => (i, r)), parse.GetValue(variant), parse.GetValue(seed), k => progress.Report(new(JobStage.Fisher, k, used.Count)));
             progress.Done();
             using var estimate = accumulator.ToEstimate();
             estimate.Save(parse.GetValue(output)!, parse.GetValue(variant));
@@ -130,7 +131,7 @@ internal static class ForgettingCommands
             var records = lines.Select(l => l.Record).ToList();
             using var estimate = parse.GetValue(fisher) is { } f ? FisherEstimate.Load(f, lm) : null;
             var progress = new ConsoleProgress();
-            var scores = ForgettingConfidence.Score(lm, records, kind, estimate, parse.GetValue(seed), k => progress.Report(new("confidence", k, records.Count)));
+            var scores = ForgettingConfidence.Score(lm, records, kind, estimate, parse.GetValue(seed), k => progress.Report(new(JobStage.Confidence, k, records.Count)));
             progress.Done();
             AtomicFile.WriteText(parse.GetValue(output)!, string.Concat(originals.Select((o, i) =>
             {

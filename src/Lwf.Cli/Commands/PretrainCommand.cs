@@ -1,3 +1,4 @@
+using Lwf.Core.Jobs;
 using System.CommandLine;
 using Lwf.Core.Pretraining;
 
@@ -13,7 +14,7 @@ internal static class PretrainCommand
     {
         var progress = new ConsoleProgress();
         var report = Pretrainer.Run(dataDirectory, outDirectory, options,
-            new Progress<(int Step, int Steps, double Loss)>(p => progress.Report(new("pretraining", p.Step, p.Steps, $"loss {p.Loss:F3}"))), force);
+            new Progress<(int Step, int Steps, double Loss)>(p => progress.Report(new(JobStage.Pretraining, p.Step, p.Steps, $"loss {p.Loss:F3}"))), force);
         progress.Done();
         return report;
     }

@@ -35,6 +35,12 @@ internal static class SoakCommand
     }
 
     /// <summary>A checkpoint's bytes that must not depend on interruptions: every file but the JSON ones (they carry wall times).</summary>
+    /// <summary>The uninterrupted run's checkpoints, as each resume must find them.</summary>
+    private sealed class CheckpointRecorder(Dictionary<int, Dictionary<string, string>> reference) : IJobObserver
+    {
+        public void CheckpointSaved(Checkpoint checkpoint) => reference[checkpoint.Manifest.Step] = Deterministic(checkpoint.Manifest);
+    }
+
     private static Dictionary<string, string> Deterministic(CheckpointManifest manifest) =>
         manifest.Files.Where(f => !f.Path.EndsWith(".json", StringComparison.Ordinal)).ToDictionary(f => f.Path, f => f.Sha256);
 
@@ -61,10 +67,7 @@ internal static class SoakCommand
         var clock = Stopwatch.StartNew();
         var reference = new Dictionary<int, Dictionary<string, string>>();
         string referenceDir = Path.Combine(work, "reference");
-        new LwfJobRunner(spec with { Checkpoint = spec.Checkpoint with { Keep = 100_000 } })
-        {
-            CheckpointSaved = c => reference[c.Manifest.Step] = Deterministic(c.Manifest),
-        }.Run(referenceDir);
+        new LwfJobRunner(spec with { Checkpoint = spec.Checkpoint with { Keep = 100_000 } }, new CheckpointRecorder(reference)).Run(referenceDir);
         byte[] finalWeights = File.ReadAllBytes(Path.Combine(referenceDir, "model", "model.safetensors"));
         double referenceSeconds = clock.Elapsed.TotalSeconds;
         Console.Error.WriteLine($"reference: {reference.Count} checkpoints (steps {string.Join(", ", reference.Keys.Order())}) in {referenceSeconds:F1} s");

@@ -30,7 +30,6 @@ internal static class TrainCommand
             var runner = new LwfJobRunner(spec, progress)
             {
                 Resume = parse.GetValue(resume), RequireCheckpoint = true, StopRequest = interrupts.First,
-                Log = line => { progress.Done(); Console.Error.WriteLine(line); },
             };
             LwfReport report;
             try

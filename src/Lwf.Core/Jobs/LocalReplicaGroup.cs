@@ -9,7 +9,7 @@ using Lwf.Core.Training;
 namespace Lwf.Core.Jobs;
 
 /// <summary>`lwf train`: one replica in this process, holding every record, with the world-size-1 collective.</summary>
-public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? progress = null) : IReplicaGroup
+public sealed class LocalReplicaGroup(JobSpec spec, Action<JobStage, long, long>? progress = null) : IReplicaGroup
 {
     private TrainingReplica? _replica;
     private IReadOnlyList<TokenizedRecord> _records = [];
@@ -32,7 +32,7 @@ public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? 
     {
         var prompts = SelfGeneration.LoadPrompts(spec.Data.ForgetPrompts!, Replica.Encoder, spec.SkipBadLines);
         var generated = Replica.SelfGenerate(prompts,
-            n => progress?.Invoke("self-generation", n, (long)prompts.Count * spec.SelfGen.SamplesPerPrompt));
+            n => progress?.Invoke(JobStage.SelfGeneration, n, (long)prompts.Count * spec.SelfGen.SamplesPerPrompt));
         _samples = generated;
         return Task.FromResult<IReadOnlyList<SelfGeneratedSample>>(generated);
     }
@@ -46,13 +46,13 @@ public sealed class LocalReplicaGroup(JobSpec spec, Action<string, long, long>? 
     public async Task<(double Mean, double Max)> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
     {
         using var sums = Replica.NewFisherSums();
-        Replica.AddFisher(sums, recordIndices.Select(i => (i, _records[i])), n => progress?.Invoke("fisher", n, recordIndices.Count));
+        Replica.AddFisher(sums, recordIndices.Select(i => (i, _records[i])), n => progress?.Invoke(JobStage.Fisher, n, recordIndices.Count));
         return await Replica.ReduceFisherAsync(sums, SingleProcessCollective.Instance, cancellation);
     }
 
     public Task<double[]> ScoreAsync(CancellationToken cancellation) =>
         Task.FromResult(Replica.Score(Enumerable.Range(0, _samples.Count).ToArray(), _samples.Select(s => s.ToRecord()).ToList(),
-            n => progress?.Invoke("confidence", n, _samples.Count)));
+            n => progress?.Invoke(JobStage.Confidence, n, _samples.Count)));
 
     public async Task<StepResult> LearningStepAsync(IReadOnlyList<int> recordIndices, IReadOnlyList<int> sampleIndices, CancellationToken cancellation)
     {

@@ -21,12 +21,15 @@ namespace Lwf.Core.Jobs;
 public sealed class LwfJobRunner
 {
     private readonly JobSpec _spec;
-    private readonly IProgress<ProgressUpdate>? _progress;
+    private readonly IJobObserver _observer;
 
-    public LwfJobRunner(JobSpec spec, IProgress<ProgressUpdate>? progress = null)
+    /// <summary>A default observer's methods do nothing.</summary>
+    private sealed class Unobserved : IJobObserver;
+
+    public LwfJobRunner(JobSpec spec, IJobObserver? observer = null)
     {
         _spec = spec;
-        _progress = progress;
+        _observer = observer ?? new Unobserved();
     }
 
     /// <summary>Runs the job in this process.</summary>
@@ -37,7 +40,7 @@ public sealed class LwfJobRunner
     /// Runs the job's schedule on the replicas <paramref name="groupFor"/> makes (null: one in this process).
     /// The samplers, the forgetting set, the checkpoints' bookkeeping and the report stay here; the model does not.
     /// </summary>
-    public async Task<LwfReport> RunAsync(string outDir, Func<Action<string, long, long>, IReplicaGroup>? groupFor, CancellationToken cancellation = default)
+    public async Task<LwfReport> RunAsync(string outDir, Func<Action<JobStage, long, long>, IReplicaGroup>? groupFor, CancellationToken cancellation = default)
     {
         var spec = _spec;
         var store = new CheckpointStore(CheckpointDirectory ?? outDir, spec.Checkpoint.Keep);
@@ -57,7 +60,7 @@ public sealed class LwfJobRunner
         var resumePoint = resume is null ? null : new ResumePoint(resume.Directory, state!.Step, state.HasFisher);
         var notes = rejected.Select(r => $"passed over a checkpoint: {r}").ToList();
         string? resumedFrom = resume is null ? null : $"resumed from {resume.Directory} (learning step {state!.Step})";
-        if (resume is not null) Log?.Invoke($"resumed from {Path.GetFileName(resume.Directory)} (learning step {state!.Step} of {spec.Train.Steps})");
+        if (resume is not null) _observer.Logged($"resumed from {Path.GetFileName(resume.Directory)} (learning step {state!.Step} of {spec.Train.Steps})");
         string? resumeFiles = resume?.Directory; // where the samples and output files of a resumed run are
         ReplicaGroupInfo prepared;
         if (liveState is not null && liveState.Step >= Math.Max(1, state?.Step ?? 0))
@@ -91,14 +94,14 @@ public sealed class LwfJobRunner
         if (state is null && PretrainedModel.RandomInitNote(spec.Model, spec.Seed) is { } randomInit) report.Notes.Add(randomInit);
         report.Notes.AddRange(notes);
         if (resumedFrom is not null) report.Notes.Add(resumedFrom);
-        void Stage(string name) { report.StageSeconds[name] = report.StageSeconds.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds; clock.Restart(); }
+        void Stage(JobStage stage) { report.StageSeconds[stage.Name()] = report.StageSeconds.GetValueOrDefault(stage.Name()) + clock.Elapsed.TotalSeconds; clock.Restart(); }
         report.Parameters = parameters;
-        Stage("load");
+        Stage(JobStage.Load);
 
         if (state is null && spec.Eval.Before)
         {
             report.Evaluations.Add(await Evaluate(group, 0, "before", cancellation));
-            Stage("evaluate");
+            Stage(JobStage.Evaluation);
         }
 
         var forgetting = spec.Forgetting;
@@ -112,14 +115,14 @@ public sealed class LwfJobRunner
         {
             samples = await group.SelfGenerateAsync(cancellation);
             SelfGeneration.Write(Path.Combine(outDir, "selfgen.jsonl"), samples);
-            Stage("self-generation");
+            Stage(JobStage.SelfGeneration);
 
             (hasFisher, forgetSet, var scores) = await ChooseForgettingSet(group, learningRecords, null, cancellation);
             WriteConfidences(Path.Combine(outDir, "confidence.jsonl"), samples, scores, forgetSet);
             report.Forgetting = new ForgettingSummary(Lower(forgetting.Scorer), SnakeCaseEnum.Name(forgetting.Arrange.ToString()), Lower(forgetting.Loss.Kind),
                 forgetting.Loss.Alpha, forgetting.Portion, samples.Count, forgetSet.Length, forgetSet.Length > 0 ? scores[forgetSet[^1]] : null, scores);
             if (forgetSet.Length == 0) report.Notes.Add("the selection chose no sample: no forgetting record was trained on");
-            Stage("fisher-and-confidence");
+            Stage(JobStage.Scoring);
             forgetSampler = new EpochSampler(Math.Max(1, forgetSet.Length), forgetSamplerSeed);
         }
         else if (forgetting.Active)
@@ -168,7 +171,7 @@ public sealed class LwfJobRunner
             {
                 // A run told to stop (cancelled, or its trainer handing over) writes nothing more.
                 cancellation.ThrowIfCancellationRequested();
-                Stage("training");
+                Stage(JobStage.Training);
                 var saved = store.Save(step, spec.Name, fingerprint, dir =>
                 {
                     // The replica writes what it holds (model, optimiser, F); the runner what the schedule holds.
@@ -182,9 +185,9 @@ public sealed class LwfJobRunner
                     Snapshot(step).Write(dir);
                     TrainerStateFile.Write(dir, spec, report, step, learningRecords);
                 });
-                Stage("checkpoint");
+                Stage(JobStage.Checkpoint);
                 savedAt = (step, saved.Directory);
-                CheckpointSaved?.Invoke(saved);
+                _observer.CheckpointSaved(saved);
             }
 
             // Asked to stop (^C): a checkpoint where the run stands (none before the first step), then the stop.
@@ -218,7 +221,7 @@ public sealed class LwfJobRunner
                     report.ForgettingRecords += step.ForgetRecords;
                     // Recorded before it is told: a trainer that dies after its job log shows a step resumes from that step.
                     RecordLive(Snapshot(n, stepPending: true));
-                    StepCompleted?.Invoke(step);
+                    _observer.StepCompleted(step);
                 }
                 stepPending = false;
                 bool last = n == spec.Train.Steps;
@@ -230,21 +233,21 @@ public sealed class LwfJobRunner
                 }
                 if (spec.Eval.EvalEvery > 0 && n % spec.Eval.EvalEvery == 0 && !last)
                     report.Evaluations.Add(await Evaluate(group, n, "during", cancellation));
-                Report("training", n, spec.Train.Steps);
+                Report(JobStage.Training, n, spec.Train.Steps);
                 if (spec.Checkpoint.Save && (last || spec.Checkpoint.Every > 0 && n % spec.Checkpoint.Every == 0)) SaveCheckpoint(n);
                 RecordLive(Snapshot(n));
                 if (StopRequest.IsCancellationRequested && !last) Stop(n);
             }
-            Stage("training");
+            Stage(JobStage.Training);
         }
 
         report.Evaluations.Add(await Evaluate(group, spec.Train.Steps, "after", cancellation));
-        Stage("evaluate");
+        Stage(JobStage.Evaluation);
         await group.SaveModelAsync(Path.Combine(outDir, "model"), cancellation);
         ReportWriter.Write(report, outDir);
         TrainerStateFile.Write(outDir, spec, report, spec.Train.Steps, learningRecords, final: true);
         if (live is not null && Directory.Exists(live)) Directory.Delete(live, recursive: true); // the job is whole: nothing to go on from
-        Stage("write");
+        Stage(JobStage.Write);
         return report;
     }
 
@@ -282,26 +285,11 @@ public sealed class LwfJobRunner
         }
     }
 
-    /// <summary>Called after each checkpoint is whole on disk.</summary>
-    public Action<Checkpoint>? CheckpointSaved { get; set; }
-
     /// <summary>
     /// A request to stop at the next step boundary (the first ^C of `lwf train`): the step in flight finishes, a
     /// checkpoint is written there, and the run ends with <see cref="LwfStoppedException"/>.
     /// </summary>
     public CancellationToken StopRequest { get; init; }
-
-    /// <summary>Lines for the user beside the progress (one process): where a resumed run went on from.</summary>
-    public Action<string>? Log { get; init; }
-
-    /// <summary>Called after every learning step (the cluster's trainer publishes progress from it).</summary>
-    public Action<StepResult>? StepCompleted { get; set; }
-
-    /// <summary>Called when the forgetting set is chosen (at the start and at every refresh): scores, size, Fisher statistics.</summary>
-    public Action<ForgettingChoice>? ForgettingSetChosen { get; set; }
-
-    /// <summary>Called after every evaluation (before, during and after training).</summary>
-    public Action<EvalPoint>? Evaluated { get; set; }
 
     /// <summary>
     /// Fisher (when the scorer needs it; the replicas keep it), every sample's score, and D_U (global sample indices):
@@ -316,7 +304,7 @@ public sealed class LwfJobRunner
             statistics = await group.FisherAsync(FisherRecords(learningRecords), cancellation);
         var scores = await group.ScoreAsync(cancellation);
         var chosen = forgetting.Selection.Choose(scores).Take(ForgettingStream.Cap(forgetting.Portion, learningRecords)).ToArray();
-        ForgettingSetChosen?.Invoke(new ForgettingChoice(atStep, scores, chosen.Length, statistics?.Mean, statistics?.Max));
+        _observer.ForgettingSetChosen(new ForgettingChoice(atStep, scores, chosen.Length, statistics?.Mean, statistics?.Max));
         return (statistics is not null, chosen, scores);
     }
 
@@ -330,10 +318,10 @@ public sealed class LwfJobRunner
 
     private async Task<EvalPoint> Evaluate(IReplicaGroup group, int step, string phase, CancellationToken cancellation)
     {
-        Report($"evaluation ({phase})", 0, 1);
+        _observer.Progressed(new ProgressUpdate(JobStage.Evaluation, 0, 1, Part: phase));
         var point = new EvalPoint(step, phase, await group.EvaluateAsync(cancellation));
-        Report($"evaluation ({phase})", 1, 1);
-        Evaluated?.Invoke(point);
+        _observer.Progressed(new ProgressUpdate(JobStage.Evaluation, 1, 1, Part: phase));
+        _observer.Evaluated(point);
         return point;
     }
 
@@ -350,7 +338,7 @@ public sealed class LwfJobRunner
         }.ToJsonString() + "\n")));
     }
 
-    private void Report(string stage, long done, long total) => _progress?.Report(new ProgressUpdate(stage, done, total));
+    private void Report(JobStage stage, long done, long total) => _observer.Progressed(new ProgressUpdate(stage, done, total));
 
     private static string Lower<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
 }

@@ -1,15 +1,11 @@
-using System.Diagnostics;
-using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
-using Lwf.Core.Data;
-using Lwf.Core.Evaluation;
-using Lwf.Core.Forgetting;
-using Lwf.Core.Replicas;
-using Lwf.Core.Reports;
-using Lwf.Core.Text;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Jobs;
 
-/// <summary>Progress of a stage: Done of Total units (records, samples, steps).</summary>
-public sealed record ProgressUpdate(string Stage, long Done, long Total, string? Detail = null);
+/// <summary>
+/// Progress of a stage: Done of Total units (records, samples, steps). <see cref="Part"/> tells one run of a stage
+/// from another ("before", "during", "after" for an evaluation); <see cref="Detail"/> is shown after the counts.
+/// </summary>
+public sealed record ProgressUpdate(JobStage Stage, long Done, long Total, string? Detail = null, string? Part = null)
+{
+    /// <summary>What a person reads: "self-generation", "evaluation (before)".</summary>
+    public string Label => Part is null ? Stage.Name() : $"{Stage.Name()} ({Part})";
+}

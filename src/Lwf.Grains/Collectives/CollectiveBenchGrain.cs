@@ -43,7 +43,7 @@ public sealed class CollectiveBenchGrain(DataPlane plane, IOptions<LwfSiloOption
         for (int i = 0; i < repeats; i++)
         {
             using (no_grad()) buffer.fill_(Lwf.Core.Models.KeptScalars.One);
-            var collective = new RingCollective(plane, ring, $"bench/e{ring.Epoch}/{operationId}.{i}",
+            var collective = new RingCollective(plane, ring, FrameKeys.Collective("bench", ring.Epoch, $"{operationId}.{i}"),
                 TimeSpan.FromSeconds(options.Value.CollectiveTimeoutSeconds), options.Value.BucketMiB << 20, CancellationToken.None);
             var clock = Stopwatch.StartNew();
             await Task.Run(() => collective.AllReduceAsync([buffer], [], CancellationToken.None));

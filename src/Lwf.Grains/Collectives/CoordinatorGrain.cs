@@ -42,7 +42,7 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
 
     private string JobId => this.GetPrimaryKeyString();
 
-    private IShardGrain Shard(int index) => GrainFactory.GetGrain<IShardGrain>($"{JobId}/{index}");
+    private IShardGrain Shard(int index) => GrainFactory.GetGrain<IShardGrain>(new ShardKey(JobId, index).ToString());
 
     private JobSetup Setup => _setup ?? throw new InvalidOperationException("the job is not prepared");
 
@@ -143,12 +143,12 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     /// Runs <paramref name="operation"/> on the current ring; when a member fails, aborts the others, re-forms the
     /// ring (shards re-activated on live silos, positions reconciled) and tries again.
     /// </summary>
-    private async Task<T> OnRing<T>(string what, Func<Ring, string, Task<T>> operation)
+    private async Task<T> OnRing<T>(RingOperation what, Func<Ring, string, Task<T>> operation)
     {
         long number = ++_operation;
         for (int attempt = 1; ; attempt++)
         {
-            string operationId = $"{what}{number}.{attempt}";
+            string operationId = FrameKeys.Operation(what, number, attempt);
             Ring? ring = _ring;
             try
             {
@@ -235,21 +235,21 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     public async ValueTask<SampleInfo[]> SelfGenerate()
     {
         var parts = await Task.WhenAll(Enumerable.Range(0, Setup.ShardCount).Select(i => WithRetry(i, () => Shard(i).SelfGenerate().AsTask())));
-        Progressed("self-generation");
+        Progressed(RingOperation.SelfGeneration.Name());
         return parts.SelectMany(p => p).OrderBy(s => s.Index).ToArray();
     }
 
     public async ValueTask<ShardScores> Score()
     {
         var parts = await Task.WhenAll(Enumerable.Range(0, Setup.ShardCount).Select(i => WithRetry(i, () => Shard(i).Score().AsTask())));
-        Progressed("scoring");
+        Progressed(RingOperation.Scoring.Name());
         var all = parts.SelectMany(p => p.SampleIndices.Zip(p.Scores)).OrderBy(x => x.First).ToArray();
         return new ShardScores(all.Select(x => x.First).ToArray(), all.Select(x => x.Second).ToArray());
     }
 
     public async ValueTask<FisherSummary> Fisher(int[] recordIndices)
     {
-        var totals = await OnRing("fisher", (ring, op) => ReduceOnAll(ring, op, WorkKind.Fisher, recordIndices, []));
+        var totals = await OnRing(RingOperation.Fisher, (ring, op) => ReduceOnAll(ring, op, WorkKind.Fisher, recordIndices, []));
         return new FisherSummary(totals.FisherMean, totals.FisherMax);
     }
 
@@ -262,7 +262,7 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
     /// </summary>
     private async Task<StepOutcome> Step(int[] indices, int[] sampleIndices, bool checkReplicas)
     {
-        var outcome = await OnRing("learn", async (ring, op) =>
+        var outcome = await OnRing(RingOperation.Learn, async (ring, op) =>
         {
             await ReduceOnAll(ring, op, WorkKind.LearningGradient, indices, sampleIndices);
             var applied = await Task.WhenAll(ring.Members.Select(async (m, rank) =>
@@ -286,7 +286,7 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
             }
             return done[0].Outcome!;
         });
-        if (checkReplicas) await OnRing("check", async (ring, _) => { await CheckReplicas(ring, outcome.Step); return 0; });
+        if (checkReplicas) await OnRing(RingOperation.Check, async (ring, _) => { await CheckReplicas(ring, outcome.Step); return 0; });
         return outcome;
     }
 
@@ -312,16 +312,16 @@ public sealed partial class CoordinatorGrain(IHostApplicationLifetime lifetime, 
 
     public async ValueTask<EvalOutcome[]> Evaluate()
     {
-        var parts = await OnRing("evaluate", (ring, op) =>
+        var parts = await OnRing(RingOperation.Evaluate, (ring, op) =>
             WhileAlive(ring, op, Task.WhenAll(ring.Members.Select((m, rank) => Shard(m.Leader).Evaluate(rank, ring.Members.Length).AsTask()))));
         return parts.SelectMany(p => p).OrderBy(e => e.Index).ToArray();
     }
 
     public async ValueTask SaveState(string directory) =>
-        await OnRing("save", async (ring, _) => { await Shard(ring.Members[0].Leader).SaveState(directory, modelOnly: false); return 0; });
+        await OnRing(RingOperation.Save, async (ring, _) => { await Shard(ring.Members[0].Leader).SaveState(directory, modelOnly: false); return 0; });
 
     public async ValueTask SaveModel(string directory) =>
-        await OnRing("save", async (ring, _) => { await Shard(ring.Members[0].Leader).SaveState(directory, modelOnly: true); return 0; });
+        await OnRing(RingOperation.Save, async (ring, _) => { await Shard(ring.Members[0].Leader).SaveState(directory, modelOnly: true); return 0; });
 
     public async ValueTask Finish()
     {

@@ -20,7 +20,7 @@ public sealed class RecoveryTimeline(string cause, DateTimeOffset lastProgress, 
         (RecoveryStage.WorkResumed, Since(resumed)),
     ];
 
-    /// <summary>The job log's line: "recovery (cause): noticed after 9.1 s, ring formed after 12.0 s, learn7 done after 14.2 s (from the job's last progress)".</summary>
+    /// <summary>The job log's line: "recovery (cause): noticed after 9.1 s, ring formed after 12.0 s, learning-step7.2 done after 14.2 s (from the job's last progress)".</summary>
     public string Describe(DateTimeOffset resumed, string operation) =>
         $"recovery ({cause}): " + string.Join(", ", Stages(resumed).Select(s => FormattableString.Invariant($"{Words(s.Stage, operation)} after {s.Seconds:F1} s"))) + " (from the job's last progress)";
 

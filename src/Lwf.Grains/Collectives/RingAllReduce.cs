@@ -31,7 +31,7 @@ public static class RingAllReduce
         }
         for (int k = 0; k < world - 1; k++)
         {
-            string step = $"{key}/rs{k}";
+            string step = FrameKeys.ReduceScatter(key, k);
             var sending = send(step, Segment(rank - k));
             var (bytes, release) = await receive(step).ConfigureAwait(false);
             try
@@ -48,7 +48,7 @@ public static class RingAllReduce
         }
         for (int k = 0; k < world - 1; k++)
         {
-            string step = $"{key}/ag{k}";
+            string step = FrameKeys.AllGather(key, k);
             var sending = send(step, Segment(rank + 1 - k));
             var (bytes, release) = await receive(step).ConfigureAwait(false);
             try

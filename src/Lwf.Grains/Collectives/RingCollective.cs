@@ -24,7 +24,7 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
     private string RightNeighbour => ring.Endpoints[(ring.Rank + 1) % ring.WorldSize];
 
     /// <summary>What the keys of this operation start with (to discard its frames when it is aborted).</summary>
-    public string KeyPrefix => operationKey + "/";
+    public string KeyPrefix => FrameKeys.Prefix(operationKey);
 
     public async Task AllReduceAsync(IReadOnlyList<Tensor> tensors, double[] scalars, CancellationToken cancellation)
     {
@@ -48,7 +48,7 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
                 {
                     // A stretch of one CPU tensor: reduced where it lies, no copy in or out.
                     using var memory = whole.Native();
-                    await Run(memory.Memory, element, $"b{bucket++}", token).ConfigureAwait(false);
+                    await Run(memory.Memory, element, FrameKeys.Bucket(operationKey, bucket++), token).ConfigureAwait(false);
                     continue;
                 }
                 var staged = ahead is null ? Staged.CopyOut(element, slices) : await ahead.ConfigureAwait(false);
@@ -60,7 +60,7 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
                         var (nextElement, nextSlices) = buckets.Current;
                         ahead = Task.Run(() => Staged.CopyOut(nextElement, nextSlices), CancellationToken.None);
                     }
-                    await Run(staged.Memory, staged.Element, $"b{bucket++}", token).ConfigureAwait(false);
+                    await Run(staged.Memory, staged.Element, FrameKeys.Bucket(operationKey, bucket++), token).ConfigureAwait(false);
                     staged.CopyIn();
                 }
                 finally
@@ -78,14 +78,14 @@ public sealed class RingCollective(DataPlane plane, RingLayout ring, string oper
         {
             var bytes = new byte[scalars.Length * 8];
             Buffer.BlockCopy(scalars, 0, bytes, 0, bytes.Length);
-            await Run(bytes, RingElement.Float64, "scalars", token).ConfigureAwait(false);
+            await Run(bytes, RingElement.Float64, FrameKeys.Scalars(operationKey), token).ConfigureAwait(false);
             Buffer.BlockCopy(bytes, 0, scalars, 0, bytes.Length);
         }
         metrics?.ReplicaSynced(clock.Elapsed.TotalSeconds);
     }
 
-    private Task Run(Memory<byte> bucket, RingElement element, string name, CancellationToken token) =>
-        RingAllReduce.RunAsync(bucket, element, ring.Rank, ring.WorldSize, KeyPrefix + name,
+    private Task Run(Memory<byte> bucket, RingElement element, string key, CancellationToken token) =>
+        RingAllReduce.RunAsync(bucket, element, ring.Rank, ring.WorldSize, key,
             (key, bytes) => plane.SendAsync(RightNeighbour, key, bytes, token),
             async key =>
             {

@@ -12,7 +12,7 @@ namespace Lwf.Grains.Jobs;
 /// runs it over the ring of silos. The trainer holds no model; records and samples are named by global index.
 /// </summary>
 public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobSpec spec, int shardCount, string workDirectory,
-    int replicaCheckEvery, Action<string, long, long> progress) : IReplicaGroup
+    int replicaCheckEvery, Action<JobStage, long, long> progress) : IReplicaGroup
 {
     private int _stepsTaken;
 
@@ -43,9 +43,9 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
 
     public async Task<IReadOnlyList<SelfGeneratedSample>> SelfGenerateAsync(CancellationToken cancellation)
     {
-        progress("self-generation", 0, 1);
+        progress(JobStage.SelfGeneration, 0, 1);
         var samples = await Coordinator.SelfGenerate();
-        progress("self-generation", 1, 1);
+        progress(JobStage.SelfGeneration, 1, 1);
         return samples.Select(s => new SelfGeneratedSample(s.Index, s.Source, s.PromptIds, s.ResponseIds, s.Prompt, s.Response, s.ReferenceLogLikelihood)).ToList();
     }
 
@@ -54,17 +54,17 @@ public sealed class ClusterReplicaGroup(IGrainFactory grains, string jobId, JobS
 
     public async Task<(double Mean, double Max)> FisherAsync(IReadOnlyList<int> recordIndices, CancellationToken cancellation)
     {
-        progress("fisher", 0, recordIndices.Count);
+        progress(JobStage.Fisher, 0, recordIndices.Count);
         var summary = await Coordinator.Fisher(recordIndices.ToArray());
-        progress("fisher", recordIndices.Count, recordIndices.Count);
+        progress(JobStage.Fisher, recordIndices.Count, recordIndices.Count);
         return (summary.Mean, summary.Max);
     }
 
     public async Task<double[]> ScoreAsync(CancellationToken cancellation)
     {
-        progress("confidence", 0, 1);
+        progress(JobStage.Confidence, 0, 1);
         var scores = await Coordinator.Score();
-        progress("confidence", 1, 1);
+        progress(JobStage.Confidence, 1, 1);
         return scores.Scores;
     }
 

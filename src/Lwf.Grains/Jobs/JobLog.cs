@@ -10,11 +10,10 @@ namespace Lwf.Grains.Jobs;
 /// </summary>
 public sealed class JobLog(string jobDirectory)
 {
-    public const string FileName = "job.log";
     private const int MaxChunkBytes = 1 << 20;
     private readonly object _gate = new();
 
-    private string PathOf => Path.Combine(jobDirectory, FileName);
+    private string PathOf => new JobFolders(jobDirectory).Log;
 
     public void Write(string line)
     {

@@ -2,8 +2,10 @@ using System.Diagnostics;
 using Lwf.Abstractions;
 using Lwf.Grains.Security;
 using Lwf.Core;
+using Lwf.Core.Checkpoints;
 using Lwf.Core.Jobs;
 using Lwf.Core.Reports;
+using Lwf.Core.Training;
 using Lwf.Grains.Replicas;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -47,9 +49,11 @@ public sealed partial class TrainerGrain(
     // Read on the grain's own thread (activation services are off-limits to the thread-pool loop).
     private string JobId => _jobId ??= this.GetPrimaryKeyString();
 
-    private string JobDirectory => Path.Combine(options.Value.CheckpointDirectory, JobId);
+    private JobFolders Folders => JobFolders.Of(options.Value.CheckpointDirectory, JobId);
 
-    private string ResultsDirectory => Path.Combine(JobDirectory, "results");
+    private string JobDirectory => Folders.Root;
+
+    private string ResultsDirectory => Folders.Results;
 
     private JobLog Log => new(JobDirectory);
 
@@ -181,54 +185,15 @@ public sealed partial class TrainerGrain(
         CancellationToken stop, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
-        double lastStepAt = 0;
         var log = Log;
         // The silo knows its hardware: in a cluster the trainer runs on its silo's device (the job file's
         // `device` is for a single-process `lwf train`), as the replicas do.
-        var runner = new LwfJobRunner(spec with { Device = options.Value.Device }, new Progress(this))
+        var runner = new LwfJobRunner(spec with { Device = options.Value.Device }, new Observer(this, spec, incarnation, metrics, options.Value.CheckpointDirectory))
         {
             Resume = resume,
             StopRequest = stop,
             CheckpointDirectory = JobDirectory,
-            LiveStateDirectory = Path.Combine(JobDirectory, "live"),
-            CheckpointSaved = checkpoint =>
-            {
-                Update(s => s with { CheckpointStep = checkpoint.Manifest.Step });
-                log.Write($"checkpoint {checkpoint.Manifest.Step} written ({Path.GetFileName(checkpoint.Directory)})");
-            },
-        };
-        runner.ForgettingSetChosen = choice =>
-        {
-            metrics.ForgettingSetChosen(JobId, choice.Scores, choice.Selected);
-            if (choice.FisherMean is { } mean && choice.FisherMax is { } max) metrics.FisherEstimated(JobId, mean, max);
-        };
-        runner.Evaluated = point =>
-        {
-            foreach (var result in point.Results) metrics.Evaluated(JobId, result.Set, result.Metric, result.Value);
-            log.Write($"evaluation ({point.Phase}) at step {point.Step}: " +
-                string.Join(", ", point.Results.Select(r => $"{r.Set} {r.Metric} {r.Value:G5}")));
-        };
-        runner.StepCompleted = step =>
-        {
-            double now = clock.Elapsed.TotalSeconds;
-            double seconds = Math.Max(1e-9, now - lastStepAt);
-            metrics.LearningStep(JobId, step.Loss, step.LossTokens, step.InputTokens, seconds, step.ForgettingLoss, step.ForgetRecords);
-            lastStepAt = now;
-            _stepped = true;
-            // Fencing: should a second activation ever run this job (a grain directory that allows duplicates while
-            // membership changes), the record's activation number decides, and the older one stops before its next checkpoint.
-            if (JobFolderStorage.Read<JobRecord>(JobFolderStorage.PathOf(options.Value.CheckpointDirectory, JobId, StateName)) is { } stored
-                && stored.Incarnation != incarnation)
-            {
-                _supersededBy = stored.Incarnation;
-                _cancel?.Cancel();
-            }
-            Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, ForgettingLoss = step.ForgettingLoss ?? s.ForgettingLoss,
-                TokensPerSecond = step.LossTokens / seconds, InputTokensPerSecond = step.InputTokens / seconds, Message = null });
-            if (step.Step % spec.LoggingSteps == 0 || step.Step == spec.Train.Steps)
-                log.Write($"step {step.Step}/{spec.Train.Steps}: loss {step.Loss:F4}" +
-                    (step.ForgettingLoss is { } forgettingLoss ? $", forgetting records {step.ForgetRecords} (their loss {forgettingLoss:F4})" : "") + $", learning rate {step.LearningRate:G4}, " +
-                    $"grad norm {step.GradNorm:G4}, {step.InputTokens / seconds:F0} tokens/s");
+            LiveStateDirectory = Folders.Live,
         };
         JobStatus final;
         try
@@ -236,7 +201,7 @@ public sealed partial class TrainerGrain(
             Directory.CreateDirectory(ResultsDirectory);
             var report = await runner.RunAsync(ResultsDirectory, progress =>
             {
-                _replicas = new ClusterReplicaGroup(grains, JobId, spec, shards, Path.Combine(JobDirectory, "work"), options.Value.ReplicaCheckEvery, progress)
+                _replicas = new ClusterReplicaGroup(grains, JobId, spec, shards, Folders.Work, options.Value.ReplicaCheckEvery, progress)
                 {
                     StalledSince = stalledSince,
                 };
@@ -388,7 +353,7 @@ public sealed partial class TrainerGrain(
         Log.Write($"resuming on {silo.SiloAddress.Endpoint} (trainer activation {record.State.Incarnation + 1}): asked to");
         // The cancelled run let go of its replicas: its live state names none that survive, so the job goes on
         // from its newest checkpoint.
-        string live = Path.Combine(JobDirectory, "live");
+        string live = Folders.Live;
         if (Directory.Exists(live)) Directory.Delete(live, recursive: true);
         record.State.Phase = JobPhase.Pending;
         record.State.Final = null;
@@ -442,21 +407,70 @@ public sealed partial class TrainerGrain(
         return new(JobIds.IsValid(JobId) ? Log.Read(offset) : new JobLogChunk("", 0));
     }
 
-    /// <summary>Maps the runner's stages to the job's phases.</summary>
-    private sealed class Progress(TrainerGrain trainer) : IProgress<ProgressUpdate>
+    /// <summary>
+    /// The runner's events, published as the job's status, log and metrics: stages map to the job's phases, and each
+    /// learning step checks that this activation still owns the job.
+    /// </summary>
+    private sealed class Observer(TrainerGrain trainer, JobSpec spec, int incarnation, Telemetry.LwfMetrics metrics, string checkpointDirectory) : IJobObserver
     {
-        public void Report(ProgressUpdate value)
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly JobLog _log = trainer.Log;
+        private double _lastStepAt;
+
+        public void Progressed(ProgressUpdate update)
         {
-            var phase = value.Stage switch
+            var phase = update.Stage switch
             {
-                var s when s.StartsWith("self-generation") => JobPhase.Generating,
-                var s when s.StartsWith("fisher") || s.StartsWith("confidence") => JobPhase.Scoring,
-                var s when s.StartsWith("evaluation") => JobPhase.Evaluating,
+                JobStage.SelfGeneration => JobPhase.Generating,
+                JobStage.Fisher or JobStage.Confidence => JobPhase.Scoring,
+                JobStage.Evaluation => JobPhase.Evaluating,
                 _ => JobPhase.Training,
             };
             var before = trainer._status?.Phase;
             var now = trainer.Update(s => s.Phase.IsFinal() ? s : s with { Phase = phase });
-            if (now.Phase != before && !now.Phase.IsFinal()) trainer.Log.Write($"phase {Lower(now.Phase)}");
+            if (now.Phase != before && !now.Phase.IsFinal()) _log.Write($"phase {Lower(now.Phase)}");
+        }
+
+        public void CheckpointSaved(Checkpoint checkpoint)
+        {
+            trainer.Update(s => s with { CheckpointStep = checkpoint.Manifest.Step });
+            _log.Write($"checkpoint {checkpoint.Manifest.Step} written ({Path.GetFileName(checkpoint.Directory)})");
+        }
+
+        public void ForgettingSetChosen(ForgettingChoice choice)
+        {
+            metrics.ForgettingSetChosen(trainer.JobId, choice.Scores, choice.Selected);
+            if (choice.FisherMean is { } mean && choice.FisherMax is { } max) metrics.FisherEstimated(trainer.JobId, mean, max);
+        }
+
+        public void Evaluated(EvalPoint point)
+        {
+            foreach (var result in point.Results) metrics.Evaluated(trainer.JobId, result.Set, result.Metric, result.Value);
+            _log.Write($"evaluation ({point.Phase}) at step {point.Step}: " +
+                string.Join(", ", point.Results.Select(r => $"{r.Set} {r.Metric} {r.Value:G5}")));
+        }
+
+        public void StepCompleted(StepResult step)
+        {
+            double now = _clock.Elapsed.TotalSeconds;
+            double seconds = Math.Max(1e-9, now - _lastStepAt);
+            metrics.LearningStep(trainer.JobId, step.Loss, step.LossTokens, step.InputTokens, seconds, step.ForgettingLoss, step.ForgetRecords);
+            _lastStepAt = now;
+            trainer._stepped = true;
+            // Fencing: should a second activation ever run this job (a grain directory that allows duplicates while
+            // membership changes), the record's activation number decides, and the older one stops before its next checkpoint.
+            if (JobFolderStorage.Read<JobRecord>(JobFolderStorage.PathOf(checkpointDirectory, trainer.JobId, StateName)) is { } stored
+                && stored.Incarnation != incarnation)
+            {
+                trainer._supersededBy = stored.Incarnation;
+                trainer._cancel?.Cancel();
+            }
+            trainer.Update(s => s with { Phase = JobPhase.Training, Step = step.Step, LearningLoss = step.Loss, ForgettingLoss = step.ForgettingLoss ?? s.ForgettingLoss,
+                TokensPerSecond = step.LossTokens / seconds, InputTokensPerSecond = step.InputTokens / seconds, Message = null });
+            if (step.Step % spec.LoggingSteps == 0 || step.Step == spec.Train.Steps)
+                _log.Write($"step {step.Step}/{spec.Train.Steps}: loss {step.Loss:F4}" +
+                    (step.ForgettingLoss is { } forgettingLoss ? $", forgetting records {step.ForgetRecords} (their loss {forgettingLoss:F4})" : "") + $", learning rate {step.LearningRate:G4}, " +
+                    $"grad norm {step.GradNorm:G4}, {step.InputTokens / seconds:F0} tokens/s");
         }
     }
 

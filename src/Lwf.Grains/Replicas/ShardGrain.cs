@@ -29,7 +29,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
     private List<ForgettingPrompt> _prompts = [];
     private SortedDictionary<int, SelfGeneratedSample> _samples = [];
 
-    private string JobId => this.GetPrimaryKeyString().Split('/')[0];
+    private string JobId => ShardKey.Parse(this.GetPrimaryKeyString()).JobId;
 
     private string SiloName => silo.SiloAddress.ToString();
 
@@ -37,7 +37,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
 
     private SiloReplica Replica => _replica ?? throw new ShardNotPreparedException(this.GetPrimaryKeyString());
 
-    private IShardGrain Shard(int index) => GrainFactory.GetGrain<IShardGrain>($"{JobId}/{index}");
+    private IShardGrain Shard(int index) => GrainFactory.GetGrain<IShardGrain>(new ShardKey(JobId, index).ToString());
 
     public async ValueTask<ShardInfo> Prepare(ShardSetup setup)
     {
@@ -145,7 +145,7 @@ public sealed partial class ShardGrain(ModelReplicas replicas, DataPlane plane, 
                 else await Shard(shard).Accumulate(work.OperationId, work.Kind, work.Indices, work.SampleIndices);
             }
             var o = options.Value;
-            var collective = new RingCollective(plane, work.Ring, $"{JobId}/e{work.Ring.Epoch}/{work.OperationId}",
+            var collective = new RingCollective(plane, work.Ring, FrameKeys.Collective(JobId, work.Ring.Epoch, work.OperationId),
                 TimeSpan.FromSeconds(o.CollectiveTimeoutSeconds), o.BucketMiB << 20, abort, metrics);
             try
             {

@@ -13,10 +13,10 @@ public sealed class ConsoleProgressTests
     {
         var updates = new[]
         {
-            new ProgressUpdate("training", 3, 12, TrainingDetail),
-            new ProgressUpdate("self-generating forgetting samples (the longest stage name)", 123_456, 1_000_000),
-            new ProgressUpdate("evaluation (final)", 0, 1),
-            new ProgressUpdate("training", 12, 12, TrainingDetail + new string('x', 500)),
+            new ProgressUpdate(JobStage.Training, 3, 12, TrainingDetail),
+            new ProgressUpdate(JobStage.SelfGeneration, 123_456, 1_000_000, Part: "the longest label, with its part"),
+            new ProgressUpdate(JobStage.Evaluation, 0, 1, Part: "after"),
+            new ProgressUpdate(JobStage.Training, 12, 12, TrainingDetail + new string('x', 500)),
         };
         for (int width = 20; width <= 400; width++)
             foreach (var update in updates)
@@ -31,7 +31,7 @@ public sealed class ConsoleProgressTests
     [Fact]
     public void At_80_columns_the_step_and_loss_are_whole_and_at_160_the_bar_and_eta_show_too()
     {
-        var update = new ProgressUpdate("training", 3, 12, TrainingDetail);
+        var update = new ProgressUpdate(JobStage.Training, 3, 12, TrainingDetail);
         string narrow = ConsoleProgress.Format(update, TimeSpan.FromSeconds(12), doneSinceStart: 3, width: 80);
         Assert.StartsWith("training 3/12 ", narrow);
         Assert.Contains("loss 10.8424,", narrow);

@@ -17,7 +17,7 @@ public sealed class CheckpointResumeTests
     private static void RunUntil(string job, string outDir, int stopAfter)
     {
         using var stop = new CancellationTokenSource();
-        var runner = new LwfJobRunner(JobSpec.Load(job)) { StepCompleted = s => { if (s.Step == stopAfter) stop.Cancel(); } };
+        var runner = new LwfJobRunner(JobSpec.Load(job), new CancelAfterStep(stopAfter, stop));
         Assert.ThrowsAny<OperationCanceledException>(() => runner.Run(outDir, stop.Token));
     }
 

@@ -52,10 +52,7 @@ public sealed class MixedPrecisionTrainingTests(ITestOutputHelper output)
         File.WriteAllText(Path.Combine(jobDir, "job.yaml"), job);
         string outDir = Path.Combine(jobDir, "out");
         using var stop = new CancellationTokenSource();
-        var runner = new LwfJobRunner(JobSpec.Load(Path.Combine(jobDir, "job.yaml")))
-        {
-            Resume = resume, StepCompleted = s => { if (s.Step == stopAfter) stop.Cancel(); },
-        };
+        var runner = new LwfJobRunner(JobSpec.Load(Path.Combine(jobDir, "job.yaml")), new Jobs.CancelAfterStep(stopAfter ?? -1, stop)) { Resume = resume };
         return (runner.Run(outDir, stop.Token), outDir);
     }
 
