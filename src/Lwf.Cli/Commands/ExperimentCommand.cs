@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using Lwf.Grains.Replicas;
 using System.CommandLine;
 using System.Diagnostics;

@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using Lwf.Core.Jobs;
 using System.CommandLine;
 using System.Text.Json.Nodes;

@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.CommandLine;
 using Lwf.Core;
 using Lwf.Core.Checkpoints;

@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;

@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -20,7 +21,7 @@ public sealed class JsonlDataset
 
     /// <summary>Writes one JSON object per line, atomically: the one JSONL writer of the project.</summary>
     public static void Write(string path, IEnumerable<JsonObject> records) =>
-        Checkpoints.AtomicFile.WriteText(path, string.Concat(records.Select(r => r.ToJsonString(Readable) + "\n")));
+        IO.AtomicFile.WriteText(path, string.Concat(records.Select(r => r.ToJsonString(Readable) + "\n")));
 
     public static JsonlDataset Load(string path, RecordEncoder encoder, bool skipBadLines = false)
     {

@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.Text.Json;
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Reports;

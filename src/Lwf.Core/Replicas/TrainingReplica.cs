@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
-using Lwf.Core.Distributed;
+using Lwf.Core.Collectives;
 using Lwf.Core.Evaluation;
 using Lwf.Core.Forgetting;
 using Lwf.Core.Jobs;

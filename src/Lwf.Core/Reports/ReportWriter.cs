@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using Lwf.Abstractions;
-using Lwf.Core.Distributed;
+using Lwf.Core.Collectives;
 using Lwf.Grains.Transport;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.Security.Cryptography;
 using Lwf.Abstractions;
 using Lwf.Core;
@@ -138,7 +139,7 @@ public sealed class JobUploadGrain(IOptions<LwfSiloOptions> options) : Grain, IJ
             string inputs = InputsFolder(options.Value.CheckpointDirectory, JobId);
             if (Directory.Exists(inputs)) Directory.Delete(inputs, recursive: true);
             string uploader = Path.Combine(JobFolder, UploaderFileName);
-            if (ClientIdentity.Caller is { } caller) Lwf.Core.Checkpoints.AtomicFile.WriteText(uploader, caller.DnsName + "\n");
+            if (ClientIdentity.Caller is { } caller) Lwf.Core.IO.AtomicFile.WriteText(uploader, caller.DnsName + "\n");
             else File.Delete(uploader);
             Directory.Move(staging, inputs);
             string jobFile = Path.Combine(inputs, manifest.JobFile);

@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;

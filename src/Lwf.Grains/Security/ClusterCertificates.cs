@@ -1,3 +1,4 @@
+using Lwf.Core.IO;
 using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
@@ -74,10 +75,10 @@ public sealed class ClusterCertificates : IDisposable
         Directory.CreateDirectory(directory);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        Lwf.Core.Checkpoints.AtomicFile.WriteText(Path.Combine(directory, AuthorityFile), Authority.ExportCertificatePem() + "\n", OwnerOnly);
-        Lwf.Core.Checkpoints.AtomicFile.WriteText(Path.Combine(directory, CertificateFile), Member.ExportCertificatePem() + "\n", OwnerOnly);
+        Lwf.Core.IO.AtomicFile.WriteText(Path.Combine(directory, AuthorityFile), Authority.ExportCertificatePem() + "\n", OwnerOnly);
+        Lwf.Core.IO.AtomicFile.WriteText(Path.Combine(directory, CertificateFile), Member.ExportCertificatePem() + "\n", OwnerOnly);
         using var key = Member.GetECDsaPrivateKey() ?? throw new InvalidOperationException("the certificate has no ECDSA key");
-        Lwf.Core.Checkpoints.AtomicFile.WriteText(Path.Combine(directory, KeyFile), key.ExportPkcs8PrivateKeyPem() + "\n", OwnerOnly);
+        Lwf.Core.IO.AtomicFile.WriteText(Path.Combine(directory, KeyFile), key.ExportPkcs8PrivateKeyPem() + "\n", OwnerOnly);
     }
 
     /// <summary>

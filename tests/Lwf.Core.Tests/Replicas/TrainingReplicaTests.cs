@@ -1,5 +1,5 @@
 using Lwf.Core.Data;
-using Lwf.Core.Distributed;
+using Lwf.Core.Collectives;
 using Lwf.Core.Jobs;
 using Lwf.Core.Replicas;
 using Lwf.Core.Tests.Jobs;

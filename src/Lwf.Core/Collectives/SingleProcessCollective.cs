@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lwf.Core.Distributed;
+namespace Lwf.Core.Collectives;
 
 /// <summary>World size 1: `lwf train`'s collective. The sum over one replica is its own value.</summary>
 public sealed class SingleProcessCollective : ICollective

@@ -1,4 +1,4 @@
-namespace Lwf.Core.Checkpoints;
+namespace Lwf.Core.IO;
 
 /// <summary>Write-to-temporary, flush, rename: readers see the old file or the whole new one, never half.</summary>
 public static class AtomicFile

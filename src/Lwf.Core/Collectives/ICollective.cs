@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lwf.Core.Distributed;
+namespace Lwf.Core.Collectives;
 
 /// <summary>
 /// The replicas' collective (DESIGN.md §2): what DDP calls a process group. Every replica of a job calls the

@@ -1,10 +1,11 @@
 using System.Text.Json.Nodes;
 using Lwf.Core.Data;
+using Lwf.Core.Models;
 using Lwf.Core.Generation;
 using Lwf.Core.Training;
 using static TorchSharp.torch;
 
-namespace Lwf.Core.Models;
+namespace Lwf.Silo;
 
 /// <summary>
 /// Runs every operator the models use once, on one thread, before a process serves work from many threads.

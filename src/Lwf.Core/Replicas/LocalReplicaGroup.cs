@@ -1,12 +1,13 @@
+using Lwf.Core.Jobs;
 using Lwf.Core.Data;
-using Lwf.Core.Distributed;
+using Lwf.Core.Collectives;
 using Lwf.Core.Evaluation;
 using Lwf.Core.Forgetting;
 using Lwf.Core.Models;
 using Lwf.Core.Replicas;
 using Lwf.Core.Training;
 
-namespace Lwf.Core.Jobs;
+namespace Lwf.Core.Replicas;
 
 /// <summary>`lwf train`: one replica in this process, holding every record, with the world-size-1 collective.</summary>
 public sealed class LocalReplicaGroup(JobSpec spec, Action<JobStage, long, long>? progress = null) : IReplicaGroup

@@ -3,7 +3,7 @@ using Lwf.Core.Forgetting;
 using Lwf.Core.Replicas;
 using Lwf.Core.Training;
 
-namespace Lwf.Core.Jobs;
+namespace Lwf.Core.Replicas;
 
 /// <summary>
 /// The job's replicas as the runner (the schedule) sees them: one in this process (<see cref="LocalReplicaGroup"/>),
