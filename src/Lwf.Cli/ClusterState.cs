@@ -1,7 +1,6 @@
 using Lwf.Core.IO;
 using System.Text.Json;
 using Lwf.Core;
-using Lwf.Core.Checkpoints;
 
 namespace Lwf.Cli;
 

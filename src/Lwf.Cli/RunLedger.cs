@@ -2,7 +2,6 @@ using Lwf.Core.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Lwf.Core;
-using Lwf.Core.Checkpoints;
 
 namespace Lwf.Cli;
 

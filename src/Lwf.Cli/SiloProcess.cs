@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Lwf.Core;
-using Lwf.Core.Checkpoints;
-
 namespace Lwf.Cli;
 
 /// <summary>One silo process started by `lwf cluster up`.</summary>

@@ -1,7 +1,3 @@
-using Orleans.Placement;
-using Orleans.Runtime;
-using Orleans.Runtime.Placement;
-
 namespace Lwf.Grains;
 
 /// <summary>

@@ -1,9 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using Lwf.Grains.Security;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Lwf.Silo;
 

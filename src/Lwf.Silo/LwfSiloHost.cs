@@ -6,16 +6,8 @@ using Lwf.Grains.Membership;
 using Lwf.Grains.Replicas;
 using Lwf.Grains.Security;
 using Lwf.Grains.Transport;
-using Microsoft.Extensions.Logging;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
-using Orleans.Hosting;
-using Orleans.Runtime;
 using Orleans.Storage;
 using OpenTelemetry.Metrics;
 

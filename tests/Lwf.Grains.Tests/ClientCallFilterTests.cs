@@ -1,12 +1,8 @@
-using System.Net;
 using Lwf.Abstractions;
 using Lwf.Grains.Security;
 using Lwf.Silo;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
-using Orleans.Runtime;
-using Orleans.Configuration;
 
 namespace Lwf.Grains.Tests;
 

@@ -1,5 +1,4 @@
 using Lwf.Core;
-using Lwf.Grains;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 

@@ -1,10 +1,8 @@
 using Lwf.Abstractions;
 using Lwf.Core.Checkpoints;
-using Lwf.Core.Jobs;
 using Lwf.Grains.Jobs;
 using Lwf.Silo;
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.Runtime;
 
 namespace Lwf.Grains.Tests;
 

@@ -4,7 +4,6 @@ using Lwf.Abstractions;
 using Lwf.Grains.Security;
 using Lwf.Silo;
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.Runtime;
 
 namespace Lwf.Grains.Tests;
 

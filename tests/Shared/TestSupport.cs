@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Lwf.Core.Checkpoints;
-using static TorchSharp.torch;
 
 namespace Lwf.Tests;
 

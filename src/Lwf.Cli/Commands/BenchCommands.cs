@@ -4,7 +4,6 @@ using Lwf.Core;
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
 using Lwf.Core.Training;
-using Lwf.Grains;
 
 namespace Lwf.Cli.Commands;
 

@@ -1,9 +1,7 @@
 using Lwf.Core.IO;
 using Lwf.Core.Jobs;
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using Lwf.Core;
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
 using Lwf.Core.Forgetting;
 using Lwf.Core.Generation;

@@ -4,7 +4,6 @@ using Lwf.Core;
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Models;
 using Lwf.Core.Training;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Lwf.Cli.Commands;

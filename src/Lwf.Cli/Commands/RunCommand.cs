@@ -2,7 +2,6 @@ using Lwf.Grains.Replicas;
 using System.CommandLine;
 using Lwf.Abstractions;
 using Lwf.Core;
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Jobs;
 using Lwf.Grains.Jobs;
 using Lwf.Silo;

@@ -1,7 +1,3 @@
-using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace Lwf.Core.Checkpoints;
 
 /// <summary>A checkpoint that passed its checks: the folder and its manifest.</summary>

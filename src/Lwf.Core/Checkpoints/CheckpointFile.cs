@@ -1,7 +1,3 @@
-using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace Lwf.Core.Checkpoints;
 
 /// <summary>One file of a checkpoint, as its manifest lists it.</summary>

@@ -1,7 +1,3 @@
-using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace Lwf.Core.Checkpoints;
 
 /// <summary>manifest.json: written last, so a checkpoint folder with a manifest is a whole one.</summary>

@@ -2,7 +2,6 @@ using Lwf.Core.IO;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Lwf.Core.Checkpoints;

@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Formats.Tar;
-using System.IO.Compression;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
-
 namespace Lwf.Core.Corpora;
 
 /// <summary>The corpora `lwf data fetch` gets (DESIGN.md §4 lists what is installable here).</summary>

@@ -1,4 +1,3 @@
-using Lwf.Core.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 

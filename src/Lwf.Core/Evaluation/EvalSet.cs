@@ -1,10 +1,6 @@
 using Lwf.Core.Data;
-using Lwf.Core.Generation;
 using Lwf.Core.Models;
-using Lwf.Core.Text;
-using Lwf.Core.Training;
 using System.Text.Json.Nodes;
-using static TorchSharp.torch;
 
 namespace Lwf.Core.Evaluation;
 

@@ -1,4 +1,3 @@
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
 using Lwf.Core.Models;
 using TorchSharp;

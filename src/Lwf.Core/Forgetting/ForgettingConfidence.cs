@@ -1,6 +1,5 @@
 using Lwf.Core.Data;
 using Lwf.Core.Models;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Lwf.Core.Forgetting;

@@ -1,8 +1,3 @@
-using Lwf.Core.Data;
-using Lwf.Core.Models;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace Lwf.Core.Forgetting;
 
 /// <summary>How self-generated samples are ranked for forgetting (highest score is forgotten first).</summary>

@@ -1,8 +1,3 @@
-using Lwf.Core.Data;
-using Lwf.Core.Models;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace Lwf.Core.Forgetting;
 
 /// <summary>How many of the ranked samples form the forgetting set D_U.</summary>

@@ -1,10 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
-using Lwf.Core.Generation;
-using Lwf.Core.Models;
-using Lwf.Core.Text;
 
 namespace Lwf.Core.Forgetting;
 

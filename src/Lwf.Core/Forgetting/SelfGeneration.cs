@@ -1,7 +1,6 @@
 using Lwf.Core.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
 using Lwf.Core.Generation;
 using Lwf.Core.Models;

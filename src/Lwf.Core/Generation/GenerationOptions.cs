@@ -1,7 +1,3 @@
-using Lwf.Core.Models;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace Lwf.Core.Generation;
 
 public sealed record GenerationOptions

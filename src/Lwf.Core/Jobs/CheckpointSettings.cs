@@ -1,7 +1,3 @@
-using Lwf.Core.Forgetting;
-using Lwf.Core.Generation;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Jobs;
 
 /// <summary>A checkpoint every <c>Every</c> learning steps (0: only at the end) and at the end; the newest <c>Keep</c> stay on disk.</summary>

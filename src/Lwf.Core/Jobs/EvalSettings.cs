@@ -1,7 +1,3 @@
-using Lwf.Core.Forgetting;
-using Lwf.Core.Generation;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Jobs;
 
 /// <param name="Before">

@@ -1,14 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
-using Lwf.Core.Data;
-using Lwf.Core.Evaluation;
-using Lwf.Core.Forgetting;
-using Lwf.Core.Replicas;
-using Lwf.Core.Reports;
-using Lwf.Core.Text;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Jobs;
 
 /// <summary>One choice of the forgetting set: when (null: before training), every sample's score, how many were kept, the Fisher's mean and largest entry.</summary>

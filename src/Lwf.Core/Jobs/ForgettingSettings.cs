@@ -1,5 +1,4 @@
 using Lwf.Core.Forgetting;
-using Lwf.Core.Generation;
 using Lwf.Core.Training;
 
 namespace Lwf.Core.Jobs;

@@ -1,7 +1,3 @@
-using Lwf.Core.Forgetting;
-using Lwf.Core.Generation;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Jobs;
 
 /// <summary>The datasets of a job (absolute paths). Only learn_train is always required.</summary>

@@ -2,12 +2,9 @@ using Lwf.Core.IO;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Lwf.Core.Checkpoints;
-using Lwf.Core.Data;
-using Lwf.Core.Evaluation;
 using Lwf.Core.Forgetting;
 using Lwf.Core.Replicas;
 using Lwf.Core.Reports;
-using Lwf.Core.Text;
 using Lwf.Core.Training;
 
 namespace Lwf.Core.Jobs;

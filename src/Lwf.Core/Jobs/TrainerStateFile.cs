@@ -1,7 +1,6 @@
 using Lwf.Core.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Reports;
 using Lwf.Core.Training;
 

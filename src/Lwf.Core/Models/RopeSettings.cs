@@ -1,8 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
-using static TorchSharp.torch;
-
 namespace Lwf.Core.Models;
 
 /// <summary>Rotary position embedding settings, from transformers-5 <c>rope_parameters</c> or older <c>rope_theta</c>/<c>rope_scaling</c>.</summary>

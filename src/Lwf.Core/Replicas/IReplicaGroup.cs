@@ -1,6 +1,5 @@
 using Lwf.Core.Evaluation;
 using Lwf.Core.Forgetting;
-using Lwf.Core.Replicas;
 using Lwf.Core.Training;
 
 namespace Lwf.Core.Replicas;

@@ -4,7 +4,6 @@ using Lwf.Core.Collectives;
 using Lwf.Core.Evaluation;
 using Lwf.Core.Forgetting;
 using Lwf.Core.Models;
-using Lwf.Core.Replicas;
 using Lwf.Core.Training;
 
 namespace Lwf.Core.Replicas;

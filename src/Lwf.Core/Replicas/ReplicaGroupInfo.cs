@@ -1,8 +1,3 @@
-using Lwf.Core.Evaluation;
-using Lwf.Core.Forgetting;
-using Lwf.Core.Replicas;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Replicas;
 
 /// <summary>What the replicas report once they hold the job: its learning records and the model's size.</summary>

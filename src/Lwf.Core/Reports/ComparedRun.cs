@@ -1,6 +1,3 @@
-using System.Text;
-using ScottPlot;
-
 namespace Lwf.Core.Reports;
 
 /// <summary>One run of a comparison: its name, its report, its wall time.</summary>

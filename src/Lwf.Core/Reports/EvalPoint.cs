@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Lwf.Core.Evaluation;
 
 namespace Lwf.Core.Reports;

@@ -1,6 +1,3 @@
-using System.Text.Json.Serialization;
-using Lwf.Core.Evaluation;
-
 namespace Lwf.Core.Reports;
 
 /// <summary>What the forgetting stage chose: every sample's score, how many were kept, the cut; and how D_U's records were trained on.</summary>

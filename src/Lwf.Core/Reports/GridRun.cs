@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Text;
-using ScottPlot;
-
 namespace Lwf.Core.Reports;
 
 /// <summary>One run of the grid: which pair, which way of running it, which seed, what it measured.</summary>

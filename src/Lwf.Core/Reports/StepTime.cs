@@ -1,6 +1,3 @@
-using System.Text.Json.Serialization;
-using Lwf.Core.Evaluation;
-
 namespace Lwf.Core.Reports;
 
 /// <summary>A learning step's wall time and the input tokens (padding left out) it processed: tokens/s per step.</summary>

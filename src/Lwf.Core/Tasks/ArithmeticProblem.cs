@@ -1,9 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using Lwf.Core.Corpora;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Tasks;
 
 /// <summary>A word problem and its answer; <see cref="Answer"/> is computed from the operands, never stored apart.</summary>

@@ -1,8 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Lwf.Core.Corpora;
-using Lwf.Core.Training;
 
 namespace Lwf.Core.Tasks;
 

@@ -1,9 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using Lwf.Core.Corpora;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Tasks;
 
 /// <summary>One Brown-corpus sample: its id (ca01 ...), genre, untagged sentences, and whether it is kept for held-out text.</summary>

@@ -1,7 +1,3 @@
-using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
-using Lwf.Core.Data;
-
 namespace Lwf.Core.Tasks;
 
 /// <summary>

@@ -1,6 +1,4 @@
 using Lwf.Core.IO;
-using System.Text.Json.Nodes;
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Data;
 
 namespace Lwf.Core.Tasks;

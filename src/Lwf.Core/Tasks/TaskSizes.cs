@@ -1,7 +1,3 @@
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using Lwf.Core.Training;
-
 namespace Lwf.Core.Tasks;
 
 /// <summary>

@@ -1,9 +1,3 @@
-using Lwf.Core.Data;
-using Lwf.Core.Models;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace Lwf.Core.Training;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using Lwf.Core.Models;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Lwf.Core.Training;

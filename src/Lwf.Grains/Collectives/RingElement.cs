@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.InteropServices;
-
 namespace Lwf.Grains.Collectives;
 
 /// <summary>The element types the ring adds: float32 (gradients, on the wire as they are) and float64 (Fisher sums, counts).</summary>

@@ -1,8 +1,6 @@
 using Lwf.Core.IO;
 using System.Text.Json;
-using Lwf.Core.Checkpoints;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 using Orleans.Storage;
 
 namespace Lwf.Grains.Jobs;

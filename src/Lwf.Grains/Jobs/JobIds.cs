@@ -1,9 +1,3 @@
-using System.Text.Json;
-using Lwf.Core.Checkpoints;
-using Microsoft.Extensions.Options;
-using Orleans.Runtime;
-using Orleans.Storage;
-
 namespace Lwf.Grains.Jobs;
 
 /// <summary>Job ids name folders on the checkpoint volume: letters, digits, '.', '_' and '-', not starting with '.'.</summary>

@@ -1,4 +1,3 @@
-using Lwf.Core.IO;
 using System.Security.Cryptography;
 using Lwf.Abstractions;
 using Lwf.Core;

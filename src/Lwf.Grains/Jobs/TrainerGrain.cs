@@ -9,7 +9,6 @@ using Lwf.Core.Training;
 using Lwf.Grains.Replicas;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 using Orleans.Storage;
 
 namespace Lwf.Grains.Jobs;

@@ -1,5 +1,4 @@
 using Lwf.Core.IO;
-using Lwf.Core.Checkpoints;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;

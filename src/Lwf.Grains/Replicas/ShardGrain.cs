@@ -1,14 +1,11 @@
 using Lwf.Abstractions;
 using Lwf.Core.Data;
 using Lwf.Core.Forgetting;
-using Lwf.Core.Jobs;
 using Lwf.Core.Replicas;
-using Lwf.Core.Training;
 using Lwf.Grains.Collectives;
 using Lwf.Grains.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 
 namespace Lwf.Grains.Replicas;
 

@@ -1,7 +1,6 @@
 using System.Reflection;
 using Lwf.Abstractions;
 using Microsoft.Extensions.Logging;
-using Orleans.Runtime;
 
 namespace Lwf.Grains.Security;
 

@@ -3,7 +3,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Lwf.Core;
-using Lwf.Core.Checkpoints;
 
 namespace Lwf.Grains.Security;
 

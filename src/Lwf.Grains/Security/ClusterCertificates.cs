@@ -1,5 +1,3 @@
-using Lwf.Core.IO;
-using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;

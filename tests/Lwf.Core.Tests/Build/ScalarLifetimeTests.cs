@@ -1,7 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
 using TorchSharp;
-using Xunit;
 
 namespace Lwf.Core.Tests.Build;
 

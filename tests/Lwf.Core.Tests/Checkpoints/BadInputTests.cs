@@ -1,6 +1,5 @@
 using System.Text;
 using Lwf.Core.Checkpoints;
-using Lwf.Core.Models;
 using static TorchSharp.torch;
 
 namespace Lwf.Core.Tests.Checkpoints;

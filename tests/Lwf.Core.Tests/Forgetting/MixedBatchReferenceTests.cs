@@ -1,5 +1,4 @@
 using Lwf.Core.Checkpoints;
-using Lwf.Core.Data;
 using Lwf.Core.Forgetting;
 using Lwf.Core.Training;
 using static TorchSharp.torch;

@@ -1,6 +1,5 @@
 using Lwf.Core.Checkpoints;
 using Lwf.Core.Jobs;
-using Lwf.Core.Reports;
 
 namespace Lwf.Core.Tests.Jobs;
 

@@ -1,4 +1,3 @@
-using Lwf.Core.Checkpoints;
 using Lwf.Core.Models;
 using Lwf.Core.Text;
 
