@@ -173,6 +173,8 @@ public sealed class ResultsGridTests
         Assert.Contains("falls at every step up in α (0.500 → 0.450 → 0.350 → 0.300); Spearman's ρ between α and each run's forgetting metric: -1.00", md);
         Assert.Contains("lwf-fisher 1.20×", md);
         Assert.Contains("lwf-fisher-a1 is above 1.5× vanilla's", md);
+        // Each row against vanilla on its own seeds: lwf-fisher ran seeds 1–3 (120 against 100), the dose rows 1–2.
+        Assert.Contains("Held-out perplexity against vanilla's on the same seeds (means): lwf-fisher 1.20×, lwf-fisher-a0.01 1.10×, lwf-fisher-a1 2.00×", md);
         Assert.Contains("![p: dose response](plots/p-dose.png)", md);
         // The variants in α order after the named ones.
         Assert.True(md.IndexOf("| lwf-fisher-a0.01 |", StringComparison.Ordinal) < md.IndexOf("| lwf-fisher-a1 |", StringComparison.Ordinal));
