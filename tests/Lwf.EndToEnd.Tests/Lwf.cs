@@ -49,7 +49,7 @@ internal sealed class Lwf(string home)
 
     /// <summary>
     /// What a failed `lwf watch ID` leaves to go on, for its assertion's message: the job's status and log, and the
-    /// last lines of each silo's log, control characters out (xunit shows no message that holds them).
+    /// last lines of each silo's log (<see cref="Printable"/>).
     /// </summary>
     public string Explain(string id)
     {
@@ -57,9 +57,11 @@ internal sealed class Lwf(string home)
         var (_, log, logErr) = Run("logs", id);
         var silos = Directory.GetFiles(home, "silo-*.log").Order()
             .Select(f => $"--- {Path.GetFileName(f)}, last lines:\n" + string.Join('\n', File.ReadLines(f).TakeLast(15)));
-        return System.Text.RegularExpressions.Regex.Replace($"\n--- lwf status:\n{status}{statusErr}--- lwf logs:\n{log}{logErr}" + string.Join('\n', silos),
-            @"[\x00-\x08\x0B-\x1F\x7F]", "?");
+        return Printable($"\n--- lwf status:\n{status}{statusErr}--- lwf logs:\n{log}{logErr}" + string.Join('\n', silos));
     }
+
+    /// <summary>Text for an assertion's message, control characters out: xunit shows no message that holds them.</summary>
+    public static string Printable(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"[\x00-\x08\x0B-\x1F\x7F]", "?");
 
     public string Ok(params string[] args)
     {

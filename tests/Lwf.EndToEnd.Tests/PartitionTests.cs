@@ -70,7 +70,7 @@ public sealed class PartitionTests(ITestOutputHelper output)
             var cutAt = DateTimeOffset.UtcNow;
             net.Cut(victim);
             var (code, stdout, stderr) = lwf.Run("watch", id);
-            Assert.True(code == 0, $"lwf watch exited {code}:\n" + Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?"));
+            Assert.True(code == 0, $"lwf watch exited {code}:\n" + Lwf.Printable(stdout + stderr));
             var doneAt = DateTimeOffset.UtcNow;
             string status = lwf.Ok("status", id);
             Assert.Contains($"{id}: done", status);

@@ -22,7 +22,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             var victim = lwf.Silos().Skip(1).First(s => s.SiloPort != trainerPort);
             Process.GetProcessById(victim.Pid).Kill();
             var (code, stdout, stderr) = lwf.Run("watch", id);
-            if (code != 0) Assert.Fail($"lwf watch exited {code}: " + System.Text.RegularExpressions.Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?") + lwf.Explain(id)); // the explanation costs two commands: only on failure
+            if (code != 0) Assert.Fail($"lwf watch exited {code}: " + Lwf.Printable(stdout + stderr) + lwf.Explain(id)); // the explanation costs two commands: only on failure
             // The ring was re-formed without the dead silo, and the step redone.
             string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
             Assert.Contains("re-forming the ring", logs);
@@ -65,7 +65,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             Signal("CONT", victim.Pid);
 
             var (code, stdout, stderr) = lwf.Run("watch", id);
-            if (code != 0) Assert.Fail($"lwf watch exited {code}: " + System.Text.RegularExpressions.Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?") + lwf.Explain(id)); // the explanation costs two commands: only on failure
+            if (code != 0) Assert.Fail($"lwf watch exited {code}: " + Lwf.Printable(stdout + stderr) + lwf.Explain(id)); // the explanation costs two commands: only on failure
             string logs = string.Concat(Directory.GetFiles(lwf.Home, "silo-*.log").Select(File.ReadAllText));
             Assert.Contains("re-forming the ring", logs);
             string results = Lwf.NewTempDir();
@@ -178,7 +178,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             Process.GetProcessById(first.Pid).Kill();
 
             var (code, stdout, stderr) = lwf.Run("watch", id);
-            if (code != 0) Assert.Fail($"lwf watch exited {code}:\n" + System.Text.RegularExpressions.Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?") + lwf.Explain(id)); // the explanation costs two commands: only on failure
+            if (code != 0) Assert.Fail($"lwf watch exited {code}:\n" + Lwf.Printable(stdout + stderr) + lwf.Explain(id)); // the explanation costs two commands: only on failure
             Assert.Contains($"{id}: done", lwf.Ok("status", id));
             Assert.NotEqual(first.SiloPort, TinyJobs.TrainerPort(lwf, id));
             string results = Lwf.NewTempDir();
@@ -220,7 +220,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
 
             var (code, stdout, stderr) = lwf.Run("watch", id);
             // (whether watch saw the trainer unreachable depends on how fast the job resumed); control characters out, or xunit shows no message
-            if (code != 0) Assert.Fail($"lwf watch exited {code}:\n" + System.Text.RegularExpressions.Regex.Replace(stdout + stderr, @"[\x00-\x08\x0B-\x1F\x7F]", "?") + lwf.Explain(id)); // the explanation costs two commands: only on failure
+            if (code != 0) Assert.Fail($"lwf watch exited {code}:\n" + Lwf.Printable(stdout + stderr) + lwf.Explain(id)); // the explanation costs two commands: only on failure
             Assert.NotEqual(victim.SiloPort, TinyJobs.TrainerPort(lwf, id)); // another silo finished it
             Assert.Matches(@"recovery \(the trainer's silo stopped; resumed on 127\.0\.0\.1:\d+\): noticed after \d+\.\d s, ring formed after \d+\.\d s, \S+ done after \d+\.\d s", lwf.Ok("logs", id));
             string results = Lwf.NewTempDir();
